@@ -1,0 +1,152 @@
+package inspector
+
+import (
+	"math"
+	"sort"
+	"time"
+)
+
+// Outcome is what the station tells the operator.
+type Outcome string
+
+const (
+	// OutcomeOK: a defect model accepted an OK label.
+	OutcomeOK Outcome = "ok"
+	// OutcomeNOK: a defect model accepted a defect label.
+	OutcomeNOK Outcome = "nok"
+	// OutcomeClass: a part model accepted a class (the label says which).
+	OutcomeClass Outcome = "class"
+	// OutcomeUncertain: no class reached the accept threshold; a human must decide.
+	OutcomeUncertain Outcome = "uncertain"
+)
+
+// Prediction is one class and its probability.
+type Prediction struct {
+	Label string  `json:"label"`
+	Index int     `json:"index"`
+	Score float32 `json:"score"`
+}
+
+// Thresholds decide between accepting the top class and asking a human.
+// A top score ≥ Accept is accepted. Below Reject the result is uncertain too;
+// the band between Reject and Accept is the "ask a human" band. PerClass
+// overrides Accept for single labels.
+type Thresholds struct {
+	Accept   float32            `json:"accept"`
+	Reject   float32            `json:"reject"`
+	PerClass map[string]float32 `json:"per_class,omitempty"`
+}
+
+// Decision is the verdict logic's result for one frame.
+type Decision struct {
+	Outcome Outcome      `json:"outcome"`
+	Label   string       `json:"label"` // top label; empty when uncertain
+	TopK    []Prediction `json:"top_k"`
+}
+
+// Softmax returns the softmax of logits, stable for large values.
+func Softmax(logits []float32) []float32 {
+	out := make([]float32, len(logits))
+	if len(logits) == 0 {
+		return out
+	}
+	maxv := logits[0]
+	for _, v := range logits[1:] {
+		if v > maxv {
+			maxv = v
+		}
+	}
+	var sum float64
+	for i, v := range logits {
+		e := math.Exp(float64(v - maxv))
+		out[i] = float32(e)
+		sum += e
+	}
+	for i := range out {
+		out[i] = float32(float64(out[i]) / sum)
+	}
+	return out
+}
+
+// TopK returns the k most probable labels, best first; ties keep label order.
+func TopK(probs []float32, labels []string, k int) []Prediction {
+	p := make([]Prediction, len(probs))
+	for i, s := range probs {
+		l := ""
+		if i < len(labels) {
+			l = labels[i]
+		}
+		p[i] = Prediction{Label: l, Index: i, Score: s}
+	}
+	sort.SliceStable(p, func(a, b int) bool { return p[a].Score > p[b].Score })
+	if k > 0 && k < len(p) {
+		p = p[:k]
+	}
+	return p
+}
+
+// Decide turns probabilities into a decision. okLabels marks a defect model:
+// when non-empty, an accepted label in okLabels is OK and any other is NOK;
+// when empty the model names classes (spare parts) and the outcome is OutcomeClass.
+func Decide(probs []float32, labels []string, th Thresholds, okLabels []string, k int) Decision {
+	top := TopK(probs, labels, k)
+	d := Decision{Outcome: OutcomeUncertain, TopK: top}
+	if len(top) == 0 {
+		return d
+	}
+	best := top[0]
+	accept := th.Accept
+	if v, ok := th.PerClass[best.Label]; ok {
+		accept = v
+	}
+	if best.Score < accept || best.Score < th.Reject {
+		return d
+	}
+	d.Label = best.Label
+	if len(okLabels) == 0 {
+		d.Outcome = OutcomeClass
+		return d
+	}
+	d.Outcome = OutcomeNOK
+	for _, l := range okLabels {
+		if l == best.Label {
+			d.Outcome = OutcomeOK
+		}
+	}
+	return d
+}
+
+// ModelRef names the exact model (and its training data) behind a verdict, for traceability.
+type ModelRef struct {
+	Name        string `json:"name"`
+	Version     string `json:"version"`
+	SHA256      string `json:"sha256"`
+	DatasetHash string `json:"dataset_hash"`
+}
+
+// Review is a human's decision on a verdict.
+type Review struct {
+	Label   string    `json:"label"`
+	Outcome Outcome   `json:"outcome"`
+	By      string    `json:"by"`
+	At      time.Time `json:"at"`
+	Comment string    `json:"comment,omitempty"`
+	// Confirmed is true when the human agreed with the machine's label.
+	Confirmed bool `json:"confirmed"`
+}
+
+// Verdict is one recorded inspection: the whole story in one record.
+type Verdict struct {
+	ID         uint64     `json:"id"`
+	Time       time.Time  `json:"time"`
+	Source     string     `json:"source"`
+	Trigger    string     `json:"trigger"`
+	Model      ModelRef   `json:"model"`
+	Thresholds Thresholds `json:"thresholds"`
+	Decision
+	Review *Review `json:"review,omitempty"`
+	// Image is the frame as JPEG and Thumb a small JPEG of it. They are kept
+	// out of JSON listings; the API serves them separately.
+	Image []byte `json:"-"`
+	Thumb []byte `json:"-"`
+}
