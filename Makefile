@@ -1,0 +1,62 @@
+# Prüfplatz. `make run` and `make test` are all a new user needs; both install
+# what is missing first (see .setup/setup.sh).
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+ORT_LIB := $(CURDIR)/.deps/onnxruntime/libonnxruntime.so.1
+# gocv asks pkg-config for opencv4; Debian's minimal set ships no .pc file.
+export PKG_CONFIG_PATH := $(CURDIR)/.setup$(if $(PKG_CONFIG_PATH),:$(PKG_CONFIG_PATH))
+# Every go command the Makefile runs finds ONNX Runtime here (the binary also
+# looks beside itself and in .deps/, so it needs none of this when run by hand).
+export PRUEFPLATZ_ORT_LIB := $(ORT_LIB)
+export ONNXRUNTIME_SHARED_LIBRARY_PATH := $(ORT_LIB)
+export GOMLX_BACKEND ?= onnx:cpu
+export GOFLAGS := -buildvcs=false -tags=onnx
+
+GO ?= go
+BIN := bin/pruefplatz
+TEST_TIMEOUT ?= 30m
+
+.PHONY: setup setup-test setup-bench build run test bench bench-augment bench-train bench-station lint clean demo-data models
+
+setup:
+	@.setup/setup.sh
+
+setup-test:
+	@.setup/setup.sh .setup/apt-test-packages.txt
+
+setup-bench:
+	@.setup/setup.sh .setup/apt-bench-packages.txt
+
+build: setup
+	$(GO) build -o $(BIN) ./cmd/pruefplatz
+
+demo-data: build
+	./$(BIN) demo-data --out datasets
+
+run: build demo-data
+	./$(BIN) serve
+
+test: setup-test
+	$(GO) vet ./...
+	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+bench: bench-augment bench-train bench-station
+
+bench-augment: setup-bench build
+	./$(BIN) bench augment
+
+bench-train: setup-bench build
+	./$(BIN) bench train
+
+bench-station: setup-bench build
+	$(GO) test -run '^$$' -bench . -benchtime 200x ./inspector/...
+
+lint: setup
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+
+clean:
+	rm -rf bin out
+	$(GO) clean -testcache
