@@ -26,5 +26,7 @@ the engineers' tools around it.`,
 
 // subcommands lists every subcommand; each lives in its own file.
 func subcommands() []*cobra.Command {
-	return []*cobra.Command{}
+	return []*cobra.Command{
+		newDatasetCmd(),
+	}
 }
