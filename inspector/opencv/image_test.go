@@ -1,0 +1,149 @@
+package opencv
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"testing"
+
+	"github.com/pruefplatz/pruefplatz/inspector"
+	"gocv.io/x/gocv"
+)
+
+func pngBytes(t testing.TB, w, h int) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i * 13)
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func jpegBytes(t testing.TB, w, h int) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			img.Set(x, y, color.RGBA{uint8(x * 4), uint8(y * 4), 100, 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// hugePNGHeader is a valid PNG signature and IHDR claiming w×h pixels, with no data.
+func hugePNGHeader(w, h uint32) []byte {
+	var b bytes.Buffer
+	b.WriteString("\x89PNG\r\n\x1a\n")
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], w)
+	binary.BigEndian.PutUint32(ihdr[4:], h)
+	ihdr[8], ihdr[9] = 8, 2 // 8-bit RGB
+	chunk := append([]byte("IHDR"), ihdr...)
+	binary.Write(&b, binary.BigEndian, uint32(13))
+	b.Write(chunk)
+	binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(chunk))
+	return b.Bytes()
+}
+
+func TestDecodeImage(t *testing.T) {
+	good := jpegBytes(t, 40, 30)
+	cases := []struct {
+		name string
+		data []byte
+		lim  Limits
+		want error
+	}{
+		{"jpeg", good, Limits{}, nil},
+		{"png", pngBytes(t, 7, 5), Limits{}, nil},
+		{"zero bytes", nil, Limits{}, inspector.ErrBadImage},
+		{"text", []byte("hello, this is not an image"), Limits{}, inspector.ErrBadImage},
+		{"truncated jpeg", good[:len(good)/3], Limits{}, inspector.ErrBadImage},
+		{"corrupt png body", func() []byte { b := pngBytes(t, 30, 30); c := bytes.Clone(b); copy(c[60:], bytes.Repeat([]byte{0xff}, 40)); return c }(), Limits{}, inspector.ErrBadImage},
+		{"huge claimed dimensions", hugePNGHeader(100000, 100000), Limits{}, inspector.ErrImageTooLarge},
+		{"over pixel limit", good, Limits{MaxPixels: 100}, inspector.ErrImageTooLarge},
+		{"over byte limit", good, Limits{MaxBytes: 10}, inspector.ErrImageTooLarge},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := DecodeImage(c.data, c.lim)
+			defer m.Close()
+			if c.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.Type() != gocv.MatTypeCV8UC3 || m.Empty() {
+					t.Errorf("got type %v empty=%v, want non-empty BGR", m.Type(), m.Empty())
+				}
+				return
+			}
+			if !errors.Is(err, c.want) {
+				t.Fatalf("err = %v, want %v", err, c.want)
+			}
+		})
+	}
+}
+
+func TestEncodeAndThumbnail(t *testing.T) {
+	m := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(0, 128, 255, 0), 480, 640, gocv.MatTypeCV8UC3)
+	defer m.Close()
+	th, err := Thumbnail(m, 160, 80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(th))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Width != 160 || cfg.Height != 120 {
+		t.Errorf("thumbnail %dx%d, want 160x120", cfg.Width, cfg.Height)
+	}
+	full, err := EncodeJPEG(m, 90)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := DecodeImage(full, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Close()
+	if back.Cols() != 640 || back.Rows() != 480 {
+		t.Errorf("round trip %dx%d", back.Cols(), back.Rows())
+	}
+	v := back.GetVecbAt(10, 10)
+	if d := int(v[2]) - 255; d < -3 {
+		t.Errorf("red channel %d after round trip", v[2])
+	}
+}
+
+func FuzzDecodeImage(f *testing.F) {
+	f.Add(jpegBytes(f, 16, 16))
+	f.Add(pngBytes(f, 5, 3))
+	f.Add(jpegBytes(f, 16, 16)[:100])
+	f.Add(hugePNGHeader(70000, 70000))
+	f.Add([]byte("GIF89a"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := DecodeImage(data, Limits{MaxPixels: 4_000_000})
+		defer m.Close()
+		if err != nil {
+			if !errors.Is(err, inspector.ErrBadImage) && !errors.Is(err, inspector.ErrImageTooLarge) {
+				t.Fatalf("error not classified: %v", err)
+			}
+			return
+		}
+		if m.Empty() || m.Type() != gocv.MatTypeCV8UC3 {
+			t.Fatalf("no error but Mat empty=%v type=%v", m.Empty(), m.Type())
+		}
+	})
+}

@@ -1,0 +1,55 @@
+//go:build matprofile
+
+package opencv
+
+import (
+	"testing"
+
+	"github.com/pruefplatz/pruefplatz/inspector"
+	"gocv.io/x/gocv"
+)
+
+// TestNoMatLeaks runs every Mat-handling path many times and checks that
+// gocv's Mat profile returns to where it started.
+func TestNoMatLeaks(t *testing.T) {
+	video := writeVideo(t, 5)
+	dir := writeImages(t, 3, "%d.jpg")
+	good := jpegBytes(t, 64, 48)
+	before := gocv.MatProfile.Count()
+	for i := 0; i < 20; i++ {
+		src := matFromBGR(t, tiny)
+		for _, mode := range []inspector.ResizeMode{inspector.ResizeStretch, inspector.ResizeLetterbox, inspector.ResizeCenterCrop} {
+			s := spec(8, 6, 3, mode, 0.5, 0.5)
+			s.ROI = &inspector.Rect{X: 1, Y: 0, W: 3, H: 2}
+			if err := Preprocess(src, s, make([]float32, s.TensorLen())); err != nil {
+				t.Fatal(err)
+			}
+			g := spec(3, 3, 1, mode, 0, 1)
+			if err := Preprocess(src, g, make([]float32, g.TensorLen())); err != nil {
+				t.Fatal(err)
+			}
+		}
+		src.Close()
+		m, err := DecodeImage(good, Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		Thumbnail(m, 16, 80)
+		EncodeJPEG(m, 80)
+		DrawOverlay(&m, &inspector.Rect{X: 1, Y: 1, W: 10, H: 10}, "OK", colorBlack)
+		m.Close()
+		bad, _ := DecodeImage(good[:50], Limits{})
+		bad.Close()
+		for _, sp := range []string{video, dir} {
+			s, err := OpenSource(sp, SourceOptions{Loop: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			readAll(t, s, 7)
+			s.Close()
+		}
+	}
+	if after := gocv.MatProfile.Count(); after != before {
+		t.Fatalf("Mat leak: %d Mats before, %d after", before, after)
+	}
+}

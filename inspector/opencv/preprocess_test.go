@@ -1,0 +1,201 @@
+package opencv
+
+import (
+	"errors"
+	"math"
+	"testing"
+
+	"github.com/pruefplatz/pruefplatz/inspector"
+	"gocv.io/x/gocv"
+)
+
+// matFromBGR builds an 8UC3 Mat from rows of BGR triples.
+func matFromBGR(t testing.TB, rows [][][3]uint8) gocv.Mat {
+	t.Helper()
+	h, w := len(rows), len(rows[0])
+	buf := make([]byte, 0, w*h*3)
+	for _, r := range rows {
+		for _, px := range r {
+			buf = append(buf, px[0], px[1], px[2])
+		}
+	}
+	m, err := gocv.NewMatFromBytes(h, w, gocv.MatTypeCV8UC3, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func spec(w, h, ch int, mode inspector.ResizeMode, mean, std float32) inspector.InputSpec {
+	s := inspector.InputSpec{Width: w, Height: h, Channels: ch, Resize: mode}
+	for i := 0; i < ch; i++ {
+		s.Mean, s.Std = append(s.Mean, mean), append(s.Std, std)
+	}
+	return s
+}
+
+// The image: 4 wide, 2 high, BGR. Expected tensors below are written out by
+// hand from these numbers, not computed by the code under test.
+var tiny = [][][3]uint8{
+	{{0, 0, 255}, {0, 255, 0}, {255, 0, 0}, {10, 20, 30}},
+	{{51, 102, 153}, {255, 255, 255}, {0, 0, 0}, {30, 20, 10}},
+}
+
+func TestPreprocessGolden(t *testing.T) {
+	const tol = 1e-5
+	roi := func(x, y, w, h int) *inspector.Rect { return &inspector.Rect{X: x, Y: y, W: w, H: h} }
+	cases := []struct {
+		name string
+		spec inspector.InputSpec
+		want []float32
+	}{
+		{
+			// Same size, mean 0, std 1: the RGB planes are the pixels /255.
+			name: "identity rgb planes",
+			spec: spec(4, 2, 3, inspector.ResizeStretch, 0, 1),
+			want: []float32{
+				// R plane (third BGR byte)
+				1, 0, 0, 30.0 / 255, 153.0 / 255, 1, 0, 10.0 / 255,
+				// G plane
+				0, 1, 0, 20.0 / 255, 102.0 / 255, 1, 0, 20.0 / 255,
+				// B plane
+				0, 0, 1, 10.0 / 255, 51.0 / 255, 1, 0, 30.0 / 255,
+			},
+		},
+		{
+			// mean .5 std .5 maps 0 → -1 and 255 → 1.
+			name: "normalised",
+			spec: spec(4, 2, 3, inspector.ResizeStretch, 0.5, 0.5),
+			want: []float32{
+				1, -1, -1, 60.0/255 - 1, 306.0/255 - 1, 1, -1, 20.0/255 - 1,
+				-1, 1, -1, 40.0/255 - 1, 204.0/255 - 1, 1, -1, 40.0/255 - 1,
+				-1, -1, 1, 20.0/255 - 1, 102.0/255 - 1, 1, -1, 60.0/255 - 1,
+			},
+		},
+		{
+			// ROI x=1,y=0,w=2,h=2 without resize: columns 1 and 2.
+			name: "roi crop",
+			spec: func() inspector.InputSpec { s := spec(2, 2, 3, inspector.ResizeStretch, 0, 1); s.ROI = roi(1, 0, 2, 2); return s }(),
+			want: []float32{0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1, 0},
+		},
+		{
+			// 2×2 blocks averaged (INTER_AREA at exactly half size).
+			// Block 1 R: (255+0+153+255)/4 = 165.75; G: (0+255+102+255)/4 = 153; B: (0+0+51+255)/4 = 76.5
+			// Block 2 R: (0+30+0+10)/4 = 10; G: (0+20+0+20)/4 = 10; B: (255+10+0+30)/4 = 73.75
+			// OpenCV rounds the 8-bit result: 165.75→166, 76.5→76 or 77, 73.75→74.
+			name: "half size area",
+			spec: spec(2, 1, 3, inspector.ResizeStretch, 0, 1),
+			want: []float32{166.0 / 255, 10.0 / 255, 153.0 / 255, 10.0 / 255, 76.5 / 255, 74.0 / 255},
+		},
+		{
+			// Grey: 0.299 R + 0.587 G + 0.114 B, rounded. Row 0: 76, 150, 29, 0.299*30+0.587*20+0.114*10 = 21.85 → 22; row 1: 0.299*153+0.587*102+0.114*51 = 111.4 → 111, 255, 0, 0.299*10+0.587*20+0.114*30 = 18.1 → 18.
+			name: "grey",
+			spec: spec(4, 2, 1, inspector.ResizeStretch, 0, 1),
+			want: []float32{76.0 / 255, 150.0 / 255, 29.0 / 255, 22.0 / 255, 111.0 / 255, 1, 0, 18.0 / 255},
+		},
+		{
+			// 4×2 into 4×4 letterbox: the image keeps its size, one black row above and below.
+			name: "letterbox pads centred",
+			spec: spec(4, 4, 1, inspector.ResizeLetterbox, 0, 1),
+			want: []float32{0, 0, 0, 0, 76.0 / 255, 150.0 / 255, 29.0 / 255, 22.0 / 255, 111.0 / 255, 1, 0, 18.0 / 255, 0, 0, 0, 0},
+		},
+		{
+			// 4×2 into 2×2 centre crop: the middle two columns (1 and 2).
+			name: "centre crop",
+			spec: spec(2, 2, 1, inspector.ResizeCenterCrop, 0, 1),
+			want: []float32{150.0 / 255, 29.0 / 255, 1, 0},
+		},
+	}
+	src := matFromBGR(t, tiny)
+	defer src.Close()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := make([]float32, c.spec.TensorLen())
+			if err := Preprocess(src, c.spec, got); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(c.want) {
+				t.Fatalf("len %d, want %d", len(got), len(c.want))
+			}
+			for i := range got {
+				tl := float64(tol)
+				if c.name == "half size area" {
+					tl = 0.6 / 255 // OpenCV's rounding of .5 is implementation-defined
+				}
+				if math.Abs(float64(got[i]-c.want[i])) > tl {
+					t.Errorf("value %d = %.5f, want %.5f", i, got[i], c.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestPreprocessErrors(t *testing.T) {
+	src := matFromBGR(t, tiny)
+	defer src.Close()
+	empty := gocv.NewMat()
+	defer empty.Close()
+	s := spec(2, 2, 3, inspector.ResizeStretch, 0, 1)
+	if err := Preprocess(src, s, make([]float32, 5)); err == nil {
+		t.Error("wrong tensor length accepted")
+	}
+	if err := Preprocess(empty, s, make([]float32, 12)); err == nil {
+		t.Error("empty image accepted")
+	}
+	out := s
+	out.ROI = &inspector.Rect{X: 10, Y: 10, W: 5, H: 5}
+	if err := Preprocess(src, out, make([]float32, 12)); err == nil {
+		t.Error("roi outside the image accepted")
+	}
+	bad := s
+	bad.Std = []float32{1, 0, 1}
+	if err := Preprocess(src, bad, make([]float32, 12)); !errors.Is(err, inspector.ErrBadSpec) {
+		t.Errorf("std 0: err = %v, want ErrBadSpec", err)
+	}
+}
+
+func TestPreprocessorReuse(t *testing.T) {
+	// The same Preprocessor on frames of different sizes gives what a fresh one gives.
+	a := matFromBGR(t, tiny)
+	defer a.Close()
+	b := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(10, 200, 30, 0), 48, 64, gocv.MatTypeCV8UC3)
+	defer b.Close()
+	s := spec(8, 8, 3, inspector.ResizeLetterbox, 0.5, 0.25)
+	p, err := NewPreprocessor(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, m := range []gocv.Mat{a, b, a} {
+		got, want := make([]float32, s.TensorLen()), make([]float32, s.TensorLen())
+		if err := p.Run(m, got); err != nil {
+			t.Fatal(err)
+		}
+		if err := Preprocess(m, s, want); err != nil {
+			t.Fatal(err)
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("reused preprocessor differs at %d: %v vs %v", i, got[i], want[i])
+			}
+		}
+	}
+}
+
+func BenchmarkPreprocess(b *testing.B) {
+	m := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(40, 90, 140, 0), 480, 640, gocv.MatTypeCV8UC3)
+	defer m.Close()
+	s := inspector.DefaultSpec(128)
+	p, err := NewPreprocessor(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	dst := make([]float32, s.TensorLen())
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := p.Run(m, dst); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
