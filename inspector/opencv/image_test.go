@@ -69,7 +69,12 @@ func TestDecodeImage(t *testing.T) {
 		{"zero bytes", nil, Limits{}, inspector.ErrBadImage},
 		{"text", []byte("hello, this is not an image"), Limits{}, inspector.ErrBadImage},
 		{"truncated jpeg", good[:len(good)/3], Limits{}, inspector.ErrBadImage},
-		{"corrupt png body", func() []byte { b := pngBytes(t, 30, 30); c := bytes.Clone(b); copy(c[60:], bytes.Repeat([]byte{0xff}, 40)); return c }(), Limits{}, inspector.ErrBadImage},
+		{"corrupt png body", func() []byte {
+			b := pngBytes(t, 30, 30)
+			c := bytes.Clone(b)
+			copy(c[60:], bytes.Repeat([]byte{0xff}, 40))
+			return c
+		}(), Limits{}, inspector.ErrBadImage},
 		{"huge claimed dimensions", hugePNGHeader(100000, 100000), Limits{}, inspector.ErrImageTooLarge},
 		{"over pixel limit", good, Limits{MaxPixels: 100}, inspector.ErrImageTooLarge},
 		{"over byte limit", good, Limits{MaxBytes: 10}, inspector.ErrImageTooLarge},

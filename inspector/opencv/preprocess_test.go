@@ -75,7 +75,11 @@ func TestPreprocessGolden(t *testing.T) {
 		{
 			// ROI x=1,y=0,w=2,h=2 without resize: columns 1 and 2.
 			name: "roi crop",
-			spec: func() inspector.InputSpec { s := spec(2, 2, 3, inspector.ResizeStretch, 0, 1); s.ROI = roi(1, 0, 2, 2); return s }(),
+			spec: func() inspector.InputSpec {
+				s := spec(2, 2, 3, inspector.ResizeStretch, 0, 1)
+				s.ROI = roi(1, 0, 2, 2)
+				return s
+			}(),
 			want: []float32{0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1, 0},
 		},
 		{
