@@ -52,7 +52,9 @@ func makeDataset(t *testing.T, counts map[string]int) string {
 	return root
 }
 
-func itoa(i int) string { return string(rune('0'+i/100%10)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10)) }
+func itoa(i int) string {
+	return string(rune('0'+i/100%10)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10))
+}
 
 func TestLoadProblems(t *testing.T) {
 	root := makeDataset(t, map[string]int{"ok": 6, "scratch": 3, "empty": 0})

@@ -28,5 +28,6 @@ the engineers' tools around it.`,
 func subcommands() []*cobra.Command {
 	return []*cobra.Command{
 		newDatasetCmd(),
+		newDemoDataCmd(),
 	}
 }

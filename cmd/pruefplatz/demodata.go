@@ -1,0 +1,51 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/pruefplatz/pruefplatz/datasets/demo"
+	"github.com/spf13/cobra"
+)
+
+func newDemoDataCmd() *cobra.Command {
+	var opt demo.Options
+	var sheets string
+	cmd := &cobra.Command{
+		Use:   "demo-data",
+		Short: "Generate the demo datasets and the demo camera feed",
+		Long: `demo-data draws the demo data deterministically from a seed:
+  OUT/demo-parts/<class>/    spare parts (washer, hex nut, hex bolt, spring, angle bracket, ball bearing)
+  OUT/demo-defects/<class>/  a flange: ok, scratch, crack, missing_hole
+  OUT/demo-feed/feed.avi     parts sliding onto the table, resting and leaving (+ timeline.json)
+as a cheap 640x480 webcam over an inspection table would see them. The same seed gives
+the same files; a second run with the same options returns at once.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			start := time.Now()
+			if err := demo.Generate(cmd.Context(), opt); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "demo data in %s (seed %d) ready after %.1fs\n", opt.Out, opt.Seed, time.Since(start).Seconds())
+			if sheets != "" {
+				for _, set := range []string{demo.SetParts, demo.SetDefects} {
+					out := filepath.Join(sheets, set+".png")
+					if err := demo.ContactSheet(filepath.Join(opt.Out, set), out, 6, 96); err != nil {
+						return err
+					}
+					fmt.Fprintln(cmd.OutOrStdout(), "contact sheet:", out)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&opt.Out, "out", "datasets", "folder to write demo-parts/, demo-defects/ and demo-feed/ into")
+	cmd.Flags().Uint64Var(&opt.Seed, "seed", 1, "random seed; the same seed gives the same images")
+	cmd.Flags().IntVar(&opt.PerClass, "per-class", 100, "images per class")
+	cmd.Flags().IntVar(&opt.FeedParts, "feed-parts", 14, "parts that pass through the demo feed")
+	cmd.Flags().IntVar(&opt.Workers, "workers", 0, "parallel workers (default: all cores)")
+	cmd.Flags().BoolVar(&opt.Force, "force", false, "regenerate even if the data is already there")
+	cmd.Flags().StringVar(&sheets, "sheets", "", "also write a contact sheet PNG per set into this folder")
+	return cmd
+}

@@ -1,0 +1,227 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/pruefplatz/pruefplatz/inspector/opencv"
+	"gocv.io/x/gocv"
+)
+
+func TestImagesDeterministic(t *testing.T) {
+	for _, set := range []struct {
+		name    string
+		classes []string
+	}{{SetParts, PartClasses}, {SetDefects, DefectClasses}} {
+		for _, c := range set.classes {
+			a, err := Image(7, set.name, c, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := Image(7, set.name, c, 3)
+			other, _ := Image(8, set.name, c, 3)
+			if !bytes.Equal(a, b) {
+				t.Errorf("%s/%s: same seed, different bytes", set.name, c)
+			}
+			if bytes.Equal(a, other) {
+				t.Errorf("%s/%s: other seed, same bytes", set.name, c)
+			}
+			m, err := opencv.DecodeImage(a, opencv.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Cols() != Width || m.Rows() != Height {
+				t.Errorf("%s/%s: %dx%d", set.name, c, m.Cols(), m.Rows())
+			}
+			m.Close()
+		}
+	}
+	if _, err := Image(1, SetParts, "gear", 0); err == nil {
+		t.Error("unknown class accepted")
+	}
+}
+
+func TestGenerateLayoutAndStamp(t *testing.T) {
+	out := t.TempDir()
+	opt := Options{Seed: 3, PerClass: 2, Out: out, FeedParts: 2}
+	if err := Generate(context.Background(), opt); err != nil {
+		t.Fatal(err)
+	}
+	for set, classes := range map[string][]string{SetParts: PartClasses, SetDefects: DefectClasses} {
+		for _, c := range classes {
+			files, _ := filepath.Glob(filepath.Join(out, set, c, "*.jpg"))
+			if len(files) != 2 {
+				t.Errorf("%s/%s: %d files, want 2", set, c, len(files))
+			}
+		}
+	}
+	if tmp, _ := filepath.Glob(filepath.Join(out, "*", "*", ".tmp-*")); len(tmp) > 0 {
+		t.Errorf("temporary files left: %v", tmp)
+	}
+	// A second run with the same options finds the stamp and writes nothing.
+	probe := filepath.Join(out, SetParts, "washer", "0000.jpg")
+	os.Remove(probe)
+	if err := Generate(context.Background(), opt); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(probe); err == nil {
+		t.Error("second run regenerated despite the stamp")
+	}
+	opt.Force = true
+	if err := Generate(context.Background(), opt); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(probe); err != nil {
+		t.Error("--force did not regenerate")
+	}
+}
+
+func TestFeedMatchesTimeline(t *testing.T) {
+	out := t.TempDir()
+	tl, err := GenerateFeed(context.Background(), FeedOptions{Seed: 1, Parts: 2, FPS: 10, Out: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadTimeline(out)
+	if err != nil || back.Frames != tl.Frames || len(back.Events) != 2 {
+		t.Fatalf("timeline read back %+v, %v", back, err)
+	}
+	vc, err := gocv.VideoCaptureFile(filepath.Join(out, "feed.avi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vc.Close()
+	m := gocv.NewMat()
+	defer m.Close()
+	empty := gocv.NewMat()
+	defer empty.Close()
+	n := 0
+	var diffRest, diffEmpty float64
+	for vc.Read(&m) && !m.Empty() {
+		if n == 0 {
+			m.CopyTo(&empty)
+		}
+		ev := tl.Events[0]
+		if n == (ev.Settle+ev.Leave)/2 {
+			diffRest = meanAbsDiff(m, empty)
+		}
+		if n == ev.Enter-1 {
+			diffEmpty = meanAbsDiff(m, empty)
+		}
+		n++
+	}
+	if n != tl.Frames {
+		t.Errorf("video has %d frames, timeline says %d", n, tl.Frames)
+	}
+	// A resting part changes the picture far more than sensor noise does.
+	if diffRest < 5*diffEmpty || diffRest < 3 {
+		t.Errorf("part at rest differs from the empty table by %.2f, noise alone by %.2f", diffRest, diffEmpty)
+	}
+}
+
+func meanAbsDiff(a, b gocv.Mat) float64 {
+	d := gocv.NewMat()
+	defer d.Close()
+	gocv.AbsDiff(a, b, &d)
+	s := d.Mean()
+	return (s.Val1 + s.Val2 + s.Val3) / 3
+}
+
+// TestColourDoesNotTellClasses: a nearest-mean classifier on the part's mean
+// colour must do little better than chance, so a model has to learn shapes.
+func TestColourDoesNotTellClasses(t *testing.T) {
+	const n = 12
+	means := map[string][][3]float64{}
+	for _, c := range PartClasses {
+		for i := 0; i < n; i++ {
+			means[c] = append(means[c], partColour(t, c, i))
+		}
+	}
+	// Class centroids from the first half, tested on the second half.
+	centroid := map[string][3]float64{}
+	for c, ms := range means {
+		var s [3]float64
+		for _, m := range ms[:n/2] {
+			for k := range s {
+				s[k] += m[k] / (n / 2)
+			}
+		}
+		centroid[c] = s
+	}
+	right, total := 0, 0
+	for c, ms := range means {
+		for _, m := range ms[n/2:] {
+			best, bd := "", math.Inf(1)
+			for cc, ce := range centroid {
+				d := (m[0]-ce[0])*(m[0]-ce[0]) + (m[1]-ce[1])*(m[1]-ce[1]) + (m[2]-ce[2])*(m[2]-ce[2])
+				if d < bd {
+					best, bd = cc, d
+				}
+			}
+			if best == c {
+				right++
+			}
+			total++
+		}
+	}
+	chance := 1.0 / float64(len(PartClasses))
+	if acc := float64(right) / float64(total); acc > chance+0.25 {
+		t.Errorf("mean colour alone classifies %.0f%% of parts (chance %.0f%%): colour is a trivial cue", acc*100, chance*100)
+	}
+}
+
+// partColour renders a part's layers and returns its mean BGR over the metal.
+func partColour(t *testing.T, class string, i int) [3]float64 {
+	t.Helper()
+	m, _, err := imageMat(11, SetParts, class, i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	rng := rngFor(11, SetParts, class, fmt.Sprint(i))
+	randomLook(rng)
+	draw := sparePart(class, rng)
+	r := 70 + 45*rng.Float64()
+	p := pose{R: r, Theta: rng.Float64() * 2 * math.Pi, CX: r + 10 + rng.Float64()*(Width-2*r-20), CY: r + 10 + rng.Float64()*(Height-2*r-20)}
+	l := newLayers()
+	defer l.Close()
+	draw(l, p)
+	s := m.MeanWithMask(l.metal)
+	return [3]float64{s.Val1, s.Val2, s.Val3}
+}
+
+func itoa(i int) string { return string(rune('0'+i/10)) + string(rune('0'+i%10)) }
+
+// TestDefectsAreSmall: each defect covers a few percent of the part, no more.
+func TestDefectsAreSmall(t *testing.T) {
+	for _, c := range []string{"scratch", "crack", "missing_hole"} {
+		for i := 0; i < 8; i++ {
+			rng := rngFor(5, "defect-size", c, itoa(i))
+			p := pose{CX: Width / 2, CY: Height / 2, R: 140, Theta: rng.Float64()}
+			defect := flange(c, rng)
+			ok := flange("ok", rngFor(5, "defect-size", c, itoa(i)))
+			ld, lo := newLayers(), newLayers()
+			defect(ld, p)
+			ok(lo, p)
+			diff := gocv.NewMat()
+			metalDiff := gocv.NewMat()
+			gocv.AbsDiff(ld.dark, lo.dark, &diff)
+			gocv.AbsDiff(ld.metal, lo.metal, &metalDiff)
+			shine := gocv.CountNonZero(ld.shine) - gocv.CountNonZero(lo.shine)
+			area := float64(gocv.CountNonZero(lo.metal))
+			frac := float64(gocv.CountNonZero(diff)+gocv.CountNonZero(metalDiff)+max(0, shine)) / area
+			if frac < 0.003 || frac > 0.08 {
+				t.Errorf("%s #%d covers %.2f%% of the part; want a few percent", c, i, 100*frac)
+			}
+			diff.Close()
+			metalDiff.Close()
+			ld.Close()
+			lo.Close()
+		}
+	}
+}
