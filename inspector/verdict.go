@@ -27,10 +27,15 @@ type Prediction struct {
 	Score float32 `json:"score"`
 }
 
-// Thresholds decide between accepting the top class and asking a human.
-// A top score ≥ Accept is accepted. Below Reject the result is uncertain too;
-// the band between Reject and Accept is the "ask a human" band. PerClass
-// overrides Accept for single labels.
+// Thresholds decide between the machine's verdict and asking a human.
+//
+// For a parts model the top class is accepted when its probability is at
+// least Accept (or PerClass[label], where set); otherwise the verdict is
+// uncertain.
+//
+// For a defect model the probability of OK (the sum over its OK labels) is
+// compared: at least Accept → OK; at most Reject → NOK; in the band between
+// → uncertain, a human must decide.
 type Thresholds struct {
 	Accept   float32            `json:"accept"`
 	Reject   float32            `json:"reject"`
@@ -85,33 +90,49 @@ func TopK(probs []float32, labels []string, k int) []Prediction {
 	return p
 }
 
-// Decide turns probabilities into a decision. okLabels marks a defect model:
-// when non-empty, an accepted label in okLabels is OK and any other is NOK;
-// when empty the model names classes (spare parts) and the outcome is OutcomeClass.
+// Decide turns probabilities into a decision (see Thresholds). okLabels
+// marks a defect model; with none the model names classes (spare parts) and
+// an accepted result is OutcomeClass.
 func Decide(probs []float32, labels []string, th Thresholds, okLabels []string, k int) Decision {
 	top := TopK(probs, labels, k)
 	d := Decision{Outcome: OutcomeUncertain, TopK: top}
 	if len(top) == 0 {
 		return d
 	}
-	best := top[0]
-	accept := th.Accept
-	if v, ok := th.PerClass[best.Label]; ok {
-		accept = v
-	}
-	if best.Score < accept || best.Score < th.Reject {
-		return d
-	}
-	d.Label = best.Label
 	if len(okLabels) == 0 {
-		d.Outcome = OutcomeClass
+		best := top[0]
+		accept := th.Accept
+		if v, ok := th.PerClass[best.Label]; ok {
+			accept = v
+		}
+		if best.Score >= accept {
+			d.Outcome, d.Label = OutcomeClass, best.Label
+		}
 		return d
 	}
-	d.Outcome = OutcomeNOK
-	for _, l := range okLabels {
-		if l == best.Label {
-			d.Outcome = OutcomeOK
+	var pOK float32
+	bestOK, bestNOK := -1, -1
+	for i, p := range probs {
+		isOK := false
+		for _, l := range okLabels {
+			if i < len(labels) && labels[i] == l {
+				isOK = true
+			}
 		}
+		if isOK {
+			pOK += p
+			if bestOK < 0 || p > probs[bestOK] {
+				bestOK = i
+			}
+		} else if bestNOK < 0 || p > probs[bestNOK] {
+			bestNOK = i
+		}
+	}
+	switch {
+	case pOK >= th.Accept && bestOK >= 0:
+		d.Outcome, d.Label = OutcomeOK, labels[bestOK]
+	case pOK <= th.Reject && bestNOK >= 0:
+		d.Outcome, d.Label = OutcomeNOK, labels[bestNOK]
 	}
 	return d
 }

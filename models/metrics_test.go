@@ -1,0 +1,65 @@
+package models
+
+import (
+	"math"
+	"testing"
+
+	"github.com/pruefplatz/pruefplatz/inspector"
+)
+
+func TestComputeMetricsByHand(t *testing.T) {
+	// Truth a a a b b c; predicted a a b b c c.
+	m := ComputeMetrics([]string{"a", "b", "c"}, []int{0, 0, 0, 1, 1, 2}, []int{0, 0, 1, 1, 2, 2})
+	if m.Accuracy != 4.0/6 {
+		t.Errorf("accuracy %v, want 4/6", m.Accuracy)
+	}
+	want := map[string]ClassMetrics{
+		"a": {Precision: 1, Recall: 2.0 / 3, F1: 0.8, Support: 3},
+		"b": {Precision: 0.5, Recall: 0.5, F1: 0.5, Support: 2},
+		"c": {Precision: 0.5, Recall: 1, F1: 2.0 / 3, Support: 1},
+	}
+	for l, w := range want {
+		g := m.PerClass[l]
+		if math.Abs(g.Precision-w.Precision) > 1e-9 || math.Abs(g.Recall-w.Recall) > 1e-9 || math.Abs(g.F1-w.F1) > 1e-9 || g.Support != w.Support {
+			t.Errorf("%s: %+v, want %+v", l, g, w)
+		}
+	}
+	if m.Confusion[0][1] != 1 || m.Confusion[1][2] != 1 || m.Confusion[2][2] != 1 {
+		t.Errorf("confusion %v", m.Confusion)
+	}
+}
+
+func TestDecideAndThresholds(t *testing.T) {
+	labels := []string{"crack", "ok", "scratch"}
+	// Validation: OK images score P(ok) 0.95, 0.9, 0.6; defects 0.7, 0.2, 0.05.
+	probs := [][]float32{{0.02, 0.95, 0.03}, {0.05, 0.9, 0.05}, {0.2, 0.6, 0.2}, {0.25, 0.7, 0.05}, {0.7, 0.2, 0.1}, {0.05, 0.05, 0.9}}
+	truth := []int{1, 1, 1, 0, 0, 2}
+	th := ChooseThresholds(probs, truth, []int{1}, 1.0)
+	// All OK calls right requires P(ok) ≥ 0.9 (0.7 would pass a crack); all NOK calls right requires P(ok) ≤ 0.2.
+	if math.Abs(float64(th.Accept)-0.9) > 1e-6 || math.Abs(float64(th.Reject)-0.2) > 1e-6 {
+		t.Fatalf("thresholds %+v, want accept 0.9 reject 0.2", th)
+	}
+	cases := []struct {
+		name  string
+		probs []float32
+		want  inspector.Outcome
+		label string
+	}{
+		{"clear ok", []float32{0.01, 0.97, 0.02}, inspector.OutcomeOK, "ok"},
+		{"clear scratch", []float32{0.1, 0.05, 0.85}, inspector.OutcomeNOK, "scratch"},
+		{"in the band", []float32{0.2, 0.6, 0.2}, inspector.OutcomeUncertain, ""},
+	}
+	for _, c := range cases {
+		d := inspector.Decide(c.probs, labels, th, []string{"ok"}, 3)
+		if d.Outcome != c.want || d.Label != c.label {
+			t.Errorf("%s: %s %q, want %s %q", c.name, d.Outcome, d.Label, c.want, c.label)
+		}
+	}
+	parts := inspector.Thresholds{Accept: 0.8}
+	if d := inspector.Decide([]float32{0.1, 0.85, 0.05}, labels, parts, nil, 2); d.Outcome != inspector.OutcomeClass || d.Label != "ok" || len(d.TopK) != 2 {
+		t.Errorf("parts model accepted: %+v", d)
+	}
+	if d := inspector.Decide([]float32{0.3, 0.4, 0.3}, labels, parts, nil, 2); d.Outcome != inspector.OutcomeUncertain {
+		t.Errorf("parts model below accept: %+v", d)
+	}
+}

@@ -1,0 +1,390 @@
+package models
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// File names inside a version folder.
+const (
+	ModelFile  = "model.onnx"
+	CardFile   = "card.json"
+	ActiveFile = "active.json"
+)
+
+// Errors returned by the registry.
+var (
+	// ErrNoModel is returned for a name/version that is not in the registry.
+	ErrNoModel = errors.New("no such model")
+	// ErrTampered is returned when a model file does not match its card's sha256.
+	ErrTampered = errors.New("model file does not match its card")
+	// ErrNoHistory is returned by Rollback when there is nothing to go back to.
+	ErrNoHistory = errors.New("no earlier active model to roll back to")
+)
+
+// Registry is a folder of versioned models: Root/<name>/<version>/{model.onnx,card.json}
+// and Root/active.json naming the model the station serves.
+type Registry struct {
+	Root string
+}
+
+// Active is the content of active.json.
+type Active struct {
+	Name    string     `json:"name"`
+	Version string     `json:"version"`
+	History []ModelKey `json:"history,omitempty"` // earlier active models, oldest first
+}
+
+// ModelKey names a model version.
+type ModelKey struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+func (k ModelKey) String() string { return k.Name + "/" + k.Version }
+
+// Dir is the folder of a model version.
+func (r Registry) Dir(name, version string) string { return filepath.Join(r.Root, name, version) }
+
+// ModelPath is the ONNX file of a card's version.
+func (r Registry) ModelPath(c *Card) string {
+	return filepath.Join(r.Dir(c.Name, c.Version), ModelFile)
+}
+
+// Get reads a version's card; version "" or "latest" means the newest.
+func (r Registry) Get(name, version string) (*Card, error) {
+	if version == "" || version == "latest" {
+		vs, err := r.versions(name)
+		if err != nil || len(vs) == 0 {
+			return nil, fmt.Errorf("%w: %s", ErrNoModel, name)
+		}
+		version = vs[len(vs)-1]
+	}
+	if !validName(name) || !validName(version) {
+		return nil, fmt.Errorf("%w: %q/%q", ErrNoModel, name, version)
+	}
+	c, err := LoadCard(filepath.Join(r.Dir(name, version), CardFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s/%s", ErrNoModel, name, version)
+	}
+	return c, err
+}
+
+// List returns every readable card, by name then version. Unreadable cards
+// are skipped and reported in the error list.
+func (r Registry) List() ([]*Card, []error) {
+	entries, err := os.ReadDir(r.Root)
+	if err != nil {
+		return nil, []error{err}
+	}
+	var cards []*Card
+	var errs []error
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		vs, _ := r.versions(e.Name())
+		for _, v := range vs {
+			c, err := LoadCard(filepath.Join(r.Dir(e.Name(), v), CardFile))
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			cards = append(cards, c)
+		}
+	}
+	return cards, errs
+}
+
+// versions lists a model's version folders in version order (v1 < v2 < v10).
+func (r Registry) versions(name string) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(r.Root, name))
+	if err != nil {
+		return nil, err
+	}
+	var vs []string
+	for _, e := range entries {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			if _, err := os.Stat(filepath.Join(r.Root, name, e.Name(), CardFile)); err == nil {
+				vs = append(vs, e.Name())
+			}
+		}
+	}
+	sort.Slice(vs, func(i, j int) bool {
+		return versionNum(vs[i]) < versionNum(vs[j]) || (versionNum(vs[i]) == versionNum(vs[j]) && vs[i] < vs[j])
+	})
+	return vs, nil
+}
+
+func versionNum(v string) int {
+	n, err := strconv.Atoi(strings.TrimPrefix(v, "v"))
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// NextVersion is the version a new model of this name gets: v1, v2, …
+func (r Registry) NextVersion(name string) string {
+	vs, _ := r.versions(name)
+	n := 0
+	for _, v := range vs {
+		n = max(n, versionNum(v))
+	}
+	return "v" + strconv.Itoa(n+1)
+}
+
+func validName(s string) bool {
+	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, `/\`)
+}
+
+// Publish writes a new version atomically: files (name in the version
+// folder → path of a finished file) are copied into a temporary folder
+// inside Root together with the card, synced, and the folder is renamed into
+// place. A crash or error leaves no partial version. The card's ONNXSHA256
+// is set from the model file.
+func (r Registry) Publish(c *Card, files map[string]string) (dir string, err error) {
+	if !validName(c.Name) || !validName(c.Version) {
+		return "", fmt.Errorf("publish: bad name or version %q/%q", c.Name, c.Version)
+	}
+	src, ok := files[ModelFile]
+	if !ok {
+		return "", fmt.Errorf("publish: no %s", ModelFile)
+	}
+	sum, err := FileSHA256(src)
+	if err != nil {
+		return "", fmt.Errorf("publish: %w", err)
+	}
+	c.ONNXSHA256 = sum
+	if err := c.Validate(); err != nil {
+		return "", fmt.Errorf("publish: %w", err)
+	}
+	final := r.Dir(c.Name, c.Version)
+	if _, err := os.Stat(final); err == nil {
+		return "", fmt.Errorf("publish: %s exists; versions are never overwritten", final)
+	}
+	if err := os.MkdirAll(filepath.Join(r.Root, c.Name), 0o755); err != nil {
+		return "", fmt.Errorf("publish: %w", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Join(r.Root, c.Name), ".publish-")
+	if err != nil {
+		return "", fmt.Errorf("publish: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+	for name, from := range files {
+		if !validName(name) {
+			return "", fmt.Errorf("publish: bad file name %q", name)
+		}
+		if err := copyFileSync(from, filepath.Join(tmp, name)); err != nil {
+			return "", fmt.Errorf("publish: %w", err)
+		}
+	}
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	if err := writeFileSync(filepath.Join(tmp, CardFile), append(b, '\n')); err != nil {
+		return "", fmt.Errorf("publish: %w", err)
+	}
+	if err := syncDir(tmp); err != nil {
+		return "", fmt.Errorf("publish: %w", err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return "", fmt.Errorf("publish: %w", err)
+	}
+	return final, syncDir(filepath.Dir(final))
+}
+
+// Verify checks that a card's model file exists and matches its sha256.
+func (r Registry) Verify(c *Card) error {
+	sum, err := FileSHA256(r.ModelPath(c))
+	if err != nil {
+		return fmt.Errorf("%s/%s: %w", c.Name, c.Version, err)
+	}
+	if sum != c.ONNXSHA256 {
+		return fmt.Errorf("%w: %s has sha256 %s, the card says %s", ErrTampered, r.ModelPath(c), sum[:12], c.ONNXSHA256[:min(12, len(c.ONNXSHA256))])
+	}
+	return nil
+}
+
+// ReadActive returns the active model; ErrNoModel when none was activated.
+func (r Registry) ReadActive() (*Active, error) {
+	b, err := os.ReadFile(filepath.Join(r.Root, ActiveFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: no model activated in %s", ErrNoModel, r.Root)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var a Active
+	if err := json.Unmarshal(b, &a); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(r.Root, ActiveFile), err)
+	}
+	return &a, nil
+}
+
+// ActiveCard returns the active model's card.
+func (r Registry) ActiveCard() (*Card, error) {
+	a, err := r.ReadActive()
+	if err != nil {
+		return nil, err
+	}
+	return r.Get(a.Name, a.Version)
+}
+
+// Activate makes name/version the active model. It first verifies the file
+// against the card's sha256 and runs check (the caller opens the model with
+// its runtime and compares shapes); on any failure the active model stays.
+func (r Registry) Activate(name, version string, check func(c *Card, modelPath string) error) (*Card, error) {
+	c, err := r.Get(name, version)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Verify(c); err != nil {
+		return nil, err
+	}
+	if check != nil {
+		if err := check(c, r.ModelPath(c)); err != nil {
+			return nil, fmt.Errorf("%s/%s refused: %w", c.Name, c.Version, err)
+		}
+	}
+	a, err := r.ReadActive()
+	if err != nil {
+		a = &Active{}
+	}
+	if a.Name == c.Name && a.Version == c.Version {
+		return c, nil
+	}
+	if a.Name != "" {
+		a.History = append(a.History, ModelKey{a.Name, a.Version})
+	}
+	a.Name, a.Version = c.Name, c.Version
+	return c, r.writeActive(a)
+}
+
+// Rollback re-activates the previously active model (checked like Activate).
+func (r Registry) Rollback(check func(c *Card, modelPath string) error) (*Card, error) {
+	a, err := r.ReadActive()
+	if err != nil {
+		return nil, err
+	}
+	if len(a.History) == 0 {
+		return nil, ErrNoHistory
+	}
+	prev := a.History[len(a.History)-1]
+	c, err := r.Get(prev.Name, prev.Version)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Verify(c); err != nil {
+		return nil, err
+	}
+	if check != nil {
+		if err := check(c, r.ModelPath(c)); err != nil {
+			return nil, fmt.Errorf("%s refused: %w", prev, err)
+		}
+	}
+	a.History = a.History[:len(a.History)-1]
+	a.Name, a.Version = prev.Name, prev.Version
+	return c, r.writeActive(a)
+}
+
+func (r Registry) writeActive(a *Active) error {
+	b, err := json.MarshalIndent(a, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(r.Root, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(r.Root, ".active-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), filepath.Join(r.Root, ActiveFile))
+}
+
+// FileSHA256 returns the hex sha256 of a file.
+func FileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func copyFileSync(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func writeFileSync(path string, b []byte) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
