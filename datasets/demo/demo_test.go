@@ -3,7 +3,6 @@ package demo
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -175,53 +174,55 @@ func TestColourDoesNotTellClasses(t *testing.T) {
 	}
 }
 
-// partColour renders a part's layers and returns its mean BGR over the metal.
+// partColour renders a part and returns its mean BGR over the part's pixels.
 func partColour(t *testing.T, class string, i int) [3]float64 {
 	t.Helper()
-	m, _, err := imageMat(11, SetParts, class, i)
+	r, err := renderImage(11, SetParts, class, i, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
-	rng := rngFor(11, SetParts, class, fmt.Sprint(i))
-	randomLook(rng)
-	draw := sparePart(class, rng)
-	r := 70 + 45*rng.Float64()
-	p := pose{R: r, Theta: rng.Float64() * 2 * math.Pi, CX: r + 10 + rng.Float64()*(Width-2*r-20), CY: r + 10 + rng.Float64()*(Height-2*r-20)}
-	l := newLayers()
-	defer l.Close()
-	draw(l, p)
-	s := m.MeanWithMask(l.metal)
+	defer r.m.Close()
+	mask, err := gocv.NewMatFromBytes(Height, Width, gocv.MatTypeCV8U, r.partMask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mask.Close()
+	if gocv.CountNonZero(mask) < 500 {
+		t.Fatalf("%s #%d: part covers only %d pixels", class, i, gocv.CountNonZero(mask))
+	}
+	s := r.m.MeanWithMask(mask)
 	return [3]float64{s.Val1, s.Val2, s.Val3}
 }
 
-func itoa(i int) string { return string(rune('0'+i/10)) + string(rune('0'+i%10)) }
-
-// TestDefectsAreSmall: each defect covers a few percent of the part, no more.
+// TestDefectsAreSmall: each defect covers a few percent of the part, no
+// more, and an OK flange has no defect pixels.
 func TestDefectsAreSmall(t *testing.T) {
-	for _, c := range []string{"scratch", "crack", "missing_hole"} {
-		for i := 0; i < 8; i++ {
-			rng := rngFor(5, "defect-size", c, itoa(i))
-			p := pose{CX: Width / 2, CY: Height / 2, R: 140, Theta: rng.Float64()}
-			defect := flange(c, rng)
-			ok := flange("ok", rngFor(5, "defect-size", c, itoa(i)))
-			ld, lo := newLayers(), newLayers()
-			defect(ld, p)
-			ok(lo, p)
-			diff := gocv.NewMat()
-			metalDiff := gocv.NewMat()
-			gocv.AbsDiff(ld.dark, lo.dark, &diff)
-			gocv.AbsDiff(ld.metal, lo.metal, &metalDiff)
-			shine := gocv.CountNonZero(ld.shine) - gocv.CountNonZero(lo.shine)
-			area := float64(gocv.CountNonZero(lo.metal))
-			frac := float64(gocv.CountNonZero(diff)+gocv.CountNonZero(metalDiff)+max(0, shine)) / area
-			if frac < 0.003 || frac > 0.08 {
-				t.Errorf("%s #%d covers %.2f%% of the part; want a few percent", c, i, 100*frac)
+	for _, c := range DefectClasses {
+		for i := range 10 {
+			r, err := renderImage(5, SetDefects, c, i, true)
+			if err != nil {
+				t.Fatal(err)
 			}
-			diff.Close()
-			metalDiff.Close()
-			ld.Close()
-			lo.Close()
+			r.m.Close()
+			part, def := 0, 0
+			for k := range r.partMask {
+				part += int(r.partMask[k])
+				def += int(r.defMask[k])
+			}
+			frac := float64(def) / float64(part)
+			if c == "ok" {
+				if def != 0 {
+					t.Errorf("ok #%d has %d defect pixels", i, def)
+				}
+				continue
+			}
+			if frac < 0.005 || frac > 0.08 {
+				t.Errorf("%s #%d covers %.2f%% of the part; want 0.5-8%%", c, i, 100*frac)
+			}
+			// The flange fills 40-60 % of the frame's height.
+			if h := math.Sqrt(float64(part)/math.Pi) * 2 / Height; h < 0.4 || h > 0.6 {
+				t.Errorf("%s #%d: flange spans %.0f%% of the height", c, i, 100*h)
+			}
 		}
 	}
 }

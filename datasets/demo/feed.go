@@ -46,9 +46,9 @@ type Timeline struct {
 // visit is one part's path across the table.
 type visit struct {
 	FeedEvent
-	pt         part
-	from, rest pose
-	to         pose
+	pl                placed
+	fromX, restX, toX int // sprite's left edge
+	restY             int
 }
 
 // GenerateFeed writes Out/feed.avi (MJPG) and Out/timeline.json: the empty
@@ -69,35 +69,44 @@ func GenerateFeed(ctx context.Context, opt FeedOptions) (*Timeline, error) {
 		classes, set = PartClasses, SetParts
 	}
 	rng := rngFor(opt.Seed, "feed", set)
-	lk := randomLook(rng)
-	lk.blur, lk.noise = 0.8, 3.5
+	// One table, one light for the whole feed, like a fixed station.
+	sc := newScene(rng)
+	sc.blur, sc.noise = 0.7, 2.5
 	// Move, rest and gap lengths in frames.
 	move, rest, gap := opt.FPS*7/10, opt.FPS*2, opt.FPS*7/10
 	frame := gap * 2
 	var visits []visit
 	for k := 0; k < opt.Parts; k++ {
 		// OK parts more often, as on a real line, but every class shows up.
-		class := classes[k%len(classes)]
-		if k%2 == 1 && contains(classes, "ok") {
+		class := classes[(k/2)%len(classes)]
+		if k%2 == 0 && contains(classes, "ok") {
 			class = "ok"
 		}
-		var v visit
-		v.Class = class
+		var (
+			pd    partDef
+			err   error
+			scale float64
+		)
 		if set == SetDefects {
-			v.pt.draw = flange(class, rng)
-			v.rest.R = 130 + 35*rng.Float64()
+			pd, err = flange(class, rng)
+			scale = Height * (0.45 + 0.1*rng.Float64()) / (2 * flangeR)
 		} else {
-			v.pt.draw = sparePart(class, rng)
-			v.rest.R = 70 + 45*rng.Float64()
+			pd, err = sparePart(class, rng)
+			scale = 0.8 + 0.4*rng.Float64()
 		}
-		v.pt.metal, v.pt.spec, v.pt.shade, v.pt.gloss = randomPartLook(rng)
-		r := v.rest.R
-		v.rest.CX = Width/2 + (rng.Float64()-0.5)*(Width-2*r-40)
-		v.rest.CY = Height/2 + (rng.Float64()-0.5)*(Height-2*r-40)
-		v.rest.Theta = rng.Float64() * 2 * math.Pi
-		v.from, v.to = v.rest, v.rest
-		v.from.CX, v.from.Theta = -r-5, v.rest.Theta-0.4
-		v.to.CX, v.to.Theta = Width+r+5, v.rest.Theta+0.3
+		if err != nil {
+			return nil, err
+		}
+		sp := makeSprite(pd, scale, rng.Float64()*2*math.Pi)
+		v := visit{pl: sc.prepare(rng, sp, metals[rng.IntN(len(metals))])}
+		v.Class = class
+		free := func(n int) int { return max(0, n-sp.S-40) }
+		v.restX = 20 + int(rng.Float64()*float64(free(Width)))
+		v.restY = 20 + int(rng.Float64()*float64(free(Height)))
+		v.fromX, v.toX = -sp.S-v.pl.pad-20, Width+v.pl.pad+20
+		if k%3 == 2 { // some parts are taken back the way they came
+			v.toX = v.fromX
+		}
 		v.Enter, v.Settle = frame, frame+move
 		v.Leave = v.Settle + rest
 		v.Gone = v.Leave + move
@@ -135,7 +144,13 @@ func GenerateFeed(ctx context.Context, opt FeedOptions) (*Timeline, error) {
 				defer wg.Done()
 				defer func() { <-sem }()
 				f := start + i
-				mats[i] = render(lk, partsAt(visits, f), rngFor(opt.Seed, "feed-noise", fmt.Sprint(f)))
+				img := make([]float32, Width*Height*3)
+				if v, x := partAt(visits, f); v != nil {
+					sc.compose(img, &v.pl, x, v.restY, nil, nil)
+				} else {
+					sc.compose(img, nil, 0, 0, nil, nil)
+				}
+				mats[i] = sc.camera(rngFor(opt.Seed, "feed-noise", fmt.Sprint(f)), img, make([]byte, Width*Height*3))
 			}(i)
 		}
 		wg.Wait()
@@ -177,28 +192,27 @@ func ReadTimeline(dir string) (*Timeline, error) {
 	return &tl, nil
 }
 
-// partsAt returns the parts visible in frame f, posed.
-func partsAt(visits []visit, f int) []part {
-	for _, v := range visits {
+// partAt returns the part visible in frame f and the x of its sprite.
+func partAt(visits []visit, f int) (*visit, int) {
+	for i := range visits {
+		v := &visits[i]
 		if f < v.Enter || f >= v.Gone {
 			continue
 		}
-		pt := v.pt
 		switch {
 		case f < v.Settle:
-			pt.pose = lerp(v.from, v.rest, ease(float64(f-v.Enter)/float64(v.Settle-v.Enter)))
+			return v, lerp(v.fromX, v.restX, easeOut(float64(f-v.Enter)/float64(v.Settle-v.Enter)))
 		case f < v.Leave:
-			pt.pose = v.rest
+			return v, v.restX
 		default:
-			pt.pose = lerp(v.rest, v.to, ease(float64(f-v.Leave)/float64(v.Gone-v.Leave)))
+			return v, lerp(v.restX, v.toX, easeIn(float64(f-v.Leave)/float64(v.Gone-v.Leave)))
 		}
-		return []part{pt}
 	}
-	return nil
+	return nil, 0
 }
 
-func ease(t float64) float64 { return t * t * (3 - 2*t) }
+// A pushed part decelerates into place and accelerates away.
+func easeOut(t float64) float64 { return 1 - (1-t)*(1-t) }
+func easeIn(t float64) float64  { return t * t }
 
-func lerp(a, b pose, t float64) pose {
-	return pose{CX: a.CX + (b.CX-a.CX)*t, CY: a.CY + (b.CY-a.CY)*t, R: a.R, Theta: a.Theta + (b.Theta-a.Theta)*t}
-}
+func lerp(a, b int, t float64) int { return a + int(math.Round(float64(b-a)*t)) }

@@ -18,12 +18,11 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/pruefplatz/pruefplatz/inspector/opencv"
 	"gocv.io/x/gocv"
 )
 
 // Version changes whenever the drawing changes, so old data is regenerated.
-const Version = 1
+const Version = 2
 
 // Options say what Generate writes.
 type Options struct {
@@ -152,42 +151,75 @@ func rngFor(seed uint64, parts ...string) *rand.Rand {
 	return rand.New(rand.NewPCG(seed, h.Sum64()))
 }
 
-// Image renders image i of a class of a set ("demo-parts" or "demo-defects") as JPEG bytes.
+// Image renders image i of a class of a set ("demo-parts" or "demo-defects")
+// as JPEG bytes. It returns an error for an unknown set or class.
 func Image(seed uint64, set, class string, i int) ([]byte, error) {
-	m, lk, err := imageMat(seed, set, class, i)
+	r, err := renderImage(seed, set, class, i, false)
 	if err != nil {
 		return nil, err
 	}
-	defer m.Close()
-	return opencv.EncodeJPEG(m, lk.quality)
+	defer r.m.Close()
+	return encodeJPEG(r.m, r.quality)
 }
 
-func imageMat(seed uint64, set, class string, i int) (gocv.Mat, look, error) {
+// shot is one rendered image with what tests need to know about it.
+type shot struct {
+	m        gocv.Mat // BGR, the caller closes it
+	quality  int
+	partMask []uint8 // Width*Height, 1 on the part
+	defMask  []uint8 // Width*Height, 1 on the defect
+}
+
+// partPose draws a part's scale, rotation and position. fully keeps the
+// whole part in view; otherwise up to a fifth of it may leave the frame.
+func partPose(rng *rand.Rand, rb, scale float64, fully bool) (angle, cx, cy float64) {
+	angle = rng.Float64() * 2 * math.Pi
+	r := rb * scale
+	m := r + 6
+	if !fully {
+		m = r * 0.8
+	}
+	cx = m + rng.Float64()*math.Max(0, Width-2*m)
+	cy = m + rng.Float64()*math.Max(0, Height-2*m)
+	return
+}
+
+func renderImage(seed uint64, set, class string, i int, masks bool) (shot, error) {
 	rng := rngFor(seed, set, class, fmt.Sprint(i))
-	lk := randomLook(rng)
-	var pt part
+	var (
+		pd    partDef
+		err   error
+		scale float64
+		fully bool
+	)
 	switch set {
 	case SetParts:
-		if !contains(PartClasses, class) {
-			return gocv.NewMat(), lk, fmt.Errorf("demo: %s has no class %q", set, class)
-		}
-		pt.draw = sparePart(class, rng)
-		r := 70 + 45*rng.Float64() // every class in the same size range
-		pt.pose = pose{R: r, Theta: rng.Float64() * 2 * math.Pi,
-			CX: r + 10 + rng.Float64()*(Width-2*r-20), CY: r + 10 + rng.Float64()*(Height-2*r-20)}
+		pd, err = sparePart(class, rng)
+		scale = 0.75 + 0.5*rng.Float64()
 	case SetDefects:
-		if !contains(DefectClasses, class) {
-			return gocv.NewMat(), lk, fmt.Errorf("demo: %s has no class %q", set, class)
-		}
-		pt.draw = flange(class, rng)
-		r := 130 + 35*rng.Float64()
-		pt.pose = pose{R: r, Theta: rng.Float64() * 2 * math.Pi,
-			CX: r + 8 + rng.Float64()*(Width-2*r-16), CY: r + 8 + rng.Float64()*(Height-2*r-16)}
+		pd, err = flange(class, rng)
+		// The flange fills 45 to 58 % of the frame's height, so a
+		// defect survives the model's downscaling.
+		scale = Height * (0.45 + 0.13*rng.Float64()) / (2 * flangeR)
+		fully = true
 	default:
-		return gocv.NewMat(), lk, fmt.Errorf("demo: unknown set %q", set)
+		err = fmt.Errorf("demo: unknown set %q", set)
 	}
-	pt.metal, pt.spec, pt.shade, pt.gloss = randomPartLook(rng)
-	return render(lk, []part{pt}, rng), lk, nil
+	if err != nil {
+		return shot{}, err
+	}
+	sc := newScene(rng)
+	angle, cx, cy := partPose(rng, pd.rb, scale, fully)
+	sp := makeSprite(pd, scale, angle)
+	pl := sc.prepare(rng, sp, metals[rng.IntN(len(metals))])
+	frame := make([]float32, Width*Height*3)
+	var pm, dm []uint8
+	if masks {
+		pm, dm = make([]uint8, Width*Height), make([]uint8, Width*Height)
+	}
+	sc.compose(frame, &pl, int(cx)-sp.S/2, int(cy)-sp.S/2, pm, dm)
+	m := sc.camera(rng, frame, make([]byte, Width*Height*3))
+	return shot{m: m, quality: sc.quality, partMask: pm, defMask: dm}, nil
 }
 
 func contains(list []string, s string) bool {
