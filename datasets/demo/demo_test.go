@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/pruefplatz/pruefplatz/inspector/opencv"
 	"gocv.io/x/gocv"
@@ -64,19 +65,40 @@ func TestGenerateLayoutAndStamp(t *testing.T) {
 	}
 	// A second run with the same options finds the stamp and writes nothing.
 	probe := filepath.Join(out, SetParts, "washer", "0000.jpg")
+	before, err := os.Stat(probe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(out, SetParts, "washer", "0099.jpg")
+	if err := os.WriteFile(stale, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Generate(context.Background(), opt); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := os.Stat(probe); err != nil || !after.ModTime().Equal(before.ModTime()) {
+		t.Error("second run rewrote complete data despite the stamp")
+	}
+	// A missing file makes the data incomplete: it is regenerated, and
+	// files left from an earlier run go.
 	os.Remove(probe)
 	if err := Generate(context.Background(), opt); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(probe); err == nil {
-		t.Error("second run regenerated despite the stamp")
+	if _, err := os.Stat(probe); err != nil {
+		t.Error("missing file not regenerated")
+	}
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("stale file survived regeneration")
 	}
 	opt.Force = true
+	before, _ = os.Stat(probe)
+	time.Sleep(10 * time.Millisecond)
 	if err := Generate(context.Background(), opt); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(probe); err != nil {
-		t.Error("--force did not regenerate")
+	if after, err := os.Stat(probe); err != nil || after.ModTime().Equal(before.ModTime()) {
+		t.Error("Force did not regenerate")
 	}
 }
 

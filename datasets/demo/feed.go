@@ -70,17 +70,20 @@ func GenerateFeed(ctx context.Context, opt FeedOptions) (*Timeline, error) {
 	}
 	rng := rngFor(opt.Seed, "feed", set)
 	// One table, one light for the whole feed, like a fixed station.
-	sc := newScene(rng)
-	sc.blur, sc.noise = 0.7, 2.5
+	sc := newScene(rng, true)
+	sc.blur, sc.noise = 0.8, 1.2
 	// Move, rest and gap lengths in frames.
 	move, rest, gap := opt.FPS*7/10, opt.FPS*2, opt.FPS*7/10
 	frame := gap * 2
 	var visits []visit
 	for k := 0; k < opt.Parts; k++ {
 		// OK parts more often, as on a real line, but every class shows up.
-		class := classes[(k/2)%len(classes)]
-		if k%2 == 0 && contains(classes, "ok") {
-			class = "ok"
+		class := classes[k%len(classes)]
+		if contains(classes, "ok") {
+			class = classes[(k/2)%len(classes)]
+			if k%2 == 0 {
+				class = "ok"
+			}
 		}
 		var (
 			pd    partDef
@@ -92,7 +95,7 @@ func GenerateFeed(ctx context.Context, opt FeedOptions) (*Timeline, error) {
 			scale = Height * (0.45 + 0.1*rng.Float64()) / (2 * flangeR)
 		} else {
 			pd, err = sparePart(class, rng)
-			scale = 0.8 + 0.4*rng.Float64()
+			scale = 1.45 * (0.8 + 0.4*rng.Float64())
 		}
 		if err != nil {
 			return nil, err

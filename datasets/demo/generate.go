@@ -49,9 +49,12 @@ type stamp struct {
 	FeedParts int    `json:"feed_parts"`
 }
 
-// Generate writes both image sets and the demo feed. It returns quickly when
-// Out already holds complete data for the same options (see Options.Force).
-// Files are written atomically, so an interrupted run leaves no half image.
+// Generate writes both image sets and the demo feed. It returns at once when
+// Out already holds complete data for the same options and Version (see
+// Options.Force); otherwise it replaces Out/demo-parts and Out/demo-defects
+// entirely. Files are written atomically, so an interrupted run leaves no half
+// image, and the stamp is written last. It returns ctx's error when cancelled
+// and the first file system or encoding error otherwise.
 func Generate(ctx context.Context, opt Options) error {
 	if opt.PerClass <= 0 {
 		opt.PerClass = 100
@@ -66,7 +69,8 @@ func Generate(ctx context.Context, opt Options) error {
 	stampPath := filepath.Join(opt.Out, ".demo-data.json")
 	if !opt.Force {
 		var have stamp
-		if b, err := os.ReadFile(stampPath); err == nil && json.Unmarshal(b, &have) == nil && have == want {
+		if b, err := os.ReadFile(stampPath); err == nil && json.Unmarshal(b, &have) == nil && have == want &&
+			complete(opt) {
 			return nil
 		}
 	}
@@ -75,6 +79,11 @@ func Generate(ctx context.Context, opt Options) error {
 		name    string
 		classes []string
 	}{{SetParts, PartClasses}, {SetDefects, DefectClasses}} {
+		// Start clean: files of an older version or a larger PerClass
+		// must not linger among the new ones.
+		if err := os.RemoveAll(filepath.Join(opt.Out, set.name)); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
 		if err := generateSet(ctx, opt, set.name, set.classes); err != nil {
 			return err
 		}
@@ -85,6 +94,31 @@ func Generate(ctx context.Context, opt Options) error {
 	}
 	b, _ := json.Marshal(want)
 	return writeAtomic(stampPath, b)
+}
+
+func fileName(i int) string { return fmt.Sprintf("%04d.jpg", i) }
+
+// complete says whether every file the options ask for is there, so a
+// deleted class folder is regenerated even when the stamp matches.
+func complete(opt Options) bool {
+	for _, set := range []struct {
+		name    string
+		classes []string
+	}{{SetParts, PartClasses}, {SetDefects, DefectClasses}} {
+		for _, c := range set.classes {
+			for i := range opt.PerClass {
+				if _, err := os.Stat(filepath.Join(opt.Out, set.name, c, fileName(i))); err != nil {
+					return false
+				}
+			}
+		}
+	}
+	for _, f := range []string{"feed.avi", "timeline.json"} {
+		if _, err := os.Stat(filepath.Join(opt.Out, SetFeed, f)); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func generateSet(ctx context.Context, opt Options, set string, classes []string) error {
@@ -102,7 +136,7 @@ func generateSet(ctx context.Context, opt Options, set string, classes []string)
 			for j := range jobs {
 				data, err := Image(opt.Seed, set, j.class, j.i)
 				if err == nil {
-					err = writeAtomic(filepath.Join(opt.Out, set, j.class, fmt.Sprintf("%04d.jpg", j.i)), data)
+					err = writeAtomic(filepath.Join(opt.Out, set, j.class, fileName(j.i)), data)
 				}
 				if err != nil {
 					errs <- err
@@ -195,7 +229,9 @@ func renderImage(seed uint64, set, class string, i int, masks bool) (shot, error
 	switch set {
 	case SetParts:
 		pd, err = sparePart(class, rng)
-		scale = 0.75 + 0.5*rng.Float64()
+		// ±25 % around a size where a part spans a third of the
+		// frame's height, as when a person lays it under the camera.
+		scale = 1.45 * (0.75 + 0.5*rng.Float64())
 	case SetDefects:
 		pd, err = flange(class, rng)
 		// The flange fills 45 to 58 % of the frame's height, so a
@@ -208,7 +244,7 @@ func renderImage(seed uint64, set, class string, i int, masks bool) (shot, error
 	if err != nil {
 		return shot{}, err
 	}
-	sc := newScene(rng)
+	sc := newScene(rng, false)
 	angle, cx, cy := partPose(rng, pd.rb, scale, fully)
 	sp := makeSprite(pd, scale, angle)
 	pl := sc.prepare(rng, sp, metals[rng.IntN(len(metals))])
@@ -242,6 +278,9 @@ func writeAtomic(path string, data []byte) error {
 		return err
 	}
 	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644) // CreateTemp makes 0600; the data is for everyone
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -59,7 +59,7 @@ func sparePart(class string, rng *rand.Rand) (partDef, error) {
 			sp.add(layer{bevel: thick, albedo: 1, draw: func(m *gocv.Mat) {
 				disc(t, m, 0, 0, outer, 255)
 				disc(t, m, 0, 0, inner, 0)
-			}, mod: func(x, y, d float64) float64 { return 0.05 * math.Sin(math.Hypot(x, y)*2.3+phase) }})
+			}, mod: func(x, y, d float64) float64 { return 0.012 * math.Sin(math.Hypot(x, y)*1.3+phase) }})
 		}}, nil
 	case "hex_nut":
 		R := 56 + 8*u()
@@ -141,7 +141,7 @@ func sparePart(class string, rng *rand.Rand) (partDef, error) {
 					}
 				}
 			}
-			sp.add(layer{bevel: wire, albedo: 0.8, draw: half(false)})
+			sp.add(layer{bevel: wire, albedo: 0.65, draw: half(false)}) // in the shade of the top turns
 			sp.add(layer{base: R, bevel: wire, albedo: 1, draw: half(true)})
 		}}, nil
 	case "angle_bracket":
@@ -303,8 +303,8 @@ func flange(class string, rng *rand.Rand) (partDef, error) {
 			}
 		}
 	case "dent":
-		dentR = 9 + 4*u()
-		dentD = 3 + 1.5*u()
+		dentR = 10 + 4*u()
+		dentD = 2.5 + 1*u()
 		for {
 			a := u() * 2 * math.Pi
 			r := flangeHub + u()*(flangeR-flangeHub)
@@ -328,7 +328,7 @@ func flange(class string, rng *rand.Rand) (partDef, error) {
 				disc(t, m, h.X, h.Y, holeR, 0)
 			}
 		}, mod: func(x, y, d float64) float64 {
-			h := 0.04 * math.Sin(math.Hypot(x, y)*2.1+phase)
+			h := 0.012 * math.Sin(math.Hypot(x, y)*1.3+phase)
 			if dentR > 0 {
 				if r := math.Hypot(x-dent.X, y-dent.Y); r < dentR {
 					q := 1 - (r/dentR)*(r/dentR)

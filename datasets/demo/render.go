@@ -256,7 +256,7 @@ func (sp *sprite) shade(rng *rand.Rand, mt metal, ls lightSetup) []float32 {
 	// Surface smudges and a brightness ramp across the part: flat faces of
 	// real parts reflect a room that is not uniform.
 	smudge := smoothNoise(rng, S, S, 5, 5)
-	fine := smoothNoise(rng, S, S, S/3+1, S/3+1)
+	fine := smoothNoise(rng, S, S, S/8+2, S/8+2)
 	ra := rng.Float64() * 2 * math.Pi
 	rx, ry := math.Cos(ra), math.Sin(ra)
 	rampK := 0.25 + rng.Float64()*0.35
@@ -264,11 +264,11 @@ func (sp *sprite) shade(rng *rand.Rand, mt metal, ls lightSetup) []float32 {
 	for c := range 3 {
 		tint[c] = mt.rgb[c] * (0.95 + rng.Float64()*0.1)
 	}
-	hx := ls.L[0]
-	hy := ls.L[1]
-	hz := ls.L[2] + 1
-	hn := math.Sqrt(hx*hx + hy*hy + hz*hz)
-	hx, hy, hz = hx/hn, hy/hn, hz/hn
+	// The lamp is near, so a flat face shows a highlight spot rather than
+	// shining all over: the half vector turns with the position.
+	spotX := float64(S) * (0.5 + (rng.Float64()-0.5)*1.2)
+	spotY := float64(S) * (0.5 + (rng.Float64()-0.5)*1.2)
+	spotD := float64(S) * (0.7 + 0.7*rng.Float64())
 	at := func(x, y int) float64 {
 		x = min(max(x, 0), S-1)
 		y = min(max(y, 0), S-1)
@@ -280,7 +280,7 @@ func (sp *sprite) shade(rng *rand.Rand, mt metal, ls lightSetup) []float32 {
 			if sp.a[i] == 0 {
 				continue
 			}
-			hf := float64(fine[i]) * 0.12
+			hf := float64(fine[i]) * 0.08
 			dx := (at(x+1, y) - at(x-1, y)) / 2
 			dy := (at(x, y+1) - at(x, y-1)) / 2
 			nx, ny, nz := -dx+hf*0.3, -dy-hf*0.3, 1.0
@@ -293,10 +293,12 @@ func (sp *sprite) shade(rng *rand.Rand, mt metal, ls lightSetup) []float32 {
 			e = math.Pow(math.Max(e, 0), ls.envPow)
 			u := (float64(x)/float64(S)-0.5)*rx + (float64(y)/float64(S)-0.5)*ry
 			e *= 1 + rampK*u*2 + 0.12*float64(smudge[i])
-			spc := math.Pow(math.Max(0, nx*hx+ny*hy+nz*hz), ls.shin) * mt.spec
+			hx, hy := -(float64(x)-spotX)/spotD, -(float64(y)-spotY)/spotD
+			hn := math.Sqrt(hx*hx + hy*hy + 1)
+			spc := math.Pow(math.Max(0, (nx*hx+ny*hy+nz)/hn), ls.shin) * mt.spec
 			alb := float64(sp.alb[i])
 			for c := range 3 {
-				v := tint[c]*alb*(0.12+0.3*diff+0.85*e) + spc*(0.55*tint[c]+0.45)
+				v := tint[c]*alb*(0.1+0.25*diff+0.72*e) + spc*(0.55*tint[c]+0.45)
 				if sp.def[i] != 0 {
 					v *= float64(sp.defMod[i])
 					if sp.defMod[i] > 1 {
@@ -330,17 +332,15 @@ var (
 	mats  = [][3]float64{{0.30, 0.31, 0.32}, {0.18, 0.38, 0.30}, {0.20, 0.30, 0.44}, {0.15, 0.15, 0.16}}
 )
 
-func newScene(rng *rand.Rand) *scene {
+// newScene draws a table, light and camera. A feed scene is a plain rubber
+// mat: the station's own table, and MJPG frames of it stay small.
+func newScene(rng *rand.Rand, feed bool) *scene {
 	sc := &scene{bg: make([]float32, Width*Height*3), light: make([]float32, Width*Height)}
 	W, H := Width, Height
 	coarse := smoothNoise(rng, W, H, 5, 4)
-	if rng.IntN(2) == 0 {
+	if rng.IntN(2) == 0 && !feed {
 		base := woods[rng.IntN(len(woods))]
-		vertical := false // vertical grain looked like flames; the slope varies it enough
 		gw, gh, sw, sh := 5, 48, 12, 240
-		if vertical {
-			gw, gh, sw, sh = 64, 4, 320, 9
-		}
 		grain := smoothNoise(rng, W, H, gw, gh)
 		warp := smoothNoise(rng, W, H, 4, 3)
 		streak := smoothNoise(rng, W, H, sw, sh)
@@ -350,9 +350,6 @@ func newScene(rng *rand.Rand) *scene {
 			for x := range W {
 				i := y*W + x
 				u := float64(y) + slope*float64(x)
-				if vertical {
-					u = float64(x) + slope*float64(y)
-				}
 				ring := math.Sin((u/float64(H)*freq + 0.9*float64(warp[i]) + 0.35*float64(grain[i])) * 2 * math.Pi)
 				g := math.Pow(0.5+0.5*ring, 4)
 				f := 1 - 0.16*g - 0.07*float64(streak[i]) + 0.06*float64(coarse[i])
@@ -364,12 +361,16 @@ func newScene(rng *rand.Rand) *scene {
 	} else {
 		base := mats[rng.IntN(len(mats))]
 		blotch := smoothNoise(rng, W, H, 30, 22)
-		grid := rng.IntN(2) == 0
+		grid := rng.IntN(2) == 0 && !feed
+		speckle := 0.1
+		if feed {
+			speckle = 0.03
+		}
 		step := 40 + rng.IntN(30)
 		for y := range H {
 			for x := range W {
 				i := y*W + x
-				f := 1 + 0.05*float64(coarse[i]) + 0.05*float64(blotch[i]) + (rng.Float64()-0.5)*0.12
+				f := 1 + 0.05*float64(coarse[i]) + 0.05*float64(blotch[i]) + (rng.Float64()-0.5)*speckle
 				if grid && (x%step == 0 || y%step == 0) {
 					f += 0.25
 				}
