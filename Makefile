@@ -11,7 +11,7 @@ export PKG_CONFIG_PATH := $(CURDIR)/.setup$(if $(PKG_CONFIG_PATH),:$(PKG_CONFIG_
 export PRUEFPLATZ_ORT_LIB := $(ORT_LIB)
 export ONNXRUNTIME_SHARED_LIBRARY_PATH := $(ORT_LIB)
 export GOMLX_BACKEND ?= onnx:cpu
-export GOFLAGS := -buildvcs=false
+export GOFLAGS := -buildvcs=false -tags=onnx
 
 GO ?= go
 BIN := bin/pruefplatz

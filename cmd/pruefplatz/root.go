@@ -29,5 +29,6 @@ func subcommands() []*cobra.Command {
 	return []*cobra.Command{
 		newDatasetCmd(),
 		newDemoDataCmd(),
+		newTrainCmd(),
 	}
 }

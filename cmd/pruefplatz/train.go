@@ -1,0 +1,76 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/pruefplatz/pruefplatz/augment"
+	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/models/train"
+	"github.com/spf13/cobra"
+)
+
+func newTrainCmd() *cobra.Command {
+	var opt train.Options
+	var pipeline, resize string
+	cmd := &cobra.Command{
+		Use:   "train --data DIR --name NAME",
+		Short: "Train a classifier on an ImageFolder dataset and publish it as a new model version",
+		Long: `train learns an image classifier from DIR/<class>/<image> with GoMLX, exports it
+to ONNX, checks with ONNX Runtime that the export gives the trained model's answers,
+and publishes MODELS/NAME/vN/ with model.onnx, card.json (labels, input spec, metrics,
+thresholds, dataset manifest hash), the training curve and the confusion matrix.
+Nothing is written to the registry unless every step succeeds; Ctrl-C stops cleanly.
+
+Images are augmented on the fly (--pipeline, default: mild rotation, shift, mirror,
+light and noise), sampled class-balanced, and training stops early when the
+validation loss stops improving. For a defect model name the OK classes with
+--ok-labels; the station then answers OK / NOK / uncertain.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opt.Data == "" || opt.Name == "" {
+				return errors.New("--data and --name are required")
+			}
+			if pipeline != "" {
+				p, err := augment.LoadPipeline(pipeline)
+				if err != nil {
+					return err
+				}
+				opt.Pipeline = &p
+			}
+			opt.Resize = inspector.ResizeMode(resize)
+			lib, err := ortLibPath(cmd)
+			if err != nil && opt.Backend != train.BackendGo {
+				fmt.Fprintln(cmd.ErrOrStderr(), "ONNX Runtime not found; training on the pure-Go backend (slow) instead:", err)
+				opt.Backend = train.BackendGo
+			}
+			opt.ORTLib = lib
+			opt.Out = cmd.ErrOrStderr()
+			res, err := train.Train(cmd.Context(), opt)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s/%s: test accuracy %.1f%%, saved in %s\n", res.Card.Name, res.Card.Version,
+				100*res.Card.Metrics["test"].Accuracy, res.Dir)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opt.Data, "data", "", "ImageFolder dataset: DIR/<class>/<image>")
+	f.StringVar(&opt.Name, "name", "", "model name in the registry")
+	f.StringVar(&opt.Registry, "models", "models", "model registry folder")
+	f.StringVar(&opt.Version, "version", "", "version to publish (default: the next vN)")
+	f.IntVar(&opt.Epochs, "epochs", 40, "most epochs (early stopping usually ends sooner)")
+	f.IntVar(&opt.Patience, "patience", 8, "epochs without validation-loss improvement before stopping")
+	f.IntVar(&opt.Batch, "batch", 32, "batch size")
+	f.IntVar(&opt.InputSize, "input-size", 128, "model input width and height in pixels")
+	f.IntVar(&opt.Channels, "channels", 3, "3 for colour, 1 for grey")
+	f.StringVar(&resize, "resize", "stretch", "how frames become the input: stretch, letterbox or centercrop")
+	f.Float64Var(&opt.LR, "lr", 0.003, "start learning rate (Adam, cosine-annealed)")
+	f.Uint64Var(&opt.Seed, "seed", 1, "seed for the split, initial weights, sampling and augmentation")
+	f.StringVar(&pipeline, "pipeline", "", "augmentation pipeline file (YAML or JSON; default: mild built-in pipeline)")
+	f.StringSliceVar(&opt.OKLabels, "ok-labels", nil, "classes that mean OK (makes a defect model), e.g. --ok-labels ok")
+	f.StringVar(&opt.Backend, "backend", train.BackendONNX, "training backend: onnx (ONNX Runtime) or go (pure Go, slow)")
+	f.Float64Var(&opt.Tolerance, "tolerance", 1e-4, "largest allowed probability difference between trained and exported model")
+	return cmd
+}

@@ -1,0 +1,208 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+
+	"github.com/pruefplatz/pruefplatz/augment"
+	"github.com/pruefplatz/pruefplatz/datasets"
+	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/opencv"
+	"gocv.io/x/gocv"
+)
+
+// imageSet holds decoded training images. They are shrunk once to twice the
+// model's input size (keeping the aspect ratio): augmenting full 640×480
+// frames would cost more than the training step, and the shared
+// Preprocessor still makes every tensor from a frame-like image.
+type imageSet struct {
+	mats   []gocv.Mat
+	labels []int
+	files  []string
+}
+
+func (im *imageSet) Close() {
+	for _, m := range im.mats {
+		m.Close()
+	}
+}
+
+// loadImages decodes samples in parallel; unreadable ones are skipped and reported.
+func loadImages(ctx context.Context, samples []datasets.Sample, spec inspector.InputSpec, shrink bool) (*imageSet, []datasets.Problem, error) {
+	mats := make([]gocv.Mat, len(samples))
+	errs := make([]error, len(samples))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.NumCPU())
+	for i, s := range samples {
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int, path string) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			m, err := opencv.ReadImageFile(path, opencv.Limits{})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			if shrink {
+				sx := float64(2*spec.Width) / float64(m.Cols())
+				sy := float64(2*spec.Height) / float64(m.Rows())
+				if s := max(sx, sy); s < 1 {
+					small := gocv.NewMat()
+					gocv.Resize(m, &small, image.Pt(max(1, int(float64(m.Cols())*s+0.5)), max(1, int(float64(m.Rows())*s+0.5))), 0, 0, gocv.InterpolationArea)
+					m.Close()
+					m = small
+				}
+			}
+			mats[i] = m
+		}(i, s.Path)
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		for _, m := range mats {
+			m.Close()
+		}
+		return nil, nil, err
+	}
+	im := &imageSet{}
+	var problems []datasets.Problem
+	for i, s := range samples {
+		if errs[i] != nil {
+			problems = append(problems, datasets.Problem{Path: s.Path, Err: errs[i].Error()})
+			continue
+		}
+		im.mats = append(im.mats, mats[i])
+		im.labels = append(im.labels, s.Label)
+		im.files = append(im.files, s.Path)
+	}
+	return im, problems, nil
+}
+
+// tensors preprocesses every image without augmentation, as the station would.
+func (im *imageSet) tensors(spec inspector.InputSpec) ([][]float32, error) {
+	p, err := opencv.NewPreprocessor(spec)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	out := make([][]float32, len(im.mats))
+	for i, m := range im.mats {
+		out[i] = make([]float32, spec.TensorLen())
+		if err := p.Run(m, out[i]); err != nil {
+			return nil, fmt.Errorf("%s: %w", im.files[i], err)
+		}
+	}
+	return out, nil
+}
+
+// batch is one training batch in GoMLX's layout.
+type batch struct {
+	x      []float32 // B×C×H×W
+	labels []int32
+}
+
+// batcher draws class-balanced batches: each image picks a class uniformly,
+// then an image of that class, so rare defect classes are seen as often as
+// OK parts. Every batch's draws and augmentation come from
+// (seed, epoch, batch), so results do not depend on goroutine scheduling.
+type batcher struct {
+	im       *imageSet
+	byClass  [][]int
+	spec     inspector.InputSpec
+	pipeline augment.Pipeline
+	seed     uint64
+	size     int
+	workers  int
+}
+
+func newBatcher(im *imageSet, classes int, spec inspector.InputSpec, p augment.Pipeline, seed uint64, size int) *batcher {
+	b := &batcher{im: im, byClass: make([][]int, classes), spec: spec, pipeline: p, seed: seed, size: size, workers: runtime.NumCPU()}
+	for i, l := range im.labels {
+		b.byClass[l] = append(b.byClass[l], i)
+	}
+	return b
+}
+
+// epoch streams n batches; the channel closes at the end or on error/cancel.
+func (b *batcher) epoch(ctx context.Context, epoch, n int) (<-chan batch, <-chan error) {
+	out := make(chan batch, 2)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(out)
+		pre := make([]*opencv.Preprocessor, b.workers)
+		for w := range pre {
+			p, err := opencv.NewPreprocessor(b.spec)
+			if err != nil {
+				errc <- err
+				return
+			}
+			defer p.Close()
+			pre[w] = p
+		}
+		var nonEmpty []int
+		for c, idx := range b.byClass {
+			if len(idx) > 0 {
+				nonEmpty = append(nonEmpty, c)
+			}
+		}
+		for k := 0; k < n; k++ {
+			rng := rand.New(rand.NewPCG(b.seed, uint64(epoch)<<32|uint64(k)))
+			picks := make([]int, b.size)
+			seeds := make([]uint64, b.size)
+			for i := range picks {
+				c := nonEmpty[rng.IntN(len(nonEmpty))]
+				picks[i] = b.byClass[c][rng.IntN(len(b.byClass[c]))]
+				seeds[i] = rng.Uint64()
+			}
+			bt := batch{x: make([]float32, b.size*b.spec.TensorLen()), labels: make([]int32, b.size)}
+			var wg sync.WaitGroup
+			var firstErr error
+			var mu sync.Mutex
+			for w := 0; w < b.workers; w++ {
+				wg.Add(1)
+				go func(w int) {
+					defer wg.Done()
+					aug := gocv.NewMat()
+					defer aug.Close()
+					for i := w; i < b.size; i += b.workers {
+						src := b.im.mats[picks[i]]
+						r := rand.New(rand.NewPCG(seeds[i], 0))
+						if _, err := b.pipeline.Apply(src, &aug, r); err != nil {
+							mu.Lock()
+							firstErr = err
+							mu.Unlock()
+							return
+						}
+						n := b.spec.TensorLen()
+						if err := pre[w].Run(aug, bt.x[i*n:(i+1)*n]); err != nil {
+							mu.Lock()
+							firstErr = err
+							mu.Unlock()
+							return
+						}
+						bt.labels[i] = int32(b.im.labels[picks[i]])
+					}
+				}(w)
+			}
+			wg.Wait()
+			if firstErr != nil {
+				errc <- firstErr
+				return
+			}
+			select {
+			case out <- bt:
+			case <-ctx.Done():
+				errc <- ctx.Err()
+				return
+			}
+		}
+	}()
+	return out, errc
+}

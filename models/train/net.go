@@ -1,0 +1,93 @@
+package train
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors/images"
+	"github.com/gomlx/gomlx/ml/layers"
+	"github.com/gomlx/gomlx/ml/layers/activation"
+	"github.com/gomlx/gomlx/ml/model"
+)
+
+// Arch describes the compact CNN: Blocks of conv3×3 → BatchNorm → ReLU →
+// MaxPool 2×2 with the given channel counts, then global average pooling,
+// dropout and one dense layer to the classes. It is small on purpose: a few
+// dozen images per class cannot feed a big net, and the station runs it on a
+// small PC's CPU.
+type Arch struct {
+	Channels []int   `json:"channels"`
+	Dropout  float64 `json:"dropout"`
+	Classes  int     `json:"classes"`
+	// BatchNorm off gives the plain reference net of the benchmark.
+	NoBatchNorm bool `json:"no_batch_norm,omitempty"`
+	// Hidden adds a dense ReLU layer of this width before the output
+	// (the benchmark's reference net); 0 means none.
+	Hidden int `json:"hidden,omitempty"`
+	// Flatten replaces global average pooling with flattening (reference net).
+	Flatten bool `json:"flatten,omitempty"`
+}
+
+// DefaultArch is the default network for n classes.
+func DefaultArch(n int) Arch {
+	return Arch{Channels: []int{16, 32, 64, 96}, Dropout: 0.3, Classes: n}
+}
+
+// String describes the architecture for the model card.
+func (a Arch) String() string {
+	var b strings.Builder
+	for i, c := range a.Channels {
+		if i > 0 {
+			b.WriteString(" → ")
+		}
+		bn := "BatchNorm+"
+		if a.NoBatchNorm {
+			bn = ""
+		}
+		fmt.Fprintf(&b, "conv3x3(%d)+%sReLU+MaxPool2", c, bn)
+	}
+	if a.Flatten {
+		b.WriteString(" → flatten")
+	} else {
+		b.WriteString(" → global average pool")
+	}
+	if a.Hidden > 0 {
+		fmt.Fprintf(&b, " → dense(%d)+ReLU", a.Hidden)
+	}
+	if a.Dropout > 0 {
+		fmt.Fprintf(&b, " → dropout(%.2f)", a.Dropout)
+	}
+	fmt.Fprintf(&b, " → dense(%d) logits; input NCHW float32", a.Classes)
+	return b.String()
+}
+
+// build returns the model graph function: NCHW images in, logits out.
+func (a Arch) build() func(scope *model.Scope, x *graph.Node) *graph.Node {
+	return func(scope *model.Scope, x *graph.Node) *graph.Node {
+		// The tensor comes NCHW from the shared preprocessing; the conv
+		// kernels run channels-last.
+		x = graph.TransposeAllAxes(x, 0, 2, 3, 1)
+		for i, c := range a.Channels {
+			s := scope.In("block%d", i)
+			x = layers.Convolution(s, x).ChannelsAxis(images.ChannelsLast).Channels(c).KernelSize(3).PadSame().UseBias(a.NoBatchNorm).Done()
+			if !a.NoBatchNorm {
+				x = batchNorm(s, x)
+			}
+			x = activation.Relu(x)
+			x = graph.MaxPool(x).ChannelsAxis(images.ChannelsLast).Window(2).Done()
+		}
+		if a.Flatten {
+			x = graph.Reshape(x, x.Shape().Dimensions[0], -1)
+		} else {
+			x = graph.ReduceMean(x, 1, 2)
+		}
+		if a.Hidden > 0 {
+			x = activation.Relu(layers.Dense(scope.In("hidden"), x, true, a.Hidden))
+		}
+		if a.Dropout > 0 {
+			x = layers.DropoutStatic(scope, x, a.Dropout)
+		}
+		return layers.Dense(scope.In("logits"), x, true, a.Classes)
+	}
+}

@@ -1,0 +1,565 @@
+// Package train trains Prüfplatz's image classifiers with GoMLX, exports
+// them to ONNX, proves the export computes what was trained (through ONNX
+// Runtime, the station's runtime) and publishes them with a model card.
+package train
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gomlx/compute"
+	_ "github.com/gomlx/compute-onnx" // the default training backend: ONNX Runtime
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/gobackend"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	gonnx "github.com/gomlx/gomlx/ml/model/onnx"
+	gtrain "github.com/gomlx/gomlx/ml/train"
+	"github.com/gomlx/gomlx/ml/train/loss"
+	"github.com/gomlx/gomlx/ml/train/optimizer"
+	"github.com/pruefplatz/pruefplatz/augment"
+	"github.com/pruefplatz/pruefplatz/datasets"
+	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/onnx"
+	"github.com/pruefplatz/pruefplatz/models"
+	"github.com/schollz/progressbar/v3"
+)
+
+// Backends a model can train on.
+const (
+	BackendONNX = "onnx" // ONNX Runtime: fast, needs the library
+	BackendGo   = "go"   // pure Go: slow, needs nothing
+)
+
+// Options configure a training run. Zero values take the defaults.
+type Options struct {
+	Data      string // ImageFolder dataset
+	Name      string // model name in the registry
+	Registry  string // registry root; default "models"
+	Version   string // default: the registry's next version
+	Epochs    int    // default 40 (early stopping usually ends sooner)
+	Batch     int    // default 32
+	InputSize int    // default 128
+	Channels  int    // 3 (default) or 1
+	Resize    inspector.ResizeMode
+	Seed      uint64
+	LR        float64 // default 0.003 (Adam), cosine-annealed to 2 % of it
+	Patience  int     // epochs without validation-loss improvement before stopping; default 8
+	// StepsPerEpoch defaults to the training images over the batch size (at least 8).
+	StepsPerEpoch int
+	Pipeline      *augment.Pipeline // default augment.DefaultPipeline()
+	OKLabels      []string          // labels that mean OK: makes a defect model
+	ValFrac       float64           // default 0.15
+	TestFrac      float64           // default 0.15
+	Backend       string            // BackendONNX (default) or BackendGo
+	ORTLib        string            // ONNX Runtime library, for the backend and the export check
+	Tolerance     float64           // largest allowed probability difference of the export; default 1e-4
+	Out           io.Writer         // progress and messages; nil for none
+	Now           func() time.Time
+	// Arch overrides the default network (benchmarks).
+	Arch *Arch
+}
+
+func (o *Options) defaults() {
+	if o.Registry == "" {
+		o.Registry = "models"
+	}
+	if o.Epochs <= 0 {
+		o.Epochs = 40
+	}
+	if o.Batch <= 0 {
+		o.Batch = 32
+	}
+	if o.InputSize <= 0 {
+		o.InputSize = 128
+	}
+	if o.Channels == 0 {
+		o.Channels = 3
+	}
+	if o.Resize == "" {
+		o.Resize = inspector.ResizeStretch
+	}
+	if o.LR <= 0 {
+		o.LR = 0.003
+	}
+	if o.Patience <= 0 {
+		o.Patience = 8
+	}
+	if o.Pipeline == nil {
+		p := augment.DefaultPipeline()
+		o.Pipeline = &p
+	}
+	if o.ValFrac == 0 {
+		o.ValFrac = 0.15
+	}
+	if o.TestFrac == 0 {
+		o.TestFrac = 0.15
+	}
+	if o.Backend == "" {
+		o.Backend = BackendONNX
+	}
+	if o.Tolerance <= 0 {
+		o.Tolerance = 1e-4
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// ErrExportMismatch is returned when the exported ONNX model's outputs
+// differ from the trained model's by more than the tolerance.
+var ErrExportMismatch = errors.New("exported model disagrees with the trained model")
+
+// Result is what a training run produced.
+type Result struct {
+	Card *models.Card
+	Dir  string // the published version folder
+}
+
+// Train trains, exports, verifies and publishes a model. Nothing is written
+// to the registry unless every step succeeded; a cancelled ctx (Ctrl-C)
+// stops it cleanly.
+func Train(ctx context.Context, opt Options) (*Result, error) {
+	opt.defaults()
+	start := opt.Now()
+	if opt.Name == "" {
+		return nil, errors.New("train: a model name is required")
+	}
+	reg := models.Registry{Root: opt.Registry}
+	if opt.Version == "" {
+		opt.Version = reg.NextVersion(opt.Name)
+	}
+	ds, err := datasets.LoadWith(opt.Data, datasets.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	for _, p := range ds.Problems {
+		fmt.Fprintln(opt.Out, "dataset:", p)
+	}
+	for _, l := range opt.OKLabels {
+		found := false
+		for _, c := range ds.Classes {
+			found = found || c == l
+		}
+		if !found {
+			return nil, fmt.Errorf("train: OK label %q is not a class of %s (classes %v)", l, opt.Data, ds.Classes)
+		}
+	}
+	split := ds.Split(opt.Seed, opt.ValFrac, opt.TestFrac)
+	manifest, err := datasets.BuildManifest(ds, split, opt.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	spec := inspector.InputSpec{Width: opt.InputSize, Height: opt.InputSize, Channels: opt.Channels, Resize: opt.Resize}
+	for c := 0; c < opt.Channels; c++ {
+		spec.Mean, spec.Std = append(spec.Mean, 0.5), append(spec.Std, 0.25)
+	}
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	arch := DefaultArch(len(ds.Classes))
+	if opt.Arch != nil {
+		arch = *opt.Arch
+		arch.Classes = len(ds.Classes)
+	}
+
+	fmt.Fprintf(opt.Out, "loading %d images (%d train, %d validation, %d test)\n", len(ds.Samples), len(split.Train), len(split.Val), len(split.Test))
+	trainIm, probs1, err := loadImages(ctx, split.Train, spec, true)
+	if err != nil {
+		return nil, err
+	}
+	defer trainIm.Close()
+	valIm, probs2, err := loadImages(ctx, split.Val, spec, false)
+	if err != nil {
+		return nil, err
+	}
+	defer valIm.Close()
+	testIm, probs3, err := loadImages(ctx, split.Test, spec, false)
+	if err != nil {
+		return nil, err
+	}
+	defer testIm.Close()
+	var problems []string
+	for _, p := range append(append(append(ds.Problems, probs1...), probs2...), probs3...) {
+		problems = append(problems, p.String())
+	}
+	for _, p := range append(append(probs1, probs2...), probs3...) {
+		fmt.Fprintln(opt.Out, "skipped:", p)
+	}
+	if len(trainIm.mats) == 0 || len(valIm.mats) == 0 {
+		return nil, errors.New("train: no readable training or validation images")
+	}
+	valX, err := valIm.tensors(spec)
+	if err != nil {
+		return nil, err
+	}
+	testX, err := testIm.tensors(spec)
+	if err != nil {
+		return nil, err
+	}
+
+	backend, err := newBackend(opt)
+	if err != nil {
+		return nil, err
+	}
+	defer backend.Finalize()
+	fmt.Fprintf(opt.Out, "backend %s, input %dx%dx%d, net: %s\n", opt.Backend, spec.Width, spec.Height, spec.Channels, arch)
+
+	store := model.NewStore()
+	store.SetParam(model.ParamInitialSeed, int64(opt.Seed))
+	modelFn := arch.build()
+	trainer := gtrain.NewTrainer(backend, store, func(scope *model.Scope, spec any, inputs []*graph.Node) []*graph.Node {
+		return []*graph.Node{modelFn(scope, inputs[0])}
+	}, loss.SparseCategoricalCrossEntropyLogits, optimizer.Adam().LearningRate(opt.LR).Done(), nil, nil)
+	infer, err := model.NewExec(backend, store, func(scope *model.Scope, x *graph.Node) *graph.Node { return modelFn(scope, x) })
+	if err != nil {
+		return nil, err
+	}
+
+	steps := opt.StepsPerEpoch
+	if steps <= 0 {
+		steps = max(8, len(trainIm.mats)/opt.Batch)
+	}
+	bt := newBatcher(trainIm, len(ds.Classes), spec, *opt.Pipeline, opt.Seed, opt.Batch)
+	var curve []models.EpochStats
+	bestLoss, bestEpoch := math.Inf(1), 0
+	var best map[*model.Variable]*tensors.Tensor
+	trainStart := time.Now()
+	imagesSeen := 0
+	lrVar := optimizer.LearningRateVar(store.RootScope(), dtypes.Float32, opt.LR)
+	for epoch := 1; epoch <= opt.Epochs; epoch++ {
+		// Cosine annealing over the planned epochs, down to 2 % of the start.
+		lr := opt.LR * (0.02 + 0.98*0.5*(1+math.Cos(math.Pi*float64(epoch-1)/float64(opt.Epochs))))
+		if err := lrVar.SetValue(tensors.FromScalar(float32(lr))); err != nil {
+			return nil, err
+		}
+		bar := progressbar.NewOptions(steps, progressbar.OptionSetWriter(opt.Out), progressbar.OptionSetDescription(fmt.Sprintf("epoch %2d/%d", epoch, opt.Epochs)),
+			progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(200*time.Millisecond))
+		batches, errc := bt.epoch(ctx, epoch, steps)
+		var lossSum, right float64
+		n := 0
+		epochStart := time.Now()
+		for b := range batches {
+			x := tensors.FromFlatDataAndDimensions(b.x, opt.Batch, spec.Channels, spec.Height, spec.Width)
+			y := tensors.FromFlatDataAndDimensions(b.labels, opt.Batch, 1)
+			metrics, err := trainer.TrainStep(gtrain.Batch{Inputs: []*tensors.Tensor{x}, Labels: []*tensors.Tensor{y}})
+			if err != nil {
+				return nil, fmt.Errorf("train: step: %w", err)
+			}
+			lossSum += float64(tensors.MustCopyFlatData[float32](metrics[0])[0])
+			for _, m := range metrics {
+				m.FinalizeAll()
+			}
+			n++
+			imagesSeen += opt.Batch
+			ips := float64(n*opt.Batch) / time.Since(epochStart).Seconds()
+			bar.Describe(fmt.Sprintf("epoch %2d/%d loss %.3f %4.0f img/s", epoch, opt.Epochs, lossSum/float64(n), ips))
+			bar.Add(1)
+		}
+		bar.Finish()
+		select {
+		case err := <-errc:
+			return nil, fmt.Errorf("train: %w", err)
+		default:
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		_ = right
+		valProbs, err := predict(infer, valX, spec, opt.Batch)
+		if err != nil {
+			return nil, err
+		}
+		vl, va := lossAndAccuracy(valProbs, valIm.labels)
+		st := models.EpochStats{Epoch: epoch, TrainLoss: lossSum / float64(n), ValLoss: vl, ValAcc: va, LR: lr}
+		curve = append(curve, st)
+		fmt.Fprintf(opt.Out, "epoch %2d/%d  train loss %.4f  val loss %.4f  val acc %.3f  lr %.5f  %.0f img/s\n",
+			epoch, opt.Epochs, st.TrainLoss, vl, va, lr, float64(n*opt.Batch)/time.Since(epochStart).Seconds())
+		if vl < bestLoss-1e-4 {
+			bestLoss, bestEpoch = vl, epoch
+			best, err = snapshot(store, best)
+			if err != nil {
+				return nil, err
+			}
+		} else if epoch-bestEpoch >= opt.Patience {
+			fmt.Fprintf(opt.Out, "early stop: validation loss has not improved for %d epochs (best: epoch %d)\n", opt.Patience, bestEpoch)
+			break
+		}
+	}
+	trainSecs := time.Since(trainStart).Seconds()
+	if err := restore(best); err != nil {
+		return nil, err
+	}
+
+	valProbs, err := predict(infer, valX, spec, opt.Batch)
+	if err != nil {
+		return nil, err
+	}
+	testProbs, err := predict(infer, testX, spec, opt.Batch)
+	if err != nil {
+		return nil, err
+	}
+	var okIdx []int
+	for i, c := range ds.Classes {
+		for _, l := range opt.OKLabels {
+			if c == l {
+				okIdx = append(okIdx, i)
+			}
+		}
+	}
+	th := models.ChooseThresholds(valProbs, valIm.labels, okIdx, 0.99)
+	metrics := map[string]*models.Metrics{
+		"validation": evaluate(ds.Classes, valProbs, valIm.labels, th),
+		"test":       evaluate(ds.Classes, testProbs, testIm.labels, th),
+	}
+	fmt.Fprintf(opt.Out, "\ntest set (%d images):\n%s", len(testX), metrics["test"].Table())
+
+	// Export and prove it in a temporary folder; publish only at the end.
+	tmp, err := os.MkdirTemp("", "pruefplatz-train-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	onnxPath := filepath.Join(tmp, models.ModelFile)
+	if err := export(ctx, opt, backend, store, modelFn, spec, onnxPath); err != nil {
+		return nil, err
+	}
+	ver, err := verify(opt, onnxPath, spec, len(ds.Classes), testX, testProbs, testIm.files, infer)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(opt.Out, "export verified with ONNX Runtime: %d reference images, max difference %.2g (tolerance %.0e)\n",
+		len(ver.References), ver.MaxAbsDiff, ver.Tolerance)
+
+	card := &models.Card{
+		Name: opt.Name, Version: opt.Version, Labels: ds.Classes, Input: spec, OKLabels: opt.OKLabels,
+		Thresholds: th, ThresholdWhy: models.ThresholdRule, Architecture: arch.String(),
+		Training: &models.TrainingInfo{
+			Backend: opt.Backend, Epochs: opt.Epochs, EpochsRun: len(curve), BestEpoch: bestEpoch, Batch: opt.Batch,
+			LearningRate: opt.LR, Schedule: "Adam, cosine annealing per epoch to 2% of the start",
+			EarlyStopping: fmt.Sprintf("validation loss, patience %d epochs; weights of the best epoch kept", opt.Patience),
+			Sampling:      "class-balanced: each image draws a class uniformly, then an image of it",
+			Seed:          opt.Seed, Augmentation: opt.Pipeline.JSON(), Seconds: math.Round(trainSecs*10) / 10,
+			ImagesPerSec: math.Round(float64(imagesSeen) / trainSecs), Curve: curve,
+		},
+		Dataset: &models.DatasetInfo{Path: opt.Data, ManifestHash: manifest.Hash(), ClassCounts: manifest.ClassCounts,
+			SplitCounts: manifest.SplitCounts, Problems: problems},
+		Metrics: metrics, Verification: ver, ONNXInput: "input", ONNXOutput: "logits", Outputs: "logits",
+		Tool: "pruefplatz train (GoMLX v0.28.3)", Created: opt.Now().UTC().Truncate(time.Second),
+		Files: map[string]string{"curve": "curve.png", "confusion": "confusion.png", "manifest": "manifest.json"},
+	}
+	if err := manifest.WriteFile(filepath.Join(tmp, "manifest.json")); err != nil {
+		return nil, err
+	}
+	if err := writeCurvePNG(filepath.Join(tmp, "curve.png"), curve); err != nil {
+		return nil, err
+	}
+	if err := WriteConfusionPNG(filepath.Join(tmp, "confusion.png"), metrics["test"]); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	files := map[string]string{models.ModelFile: onnxPath}
+	for _, f := range card.Files {
+		files[f] = filepath.Join(tmp, f)
+	}
+	dir, err := reg.Publish(card, files)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(opt.Out, "published %s/%s in %s (%.0fs)\n", card.Name, card.Version, dir, opt.Now().Sub(start).Seconds())
+	return &Result{Card: card, Dir: dir}, nil
+}
+
+func newBackend(opt Options) (compute.Backend, error) {
+	if opt.Backend == BackendGo {
+		return gobackend.New("")
+	}
+	if opt.Backend != BackendONNX {
+		return nil, fmt.Errorf("train: unknown backend %q (want %s or %s)", opt.Backend, BackendONNX, BackendGo)
+	}
+	if opt.ORTLib == "" {
+		return nil, errors.New("train: the ONNX Runtime backend needs the library path (ORTLib)")
+	}
+	// compute-onnx reads the library path from the environment only; without
+	// it, it would try to download the library.
+	os.Setenv("ONNXRUNTIME_SHARED_LIBRARY_PATH", opt.ORTLib)
+	os.Setenv("GOMLX_NO_AUTO_INSTALL", "1")
+	return compute.NewWithConfig("onnxruntime:cpu")
+}
+
+// predict runs the inference graph in fixed-size batches (padding the last),
+// so one compiled graph serves every call. It returns probabilities.
+func predict(exec *model.Exec, xs [][]float32, spec inspector.InputSpec, bs int) ([][]float32, error) {
+	n := spec.TensorLen()
+	out := make([][]float32, 0, len(xs))
+	for start := 0; start < len(xs); start += bs {
+		flat := make([]float32, bs*n)
+		for i := 0; i < bs && start+i < len(xs); i++ {
+			copy(flat[i*n:], xs[start+i])
+		}
+		res, err := exec.Exec(tensors.FromFlatDataAndDimensions(flat, bs, spec.Channels, spec.Height, spec.Width))
+		if err != nil {
+			return nil, err
+		}
+		logits := tensors.MustCopyFlatData[float32](res[0])
+		res[0].FinalizeAll()
+		k := len(logits) / bs
+		for i := 0; i < bs && start+i < len(xs); i++ {
+			out = append(out, inspector.Softmax(logits[i*k:(i+1)*k]))
+		}
+	}
+	return out, nil
+}
+
+func lossAndAccuracy(probs [][]float32, labels []int) (loss, acc float64) {
+	right := 0
+	for i, p := range probs {
+		loss -= math.Log(math.Max(float64(p[labels[i]]), 1e-7))
+		best := 0
+		for j := range p {
+			if p[j] > p[best] {
+				best = j
+			}
+		}
+		if best == labels[i] {
+			right++
+		}
+	}
+	return loss / float64(len(probs)), float64(right) / float64(len(probs))
+}
+
+func evaluate(labels []string, probs [][]float32, truth []int, th inspector.Thresholds) *models.Metrics {
+	pred := make([]int, len(probs))
+	for i, p := range probs {
+		for j := range p {
+			if p[j] > p[pred[i]] {
+				pred[i] = j
+			}
+		}
+	}
+	m := models.ComputeMetrics(labels, truth, pred)
+	m.AddThresholdStats(probs, truth, th)
+	return m
+}
+
+// snapshot copies every variable's value (for keeping the best epoch).
+func snapshot(store *model.Store, old map[*model.Variable]*tensors.Tensor) (map[*model.Variable]*tensors.Tensor, error) {
+	for _, t := range old {
+		t.FinalizeAll()
+	}
+	snap := map[*model.Variable]*tensors.Tensor{}
+	for v := range store.IterVariables() {
+		val, err := v.Value()
+		if err != nil || val == nil {
+			continue
+		}
+		c, err := val.LocalClone()
+		if err != nil {
+			return nil, err
+		}
+		snap[v] = c
+	}
+	return snap, nil
+}
+
+func restore(snap map[*model.Variable]*tensors.Tensor) error {
+	for v, t := range snap {
+		if err := v.SetValue(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// export writes the inference graph, batch 1, as an ONNX file.
+func export(ctx context.Context, opt Options, backend compute.Backend, store *model.Store,
+	modelFn func(*model.Scope, *graph.Node) *graph.Node, spec inspector.InputSpec, path string) error {
+	exportBackend := backend
+	if !gonnx.IsONNX(backend) {
+		b, err := newBackend(Options{Backend: BackendONNX, ORTLib: opt.ORTLib})
+		if err != nil {
+			return fmt.Errorf("export needs the ONNX Runtime backend: %w", err)
+		}
+		defer b.Finalize()
+		exportBackend = b
+	}
+	exec, err := model.NewExec(exportBackend, store, func(scope *model.Scope, x *graph.Node) *graph.Node { return modelFn(scope, x) })
+	if err != nil {
+		return err
+	}
+	in := shapes.Make(dtypes.Float32, 1, spec.Channels, spec.Height, spec.Width)
+	if err := gonnx.SaveToFile(exportBackend, exec, path, []shapes.Shape{in}, []string{"input"}, []string{"logits"}); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return ctx.Err()
+}
+
+// verify runs reference test images through ONNX Runtime (onnxruntime_go,
+// as the station does) and compares with the trained graph's probabilities.
+func verify(opt Options, path string, spec inspector.InputSpec, classes int, xs [][]float32, trained [][]float32,
+	files []string, infer *model.Exec) (*models.Verification, error) {
+	if err := onnx.Init(opt.ORTLib); err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	sess, err := onnx.Open(path, spec, classes, onnx.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("verify: the exported model does not load: %w", err)
+	}
+	defer sess.Close()
+	ver := &models.Verification{Runtime: "onnxruntime_go v1.27.0, ONNX Runtime 1.30.0", Tolerance: opt.Tolerance}
+	n := min(16, len(xs))
+	for i := 0; i < n; i++ {
+		out, err := sess.Classify(context.Background(), xs[i])
+		if err != nil {
+			return nil, fmt.Errorf("verify: %w", err)
+		}
+		got := inspector.Softmax(out)
+		for j := range got {
+			ver.MaxAbsDiff = math.Max(ver.MaxAbsDiff, math.Abs(float64(got[j]-trained[i][j])))
+		}
+		fileSum, _ := models.FileSHA256(files[i])
+		ver.References = append(ver.References, models.Reference{
+			File: filepath.Base(files[i]), FileSHA256: fileSum, InputSHA256: tensorSHA256(xs[i]),
+			Trained: round6(trained[i]), Exported: round6(got),
+		})
+	}
+	if ver.MaxAbsDiff > opt.Tolerance {
+		return nil, fmt.Errorf("%w: max probability difference %.3g > tolerance %.0e over %d reference images",
+			ErrExportMismatch, ver.MaxAbsDiff, opt.Tolerance, n)
+	}
+	return ver, nil
+}
+
+func tensorSHA256(x []float32) string {
+	h := sha256.New()
+	b := make([]byte, 4)
+	for _, v := range x {
+		binary.LittleEndian.PutUint32(b, math.Float32bits(v))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func round6(p []float32) []float32 {
+	out := make([]float32, len(p))
+	for i, v := range p {
+		out[i] = float32(math.Round(float64(v)*1e6) / 1e6)
+	}
+	return out
+}
