@@ -1,0 +1,448 @@
+// Package station runs the inspection loop: a reader goroutine keeps only
+// the newest camera frame, a worker classifies it with the active model,
+// decides when a part is there and at rest, records one verdict per part and
+// tells the UI. Models can be swapped while it runs.
+package station
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image/color"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/opencv"
+	"github.com/pruefplatz/pruefplatz/models"
+	"gocv.io/x/gocv"
+)
+
+// FrameSource delivers frames (opencv.Source implements it).
+type FrameSource interface {
+	Read(dst *gocv.Mat) error
+	Close() error
+	Name() string
+}
+
+// Store records verdicts (inspector/bolt implements it).
+type Store interface {
+	Add(ctx context.Context, v *inspector.Verdict) error
+}
+
+// Model is a loaded, validated model ready to classify.
+type Model struct {
+	Card       *models.Card
+	Path       string
+	Classifier inspector.Classifier
+}
+
+// Loader loads name/version ("" for the registry's active model).
+type Loader func(ctx context.Context, name, version string) (*Model, error)
+
+// Config tunes the station. Zero values take the defaults.
+type Config struct {
+	Trigger      inspector.TriggerMode // default continuous
+	StableFrames int                   // continuous: frames the same result must hold; default 5
+	StillFor     time.Duration         // auto: how long a part must rest; default 500ms
+	// MotionLevel is the mean absolute difference (grey levels, on a small
+	// copy of the frame) between consecutive frames above which the scene moves.
+	MotionLevel float64 // default 1.5
+	// PresenceShare is the share of pixels that must differ from the empty
+	// table for a part to count as present.
+	PresenceShare float64 // default 0.02
+	ROI           *inspector.Rect
+	Thresholds    *inspector.Thresholds // default: the card's
+	TopK          int                   // default 3
+	ImageMaxSide  int                   // stored frame size; 0 = full size
+	JPEGQuality   int                   // default 90
+	ThumbSide     int                   // default 200
+	Backoff       time.Duration         // first reconnect wait; default 500ms, doubling to 30s
+	Now           func() time.Time
+	Logger        *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.Trigger == "" {
+		c.Trigger = inspector.TriggerContinuous
+	}
+	if c.StableFrames <= 0 {
+		c.StableFrames = 5
+	}
+	if c.StillFor <= 0 {
+		c.StillFor = 500 * time.Millisecond
+	}
+	if c.MotionLevel <= 0 {
+		c.MotionLevel = 1.5
+	}
+	if c.PresenceShare <= 0 {
+		c.PresenceShare = 0.02
+	}
+	if c.TopK <= 0 {
+		c.TopK = 3
+	}
+	if c.JPEGQuality <= 0 {
+		c.JPEGQuality = 90
+	}
+	if c.ThumbSide <= 0 {
+		c.ThumbSide = 200
+	}
+	if c.Backoff <= 0 {
+		c.Backoff = 500 * time.Millisecond
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Station is the running inspection loop. It implements inspector.Station.
+type Station struct {
+	cfg    Config
+	open   func() (FrameSource, error)
+	name   string
+	store  Store
+	loader Loader
+	log    *slog.Logger
+
+	model atomic.Pointer[Model]
+
+	mu          sync.Mutex // guards the fields below
+	latest      gocv.Mat
+	seq         uint64
+	state       inspector.SourceState
+	sourceErr   string
+	modelErr    string
+	storeErr    string
+	fps         float64
+	frames      uint64
+	dropped     uint64
+	processed   uint64
+	live        *inspector.Decision
+	present     bool
+	started     time.Time
+	jpeg        []byte
+	jpegSeq     uint64
+	subscribers map[chan inspector.Event]struct{}
+
+	newFrame chan struct{}
+	triggers chan chan triggerResult
+
+	uploadMu  sync.Mutex
+	uploadPre map[*Model]*opencv.Preprocessor
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type triggerResult struct {
+	v   *inspector.Verdict
+	err error
+}
+
+var _ inspector.Station = (*Station)(nil)
+
+// New makes a station. open opens the frame source (it is called again to
+// reconnect); name is the source's name for status and verdicts.
+func New(cfg Config, name string, open func() (FrameSource, error), m *Model, loader Loader, store Store) *Station {
+	cfg.defaults()
+	s := &Station{
+		cfg: cfg, open: open, name: name, store: store, loader: loader, log: cfg.Logger,
+		latest: gocv.NewMat(), state: inspector.SourceConnecting, subscribers: map[chan inspector.Event]struct{}{},
+		newFrame: make(chan struct{}, 1), triggers: make(chan chan triggerResult), uploadPre: map[*Model]*opencv.Preprocessor{},
+	}
+	s.model.Store(m)
+	return s
+}
+
+// Start runs the reader and the worker until ctx ends or Close is called.
+func (s *Station) Start(ctx context.Context) {
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.started = s.cfg.Now()
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.readLoop(ctx) }()
+	go func() { defer s.wg.Done(); s.work(ctx) }()
+}
+
+// Close stops the loops, waits for them and frees the frames and models.
+func (s *Station) Close() error {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latest.Close()
+	s.uploadMu.Lock()
+	for _, p := range s.uploadPre {
+		p.Close()
+	}
+	s.uploadMu.Unlock()
+	if m := s.model.Load(); m != nil && m.Classifier != nil {
+		m.Classifier.Close()
+	}
+	return nil
+}
+
+// readLoop keeps the newest frame in s.latest; it never queues frames, so a
+// slow worker sees the scene as it is now, not as it was.
+func (s *Station) readLoop(ctx context.Context) {
+	frame := gocv.NewMat()
+	defer frame.Close()
+	var src FrameSource
+	defer func() {
+		if src != nil {
+			src.Close()
+		}
+	}()
+	backoff := s.cfg.Backoff
+	var count int
+	windowStart := time.Now()
+	for ctx.Err() == nil {
+		if src == nil {
+			var err error
+			src, err = s.open()
+			if err != nil {
+				s.setSource(inspector.SourceDisconnected, err)
+				if !sleep(ctx, backoff) {
+					return
+				}
+				backoff = min(2*backoff, 30*time.Second)
+				continue
+			}
+			s.setSource(inspector.SourceLive, nil)
+		}
+		err := src.Read(&frame)
+		switch {
+		case errors.Is(err, inspector.ErrSourceEnded):
+			s.setSource(inspector.SourceEnded, nil)
+			return
+		case err != nil:
+			s.setSource(inspector.SourceDisconnected, err)
+			src.Close()
+			src = nil
+			if !sleep(ctx, backoff) {
+				return
+			}
+			backoff = min(2*backoff, 30*time.Second)
+			continue
+		}
+		backoff = s.cfg.Backoff
+		s.mu.Lock()
+		frame.CopyTo(&s.latest)
+		s.seq++
+		s.frames++
+		if s.state != inspector.SourceLive {
+			s.state, s.sourceErr = inspector.SourceLive, ""
+		}
+		s.mu.Unlock()
+		select {
+		case s.newFrame <- struct{}{}:
+		default:
+			s.mu.Lock()
+			s.dropped++ // the worker had not taken the previous frame
+			s.mu.Unlock()
+		}
+		count++
+		if el := time.Since(windowStart); el >= time.Second {
+			s.mu.Lock()
+			s.fps = float64(count) / el.Seconds()
+			s.mu.Unlock()
+			count, windowStart = 0, time.Now()
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+var lastSourceLog atomic.Int64
+
+func (s *Station) setSource(st inspector.SourceState, err error) {
+	s.mu.Lock()
+	changed := s.state != st
+	s.state = st
+	s.sourceErr = ""
+	if err != nil {
+		s.sourceErr = err.Error()
+	}
+	s.mu.Unlock()
+	// Rate-limit: a dead camera retries for hours.
+	if now := time.Now().Unix(); changed || now-lastSourceLog.Load() >= 30 {
+		lastSourceLog.Store(now)
+		if err != nil {
+			s.log.Warn("source", "name", s.name, "state", st, "err", err)
+		} else {
+			s.log.Info("source", "name", s.name, "state", st)
+		}
+	}
+	if changed {
+		st := s.Status()
+		s.publish(inspector.Event{Kind: inspector.EventStatus, Time: s.cfg.Now(), Status: &st})
+	}
+}
+
+// Status returns a snapshot for /api/status.
+func (s *Station) Status() inspector.StationStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := inspector.StationStatus{
+		Source: s.name, SourceState: s.state, SourceError: s.sourceErr, FPS: s.fps, Frames: s.frames,
+		Dropped: s.dropped, Trigger: s.cfg.Trigger, ModelError: s.modelErr, PartPresent: s.present,
+		Live: s.live, StoreErr: s.storeErr, Started: s.started,
+	}
+	if m := s.model.Load(); m != nil {
+		st.Model = m.Card.Ref()
+	}
+	return st
+}
+
+// Subscribe returns events until ctx ends; a full channel drops events.
+func (s *Station) Subscribe(ctx context.Context) <-chan inspector.Event {
+	ch := make(chan inspector.Event, 32)
+	s.mu.Lock()
+	s.subscribers[ch] = struct{}{}
+	s.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		s.mu.Lock()
+		delete(s.subscribers, ch)
+		s.mu.Unlock()
+		close(ch)
+	}()
+	return ch
+}
+
+func (s *Station) publish(e inspector.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ch := range s.subscribers {
+		select {
+		case ch <- e:
+		default:
+		}
+	}
+}
+
+// Labels returns the active model's labels.
+func (s *Station) Labels() []string {
+	if m := s.model.Load(); m != nil {
+		return m.Card.Labels
+	}
+	return nil
+}
+
+// OKLabels returns the active model's OK labels.
+func (s *Station) OKLabels() []string {
+	if m := s.model.Load(); m != nil {
+		return m.Card.OKLabels
+	}
+	return nil
+}
+
+// Model returns the active model.
+func (s *Station) Model() *Model { return s.model.Load() }
+
+// ActivateModel loads, validates and warms name/version, then swaps it in.
+// On error the old model keeps serving.
+func (s *Station) ActivateModel(ctx context.Context, name, version string) error {
+	if s.loader == nil {
+		return errors.New("station: no model loader")
+	}
+	m, err := s.loader(ctx, name, version)
+	if err == nil {
+		_, err = m.Classifier.Classify(ctx, make([]float32, m.Card.Input.TensorLen()))
+		if err != nil {
+			m.Classifier.Close()
+			err = fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	if err != nil {
+		s.mu.Lock()
+		s.modelErr = fmt.Sprintf("%s/%s: %v", name, version, err)
+		s.mu.Unlock()
+		s.log.Error("model swap refused; the old model keeps serving", "model", name+"/"+version, "err", err)
+		return err
+	}
+	old := s.model.Swap(m)
+	s.mu.Lock()
+	s.modelErr = ""
+	s.mu.Unlock()
+	s.log.Info("model active", "name", m.Card.Name, "version", m.Card.Version, "sha256", m.Card.ONNXSHA256[:12])
+	if old != nil && old.Classifier != nil {
+		// The worker may be mid-inference with it; give it a moment.
+		time.AfterFunc(2*time.Second, func() { old.Classifier.Close() })
+	}
+	st := s.Status()
+	s.publish(inspector.Event{Kind: inspector.EventStatus, Time: s.cfg.Now(), Status: &st})
+	return nil
+}
+
+// Trigger records a verdict on the newest frame (manual trigger).
+func (s *Station) Trigger(ctx context.Context) (*inspector.Verdict, error) {
+	reply := make(chan triggerResult, 1)
+	select {
+	case s.triggers <- reply:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(5 * time.Second):
+		return nil, errors.New("station is not processing frames")
+	}
+	select {
+	case r := <-reply:
+		return r.v, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// LatestJPEG returns the newest frame with the ROI and the live decision drawn on it.
+func (s *Station) LatestJPEG() ([]byte, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seq == 0 || s.latest.Empty() {
+		return nil, 0
+	}
+	if s.jpegSeq == s.seq {
+		return s.jpeg, s.seq
+	}
+	m := s.latest.Clone()
+	defer m.Close()
+	text, c := overlayText(s.live)
+	opencv.DrawOverlay(&m, s.cfg.ROI, text, c)
+	b, err := opencv.EncodeJPEG(m, 80)
+	if err != nil {
+		return s.jpeg, s.jpegSeq
+	}
+	s.jpeg, s.jpegSeq = b, s.seq
+	return b, s.seq
+}
+
+func overlayText(d *inspector.Decision) (string, color.RGBA) {
+	if d == nil || len(d.TopK) == 0 {
+		return "", color.RGBA{90, 90, 90, 255}
+	}
+	top := d.TopK[0]
+	txt := fmt.Sprintf("%s %.0f%%", top.Label, 100*top.Score)
+	switch d.Outcome {
+	case inspector.OutcomeOK:
+		return "OK  " + txt, color.RGBA{40, 160, 40, 255}
+	case inspector.OutcomeNOK:
+		return "NOK  " + txt, color.RGBA{40, 40, 210, 255}
+	case inspector.OutcomeUncertain:
+		return "?  " + txt, color.RGBA{0, 160, 230, 255}
+	}
+	return txt, color.RGBA{200, 110, 30, 255}
+}

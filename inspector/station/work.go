@@ -1,0 +1,325 @@
+package station
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"math"
+	"time"
+
+	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/opencv"
+	"gocv.io/x/gocv"
+)
+
+// scene tells whether a part is on the table and whether anything moves,
+// from a small grey copy of each frame against a slowly learnt empty table.
+type scene struct {
+	small, grey, prev gocv.Mat
+	background        []float32
+	have              bool
+}
+
+func newScene() *scene {
+	return &scene{small: gocv.NewMat(), grey: gocv.NewMat(), prev: gocv.NewMat()}
+}
+
+func (sc *scene) Close() {
+	sc.small.Close()
+	sc.grey.Close()
+	sc.prev.Close()
+}
+
+// update returns the motion (mean absolute frame difference) and the share
+// of pixels that differ from the empty table.
+func (sc *scene) update(frame gocv.Mat, roi *inspector.Rect, motionLevel float64) (motion, presence float64) {
+	in := frame
+	if roi != nil && !roi.Empty() {
+		r := image.Rect(roi.X, roi.Y, roi.X+roi.W, roi.Y+roi.H).Intersect(image.Rect(0, 0, frame.Cols(), frame.Rows()))
+		if !r.Empty() {
+			in = frame.Region(r)
+			defer in.Close()
+		}
+	}
+	gocv.Resize(in, &sc.small, image.Pt(80, 60), 0, 0, gocv.InterpolationArea)
+	if sc.small.Channels() == 3 {
+		gocv.CvtColor(sc.small, &sc.grey, gocv.ColorBGRToGray)
+	} else {
+		sc.small.CopyTo(&sc.grey)
+	}
+	pix, _ := sc.grey.DataPtrUint8()
+	if !sc.have {
+		sc.background = make([]float32, len(pix))
+		for i, v := range pix {
+			sc.background[i] = float32(v)
+		}
+		sc.grey.CopyTo(&sc.prev)
+		sc.have = true
+		return 0, 0
+	}
+	prev, _ := sc.prev.DataPtrUint8()
+	var diff float64
+	differ := 0
+	for i, v := range pix {
+		diff += math.Abs(float64(v) - float64(prev[i]))
+		if math.Abs(float64(v)-float64(sc.background[i])) > 25 {
+			differ++
+		}
+	}
+	motion = diff / float64(len(pix))
+	presence = float64(differ) / float64(len(pix))
+	// Learn the empty table slowly while nothing is there and nothing moves,
+	// so slow light changes do not look like parts.
+	if presence < 0.005 && motion < motionLevel {
+		for i, v := range pix {
+			sc.background[i] += 0.05 * (float32(v) - sc.background[i])
+		}
+	}
+	sc.grey.CopyTo(&sc.prev)
+	return motion, presence
+}
+
+// part is what the worker knows of the part on the table.
+type partState struct {
+	present    bool
+	recorded   bool
+	stable     int
+	lastLabel  string
+	stillSince time.Time
+}
+
+func (s *Station) work(ctx context.Context) {
+	frame := gocv.NewMat()
+	defer frame.Close()
+	sc := newScene()
+	defer sc.Close()
+	var pre *opencv.Preprocessor
+	var preModel *Model
+	defer func() {
+		if pre != nil {
+			pre.Close()
+		}
+	}()
+	var ps partState
+	var lastLive time.Time
+	var tensor []float32
+	for {
+		var reply chan triggerResult
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.newFrame:
+		case reply = <-s.triggers:
+		}
+		s.mu.Lock()
+		if s.latest.Empty() {
+			s.mu.Unlock()
+			if reply != nil {
+				reply <- triggerResult{err: errors.New("no frame from the camera yet")}
+			}
+			continue
+		}
+		s.latest.CopyTo(&frame)
+		s.mu.Unlock()
+
+		m := s.model.Load()
+		if m != preModel {
+			if pre != nil {
+				pre.Close()
+			}
+			spec := m.Card.Input
+			if s.cfg.ROI != nil {
+				spec.ROI = s.cfg.ROI
+			}
+			var err error
+			if pre, err = opencv.NewPreprocessor(spec); err != nil {
+				s.log.Error("preprocessor", "err", err)
+				preModel, pre = nil, nil
+				continue
+			}
+			preModel, tensor = m, make([]float32, spec.TensorLen())
+		}
+		d, err := s.decide(ctx, m, pre, frame, tensor)
+		if err != nil {
+			s.mu.Lock()
+			s.modelErr = err.Error()
+			s.mu.Unlock()
+			if reply != nil {
+				reply <- triggerResult{err: err}
+			}
+			continue
+		}
+		motion, presence := sc.update(frame, s.cfg.ROI, s.cfg.MotionLevel)
+		now := s.cfg.Now()
+		present := presence >= s.cfg.PresenceShare
+		s.mu.Lock()
+		s.live, s.present = &d, present
+		s.processed++
+		s.mu.Unlock()
+		if now.Sub(lastLive) >= 200*time.Millisecond {
+			lastLive = now
+			s.publish(inspector.Event{Kind: inspector.EventLive, Time: now, Live: &d})
+		}
+		if reply != nil {
+			v, err := s.record(ctx, m, frame, d, inspector.TriggerManual)
+			reply <- triggerResult{v, err}
+			continue
+		}
+		if s.shouldRecord(&ps, present, motion, d, now) {
+			s.record(ctx, m, frame, d, s.cfg.Trigger)
+		}
+	}
+}
+
+// shouldRecord applies the trigger mode to the newest frame.
+func (s *Station) shouldRecord(ps *partState, present bool, motion float64, d inspector.Decision, now time.Time) bool {
+	if !present {
+		*ps = partState{}
+		return false
+	}
+	if !ps.present {
+		ps.present = true
+	}
+	if ps.recorded {
+		return false
+	}
+	label := d.Label
+	if label == "" && len(d.TopK) > 0 {
+		label = "?" + d.TopK[0].Label
+	}
+	switch s.cfg.Trigger {
+	case inspector.TriggerContinuous:
+		// The same answer for N frames in a row while the part is there.
+		if label == ps.lastLabel {
+			ps.stable++
+		} else {
+			ps.lastLabel, ps.stable = label, 1
+		}
+		if ps.stable >= s.cfg.StableFrames {
+			ps.recorded = true
+			return true
+		}
+	case inspector.TriggerAuto:
+		// Placed and at rest for StillFor.
+		if motion >= s.cfg.MotionLevel {
+			ps.stillSince = time.Time{}
+			return false
+		}
+		if ps.stillSince.IsZero() {
+			ps.stillSince = now
+		}
+		if now.Sub(ps.stillSince) >= s.cfg.StillFor {
+			ps.recorded = true
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Station) decide(ctx context.Context, m *Model, pre *opencv.Preprocessor, frame gocv.Mat, tensor []float32) (inspector.Decision, error) {
+	if err := pre.Run(frame, tensor); err != nil {
+		return inspector.Decision{}, err
+	}
+	out, err := m.Classifier.Classify(ctx, tensor)
+	if err != nil {
+		return inspector.Decision{}, err
+	}
+	th := m.Card.Thresholds
+	if s.cfg.Thresholds != nil {
+		th = *s.cfg.Thresholds
+	}
+	return inspector.Decide(m.Card.Probabilities(out), m.Card.Labels, th, m.Card.OKLabels, s.cfg.TopK), nil
+}
+
+// record stores a verdict for frame; a store failure is reported, and the
+// station keeps classifying.
+func (s *Station) record(ctx context.Context, m *Model, frame gocv.Mat, d inspector.Decision, trigger inspector.TriggerMode) (*inspector.Verdict, error) {
+	v, err := s.buildVerdict(m, frame, d, string(trigger))
+	if err != nil {
+		return nil, err
+	}
+	if s.store == nil {
+		return v, nil
+	}
+	if err := s.store.Add(ctx, v); err != nil {
+		s.mu.Lock()
+		s.storeErr = err.Error()
+		s.mu.Unlock()
+		s.log.Error("verdict not stored", "err", err)
+		return nil, fmt.Errorf("verdict not stored: %w", err)
+	}
+	s.mu.Lock()
+	s.storeErr = ""
+	s.mu.Unlock()
+	s.publish(inspector.Event{Kind: inspector.EventVerdict, Time: v.Time, Verdict: v})
+	return v, nil
+}
+
+func (s *Station) buildVerdict(m *Model, frame gocv.Mat, d inspector.Decision, trigger string) (*inspector.Verdict, error) {
+	full := frame
+	if side := s.cfg.ImageMaxSide; side > 0 && (frame.Cols() > side || frame.Rows() > side) {
+		full = gocv.NewMat()
+		defer full.Close()
+		sc := float64(side) / float64(max(frame.Cols(), frame.Rows()))
+		gocv.Resize(frame, &full, image.Pt(int(float64(frame.Cols())*sc), int(float64(frame.Rows())*sc)), 0, 0, gocv.InterpolationArea)
+	}
+	img, err := opencv.EncodeJPEG(full, s.cfg.JPEGQuality)
+	if err != nil {
+		return nil, err
+	}
+	thumb, err := opencv.Thumbnail(frame, s.cfg.ThumbSide, 80)
+	if err != nil {
+		return nil, err
+	}
+	th := m.Card.Thresholds
+	if s.cfg.Thresholds != nil {
+		th = *s.cfg.Thresholds
+	}
+	return &inspector.Verdict{
+		Time: s.cfg.Now().UTC(), Source: s.name, Trigger: trigger, Model: m.Card.Ref(), Thresholds: th,
+		Decision: d, Image: img, Thumb: thumb,
+	}, nil
+}
+
+// ClassifyImage classifies an uploaded image with the active model; the
+// verdict is stored only when store is true.
+func (s *Station) ClassifyImage(ctx context.Context, data []byte, store bool) (*inspector.Verdict, error) {
+	img, err := opencv.DecodeImage(data, opencv.Limits{})
+	if err != nil {
+		return nil, err
+	}
+	defer img.Close()
+	m := s.model.Load()
+	if m == nil {
+		return nil, errors.New("no model loaded")
+	}
+	s.uploadMu.Lock()
+	defer s.uploadMu.Unlock()
+	pre := s.uploadPre[m]
+	if pre == nil {
+		// Uploads are whole photos: no camera ROI.
+		if pre, err = opencv.NewPreprocessor(m.Card.Input); err != nil {
+			return nil, err
+		}
+		for old, p := range s.uploadPre {
+			p.Close()
+			delete(s.uploadPre, old)
+		}
+		s.uploadPre[m] = pre
+	}
+	tensor := make([]float32, m.Card.Input.TensorLen())
+	d, err := s.decide(ctx, m, pre, img, tensor)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.buildVerdict(m, img, d, "upload")
+	if err != nil || !store || s.store == nil {
+		return v, err
+	}
+	if err := s.store.Add(ctx, v); err != nil {
+		return nil, fmt.Errorf("verdict not stored: %w", err)
+	}
+	s.publish(inspector.Event{Kind: inspector.EventVerdict, Time: v.Time, Verdict: v})
+	return v, nil
+}
