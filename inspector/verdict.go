@@ -166,6 +166,8 @@ type Verdict struct {
 	Thresholds Thresholds `json:"thresholds"`
 	Decision
 	Review *Review `json:"review,omitempty"`
+	// History holds earlier reviews, oldest first, when a verdict was reviewed again.
+	History []Review `json:"review_history,omitempty"`
 	// Image is the frame as JPEG and Thumb a small JPEG of it. They are kept
 	// out of JSON listings; the API serves them separately.
 	Image []byte `json:"-"`

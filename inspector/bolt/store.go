@@ -1,0 +1,432 @@
+// Package bolt stores verdicts in a bbolt file. Each verdict is one JSON
+// record keyed by its id (8 bytes, big endian, so the newest is last); its
+// frame and thumbnail live in their own buckets under the same key, so
+// listings never read images. A verdict is acknowledged only after its
+// transaction is committed to disk.
+package bolt
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pruefplatz/pruefplatz/inspector"
+	bbolt "go.etcd.io/bbolt"
+)
+
+// Bucket names.
+var (
+	bucketVerdicts = []byte("verdicts")
+	bucketImages   = []byte("images")
+	bucketThumbs   = []byte("thumbs")
+)
+
+// ErrInUse is returned by Open when another process holds the store.
+var ErrInUse = errors.New("verdict store is in use by another process")
+
+// Store is a bbolt verdict store. It implements inspector.VerdictStore.
+type Store struct {
+	db   *bbolt.DB
+	path string
+}
+
+var _ inspector.VerdictStore = (*Store)(nil)
+
+// Open opens or creates the store at path. A store locked by another
+// process gives ErrInUse after a second.
+func Open(path string) (*Store, error) {
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s", ErrInUse, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open verdict store %s: %w", path, err)
+	}
+	// Concurrent writers share one commit (and one fsync).
+	db.MaxBatchDelay = 2 * time.Millisecond
+	db.MaxBatchSize = 256
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range [][]byte{bucketVerdicts, bucketImages, bucketThumbs} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open verdict store %s: %w", path, err)
+	}
+	return &Store{db: db, path: path}, nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+func key(id uint64) []byte {
+	k := make([]byte, 8)
+	binary.BigEndian.PutUint64(k, id)
+	return k
+}
+
+// Add stores v and sets v.ID. It returns after the transaction is committed.
+func (s *Store) Add(ctx context.Context, v *inspector.Verdict) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := s.db.Batch(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketVerdicts)
+		id, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		v.ID = id
+		data, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		k := key(id)
+		if err := b.Put(k, data); err != nil {
+			return err
+		}
+		if len(v.Image) > 0 {
+			if err := tx.Bucket(bucketImages).Put(k, v.Image); err != nil {
+				return err
+			}
+		}
+		if len(v.Thumb) > 0 {
+			return tx.Bucket(bucketThumbs).Put(k, v.Thumb)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store verdict: %w", err)
+	}
+	return nil
+}
+
+// Get returns the verdict with its image and thumbnail; inspector.ErrNotFound if absent.
+func (s *Store) Get(ctx context.Context, id uint64) (*inspector.Verdict, error) {
+	var v inspector.Verdict
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		k := key(id)
+		data := tx.Bucket(bucketVerdicts).Get(k)
+		if data == nil {
+			return fmt.Errorf("verdict %d: %w", id, inspector.ErrNotFound)
+		}
+		if err := json.Unmarshal(data, &v); err != nil {
+			return err
+		}
+		// Bytes from bbolt are valid only inside the transaction.
+		v.Image = append([]byte(nil), tx.Bucket(bucketImages).Get(k)...)
+		v.Thumb = append([]byte(nil), tx.Bucket(bucketThumbs).Get(k)...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// Image returns just the stored frame (JPEG); thumb selects the thumbnail.
+func (s *Store) Image(id uint64, thumb bool) ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b := bucketImages
+		if thumb {
+			b = bucketThumbs
+		}
+		data := tx.Bucket(b).Get(key(id))
+		if data == nil {
+			return fmt.Errorf("image of verdict %d: %w", id, inspector.ErrNotFound)
+		}
+		out = append([]byte(nil), data...)
+		return nil
+	})
+	return out, err
+}
+
+// effective is the outcome and label that count: the human's if reviewed.
+func effective(v *inspector.Verdict) (inspector.Outcome, string) {
+	if v.Review != nil {
+		return v.Review.Outcome, v.Review.Label
+	}
+	return v.Outcome, v.Label
+}
+
+func matches(v *inspector.Verdict, q inspector.VerdictQuery) bool {
+	if !q.From.IsZero() && v.Time.Before(q.From) {
+		return false
+	}
+	if !q.To.IsZero() && !v.Time.Before(q.To) {
+		return false
+	}
+	out, label := effective(v)
+	if q.Outcome != "" && out != q.Outcome && v.Outcome != q.Outcome {
+		return false
+	}
+	if q.Label != "" && label != q.Label && v.Label != q.Label {
+		return false
+	}
+	return true
+}
+
+// walk calls fn for matching verdicts, newest first, until fn returns false.
+func (s *Store) walk(ctx context.Context, q inspector.VerdictQuery, fn func(v *inspector.Verdict) bool) error {
+	return s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketVerdicts).Cursor()
+		var k, data []byte
+		if q.Before > 0 {
+			c.Seek(key(q.Before))
+			k, data = c.Prev()
+		} else {
+			k, data = c.Last()
+		}
+		n := 0
+		for ; k != nil; k, data = c.Prev() {
+			if n%1024 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			n++
+			var v inspector.Verdict
+			if err := json.Unmarshal(data, &v); err != nil {
+				return fmt.Errorf("verdict %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			// Ids grow with time: older than From means all the rest are too.
+			if !q.From.IsZero() && v.Time.Before(q.From.Add(-time.Minute)) {
+				return nil
+			}
+			if matches(&v, q) && !fn(&v) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+// List returns matching verdicts newest first, without images. Limit
+// defaults to 100 and is capped at 10,000.
+func (s *Store) List(ctx context.Context, q inspector.VerdictQuery) ([]inspector.Verdict, error) {
+	if q.Limit <= 0 {
+		q.Limit = 100
+	}
+	q.Limit = min(q.Limit, 10000)
+	var out []inspector.Verdict
+	err := s.walk(ctx, q, func(v *inspector.Verdict) bool {
+		out = append(out, *v)
+		return len(out) < q.Limit
+	})
+	return out, err
+}
+
+// SetReview records a human's review; earlier reviews are kept in the record's history.
+func (s *Store) SetReview(ctx context.Context, id uint64, r inspector.Review) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketVerdicts)
+		k := key(id)
+		data := b.Get(k)
+		if data == nil {
+			return fmt.Errorf("verdict %d: %w", id, inspector.ErrNotFound)
+		}
+		var v inspector.Verdict
+		if err := json.Unmarshal(data, &v); err != nil {
+			return err
+		}
+		if v.Review != nil {
+			v.History = append(v.History, *v.Review)
+		}
+		v.Review = &r
+		out, err := json.Marshal(&v)
+		if err != nil {
+			return err
+		}
+		return b.Put(k, out)
+	})
+}
+
+// Counts returns verdicts since from by effective outcome (the review's if any).
+func (s *Store) Counts(ctx context.Context, from time.Time) (map[inspector.Outcome]int, error) {
+	counts := map[inspector.Outcome]int{}
+	err := s.walk(ctx, inspector.VerdictQuery{From: from}, func(v *inspector.Verdict) bool {
+		o, _ := effective(v)
+		counts[o]++
+		return true
+	})
+	return counts, err
+}
+
+// Stats describe the store for /api/status.
+type Stats struct {
+	Count     int       `json:"count"`
+	SizeBytes int64     `json:"size_bytes"`
+	Oldest    time.Time `json:"oldest"`
+	Newest    time.Time `json:"newest"`
+}
+
+// Stats returns the number of verdicts, file size and time range.
+func (s *Store) Stats() (Stats, error) {
+	var st Stats
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketVerdicts)
+		st.Count = b.Stats().KeyN
+		st.SizeBytes = tx.Size()
+		c := b.Cursor()
+		if _, d := c.First(); d != nil {
+			var v inspector.Verdict
+			if json.Unmarshal(d, &v) == nil {
+				st.Oldest = v.Time
+			}
+		}
+		if _, d := c.Last(); d != nil {
+			var v inspector.Verdict
+			if json.Unmarshal(d, &v) == nil {
+				st.Newest = v.Time
+			}
+		}
+		return nil
+	})
+	return st, err
+}
+
+// Prune deletes the oldest verdicts beyond maxCount and those older than
+// maxAge (zero disables either), in transactions of at most 1000 so writers
+// are never blocked for long. It returns how many were deleted.
+func (s *Store) Prune(ctx context.Context, maxCount int, maxAge time.Duration, now time.Time) (int, error) {
+	deleted := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return deleted, err
+		}
+		n := 0
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			b := tx.Bucket(bucketVerdicts)
+			total := b.Stats().KeyN
+			c := b.Cursor()
+			for k, data := c.First(); k != nil && n < 1000; k, data = c.Next() {
+				tooMany := maxCount > 0 && total-n > maxCount
+				tooOld := false
+				if maxAge > 0 {
+					var v inspector.Verdict
+					if json.Unmarshal(data, &v) == nil && now.Sub(v.Time) > maxAge {
+						tooOld = true
+					}
+				}
+				if !tooMany && !tooOld {
+					break
+				}
+				kk := append([]byte(nil), k...)
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				tx.Bucket(bucketImages).Delete(kk)
+				tx.Bucket(bucketThumbs).Delete(kk)
+				n++
+			}
+			return nil
+		})
+		deleted += n
+		if err != nil || n < 1000 {
+			return deleted, err
+		}
+	}
+}
+
+// Export streams matching verdicts, newest first, as "csv" or "json" (a JSON
+// array written element by element), never holding them all in memory.
+func (s *Store) Export(ctx context.Context, w io.Writer, format string, q inspector.VerdictQuery) error {
+	switch format {
+	case "csv":
+		cw := csv.NewWriter(w)
+		cw.Write([]string{"id", "time", "source", "trigger", "model", "version", "model_sha256", "dataset_hash", "outcome",
+			"label", "top1_score", "top_k", "review_label", "review_outcome", "review_by", "review_at", "review_comment"})
+		var werr error
+		err := s.walk(ctx, q, func(v *inspector.Verdict) bool {
+			var topk []string
+			top1 := ""
+			for i, p := range v.TopK {
+				topk = append(topk, fmt.Sprintf("%s:%.4f", p.Label, p.Score))
+				if i == 0 {
+					top1 = strconv.FormatFloat(float64(p.Score), 'f', 4, 32)
+				}
+			}
+			rec := []string{strconv.FormatUint(v.ID, 10), v.Time.Format(time.RFC3339Nano), v.Source, v.Trigger, v.Model.Name,
+				v.Model.Version, v.Model.SHA256, v.Model.DatasetHash, string(v.Outcome), v.Label, top1, strings.Join(topk, " "), "", "", "", "", ""}
+			if r := v.Review; r != nil {
+				copy(rec[12:], []string{r.Label, string(r.Outcome), r.By, r.At.Format(time.RFC3339), r.Comment})
+			}
+			werr = cw.Write(rec)
+			return werr == nil
+		})
+		cw.Flush()
+		if err == nil {
+			err = werr
+		}
+		if err == nil {
+			err = cw.Error()
+		}
+		return err
+	case "json":
+		if _, err := io.WriteString(w, "[\n"); err != nil {
+			return err
+		}
+		first := true
+		var werr error
+		err := s.walk(ctx, q, func(v *inspector.Verdict) bool {
+			b, err := json.Marshal(v)
+			if err != nil {
+				werr = err
+				return false
+			}
+			if !first {
+				if _, werr = io.WriteString(w, ",\n"); werr != nil {
+					return false
+				}
+			}
+			first = false
+			_, werr = w.Write(b)
+			return werr == nil
+		})
+		if err == nil {
+			err = werr
+		}
+		if err != nil {
+			return err
+		}
+		_, err = io.WriteString(w, "\n]\n")
+		return err
+	}
+	return fmt.Errorf("export format %q (want csv or json)", format)
+}
+
+// Backup writes a consistent copy of the whole store to w while it keeps
+// serving (one read transaction).
+func (s *Store) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// Check runs bbolt's consistency check; it returns the first problem found.
+func (s *Store) Check() error {
+	return s.db.View(func(tx *bbolt.Tx) error {
+		for err := range tx.Check() {
+			return err
+		}
+		return nil
+	})
+}
+
+// Path is the store's file.
+func (s *Store) Path() string { return s.path }
+
