@@ -17,10 +17,12 @@ func newDemoDataCmd() *cobra.Command {
 		Short: "Generate the demo datasets and the demo camera feed",
 		Long: `demo-data draws the demo data deterministically from a seed:
   OUT/demo-parts/<class>/    spare parts (washer, hex nut, hex bolt, spring, angle bracket, ball bearing)
-  OUT/demo-defects/<class>/  a flange: ok, scratch, crack, missing_hole
-  OUT/demo-feed/feed.avi     parts sliding onto the table, resting and leaving (+ timeline.json)
+  OUT/demo-defects/<class>/  a flange: ok, scratch, crack, dent, missing_hole
+  OUT/demo-feed/feed.avi     flanges sliding onto the table, resting 2 s and leaving,
+                             15 fps MJPG, with timeline.json saying which part was where when
 as a cheap 640x480 webcam over an inspection table would see them. The same seed gives
-the same files; a second run with the same options returns at once.`,
+the same files on the same machine. A second run with the same options returns at once;
+otherwise demo-parts/ and demo-defects/ under OUT are replaced entirely.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			start := time.Now()

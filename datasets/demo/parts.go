@@ -255,7 +255,7 @@ func flange(class string, rng *rand.Rand) (partDef, error) {
 	case "ok", "missing_hole":
 	case "scratch":
 		width = 3.2 + 1.3*u()
-		markMod = 0.45
+		markMod = scratchMark
 		if u() < 0.5 {
 			markMod = 1.7
 		}
@@ -304,7 +304,7 @@ func flange(class string, rng *rand.Rand) (partDef, error) {
 		}
 	case "dent":
 		dentR = 10 + 4*u()
-		dentD = 2.5 + 1*u()
+		dentD = 3 + 1.2*u()
 		for {
 			a := u() * 2 * math.Pi
 			r := flangeHub + u()*(flangeR-flangeHub)
@@ -346,13 +346,13 @@ func flange(class string, rng *rand.Rand) (partDef, error) {
 			h := holes[missing]
 			sp.mark(1, func(m *gocv.Mat) { disc(t, m, h.X, h.Y, holeR, 255) })
 		case dentR > 0:
-			sp.mark(0.9, func(m *gocv.Mat) { disc(t, m, dent.X, dent.Y, dentR, 255) })
+			sp.mark(0.8, func(m *gocv.Mat) { disc(t, m, dent.X, dent.Y, dentR, 255) }) // dull where the tool hit
 		}
 		for _, pl := range marks {
 			sp.mark(markMod, func(m *gocv.Mat) {
 				for i := 1; i < len(pl); i++ {
 					w := width
-					if markMod < 0.3 { // a crack narrows towards its tip
+					if class == "crack" { // a crack narrows towards its tip
 						w = width * (1 - 0.5*float64(i)/float64(len(pl)))
 					}
 					thickLine(m, t.p(pl[i-1].X, pl[i-1].Y), t.p(pl[i].X, pl[i].Y), math.Max(w, 1.8), 255)

@@ -129,7 +129,7 @@ type sprite struct {
 	a      []float32 // coverage 0..1
 	alb    []float32 // albedo multiplier
 	def    []uint8   // 1 where a defect is
-	defMod []float32 // colour change on defect pixels: <1 darker, >1 brighter
+	defMod []float32 // colour factor on defect pixels: <1 darker, >1 brighter, or scratchMark
 }
 
 func newSprite(size int, t xform) *sprite {
@@ -191,6 +191,10 @@ func (sp *sprite) add(l layer) {
 		}
 	}
 }
+
+// scratchMark as a mark's colour factor draws a scratch that is dark on
+// bright metal and bright where it cuts through a dark coating.
+const scratchMark = -1
 
 // mark records a defect drawn by draw; mod is its colour factor.
 func (sp *sprite) mark(mod float32, draw func(m *gocv.Mat)) {
@@ -274,6 +278,7 @@ func (sp *sprite) shade(rng *rand.Rand, mt metal, ls lightSetup) []float32 {
 		y = min(max(y, 0), S-1)
 		return float64(sp.h[y*S+x])
 	}
+	dark := (mt.rgb[0]+mt.rgb[1]+mt.rgb[2])/3 < 0.4
 	for y := range S {
 		for x := range S {
 			i := y*S + x
@@ -300,9 +305,13 @@ func (sp *sprite) shade(rng *rand.Rand, mt metal, ls lightSetup) []float32 {
 			for c := range 3 {
 				v := tint[c]*alb*(0.1+0.25*diff+0.72*e) + spc*(0.55*tint[c]+0.45)
 				if sp.def[i] != 0 {
-					v *= float64(sp.defMod[i])
-					if sp.defMod[i] > 1 {
-						v = math.Min(v, 0.97)
+					switch m := float64(sp.defMod[i]); {
+					case m == scratchMark && dark:
+						v = 0.35*v + 0.5 // through black oxide to bare steel
+					case m == scratchMark:
+						v *= 0.45
+					default:
+						v = math.Min(v*m, 0.97)
 					}
 				}
 				col[i*3+c] = float32(v)
@@ -351,7 +360,9 @@ func newScene(rng *rand.Rand, feed bool) *scene {
 				i := y*W + x
 				u := float64(y) + slope*float64(x)
 				ring := math.Sin((u/float64(H)*freq + 0.9*float64(warp[i]) + 0.35*float64(grain[i])) * 2 * math.Pi)
-				g := math.Pow(0.5+0.5*ring, 4)
+				g := 0.5 + 0.5*ring
+				g *= g
+				g *= g // dark latewood lines: the fourth power narrows them
 				f := 1 - 0.16*g - 0.07*float64(streak[i]) + 0.06*float64(coarse[i])
 				for c := range 3 {
 					sc.bg[i*3+c] = float32(base[c] * f)
@@ -388,8 +399,9 @@ func newScene(rng *rand.Rand, feed bool) *scene {
 	diag := math.Hypot(float64(W), float64(H))
 	for y := range H {
 		for x := range W {
-			r := math.Hypot(float64(x-hx), float64(y-hy)) / diag
-			l := exp * (1 + gx*(float64(x)/float64(W)-0.5) + gy*(float64(y)/float64(H)-0.5)) * (1 - vig*r*r*1.8)
+			dx, dy := float64(x-hx), float64(y-hy)
+			r2 := (dx*dx + dy*dy) / (diag * diag)
+			l := exp * (1 + gx*(float64(x)/float64(W)-0.5) + gy*(float64(y)/float64(H)-0.5)) * (1 - vig*r2*1.8)
 			sc.light[y*W+x] = float32(l)
 		}
 	}

@@ -429,4 +429,3 @@ func (s *Store) Check() error {
 
 // Path is the store's file.
 func (s *Store) Path() string { return s.path }
-
