@@ -124,6 +124,9 @@ func TestFeedMatchesTimeline(t *testing.T) {
 	n := 0
 	var diffRest, diffEmpty float64
 	for vc.Read(&m) && !m.Empty() {
+		if m.Cols() != tl.Width || m.Rows() != tl.Height {
+			t.Fatalf("frame %d is %dx%d, timeline says %dx%d", n, m.Cols(), m.Rows(), tl.Width, tl.Height)
+		}
 		if n == 0 {
 			m.CopyTo(&empty)
 		}
@@ -138,6 +141,12 @@ func TestFeedMatchesTimeline(t *testing.T) {
 	}
 	if n != tl.Frames {
 		t.Errorf("video has %d frames, timeline says %d", n, tl.Frames)
+	}
+	if fps := vc.Get(gocv.VideoCaptureFPS); fps != float64(tl.FPS) {
+		t.Errorf("video plays at %g fps, timeline says %d", fps, tl.FPS)
+	}
+	if _, err := GenerateFeed(context.Background(), FeedOptions{Set: "gears", Out: t.TempDir()}); err == nil {
+		t.Error("unknown set accepted")
 	}
 	// A resting part changes the picture far more than sensor noise does.
 	if diffRest < 5*diffEmpty || diffRest < 3 {
@@ -191,7 +200,9 @@ func TestColourDoesNotTellClasses(t *testing.T) {
 		}
 	}
 	chance := 1.0 / float64(len(PartClasses))
-	if acc := float64(right) / float64(total); acc > chance+0.25 {
+	acc := float64(right) / float64(total)
+	t.Logf("nearest mean colour: %.0f%% right (chance %.0f%%)", acc*100, chance*100)
+	if acc > chance+0.25 {
 		t.Errorf("mean colour alone classifies %.0f%% of parts (chance %.0f%%): colour is a trivial cue", acc*100, chance*100)
 	}
 }

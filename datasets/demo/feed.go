@@ -16,15 +16,17 @@ import (
 // FeedOptions say what GenerateFeed writes.
 type FeedOptions struct {
 	Seed    uint64
-	Set     string // "defects" (the flange) or "parts"
+	Set     string // "defects" (the flange; the default) or "parts"
 	Parts   int    // parts that come and go; default 14
 	FPS     int    // default 15
 	Out     string // folder for feed.avi and timeline.json
-	Workers int
+	Workers int    // frames rendered in parallel; default all cores
 }
 
-// FeedEvent is one part's visit: it enters at frame Enter, rests from Settle
-// and starts to leave at Leave; it is gone at Gone.
+// FeedEvent is one part's visit, in frame numbers: it starts to slide in at
+// Enter (first in view one frame later), lies still from Settle, starts to
+// slide out at Leave and is out of view from Gone. Frames outside every
+// [Enter, Gone) show the empty table.
 type FeedEvent struct {
 	Class  string `json:"class"`
 	Enter  int    `json:"enter"`
@@ -51,9 +53,14 @@ type visit struct {
 	restY             int
 }
 
-// GenerateFeed writes Out/feed.avi (MJPG) and Out/timeline.json: the empty
-// table, then parts that slide in, rest for two seconds and slide out, one
-// after another, with fresh sensor noise in every frame like a webcam.
+// GenerateFeed writes Out/feed.avi (MJPG, 640×480) and Out/timeline.json:
+// the empty table, then parts that slide in over 0.7 s, rest for two seconds
+// and slide out, with 0.7 s of empty table between them. One table and one
+// light serve the whole feed; the sensor noise is fresh in every frame, like
+// a webcam's. With Set "defects", OK flanges alternate with the defect
+// classes in turn. It returns an error for an unknown Set, ctx's error when
+// cancelled, and the video writer's or file system's errors; the files
+// appear only when complete.
 func GenerateFeed(ctx context.Context, opt FeedOptions) (*Timeline, error) {
 	if opt.Parts <= 0 {
 		opt.Parts = 14
@@ -64,9 +71,15 @@ func GenerateFeed(ctx context.Context, opt FeedOptions) (*Timeline, error) {
 	if opt.Workers <= 0 {
 		opt.Workers = runtime.NumCPU()
 	}
-	classes, set := DefectClasses, SetDefects
-	if opt.Set == "parts" {
+	var classes []string
+	var set string
+	switch opt.Set {
+	case "defects", "", SetDefects:
+		classes, set = DefectClasses, SetDefects
+	case "parts", SetParts:
 		classes, set = PartClasses, SetParts
+	default:
+		return nil, fmt.Errorf("demo feed: unknown set %q (want \"defects\" or \"parts\")", opt.Set)
 	}
 	rng := rngFor(opt.Seed, "feed", set)
 	// One table, one light for the whole feed, like a fixed station.
@@ -179,7 +192,8 @@ func GenerateFeed(ctx context.Context, opt FeedOptions) (*Timeline, error) {
 	return tl, nil
 }
 
-// ReadTimeline reads a feed's timeline.json.
+// ReadTimeline reads a feed's timeline.json from dir. It returns the file
+// system's error, a JSON error, or an error for a timeline without frames.
 func ReadTimeline(dir string) (*Timeline, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "timeline.json"))
 	if err != nil {

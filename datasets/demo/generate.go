@@ -22,11 +22,11 @@ import (
 )
 
 // Version changes whenever the drawing changes, so old data is regenerated.
-const Version = 2
+const Version = 3
 
-// Options say what Generate writes.
+// Options say what Generate writes. The zero value of a field means its default.
 type Options struct {
-	Seed     uint64
+	Seed     uint64 // the same seed gives the same files
 	PerClass int    // images per class; default 100
 	Out      string // parent folder; sets go to Out/demo-parts, Out/demo-defects, Out/demo-feed
 	Workers  int    // default: all cores
@@ -185,8 +185,9 @@ func rngFor(seed uint64, parts ...string) *rand.Rand {
 	return rand.New(rand.NewPCG(seed, h.Sum64()))
 }
 
-// Image renders image i of a class of a set ("demo-parts" or "demo-defects")
-// as JPEG bytes. It returns an error for an unknown set or class.
+// Image renders image i of a class of a set (SetParts or SetDefects) as JPEG
+// bytes; the result depends only on seed, set, class and i. It returns an
+// error for an unknown set or class.
 func Image(seed uint64, set, class string, i int) ([]byte, error) {
 	r, err := renderImage(seed, set, class, i, false)
 	if err != nil {

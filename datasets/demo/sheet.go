@@ -15,7 +15,9 @@ import (
 
 // ContactSheet writes a PNG with up to perClass thumbnails (thumbW pixels
 // wide) of each class folder of an ImageFolder dataset, one row per class,
-// labelled with the class name.
+// labelled with the class name. It returns an error when datasetDir cannot
+// be read or has no class folders, or when out cannot be written; unreadable
+// images are left out.
 func ContactSheet(datasetDir, out string, perClass, thumbW int) error {
 	entries, err := os.ReadDir(datasetDir)
 	if err != nil {
