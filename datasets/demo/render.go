@@ -257,6 +257,10 @@ func randLight(rng *rand.Rand) lightSetup {
 func (sp *sprite) shade(rng *rand.Rand, mt metal, ls lightSetup) []float32 {
 	S := sp.S
 	col := make([]float32, S*S*3)
+	// Edges drawn on the pixel grid step in height; softened, they shade
+	// like machined edges instead of showing jagged dark rims.
+	h := append([]float32(nil), sp.h...)
+	blurF32(h, S, S, 0.8)
 	// Surface smudges and a brightness ramp across the part: flat faces of
 	// real parts reflect a room that is not uniform.
 	smudge := smoothNoise(rng, S, S, 5, 5)
@@ -276,7 +280,7 @@ func (sp *sprite) shade(rng *rand.Rand, mt metal, ls lightSetup) []float32 {
 	at := func(x, y int) float64 {
 		x = min(max(x, 0), S-1)
 		y = min(max(y, 0), S-1)
-		return float64(sp.h[y*S+x])
+		return float64(h[y*S+x])
 	}
 	dark := (mt.rgb[0]+mt.rgb[1]+mt.rgb[2])/3 < 0.4
 	for y := range S {
