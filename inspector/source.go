@@ -39,6 +39,14 @@ type VerdictQuery struct {
 	Before uint64
 }
 
+// StoreStats describe a verdict store for /api/status.
+type StoreStats struct {
+	Count     int       `json:"count"`
+	SizeBytes int64     `json:"size_bytes"`
+	Oldest    time.Time `json:"oldest"`
+	Newest    time.Time `json:"newest"`
+}
+
 // VerdictStore records verdicts durably.
 type VerdictStore interface {
 	// Add stores v, assigns v.ID and returns only after the record is committed.

@@ -262,17 +262,9 @@ func (s *Store) Counts(ctx context.Context, from time.Time) (map[inspector.Outco
 	return counts, err
 }
 
-// Stats describe the store for /api/status.
-type Stats struct {
-	Count     int       `json:"count"`
-	SizeBytes int64     `json:"size_bytes"`
-	Oldest    time.Time `json:"oldest"`
-	Newest    time.Time `json:"newest"`
-}
-
 // Stats returns the number of verdicts, file size and time range.
-func (s *Store) Stats() (Stats, error) {
-	var st Stats
+func (s *Store) Stats() (inspector.StoreStats, error) {
+	var st inspector.StoreStats
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketVerdicts)
 		st.Count = b.Stats().KeyN

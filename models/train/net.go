@@ -50,7 +50,7 @@ func (a Arch) String() string {
 	if a.Flatten {
 		b.WriteString(" → flatten")
 	} else {
-		b.WriteString(" → global average pool")
+		b.WriteString(" → global average+max pool")
 	}
 	if a.Hidden > 0 {
 		fmt.Fprintf(&b, " → dense(%d)+ReLU", a.Hidden)
@@ -80,7 +80,10 @@ func (a Arch) build() func(scope *model.Scope, x *graph.Node) *graph.Node {
 		if a.Flatten {
 			x = graph.Reshape(x, x.Shape().Dimensions[0], -1)
 		} else {
-			x = graph.ReduceMean(x, 1, 2)
+			// Average and max pooling side by side: a small part or a
+			// small defect lights up a few positions of the last map; the
+			// average alone would drown it in table texture.
+			x = graph.Concatenate([]*graph.Node{graph.ReduceMean(x, 1, 2), graph.ReduceMax(x, 1, 2)}, -1)
 		}
 		if a.Hidden > 0 {
 			x = activation.Relu(layers.Dense(scope.In("hidden"), x, true, a.Hidden))
