@@ -10,12 +10,13 @@ export PKG_CONFIG_PATH := $(CURDIR)/.setup$(if $(PKG_CONFIG_PATH),:$(PKG_CONFIG_
 # looks beside itself and in .deps/, so it needs none of this when run by hand).
 export PRUEFPLATZ_ORT_LIB := $(ORT_LIB)
 export ONNXRUNTIME_SHARED_LIBRARY_PATH := $(ORT_LIB)
-export GOMLX_BACKEND ?= onnx:cpu
 export GOFLAGS := -buildvcs=false -tags=onnx
 
 GO ?= go
 BIN := bin/pruefplatz
 TEST_TIMEOUT ?= 30m
+# Packages that hold Mats; their leak tests run with -tags matprofile.
+MATPROFILE_PKGS := $(shell find inspector augment datasets -name '*_test.go' -exec grep -l 'go:build matprofile' {} + 2>/dev/null | xargs -rn1 dirname | sort -u | sed 's|^|./|')
 
 .PHONY: setup setup-test setup-bench build run test bench bench-augment bench-train bench-station lint clean demo-data models
 
@@ -40,6 +41,8 @@ run: build demo-data
 test: setup-test
 	$(GO) vet ./...
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+	@echo "Mat leak checks (gocv MatProfile):"
+	$(GO) test -tags 'onnx matprofile' -count=1 -run 'Leak|MatProfile' $(MATPROFILE_PKGS)
 
 bench: bench-augment bench-train bench-station
 
