@@ -1,0 +1,269 @@
+package stationui
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/models"
+)
+
+// memStore is an in-memory inspector.VerdictStore with Counts.
+type memStore struct {
+	mu   sync.Mutex
+	vs   []inspector.Verdict // ascending by id
+	next uint64
+}
+
+var _ Store = (*memStore)(nil)
+var _ Counter = (*memStore)(nil)
+
+func (m *memStore) Add(_ context.Context, v *inspector.Verdict) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.next++
+	v.ID = m.next
+	m.vs = append(m.vs, *v)
+	return nil
+}
+
+func (m *memStore) Get(_ context.Context, id uint64) (*inspector.Verdict, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, v := range m.vs {
+		if v.ID == id {
+			c := v
+			return &c, nil
+		}
+	}
+	return nil, fmt.Errorf("verdict %d: %w", id, inspector.ErrNotFound)
+}
+
+func (m *memStore) List(_ context.Context, q inspector.VerdictQuery) ([]inspector.Verdict, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []inspector.Verdict
+	for i := len(m.vs) - 1; i >= 0; i-- {
+		v := m.vs[i]
+		switch {
+		case q.Before != 0 && v.ID >= q.Before,
+			!q.From.IsZero() && v.Time.Before(q.From),
+			!q.To.IsZero() && !v.Time.Before(q.To),
+			q.Label != "" && v.Label != q.Label,
+			q.Outcome != "" && v.Outcome != q.Outcome:
+			continue
+		}
+		v.Image, v.Thumb = nil, nil
+		out = append(out, v)
+		if q.Limit > 0 && len(out) == q.Limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) SetReview(_ context.Context, id uint64, r inspector.Review) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range m.vs {
+		if m.vs[i].ID == id {
+			m.vs[i].Review = &r
+			return nil
+		}
+	}
+	return fmt.Errorf("verdict %d: %w", id, inspector.ErrNotFound)
+}
+
+func (m *memStore) Counts(_ context.Context, from time.Time) (map[inspector.Outcome]int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := map[inspector.Outcome]int{}
+	for _, v := range m.vs {
+		if !v.Time.Before(from) {
+			c[effectiveOutcome(&v)]++
+		}
+	}
+	return c, nil
+}
+
+func (m *memStore) Close() error { return nil }
+
+// backupStore adds Backup to memStore.
+type backupStore struct{ *memStore }
+
+func (b backupStore) Backup(w io.Writer) error {
+	_, err := io.WriteString(w, "BOLTDB-COPY")
+	return err
+}
+
+// fakeStation implements inspector.Station over a memStore. decode checks an
+// upload like the real station would (Go's decoders by default).
+type fakeStation struct {
+	mu          sync.Mutex
+	labels, ok  []string
+	store       *memStore
+	subs        map[chan inspector.Event]struct{}
+	jpg         []byte
+	seq         uint64
+	model       inspector.ModelRef
+	activateErr error
+	activated   []string
+	decode      func([]byte) error
+	now         func() time.Time
+}
+
+var _ inspector.Station = (*fakeStation)(nil)
+
+func newFakeStation(store *memStore) *fakeStation {
+	return &fakeStation{
+		labels: []string{"ok", "scratch", "dent", "crack"}, ok: []string{"ok"}, store: store,
+		subs:  map[chan inspector.Event]struct{}{},
+		model: inspector.ModelRef{Name: "flange", Version: "v2", SHA256: "abc123", DatasetHash: "d41d8"},
+		decode: func(b []byte) error {
+			if _, _, err := image.DecodeConfig(bytes.NewReader(b)); err != nil {
+				return fmt.Errorf("%w: %v", inspector.ErrBadImage, err)
+			}
+			if _, _, err := image.Decode(bytes.NewReader(b)); err != nil {
+				return fmt.Errorf("%w: %v", inspector.ErrBadImage, err)
+			}
+			return nil
+		},
+		now: time.Now,
+	}
+}
+
+func (f *fakeStation) Status() inspector.StationStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return inspector.StationStatus{Source: "fake", SourceState: inspector.SourceLive, FPS: 15, Frames: f.seq,
+		Trigger: inspector.TriggerContinuous, Model: f.model, StoreSize: 4096, Started: time.Unix(0, 0)}
+}
+
+func (f *fakeStation) Subscribe(ctx context.Context) <-chan inspector.Event {
+	ch := make(chan inspector.Event, 16)
+	f.mu.Lock()
+	f.subs[ch] = struct{}{}
+	f.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		f.mu.Lock()
+		delete(f.subs, ch)
+		f.mu.Unlock()
+	}()
+	return ch
+}
+
+func (f *fakeStation) subscribers() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.subs)
+}
+
+func (f *fakeStation) emit(ev inspector.Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for ch := range f.subs {
+		select {
+		case ch <- ev:
+		default:
+		}
+	}
+}
+
+// setFrame publishes a new frame (seq advances).
+func (f *fakeStation) setFrame(jpg []byte) {
+	f.mu.Lock()
+	f.jpg = jpg
+	f.seq++
+	f.mu.Unlock()
+}
+
+func (f *fakeStation) LatestJPEG() ([]byte, uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.jpg, f.seq
+}
+
+// record stores a verdict for label with the given top score and emits it.
+func (f *fakeStation) record(ctx context.Context, label string, score float32) (*inspector.Verdict, error) {
+	probs := make([]float32, len(f.labels))
+	idx := slices.Index(f.labels, label)
+	for i := range probs {
+		probs[i] = (1 - score) / float32(len(probs)-1)
+	}
+	probs[idx] = score
+	d := inspector.Decide(probs, f.labels, inspector.Thresholds{Accept: 0.8, Reject: 0.2}, f.ok, 3)
+	v := &inspector.Verdict{Time: f.now(), Source: "fake", Trigger: "manual", Model: f.model,
+		Thresholds: inspector.Thresholds{Accept: 0.8, Reject: 0.2}, Decision: d,
+		Image: testJPEG(64, 48, color.RGBA{200, 60, 60, 255}), Thumb: testJPEG(32, 24, color.RGBA{200, 60, 60, 255})}
+	if err := f.store.Add(ctx, v); err != nil {
+		return nil, err
+	}
+	f.emit(inspector.Event{Kind: inspector.EventVerdict, Time: v.Time, Verdict: v})
+	return v, nil
+}
+
+func (f *fakeStation) Trigger(ctx context.Context) (*inspector.Verdict, error) {
+	return f.record(ctx, "scratch", 0.9)
+}
+
+func (f *fakeStation) ClassifyImage(ctx context.Context, data []byte, store bool) (*inspector.Verdict, error) {
+	if err := f.decode(data); err != nil {
+		return nil, err
+	}
+	if store {
+		return f.record(ctx, "ok", 0.95)
+	}
+	d := inspector.Decide([]float32{0.7, 0.2, 0.05, 0.05}, f.labels, inspector.Thresholds{Accept: 0.8, Reject: 0.2}, f.ok, 3)
+	return &inspector.Verdict{Time: f.now(), Source: "upload", Model: f.model, Decision: d}, nil
+}
+
+func (f *fakeStation) Labels() []string   { return f.labels }
+func (f *fakeStation) OKLabels() []string { return f.ok }
+
+func (f *fakeStation) ActivateModel(_ context.Context, name, version string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.activateErr != nil {
+		return f.activateErr
+	}
+	f.activated = append(f.activated, name+"/"+version)
+	f.model = inspector.ModelRef{Name: name, Version: version}
+	return nil
+}
+
+// fakeModels is a Models with fixed content.
+type fakeModels struct {
+	cards  []*models.Card
+	active *models.Active
+}
+
+func (m fakeModels) List() ([]*models.Card, []error) { return m.cards, nil }
+func (m fakeModels) ReadActive() (*models.Active, error) {
+	if m.active == nil {
+		return nil, models.ErrNoModel
+	}
+	return m.active, nil
+}
+
+func testJPEG(w, h int, c color.RGBA) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			img.Set(x, y, color.RGBA{c.R, uint8(int(c.G) + x%40), c.B, 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 80}); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}

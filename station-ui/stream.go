@@ -1,0 +1,119 @@
+package stationui
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/pruefplatz/pruefplatz/inspector"
+)
+
+// events streams station events and reviews made here as server-sent events
+// until the client leaves. Each event's SSE name is its kind; comments keep
+// idle proxies and the browser's connection alive.
+func (s *Server) events(c *gin.Context) {
+	ctx := c.Request.Context()
+	w := c.Writer
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+
+	stationEvents := s.st.Subscribe(ctx)
+	local, unsubscribe := s.subscribeLocal()
+	defer unsubscribe()
+	s.metrics.sseClients.Inc()
+	defer s.metrics.sseClients.Dec()
+
+	// Tell the browser how soon to reconnect, and give it the status at once.
+	st := s.st.Status()
+	if !s.writeEvent(c, inspector.Event{Kind: inspector.EventStatus, Time: s.cfg.Now(), Status: &st}, "retry: 2000\n") {
+		return
+	}
+	hb := time.NewTicker(s.heartbeat)
+	defer hb.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-stationEvents:
+			if !ok {
+				return // the station shut down
+			}
+			if !s.writeEvent(c, ev, "") {
+				return
+			}
+		case ev := <-local:
+			if !s.writeEvent(c, ev, "") {
+				return
+			}
+		case <-hb.C:
+			if _, err := fmt.Fprintf(w, ": heartbeat %d\n\n", s.cfg.Now().Unix()); err != nil {
+				return
+			}
+			w.Flush()
+		}
+	}
+}
+
+func (s *Server) writeEvent(c *gin.Context, ev inspector.Event, prefix string) bool {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		s.log.Error("event not encodable", "kind", ev.Kind, "err", err)
+		return true
+	}
+	if _, err := fmt.Fprintf(c.Writer, "%sevent: %s\ndata: %s\n\n", prefix, ev.Kind, b); err != nil {
+		return false
+	}
+	c.Writer.Flush()
+	return true
+}
+
+const mjpegBoundary = "pruefplatzframe"
+
+// stream serves the station's annotated frames as multipart/x-mixed-replace.
+// It polls the latest frame at most every frameInterval and sends a part only
+// when the frame sequence changed, so a stalled camera costs no bandwidth.
+// It returns when the client leaves or a write fails.
+func (s *Server) stream(c *gin.Context) {
+	ctx := c.Request.Context()
+	w := c.Writer
+	w.Header().Set("Content-Type", "multipart/x-mixed-replace; boundary="+mjpegBoundary)
+	w.Header().Set("Cache-Control", "no-cache, no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Flush()
+	s.metrics.streamClients.Inc()
+	defer s.metrics.streamClients.Dec()
+
+	t := time.NewTicker(s.frameInterval)
+	defer t.Stop()
+	var last uint64
+	for {
+		if jpg, seq := s.st.LatestJPEG(); seq != last && len(jpg) > 0 {
+			last = seq
+			if _, err := fmt.Fprintf(w, "--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %s\r\nX-Frame-Seq: %d\r\n\r\n",
+				mjpegBoundary, strconv.Itoa(len(jpg)), seq); err != nil {
+				return
+			}
+			if _, err := w.Write(jpg); err != nil {
+				return
+			}
+			if _, err := w.Write([]byte("\r\n")); err != nil {
+				return
+			}
+			w.Flush()
+			s.metrics.streamFrames.Inc()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
