@@ -348,16 +348,22 @@ func flange(class string, rng *rand.Rand) (partDef, error) {
 		case dentR > 0:
 			sp.mark(0.8, func(m *gocv.Mat) { disc(t, m, dent.X, dent.Y, dentR, 255) }) // dull where the tool hit
 		}
-		for _, pl := range marks {
-			sp.mark(markMod, func(m *gocv.Mat) {
+		line := func(pl []vec, extra float64) func(m *gocv.Mat) {
+			return func(m *gocv.Mat) {
 				for i := 1; i < len(pl); i++ {
 					w := width
 					if class == "crack" { // a crack narrows towards its tip
 						w = width * (1 - 0.5*float64(i)/float64(len(pl)))
 					}
-					thickLine(m, t.p(pl[i-1].X, pl[i-1].Y), t.p(pl[i].X, pl[i].Y), math.Max(w, 1.8), 255)
+					thickLine(m, t.p(pl[i-1].X, pl[i-1].Y), t.p(pl[i].X, pl[i].Y), math.Max(w, 1.8)+extra, 255)
 				}
-			})
+			}
+		}
+		for _, pl := range marks {
+			if class == "crack" {
+				sp.mark(crackLip, line(pl, 2.4))
+			}
+			sp.mark(markMod, line(pl, 0))
 		}
 	}}, nil
 }

@@ -196,6 +196,10 @@ func (sp *sprite) add(l layer) {
 // bright metal and bright where it cuts through a dark coating.
 const scratchMark = -1
 
+// crackLip as a mark's colour factor draws the lit edge along a crack,
+// which is what makes a crack visible on dark metal.
+const crackLip = -2
+
 // mark records a defect drawn by draw; mod is its colour factor.
 func (sp *sprite) mark(mod float32, draw func(m *gocv.Mat)) {
 	m := gocv.Zeros(sp.S, sp.S, gocv.MatTypeCV8U)
@@ -314,6 +318,10 @@ func (sp *sprite) shade(rng *rand.Rand, mt metal, ls lightSetup) []float32 {
 						v = 0.35*v + 0.5 // through black oxide to bare steel
 					case m == scratchMark:
 						v *= 0.45
+					case m == crackLip && dark:
+						v = 0.4*v + 0.35 // the broken edge catches light
+					case m == crackLip:
+						v = math.Min(v*1.12, 0.97)
 					default:
 						v = math.Min(v*m, 0.97)
 					}
