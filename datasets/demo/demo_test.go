@@ -259,3 +259,38 @@ func TestDefectsAreSmall(t *testing.T) {
 		}
 	}
 }
+
+// TestSizesOverlap: every class comes in sizes that other classes have too,
+// so the size of a part alone does not tell what it is.
+func TestSizesOverlap(t *testing.T) {
+	type span struct{ lo, hi float64 }
+	spans := map[string]span{}
+	for _, c := range PartClasses {
+		s := span{math.Inf(1), math.Inf(-1)}
+		for i := range 10 {
+			r, err := renderImage(13, SetParts, c, i, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.m.Close()
+			x0, y0, x1, y1 := Width, Height, -1, -1
+			for k, v := range r.partMask {
+				if v != 0 {
+					x, y := k%Width, k/Width
+					x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x), max(y1, y)
+				}
+			}
+			d := math.Hypot(float64(x1-x0), float64(y1-y0)) // bounding-box diagonal
+			s.lo, s.hi = math.Min(s.lo, d), math.Max(s.hi, d)
+		}
+		spans[c] = s
+		t.Logf("%-14s %3.0f-%3.0f px", c, s.lo, s.hi)
+	}
+	for a, sa := range spans {
+		for b, sb := range spans {
+			if sa.hi < sb.lo {
+				t.Errorf("every %s (up to %.0f px) is smaller than every %s (from %.0f px)", a, sa.hi, b, sb.lo)
+			}
+		}
+	}
+}

@@ -22,7 +22,7 @@ import (
 )
 
 // Version changes whenever the drawing changes, so old data is regenerated.
-const Version = 5
+const Version = 6
 
 // Options say what Generate writes. The zero value of a field means its default.
 type Options struct {

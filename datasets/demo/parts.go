@@ -145,7 +145,7 @@ func sparePart(class string, rng *rand.Rand) (partDef, error) {
 			sp.add(layer{base: R, bevel: wire, albedo: 1, draw: half(true)})
 		}}, nil
 	case "angle_bracket":
-		A := 118 + 30*u()
+		A := 104 + 30*u()
 		B := A * (0.75 + 0.25*u())
 		w := 30 + 10*u()
 		hole := 5 + 3*u()
