@@ -491,7 +491,8 @@ func restore(snap map[*model.Variable]*tensors.Tensor) error {
 func export(ctx context.Context, opt Options, backend compute.Backend, store *model.Store,
 	modelFn func(*model.Scope, *graph.Node) *graph.Node, spec inspector.InputSpec, path string) error {
 	exportBackend := backend
-	if !gonnx.IsONNX(backend) {
+	// gonnx.IsONNX exists only with -tags onnx; the name works in every build.
+	if backend.Name() != "onnxruntime" {
 		b, err := newBackend(Options{Backend: BackendONNX, ORTLib: opt.ORTLib})
 		if err != nil {
 			return fmt.Errorf("export needs the ONNX Runtime backend: %w", err)
