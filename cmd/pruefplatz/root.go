@@ -30,5 +30,6 @@ func subcommands() []*cobra.Command {
 		newDatasetCmd(),
 		newDemoDataCmd(),
 		newTrainCmd(),
+		newServeCmd(),
 	}
 }

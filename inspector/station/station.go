@@ -60,8 +60,14 @@ type Config struct {
 	JPEGQuality   int                   // default 90
 	ThumbSide     int                   // default 200
 	Backoff       time.Duration         // first reconnect wait; default 500ms, doubling to 30s
-	Now           func() time.Time
-	Logger        *slog.Logger
+	// ActiveFile is the registry's active.json; when set, the station polls
+	// its mtime every ActivePoll (default 2s) and activates the model that
+	// ReadActive names, so `pruefplatz models activate` reaches it.
+	ActiveFile string
+	ActivePoll time.Duration
+	ReadActive func() (*models.Active, error)
+	Now        func() time.Time
+	Logger     *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -92,6 +98,9 @@ func (c *Config) defaults() {
 	if c.Backoff <= 0 {
 		c.Backoff = 500 * time.Millisecond
 	}
+	if c.ActivePoll <= 0 {
+		c.ActivePoll = 2 * time.Second
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -110,6 +119,9 @@ type Station struct {
 	log    *slog.Logger
 
 	model atomic.Pointer[Model]
+	// inferMu is held for reading around every inference, so a swapped-out
+	// model is closed only after its last call returns.
+	inferMu sync.RWMutex
 
 	mu          sync.Mutex // guards the fields below
 	latest      gocv.Mat
@@ -166,6 +178,10 @@ func (s *Station) Start(ctx context.Context) {
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.readLoop(ctx) }()
 	go func() { defer s.wg.Done(); s.work(ctx) }()
+	if s.cfg.ActiveFile != "" && s.cfg.ReadActive != nil && s.loader != nil {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.watchActive(ctx) }()
+	}
 }
 
 // Close stops the loops, waits for them and frees the frames and models.
@@ -355,8 +371,9 @@ func (s *Station) OKLabels() []string {
 // Model returns the active model.
 func (s *Station) Model() *Model { return s.model.Load() }
 
-// ActivateModel loads, validates and warms name/version, then swaps it in.
-// On error the old model keeps serving.
+// ActivateModel loads, validates and warms name/version (one inference),
+// then swaps it in atomically. On error the old model keeps serving and the
+// error shows in Status().ModelError; the loader's error is returned.
 func (s *Station) ActivateModel(ctx context.Context, name, version string) error {
 	if s.loader == nil {
 		return errors.New("station: no model loader")
@@ -370,24 +387,39 @@ func (s *Station) ActivateModel(ctx context.Context, name, version string) error
 		}
 	}
 	if err != nil {
-		s.mu.Lock()
-		s.modelErr = fmt.Sprintf("%s/%s: %v", name, version, err)
-		s.mu.Unlock()
+		err = fmt.Errorf("model %s/%s: %w", name, version, err)
+		s.setModelErr(err)
 		s.log.Error("model swap refused; the old model keeps serving", "model", name+"/"+version, "err", err)
 		return err
 	}
 	old := s.model.Swap(m)
+	// Wait for an inference still running on the old model before closing it.
+	s.inferMu.Lock()
+	s.inferMu.Unlock() //nolint:staticcheck // an empty critical section is the point
+	if old != nil && old.Classifier != nil && old.Classifier != m.Classifier {
+		old.Classifier.Close()
+	}
 	s.mu.Lock()
 	s.modelErr = ""
 	s.mu.Unlock()
-	s.log.Info("model active", "name", m.Card.Name, "version", m.Card.Version, "sha256", m.Card.ONNXSHA256[:12])
-	if old != nil && old.Classifier != nil {
-		// The worker may be mid-inference with it; give it a moment.
-		time.AfterFunc(2*time.Second, func() { old.Classifier.Close() })
-	}
+	s.log.Info("model active", "name", m.Card.Name, "version", m.Card.Version, "sha256", short(m.Card.ONNXSHA256))
 	st := s.Status()
 	s.publish(inspector.Event{Kind: inspector.EventStatus, Time: s.cfg.Now(), Status: &st})
 	return nil
+}
+
+func short(h string) string { return h[:min(12, len(h))] }
+
+// setModelErr records a model error for Status and tells subscribers when it changed.
+func (s *Station) setModelErr(err error) {
+	s.mu.Lock()
+	changed := s.modelErr != err.Error()
+	s.modelErr = err.Error()
+	s.mu.Unlock()
+	if changed {
+		st := s.Status()
+		s.publish(inspector.Event{Kind: inspector.EventStatus, Time: s.cfg.Now(), Status: &st})
+	}
 }
 
 // Trigger records a verdict on the newest frame (manual trigger).

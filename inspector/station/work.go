@@ -123,6 +123,7 @@ func (s *Station) work(ctx context.Context) {
 		s.latest.CopyTo(&frame)
 		s.mu.Unlock()
 
+		s.inferMu.RLock()
 		m := s.model.Load()
 		if m != preModel {
 			if pre != nil {
@@ -134,17 +135,20 @@ func (s *Station) work(ctx context.Context) {
 			}
 			var err error
 			if pre, err = opencv.NewPreprocessor(spec); err != nil {
-				s.log.Error("preprocessor", "err", err)
+				s.inferMu.RUnlock()
+				s.setModelErr(fmt.Errorf("preprocessor: %w", err))
 				preModel, pre = nil, nil
+				if reply != nil {
+					reply <- triggerResult{err: err}
+				}
 				continue
 			}
 			preModel, tensor = m, make([]float32, spec.TensorLen())
 		}
 		d, err := s.decide(ctx, m, pre, frame, tensor)
+		s.inferMu.RUnlock()
 		if err != nil {
-			s.mu.Lock()
-			s.modelErr = err.Error()
-			s.mu.Unlock()
+			s.setModelErr(err)
 			if reply != nil {
 				reply <- triggerResult{err: err}
 			}
@@ -290,6 +294,8 @@ func (s *Station) ClassifyImage(ctx context.Context, data []byte, store bool) (*
 		return nil, err
 	}
 	defer img.Close()
+	s.inferMu.RLock()
+	defer s.inferMu.RUnlock()
 	m := s.model.Load()
 	if m == nil {
 		return nil, errors.New("no model loaded")

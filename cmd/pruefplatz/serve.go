@@ -1,0 +1,356 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/pruefplatz/pruefplatz/datasets/demo"
+	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/bolt"
+	"github.com/pruefplatz/pruefplatz/inspector/onnx"
+	"github.com/pruefplatz/pruefplatz/inspector/opencv"
+	"github.com/pruefplatz/pruefplatz/inspector/station"
+	"github.com/pruefplatz/pruefplatz/models"
+	stationui "github.com/pruefplatz/pruefplatz/station-ui"
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+)
+
+// defaultFeed is the demo video `make demo-data` writes; serve plays it when
+// no source is named, so the station runs with no camera attached.
+const defaultFeed = "datasets/demo-feed/feed.avi"
+
+// serveConfig is the YAML config file of `pruefplatz serve`. Every key is
+// optional; a flag given on the command line overrides the file.
+type serveConfig struct {
+	Source   string  `yaml:"source"`   // "0", rtsp://…, file, pattern frames/%04d.jpg, or folder
+	Loop     *bool   `yaml:"loop"`     // rewind file sources at their end (default true)
+	FPS      float64 `yaml:"fps"`      // pace file sources (0: the demo feed's fps, else 15)
+	Models   string  `yaml:"models"`   // registry root (default models)
+	Model    string  `yaml:"model"`    // NAME or NAME/VERSION (default: active, then demo-defects)
+	ROI      string  `yaml:"roi"`      // "x,y,w,h" in frame pixels (default: whole frame)
+	Accept   float32 `yaml:"accept"`   // accept threshold (default: the card's)
+	Reject   float32 `yaml:"reject"`   // reject threshold for defect models (default: the card's)
+	Trigger  string  `yaml:"trigger"`  // continuous | manual | auto
+	Stable   int     `yaml:"stable_frames"`
+	StillMS  int     `yaml:"still_ms"`
+	Motion   float64 `yaml:"motion_level"`
+	Presence float64 `yaml:"presence_share"`
+	Store    string  `yaml:"store"`          // verdict store file (default station-data/verdicts.db)
+	MaxSide  int     `yaml:"image_max_side"` // stored frame size, 0 = full
+	Quality  int     `yaml:"jpeg_quality"`
+	Listen   string  `yaml:"listen"`   // default 127.0.0.1:8080
+	Operator string  `yaml:"operator"` // name in reviews
+	Threads  int     `yaml:"threads"`  // ONNX Runtime threads (default 1)
+}
+
+func newServeCmd() *cobra.Command {
+	var cfgPath string
+	var c serveConfig
+	var loop bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the inspection station: camera loop, classifier, verdict store and web UI",
+		Long: `serve runs the station: a reader keeps the camera's newest frame, the active
+model classifies it, a trigger decides when a part is recorded, and the web UI
+(operator, sales and engineer pages) is served on --listen.
+
+With no flags it plays the demo feed (` + defaultFeed + `, looping at its
+own frame rate) with the registry's active model, or demo-defects when none is
+active: "make run" shows live verdicts without a camera.
+
+Settings come from --config FILE (YAML; keys: source, loop, fps, models, model,
+roi, accept, reject, trigger, stable_frames, still_ms, motion_level,
+presence_share, store, image_max_side, jpeg_quality, listen, operator, threads);
+flags given on the command line override the file.
+
+Triggers: continuous records once per part when the same result held for
+--stable-frames frames; auto records when a placed part has not moved for
+--still-ms; manual records only on request (UI button, POST /api/trigger).
+Ctrl-C stops the web server, then the station, then closes the store.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cfgPath != "" {
+				fileCfg, err := loadServeConfig(cfgPath)
+				if err != nil {
+					return err
+				}
+				mergeServeConfig(cmd, &c, fileCfg)
+			}
+			if cmd.Flags().Changed("loop") || c.Loop == nil {
+				c.Loop = &loop
+			}
+			return runServe(cmd, c)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfgPath, "config", "", "YAML config file; flags override its keys")
+	f.StringVar(&c.Source, "source", "", "frame source: device index (0), rtsp:// or http:// URL, video file, image pattern (frames/%04d.jpg) or folder (default: "+defaultFeed+")")
+	f.BoolVar(&loop, "loop", true, "rewind file, folder and pattern sources at their end")
+	f.Float64Var(&c.FPS, "fps", 0, "pace file sources to this frame rate (0: the demo feed's own, else 15)")
+	f.StringVar(&c.Models, "models", "models", "model registry root")
+	f.StringVar(&c.Model, "model", "", "model NAME or NAME/VERSION (default: the registry's active model, else "+station.DefaultModel+")")
+	f.StringVar(&c.ROI, "roi", "", "region of interest x,y,w,h in frame pixels (default: whole frame)")
+	f.Float32Var(&c.Accept, "accept", 0, "accept threshold (default: the model card's)")
+	f.Float32Var(&c.Reject, "reject", 0, "reject threshold for defect models (default: the model card's)")
+	f.StringVar(&c.Trigger, "trigger", "continuous", "when to record: continuous, manual or auto")
+	f.IntVar(&c.Stable, "stable-frames", 5, "continuous: frames the same result must hold while a part is present")
+	f.IntVar(&c.StillMS, "still-ms", 500, "auto: milliseconds a placed part must be still")
+	f.Float64Var(&c.Motion, "motion-level", 1.5, "mean absolute grey difference between frames that counts as motion")
+	f.Float64Var(&c.Presence, "presence-share", 0.02, "share of pixels differing from the empty table that means a part is present")
+	f.StringVar(&c.Store, "store", "station-data/verdicts.db", "verdict store file (its folder is created)")
+	f.IntVar(&c.MaxSide, "image-max-side", 0, "longest side of stored frames in pixels (0: full size)")
+	f.IntVar(&c.Quality, "jpeg-quality", 90, "JPEG quality of stored frames")
+	f.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "web UI address; anything but localhost exposes the station to the network")
+	f.StringVar(&c.Operator, "operator", "operator", "operator name recorded in reviews")
+	f.IntVar(&c.Threads, "threads", 1, "ONNX Runtime threads for inference")
+	return cmd
+}
+
+func loadServeConfig(path string) (serveConfig, error) {
+	var c serveConfig
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// mergeServeConfig takes each file value whose flag was not given.
+func mergeServeConfig(cmd *cobra.Command, c *serveConfig, file serveConfig) {
+	ch := cmd.Flags().Changed
+	set := func(flag string, apply func()) {
+		if !ch(flag) {
+			apply()
+		}
+	}
+	if file.Source != "" {
+		set("source", func() { c.Source = file.Source })
+	}
+	if file.Loop != nil && !ch("loop") {
+		c.Loop = file.Loop
+	}
+	if file.FPS != 0 {
+		set("fps", func() { c.FPS = file.FPS })
+	}
+	if file.Models != "" {
+		set("models", func() { c.Models = file.Models })
+	}
+	if file.Model != "" {
+		set("model", func() { c.Model = file.Model })
+	}
+	if file.ROI != "" {
+		set("roi", func() { c.ROI = file.ROI })
+	}
+	if file.Accept != 0 {
+		set("accept", func() { c.Accept = file.Accept })
+	}
+	if file.Reject != 0 {
+		set("reject", func() { c.Reject = file.Reject })
+	}
+	if file.Trigger != "" {
+		set("trigger", func() { c.Trigger = file.Trigger })
+	}
+	if file.Stable != 0 {
+		set("stable-frames", func() { c.Stable = file.Stable })
+	}
+	if file.StillMS != 0 {
+		set("still-ms", func() { c.StillMS = file.StillMS })
+	}
+	if file.Motion != 0 {
+		set("motion-level", func() { c.Motion = file.Motion })
+	}
+	if file.Presence != 0 {
+		set("presence-share", func() { c.Presence = file.Presence })
+	}
+	if file.Store != "" {
+		set("store", func() { c.Store = file.Store })
+	}
+	if file.MaxSide != 0 {
+		set("image-max-side", func() { c.MaxSide = file.MaxSide })
+	}
+	if file.Quality != 0 {
+		set("jpeg-quality", func() { c.Quality = file.Quality })
+	}
+	if file.Listen != "" {
+		set("listen", func() { c.Listen = file.Listen })
+	}
+	if file.Operator != "" {
+		set("operator", func() { c.Operator = file.Operator })
+	}
+	if file.Threads != 0 {
+		set("threads", func() { c.Threads = file.Threads })
+	}
+}
+
+func parseROI(s string) (*inspector.Rect, error) {
+	if s == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, ",")
+	if len(parts) != 4 {
+		return nil, fmt.Errorf("roi %q: want x,y,w,h", s)
+	}
+	var v [4]int
+	for i, p := range parts {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("roi %q: %q is not a pixel count", s, p)
+		}
+		v[i] = n
+	}
+	r := &inspector.Rect{X: v[0], Y: v[1], W: v[2], H: v[3]}
+	if r.Empty() {
+		return nil, fmt.Errorf("roi %q: width and height must be positive", s)
+	}
+	return r, nil
+}
+
+func runServe(cmd *cobra.Command, c serveConfig) error {
+	ctx := cmd.Context()
+	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+
+	trigger := inspector.TriggerMode(c.Trigger)
+	switch trigger {
+	case inspector.TriggerContinuous, inspector.TriggerManual, inspector.TriggerAuto:
+	default:
+		return fmt.Errorf("--trigger %q: want continuous, manual or auto", c.Trigger)
+	}
+	roi, err := parseROI(c.ROI)
+	if err != nil {
+		return err
+	}
+	src := c.Source
+	fps := c.FPS
+	if src == "" {
+		src = defaultFeed
+		if _, err := os.Stat(src); err != nil {
+			return fmt.Errorf("the demo feed %s is missing: run `make demo-data` (or pass --source)", src)
+		}
+	}
+	if fps == 0 {
+		fps = 15
+		if tl, err := demo.ReadTimeline(filepath.Dir(src)); err == nil && tl.FPS > 0 {
+			fps = float64(tl.FPS)
+		}
+	}
+	// A missing file is a user error now; a camera that is not there yet
+	// is retried by the station.
+	if kind, err := opencv.ParseSourceSpec(src); err != nil {
+		return err
+	} else if kind == opencv.KindFile || kind == opencv.KindDir {
+		if _, err := os.Stat(src); err != nil {
+			return fmt.Errorf("source %s: %w", src, err)
+		}
+	}
+
+	lib, err := ortLibPath(cmd)
+	if err != nil {
+		return err
+	}
+	if err := onnx.Init(lib); err != nil {
+		return err
+	}
+	reg := models.Registry{Root: c.Models}
+	loader := station.RegistryLoader(reg, station.DefaultModel, onnx.Options{Threads: c.Threads})
+	name, version, _ := strings.Cut(c.Model, "/")
+	model, err := loader(ctx, name, version)
+	if err != nil {
+		return err
+	}
+
+	if err := os.MkdirAll(filepath.Dir(c.Store), 0o755); err != nil {
+		model.Classifier.Close()
+		return fmt.Errorf("store folder: %w", err)
+	}
+	store, err := bolt.Open(c.Store)
+	if err != nil {
+		model.Classifier.Close()
+		return err
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("closing the store", "err", err)
+		}
+	}()
+
+	var th *inspector.Thresholds
+	if c.Accept != 0 || c.Reject != 0 {
+		t := model.Card.Thresholds
+		if c.Accept != 0 {
+			t.Accept = c.Accept
+		}
+		if c.Reject != 0 {
+			t.Reject = c.Reject
+		}
+		th = &t
+	}
+	cfg := station.Config{
+		Trigger: trigger, StableFrames: c.Stable, StillFor: time.Duration(c.StillMS) * time.Millisecond,
+		MotionLevel: c.Motion, PresenceShare: c.Presence, ROI: roi, Thresholds: th,
+		ImageMaxSide: c.MaxSide, JPEGQuality: c.Quality, Logger: log.With("component", "station"),
+		ActiveFile: filepath.Join(c.Models, models.ActiveFile), ReadActive: reg.ReadActive,
+	}
+	open := func() (station.FrameSource, error) {
+		return opencv.OpenSource(src, opencv.SourceOptions{Loop: *c.Loop, FPS: fps})
+	}
+	st := station.New(cfg, src, open, model, loader, store)
+	st.Start(ctx)
+
+	gin.SetMode(gin.ReleaseMode) // no route dump on every start
+	ui := stationui.New(stationui.Config{Operator: c.Operator, Logger: log.With("component", "ui")}, st, store, reg)
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("listen %s: %w", c.Listen, err)
+	}
+	if host, _, _ := net.SplitHostPort(c.Listen); !isLoopback(host) {
+		log.Warn("the web UI is reachable from the network (chosen with --listen)", "addr", ln.Addr().String())
+	}
+	srv := &http.Server{Handler: ui.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	log.Info("station serving", "url", "http://"+ln.Addr().String()+"/", "source", src, "model",
+		model.Card.Name+"/"+model.Card.Version, "trigger", trigger, "store", c.Store)
+	fmt.Fprintf(cmd.OutOrStdout(), "Prüfplatz station on http://%s/ (Ctrl-C stops)\n", ln.Addr())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	log.Info("shutting down")
+	// Streams (SSE, MJPEG) end with the request context; give them a moment.
+	sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if serr := srv.Shutdown(sctx); serr != nil {
+		srv.Close()
+	}
+	st.Close()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
