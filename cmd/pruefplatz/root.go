@@ -30,6 +30,7 @@ func subcommands() []*cobra.Command {
 		newDatasetCmd(),
 		newDemoDataCmd(),
 		newTrainCmd(),
+		newAugmentCmd(),
 		newServeCmd(),
 	}
 }
