@@ -33,15 +33,15 @@ const defaultFeed = "datasets/demo-feed/feed.avi"
 // serveConfig is the YAML config file of `pruefplatz serve`. Every key is
 // optional; a flag given on the command line overrides the file.
 type serveConfig struct {
-	Source   string  `yaml:"source"`   // "0", rtsp://…, file, pattern frames/%04d.jpg, or folder
-	Loop     *bool   `yaml:"loop"`     // rewind file sources at their end (default true)
-	FPS      float64 `yaml:"fps"`      // pace file sources (0: the demo feed's fps, else 15)
-	Models   string  `yaml:"models"`   // registry root (default models)
-	Model    string  `yaml:"model"`    // NAME or NAME/VERSION (default: active, then demo-defects)
-	ROI      string  `yaml:"roi"`      // "x,y,w,h" in frame pixels (default: whole frame)
-	Accept   float32 `yaml:"accept"`   // accept threshold (default: the card's)
-	Reject   float32 `yaml:"reject"`   // reject threshold for defect models (default: the card's)
-	Trigger  string  `yaml:"trigger"`  // continuous | manual | auto
+	Source   string  `yaml:"source"`  // "0", rtsp://…, file, pattern frames/%04d.jpg, or folder
+	Loop     *bool   `yaml:"loop"`    // rewind file sources at their end (default true)
+	FPS      float64 `yaml:"fps"`     // pace file sources (0: the demo feed's fps, else 15)
+	Models   string  `yaml:"models"`  // registry root (default models)
+	Model    string  `yaml:"model"`   // NAME or NAME/VERSION (default: active, then demo-defects)
+	ROI      string  `yaml:"roi"`     // "x,y,w,h" in frame pixels (default: whole frame)
+	Accept   float32 `yaml:"accept"`  // accept threshold (default: the card's)
+	Reject   float32 `yaml:"reject"`  // reject threshold for defect models (default: the card's)
+	Trigger  string  `yaml:"trigger"` // continuous | manual | auto
 	Stable   int     `yaml:"stable_frames"`
 	StillMS  int     `yaml:"still_ms"`
 	Motion   float64 `yaml:"motion_level"`

@@ -61,12 +61,9 @@ func RegistryLoader(reg models.Registry, fallback string, opt onnx.Options) Load
 // watchActive polls the registry's active.json (every interval) and
 // activates the model it names when the file changes, so that
 // `pruefplatz models activate` in another shell reaches the running station.
-func (s *Station) watchActive(ctx context.Context) {
+// last is the file's mtime when the station started.
+func (s *Station) watchActive(ctx context.Context, last time.Time) {
 	path := s.cfg.ActiveFile
-	var last time.Time
-	if st, err := os.Stat(path); err == nil {
-		last = st.ModTime()
-	}
 	t := time.NewTicker(s.cfg.ActivePoll)
 	defer t.Stop()
 	for {

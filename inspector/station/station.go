@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"image/color"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,9 +138,16 @@ type Station struct {
 	live        *inspector.Decision
 	present     bool
 	started     time.Time
-	jpeg        []byte
-	jpegSeq     uint64
 	subscribers map[chan inspector.Event]struct{}
+
+	jpegMu  sync.Mutex // guards the live-view cache
+	overlay gocv.Mat
+	jpeg    []byte
+	jpegSeq uint64
+	jpegAt  time.Time
+
+	logMu  sync.Mutex
+	logged map[string]time.Time
 
 	newFrame chan struct{}
 	triggers chan chan triggerResult
@@ -164,7 +172,7 @@ func New(cfg Config, name string, open func() (FrameSource, error), m *Model, lo
 	cfg.defaults()
 	s := &Station{
 		cfg: cfg, open: open, name: name, store: store, loader: loader, log: cfg.Logger,
-		latest: gocv.NewMat(), state: inspector.SourceConnecting, subscribers: map[chan inspector.Event]struct{}{},
+		latest: gocv.NewMat(), overlay: gocv.NewMat(), logged: map[string]time.Time{}, state: inspector.SourceConnecting, subscribers: map[chan inspector.Event]struct{}{},
 		newFrame: make(chan struct{}, 1), triggers: make(chan chan triggerResult), uploadPre: map[*Model]*opencv.Preprocessor{},
 	}
 	s.model.Store(m)
@@ -179,8 +187,12 @@ func (s *Station) Start(ctx context.Context) {
 	go func() { defer s.wg.Done(); s.readLoop(ctx) }()
 	go func() { defer s.wg.Done(); s.work(ctx) }()
 	if s.cfg.ActiveFile != "" && s.cfg.ReadActive != nil && s.loader != nil {
+		var mtime time.Time
+		if fi, err := os.Stat(s.cfg.ActiveFile); err == nil {
+			mtime = fi.ModTime()
+		}
 		s.wg.Add(1)
-		go func() { defer s.wg.Done(); s.watchActive(ctx) }()
+		go func() { defer s.wg.Done(); s.watchActive(ctx, mtime) }()
 	}
 }
 
@@ -193,6 +205,9 @@ func (s *Station) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.latest.Close()
+	s.jpegMu.Lock()
+	s.overlay.Close()
+	s.jpegMu.Unlock()
 	s.uploadMu.Lock()
 	for _, p := range s.uploadPre {
 		p.Close()
@@ -284,8 +299,6 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-var lastSourceLog atomic.Int64
-
 func (s *Station) setSource(st inspector.SourceState, err error) {
 	s.mu.Lock()
 	changed := s.state != st
@@ -295,14 +308,14 @@ func (s *Station) setSource(st inspector.SourceState, err error) {
 		s.sourceErr = err.Error()
 	}
 	s.mu.Unlock()
-	// Rate-limit: a dead camera retries for hours.
-	if now := time.Now().Unix(); changed || now-lastSourceLog.Load() >= 30 {
-		lastSourceLog.Store(now)
-		if err != nil {
-			s.log.Warn("source", "name", s.name, "state", st, "err", err)
-		} else {
-			s.log.Info("source", "name", s.name, "state", st)
-		}
+	switch {
+	case err != nil && changed:
+		s.log.Warn("source", "name", s.name, "state", st, "err", err)
+	case err != nil:
+		// A dead camera is retried for hours: say so now and then, not every try.
+		s.limited("source", "source still failing", "name", s.name, "state", st, "err", err)
+	case changed:
+		s.log.Info("source", "name", s.name, "state", st)
 	}
 	if changed {
 		st := s.Status()
@@ -408,6 +421,12 @@ func (s *Station) ActivateModel(ctx context.Context, name, version string) error
 	return nil
 }
 
+func (s *Station) clearModelErr() {
+	s.mu.Lock()
+	s.modelErr = ""
+	s.mu.Unlock()
+}
+
 func short(h string) string { return h[:min(12, len(h))] }
 
 // setModelErr records a model error for Status and tells subscribers when it changed.
@@ -440,27 +459,58 @@ func (s *Station) Trigger(ctx context.Context) (*inspector.Verdict, error) {
 	}
 }
 
-// LatestJPEG returns the newest frame with the ROI and the live decision drawn on it.
+// LatestJPEG returns the newest frame with the ROI and the live decision
+// drawn on it, and its sequence number (nil and 0 before the first frame).
+// It encodes lazily, only when asked, at most once per frame and at most
+// about 15 times a second however many viewers ask; in between it returns
+// the cached image.
 func (s *Station) LatestJPEG() ([]byte, uint64) {
+	s.jpegMu.Lock()
+	defer s.jpegMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.seq == 0 || s.latest.Empty() {
+	seq := s.seq
+	if seq == 0 || s.latest.Empty() {
+		s.mu.Unlock()
 		return nil, 0
 	}
-	if s.jpegSeq == s.seq {
-		return s.jpeg, s.seq
-	}
-	m := s.latest.Clone()
-	defer m.Close()
-	text, c := overlayText(s.live)
-	opencv.DrawOverlay(&m, s.cfg.ROI, text, c)
-	b, err := opencv.EncodeJPEG(m, 80)
-	if err != nil {
+	if seq == s.jpegSeq || (s.jpeg != nil && time.Since(s.jpegAt) < liveInterval) {
+		s.mu.Unlock()
 		return s.jpeg, s.jpegSeq
 	}
-	s.jpeg, s.jpegSeq = b, s.seq
-	return b, s.seq
+	// Copy under the lock, draw and encode outside it: the reader must not wait.
+	s.latest.CopyTo(&s.overlay)
+	live := s.live
+	s.mu.Unlock()
+	text, c := overlayText(live)
+	opencv.DrawOverlay(&s.overlay, s.cfg.ROI, text, c)
+	b, err := opencv.EncodeJPEG(s.overlay, 80)
+	if err != nil {
+		s.limited("live view", "live view encode failed", "err", err)
+		return s.jpeg, s.jpegSeq
+	}
+	s.jpeg, s.jpegSeq, s.jpegAt = b, seq, time.Now()
+	return b, seq
 }
+
+// liveInterval bounds live-view encoding to about 15 frames a second.
+const liveInterval = 66 * time.Millisecond
+
+// limited logs a warning at most once per logEvery for each key, so a
+// dead camera or a full disk does not flood the log.
+func (s *Station) limited(key, msg string, args ...any) {
+	now := time.Now()
+	s.logMu.Lock()
+	last, seen := s.logged[key]
+	if seen && now.Sub(last) < logEvery {
+		s.logMu.Unlock()
+		return
+	}
+	s.logged[key] = now
+	s.logMu.Unlock()
+	s.log.Warn(msg, args...)
+}
+
+const logEvery = 30 * time.Second
 
 func overlayText(d *inspector.Decision) (string, color.RGBA) {
 	if d == nil || len(d.TopK) == 0 {

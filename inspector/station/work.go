@@ -104,6 +104,7 @@ func (s *Station) work(ctx context.Context) {
 	var ps partState
 	var lastLive time.Time
 	var tensor []float32
+	failing := false // the last classification failed
 	for {
 		var reply chan triggerResult
 		select {
@@ -147,8 +148,14 @@ func (s *Station) work(ctx context.Context) {
 		}
 		d, err := s.decide(ctx, m, pre, frame, tensor)
 		s.inferMu.RUnlock()
+		if err == nil && failing {
+			failing = false
+			s.clearModelErr()
+		}
 		if err != nil {
+			failing = true
 			s.setModelErr(err)
+			s.limited("classify", "classification failed", "err", err)
 			if reply != nil {
 				reply <- triggerResult{err: err}
 			}
@@ -194,7 +201,13 @@ func (s *Station) shouldRecord(ps *partState, present bool, motion float64, d in
 	}
 	switch s.cfg.Trigger {
 	case inspector.TriggerContinuous:
-		// The same answer for N frames in a row while the part is there.
+		// The same answer for N frames in a row while the part is there and
+		// nothing moves: answers on a part sliding in are about a blurred,
+		// half-visible part.
+		if motion >= s.cfg.MotionLevel {
+			ps.stable = 0
+			return false
+		}
 		if label == ps.lastLabel {
 			ps.stable++
 		} else {
@@ -250,7 +263,7 @@ func (s *Station) record(ctx context.Context, m *Model, frame gocv.Mat, d inspec
 		s.mu.Lock()
 		s.storeErr = err.Error()
 		s.mu.Unlock()
-		s.log.Error("verdict not stored", "err", err)
+		s.limited("store", "verdict not stored; the station keeps classifying", "err", err)
 		return nil, fmt.Errorf("verdict not stored: %w", err)
 	}
 	s.mu.Lock()
