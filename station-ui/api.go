@@ -42,16 +42,25 @@ func (s *Server) openapi(c *gin.Context) {
 // statusResponse is the station's status plus what only the UI knows.
 type statusResponse struct {
 	inspector.StationStatus
-	Operator   string    `json:"operator"`
-	ShiftStart time.Time `json:"shift_start"`
-	ServerTime time.Time `json:"server_time"`
+	Operator   string                `json:"operator"`
+	ShiftStart time.Time             `json:"shift_start"`
+	ServerTime time.Time             `json:"server_time"`
+	Store      *inspector.StoreStats `json:"store,omitempty"`
 }
 
 func (s *Server) status(c *gin.Context) {
-	c.JSON(http.StatusOK, statusResponse{
+	r := statusResponse{
 		StationStatus: s.st.Status(), Operator: s.cfg.Operator,
 		ShiftStart: s.shift(), ServerTime: s.cfg.Now(),
-	})
+	}
+	if ss, ok := s.store.(Statser); ok {
+		if st, err := ss.Stats(); err == nil {
+			r.Store = &st
+		} else {
+			s.log.Warn("store stats", "err", err)
+		}
+	}
+	c.JSON(http.StatusOK, r)
 }
 
 func (s *Server) labels(c *gin.Context) {
@@ -327,14 +336,10 @@ func (s *Server) verdictImage(thumb bool) gin.HandlerFunc {
 			s.fail(c, err)
 			return
 		}
-		v, err := s.store.Get(c.Request.Context(), id)
+		b, err := s.image(c, id, thumb)
 		if err != nil {
 			s.fail(c, err)
 			return
-		}
-		b := v.Image
-		if thumb && len(v.Thumb) > 0 {
-			b = v.Thumb
 		}
 		if len(b) == 0 {
 			s.fail(c, fmt.Errorf("%w: verdict %d has no image", inspector.ErrNotFound, id))
@@ -344,6 +349,25 @@ func (s *Server) verdictImage(thumb bool) gin.HandlerFunc {
 		c.Header("Cache-Control", "private, max-age=86400, immutable")
 		c.Data(http.StatusOK, http.DetectContentType(b), b)
 	}
+}
+
+func (s *Server) image(c *gin.Context, id uint64, thumb bool) ([]byte, error) {
+	if im, ok := s.store.(Imager); ok {
+		b, err := im.Image(id, thumb)
+		if thumb && errors.Is(err, inspector.ErrNotFound) {
+			// Older records may lack a thumbnail; the frame will do.
+			b, err = im.Image(id, false)
+		}
+		return b, err
+	}
+	v, err := s.store.Get(c.Request.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	if thumb && len(v.Thumb) > 0 {
+		return v.Thumb, nil
+	}
+	return v.Image, nil
 }
 
 // reviewRequest is the body of POST /api/verdicts/{id}/review.
@@ -433,19 +457,39 @@ func (s *Server) export(c *gin.Context) {
 	}
 	ctype := map[string]string{"csv": "text/csv; charset=utf-8", "json": "application/json"}[format]
 	name := fmt.Sprintf("pruefplatz-verdicts-%s.%s", s.cfg.Now().UTC().Format("20060102-150405"), format)
-	// Buffer so that a store error still becomes a proper error status.
-	var buf bytes.Buffer
-	if ex, ok := s.store.(Exporter); ok {
-		err = ex.Export(c.Request.Context(), &buf, format, q)
-	} else {
-		err = s.exportFallback(c, &buf, format, q)
-	}
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
+	c.Header("Content-Type", ctype)
 	c.Header("Content-Disposition", `attachment; filename="`+name+`"`)
-	c.Data(http.StatusOK, ctype, buf.Bytes())
+	// Streamed: headers go out with the first byte, so an error before it
+	// still becomes a proper status, and one after it can only be logged.
+	w := &lazyWriter{c: c}
+	if ex, ok := s.store.(Exporter); ok {
+		err = ex.Export(c.Request.Context(), w, format, q)
+	} else {
+		err = s.exportFallback(c, w, format, q)
+	}
+	switch {
+	case err != nil && !w.started:
+		c.Writer.Header().Del("Content-Disposition")
+		s.fail(c, err)
+	case err != nil:
+		s.log.Error("export interrupted", "err", err)
+	case !w.started:
+		c.Status(http.StatusOK)
+	}
+}
+
+// lazyWriter commits the 200 status on the first write.
+type lazyWriter struct {
+	c       *gin.Context
+	started bool
+}
+
+func (w *lazyWriter) Write(p []byte) (int, error) {
+	if !w.started {
+		w.started = true
+		w.c.Status(http.StatusOK)
+	}
+	return w.c.Writer.Write(p)
 }
 
 func (s *Server) backup(c *gin.Context) {
@@ -457,15 +501,18 @@ func (s *Server) backup(c *gin.Context) {
 	name := fmt.Sprintf("pruefplatz-%s.db", s.cfg.Now().UTC().Format("20060102-150405"))
 	c.Header("Content-Type", "application/octet-stream")
 	c.Header("Content-Disposition", `attachment; filename="`+name+`"`)
-	c.Status(http.StatusOK)
 	// Streamed: a multi-gigabyte store must not be buffered. A failure after
 	// the first byte can only cut the download short, so it is logged.
-	if err := b.Backup(c.Writer); err != nil {
-		if !c.Writer.Written() {
-			s.fail(c, err)
-			return
-		}
-		s.log.Error("backup interrupted", "err", err)
+	w := &lazyWriter{c: c}
+	n, err := b.Backup(w)
+	switch {
+	case err != nil && !w.started:
+		c.Writer.Header().Del("Content-Disposition")
+		s.fail(c, err)
+	case err != nil:
+		s.log.Error("backup interrupted", "err", err, "bytes", n)
+	default:
+		s.log.Info("backup served", "bytes", n)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"io"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -99,9 +100,9 @@ func (m *memStore) Close() error { return nil }
 // backupStore adds Backup to memStore.
 type backupStore struct{ *memStore }
 
-func (b backupStore) Backup(w io.Writer) error {
-	_, err := io.WriteString(w, "BOLTDB-COPY")
-	return err
+func (b backupStore) Backup(w io.Writer) (int64, error) {
+	n, err := io.WriteString(w, "BOLTDB-COPY")
+	return int64(n), err
 }
 
 // fakeStation implements inspector.Station over a memStore. decode checks an
@@ -109,7 +110,7 @@ func (b backupStore) Backup(w io.Writer) error {
 type fakeStation struct {
 	mu          sync.Mutex
 	labels, ok  []string
-	store       *memStore
+	store       inspector.VerdictStore
 	subs        map[chan inspector.Event]struct{}
 	jpg         []byte
 	seq         uint64
@@ -122,7 +123,7 @@ type fakeStation struct {
 
 var _ inspector.Station = (*fakeStation)(nil)
 
-func newFakeStation(store *memStore) *fakeStation {
+func newFakeStation(store inspector.VerdictStore) *fakeStation {
 	return &fakeStation{
 		labels: []string{"ok", "scratch", "dent", "crack"}, ok: []string{"ok"}, store: store,
 		subs:  map[chan inspector.Event]struct{}{},
@@ -267,3 +268,5 @@ func testJPEG(w, h int, c color.RGBA) []byte {
 	}
 	return b.Bytes()
 }
+
+func writeFile(p string, b []byte) error { return os.WriteFile(p, b, 0o600) }

@@ -52,10 +52,12 @@ const DefaultMaxUpload = 16 << 20
 //
 //	Counts(ctx context.Context, from time.Time) (map[inspector.Outcome]int, error)
 //	Export(ctx context.Context, w io.Writer, format string, q inspector.VerdictQuery) error
-//	Backup(w io.Writer) error
+//	Backup(w io.Writer) (int64, error)
+//	Image(id uint64, thumb bool) ([]byte, error)
+//	Stats() (inspector.StoreStats, error)
 //
-// Without them counts and exports are computed from List, and /api/backup
-// answers 501.
+// Without them counts and exports are computed from List, images come from
+// Get, and /api/backup answers 501.
 type Store interface {
 	inspector.VerdictStore
 }
@@ -70,9 +72,19 @@ type Exporter interface {
 	Export(ctx context.Context, w io.Writer, format string, q inspector.VerdictQuery) error
 }
 
-// Backuper writes a consistent copy of the whole store.
+// Backuper writes a consistent copy of the whole store and returns its size.
 type Backuper interface {
-	Backup(w io.Writer) error
+	Backup(w io.Writer) (int64, error)
+}
+
+// Imager reads a verdict's frame (or thumbnail) without decoding the record.
+type Imager interface {
+	Image(id uint64, thumb bool) ([]byte, error)
+}
+
+// Statser describes the store (count, size, time range).
+type Statser interface {
+	Stats() (inspector.StoreStats, error)
 }
 
 // Models is the part of models.Registry the engineer page reads. Activation

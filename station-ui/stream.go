@@ -87,6 +87,11 @@ func (s *Server) stream(c *gin.Context) {
 	w.Header().Set("Content-Type", "multipart/x-mixed-replace; boundary="+mjpegBoundary)
 	w.Header().Set("Cache-Control", "no-cache, no-store")
 	w.WriteHeader(http.StatusOK)
+	// Each part is followed at once by the next boundary, so a reader sees
+	// the frame complete now rather than when the next frame arrives.
+	if _, err := fmt.Fprintf(w, "--%s\r\n", mjpegBoundary); err != nil {
+		return
+	}
 	w.Flush()
 	s.metrics.streamClients.Inc()
 	defer s.metrics.streamClients.Dec()
@@ -97,14 +102,14 @@ func (s *Server) stream(c *gin.Context) {
 	for {
 		if jpg, seq := s.st.LatestJPEG(); seq != last && len(jpg) > 0 {
 			last = seq
-			if _, err := fmt.Fprintf(w, "--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %s\r\nX-Frame-Seq: %d\r\n\r\n",
-				mjpegBoundary, strconv.Itoa(len(jpg)), seq); err != nil {
+			if _, err := fmt.Fprintf(w, "Content-Type: image/jpeg\r\nContent-Length: %s\r\nX-Frame-Seq: %d\r\n\r\n",
+				strconv.Itoa(len(jpg)), seq); err != nil {
 				return
 			}
 			if _, err := w.Write(jpg); err != nil {
 				return
 			}
-			if _, err := w.Write([]byte("\r\n")); err != nil {
+			if _, err := fmt.Fprintf(w, "\r\n--%s\r\n", mjpegBoundary); err != nil {
 				return
 			}
 			w.Flush()
