@@ -232,3 +232,12 @@ func jpegOf(t testing.TB, w, h int) []byte {
 	}
 	return b
 }
+
+// TestMain removes the demo feed the tests share.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if feedDir != "" {
+		os.RemoveAll(feedDir)
+	}
+	os.Exit(code)
+}

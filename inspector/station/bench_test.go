@@ -1,0 +1,202 @@
+package station
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/bolt"
+	"github.com/pruefplatz/pruefplatz/inspector/opencv"
+	ort "github.com/yalue/onnxruntime_go"
+	"gocv.io/x/gocv"
+)
+
+// benchFrames reads n frames of the demo feed.
+func benchFrames(b *testing.B, n int) []gocv.Mat {
+	b.Helper()
+	feed, _ := demoFeed(b)
+	src, err := opencv.OpenSource(feed, opencv.SourceOptions{Loop: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	frames := make([]gocv.Mat, n)
+	for i := range frames {
+		frames[i] = gocv.NewMat()
+		if err := src.Read(&frames[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Cleanup(func() {
+		for _, f := range frames {
+			f.Close()
+		}
+	})
+	return frames
+}
+
+// quantiles reports p50 and p99 of ds in milliseconds.
+func quantiles(b *testing.B, ds []time.Duration, prefix string) (p50, p99 float64) {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	p50, p99 = ms(ds[len(ds)/2]), ms(ds[min(len(ds)-1, len(ds)*99/100)])
+	b.ReportMetric(p50, prefix+"p50-ms")
+	b.ReportMetric(p99, prefix+"p99-ms")
+	return p50, p99
+}
+
+// bareInference times onnxruntime_go alone on tensor: the floor the
+// station's frame path is compared with.
+func bareInference(b *testing.B, m *Model, tensor []float32, n int) []time.Duration {
+	b.Helper()
+	in, err := ort.NewTensor(ort.NewShape(m.Card.Input.Shape()...), append([]float32(nil), tensor...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer in.Destroy()
+	out, err := ort.NewEmptyTensor[float32](ort.NewShape(1, int64(len(m.Card.Labels))))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer out.Destroy()
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer so.Destroy()
+	so.SetIntraOpNumThreads(1)
+	so.SetInterOpNumThreads(1)
+	ins, outs, err := ort.GetInputOutputInfo(m.Path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sess, err := ort.NewAdvancedSession(m.Path, []string{ins[0].Name}, []string{outs[0].Name}, []ort.Value{in}, []ort.Value{out}, so)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sess.Destroy()
+	for range 10 { // warm up
+		sess.Run()
+	}
+	ds := make([]time.Duration, n)
+	for i := range ds {
+		t0 := time.Now()
+		if err := sess.Run(); err != nil {
+			b.Fatal(err)
+		}
+		ds[i] = time.Since(t0)
+	}
+	return ds
+}
+
+// BenchmarkFramePath times the station's frame path (shared preprocessing
+// → ONNX Runtime session → softmax, top-k, thresholds) on demo frames with
+// the default model, and in the same run bare onnxruntime_go on the same
+// tensor. ratio = frame-path p50 / bare p50 (goal ≤ 1.5); p99 should stay
+// well inside a 33 ms frame.
+func BenchmarkFramePath(b *testing.B) {
+	m, _ := realModel(b)
+	defer m.Classifier.Close()
+	frames := benchFrames(b, 30)
+	st := New(Config{Logger: quietLog()}, "bench", nil, m, nil, nil)
+	pre, err := opencv.NewPreprocessor(m.Card.Input)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pre.Close()
+	tensor := make([]float32, m.Card.Input.TensorLen())
+	ctx := context.Background()
+	for i := range 10 {
+		if _, err := st.decide(ctx, m, pre, frames[i%len(frames)], tensor); err != nil {
+			b.Fatal(err)
+		}
+	}
+	bare := bareInference(b, m, tensor, max(b.N, 50))
+	ds := make([]time.Duration, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		t0 := time.Now()
+		if _, err := st.decide(ctx, m, pre, frames[i%len(frames)], tensor); err != nil {
+			b.Fatal(err)
+		}
+		ds[i] = time.Since(t0)
+	}
+	b.StopTimer()
+	p50, _ := quantiles(b, ds, "")
+	bp50, _ := quantiles(b, bare, "bare-")
+	b.ReportMetric(p50/bp50, "ratio")
+}
+
+// benchVerdict is a decided frame ready to record.
+func benchVerdict(b *testing.B) (*Station, *Model, gocv.Mat, inspector.Decision, *bolt.Store) {
+	frames := benchFrames(b, 1)
+	card := fakeCard("bench", "v1")
+	m := &Model{Card: card, Classifier: &constClassifier{n: len(card.Labels)}}
+	store, err := bolt.Open(filepath.Join(b.TempDir(), "verdicts.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { store.Close() })
+	st := New(Config{Logger: quietLog()}, "bench", nil, m, nil, store)
+	d := inspector.Decide([]float32{0.01, 0.01, 0.01, 0.96, 0.01}, card.Labels, card.Thresholds, card.OKLabels, 3)
+	return st, m, frames[0], d, store
+}
+
+// BenchmarkRecordVerdict times recording one verdict of a full 640×480
+// demo frame: JPEG, thumbnail and a committed bbolt transaction.
+func BenchmarkRecordVerdict(b *testing.B) {
+	st, m, frame, d, _ := benchVerdict(b)
+	ctx := context.Background()
+	ds := make([]time.Duration, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		t0 := time.Now()
+		if _, err := st.record(ctx, m, frame, d, inspector.TriggerManual); err != nil {
+			b.Fatal(err)
+		}
+		ds[i] = time.Since(t0)
+	}
+	b.StopTimer()
+	quantiles(b, ds, "")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "verdicts/s")
+}
+
+// BenchmarkRecordConcurrent records verdicts from 16 writers at once; the
+// store batches their commits (goal ≥ 1,000 verdicts/s). The JPEGs are
+// encoded once, so this measures the store path.
+func BenchmarkRecordConcurrent(b *testing.B) {
+	st, m, frame, d, store := benchVerdict(b)
+	proto, err := st.buildVerdict(m, frame, d, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	const writers = 16
+	var wg sync.WaitGroup
+	next := make(chan struct{}, b.N)
+	for range b.N {
+		next <- struct{}{}
+	}
+	close(next)
+	b.ResetTimer()
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range next {
+				v := *proto
+				if err := store.Add(ctx, &v); err != nil {
+					panic(fmt.Sprint("store: ", err))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "verdicts/s")
+}

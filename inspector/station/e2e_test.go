@@ -1,0 +1,116 @@
+package station
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/onnx"
+	"github.com/pruefplatz/pruefplatz/inspector/opencv"
+	"github.com/pruefplatz/pruefplatz/models"
+)
+
+var (
+	modelsRoot = flag.String("models", "../../models", "model registry for the end-to-end test and benchmarks")
+	ortLib     = flag.String("ort-lib", "../../.deps/onnxruntime/libonnxruntime.so.1", "ONNX Runtime library")
+)
+
+// realModel loads the registry's active model (else demo-defects) or skips.
+func realModel(t testing.TB) (*Model, models.Registry) {
+	t.Helper()
+	reg := models.Registry{Root: *modelsRoot}
+	if _, err := os.Stat(filepath.Join(reg.Root, DefaultModel)); err != nil {
+		t.Skipf("no %s: run `make models` to train the default model (or pass -args -models DIR)", filepath.Join(reg.Root, DefaultModel))
+	}
+	if _, err := os.Stat(*ortLib); err != nil {
+		t.Skipf("no ONNX Runtime at %s: run `make setup`", *ortLib)
+	}
+	if err := onnx.Init(*ortLib); err != nil {
+		t.Fatal(err)
+	}
+	m, err := RegistryLoader(reg, DefaultModel, onnx.Options{})(context.Background(), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, reg
+}
+
+// stepClassifier runs a real model in lockstep with the feed.
+type stepClassifier struct {
+	inspector.Classifier
+	ls    *lockstep
+	frame atomic.Int64
+}
+
+func (c *stepClassifier) Classify(ctx context.Context, in []float32) ([]float32, error) {
+	c.frame.Store(c.ls.delivered.Load() - 1)
+	out, err := c.Classifier.Classify(ctx, in)
+	select {
+	case c.ls.release <- struct{}{}:
+	default:
+	}
+	return out, err
+}
+
+// TestEndToEndWithDefaultModel plays the demo feed through the shipped
+// default model in continuous mode.
+func TestEndToEndWithDefaultModel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("renders a demo feed and runs the real model")
+	}
+	m, _ := realModel(t)
+	feed, tl := demoFeed(t)
+	c := &stepClassifier{Classifier: m.Classifier}
+	m.Classifier = c
+	open := func() (FrameSource, error) {
+		src, err := opencv.OpenSource(feed, opencv.SourceOptions{})
+		if err != nil {
+			return nil, err
+		}
+		c.ls = newLockstep(src)
+		return c.ls, nil
+	}
+	store := &memStore{}
+	st := New(Config{Now: frameClock(tl.FPS, &c.frame), Logger: quietLog()}, "feed", open, m, nil, store)
+	st.Start(context.Background())
+	waitFor(t, "the feed to end", 120*time.Second, func() bool { return st.Status().SourceState == inspector.SourceEnded })
+	st.Close()
+	vs := store.all()
+	perEvent := make([]int, len(tl.Events))
+	right := 0
+	for _, v := range vs {
+		f := frameOf(v.Time, tl.FPS)
+		k := -1
+		for i, e := range tl.Events {
+			if f >= e.Settle && f <= e.Leave {
+				k = i
+			}
+		}
+		if k < 0 {
+			t.Errorf("verdict %s at frame %d, outside every part's rest", v.Label, f)
+			continue
+		}
+		perEvent[k]++
+		if v.Label == tl.Events[k].Class {
+			right++
+		}
+		t.Logf("part %d (%s): %s %s top %s %.2f at frame %d", k, tl.Events[k].Class, v.Outcome, v.Label, v.TopK[0].Label, v.TopK[0].Score, f)
+		if v.Model != m.Card.Ref() || v.Model.SHA256 == "" {
+			t.Errorf("verdict model %+v, want %+v", v.Model, m.Card.Ref())
+		}
+	}
+	for i, n := range perEvent {
+		if n > 1 {
+			t.Errorf("part %d recorded %d times", i, n)
+		}
+	}
+	if len(vs) < len(tl.Events)/2 {
+		t.Errorf("%d verdicts for %d parts", len(vs), len(tl.Events))
+	}
+	t.Logf("%s/%s: %d verdicts for %d parts, %d with the right label", m.Card.Name, m.Card.Version, len(vs), len(tl.Events), right)
+}
