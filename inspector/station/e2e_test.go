@@ -114,3 +114,47 @@ func TestEndToEndWithDefaultModel(t *testing.T) {
 	}
 	t.Logf("%s/%s: %d verdicts for %d parts, %d with the right label", m.Card.Name, m.Card.Version, len(vs), len(tl.Events), right)
 }
+
+// TestDeletedModelKeepsServing deletes the model file under a running
+// station: the loaded session keeps classifying, and the next reload
+// attempt reports the missing file.
+func TestDeletedModelKeepsServing(t *testing.T) {
+	m, reg := realModel(t)
+	m.Classifier.Close()
+	tmp := models.Registry{Root: t.TempDir()}
+	dir := tmp.Dir(m.Card.Name, m.Card.Version)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{models.CardFile, models.ModelFile} {
+		b, err := os.ReadFile(filepath.Join(reg.Dir(m.Card.Name, m.Card.Version), f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loader := RegistryLoader(tmp, "", onnx.Options{})
+	m2, err := loader(context.Background(), m.Card.Name, m.Card.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := New(Config{Trigger: inspector.TriggerManual, Logger: quietLog()}, "synth",
+		func() (FrameSource, error) { return &synthSource{}, nil }, m2, loader, &memStore{})
+	st.Start(context.Background())
+	t.Cleanup(func() { st.Close() })
+	if err := os.Remove(filepath.Join(dir, models.ModelFile)); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ActivateModel(context.Background(), m.Card.Name, m.Card.Version); err == nil {
+		t.Fatal("a deleted model file was activated")
+	}
+	if s := st.Status(); s.ModelError == "" || s.Model.Name != m.Card.Name {
+		t.Errorf("status after the failed reload: model %+v error %q", s.Model, s.ModelError)
+	}
+	waitFor(t, "a frame", 5*time.Second, func() bool { return st.Status().Live != nil })
+	if _, err := st.Trigger(context.Background()); err != nil {
+		t.Errorf("the loaded model stopped serving: %v", err)
+	}
+}

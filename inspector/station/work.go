@@ -19,6 +19,7 @@ type scene struct {
 	small, grey, prev gocv.Mat
 	background        []float32
 	have              bool
+	still             int // consecutive frames without motion
 }
 
 func newScene() *scene {
@@ -70,17 +71,36 @@ func (sc *scene) update(frame gocv.Mat, roi *inspector.Rect, motionLevel float64
 	motion = diff / float64(len(pix))
 	presence = float64(differ) / float64(len(pix))
 	// Learn the empty table slowly while nothing is there and nothing moves,
-	// so slow light changes do not look like parts.
-	if presence < 0.005 && motion < motionLevel {
+	// so slow light changes do not look like parts. A scene that has not
+	// moved for a long time is learnt too, more slowly: otherwise a part
+	// lying there at start-up (or forgotten) would make the empty table
+	// look like a part for ever.
+	if motion < motionLevel {
+		sc.still++
+	} else {
+		sc.still = 0
+	}
+	rate := float32(0)
+	switch {
+	case presence < 0.005 && motion < motionLevel:
+		rate = 0.05
+	case sc.still > absorbAfter:
+		rate = 0.02
+	}
+	if rate > 0 {
 		for i, v := range pix {
-			sc.background[i] += 0.05 * (float32(v) - sc.background[i])
+			sc.background[i] += rate * (float32(v) - sc.background[i])
 		}
 	}
 	sc.grey.CopyTo(&sc.prev)
 	return motion, presence
 }
 
-// part is what the worker knows of the part on the table.
+// absorbAfter is how many still frames (about 40 s at 15 fps) make a
+// lasting scene part of the background.
+const absorbAfter = 600
+
+// partState is what the worker knows of the part on the table.
 type partState struct {
 	present    bool
 	recorded   bool
