@@ -31,6 +31,7 @@ func subcommands() []*cobra.Command {
 		newDemoDataCmd(),
 		newTrainCmd(),
 		newAugmentCmd(),
+		newBenchCmd(),
 		newServeCmd(),
 	}
 }
