@@ -54,7 +54,11 @@ type serveConfig struct {
 	Threads  int     `yaml:"threads"`  // ONNX Runtime threads (default 1)
 }
 
-func newServeCmd() *cobra.Command {
+func newServeCmd() *cobra.Command { return newServeCmdWith(runServe) }
+
+// newServeCmdWith builds the command around run, so tests can check how
+// the config file and flags combine without starting a station.
+func newServeCmdWith(run func(*cobra.Command, serveConfig) error) *cobra.Command {
 	var cfgPath string
 	var c serveConfig
 	var loop bool
@@ -90,7 +94,7 @@ Ctrl-C stops the web server, then the station, then closes the store.`,
 			if cmd.Flags().Changed("loop") || c.Loop == nil {
 				c.Loop = &loop
 			}
-			return runServe(cmd, c)
+			return run(cmd, c)
 		},
 	}
 	f := cmd.Flags()

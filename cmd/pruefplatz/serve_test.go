@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+func TestParseROI(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want *inspector.Rect
+		bad  bool
+	}{
+		{"", nil, false},
+		{"10,20,300,200", &inspector.Rect{X: 10, Y: 20, W: 300, H: 200}, false},
+		{" 1, 2, 3, 4 ", &inspector.Rect{X: 1, Y: 2, W: 3, H: 4}, false},
+		{"1,2,3", nil, true},
+		{"1,2,0,4", nil, true},
+		{"a,2,3,4", nil, true},
+		{"-1,2,3,4", nil, true},
+	} {
+		got, err := parseROI(tc.in)
+		if (err != nil) != tc.bad {
+			t.Errorf("%q: err %v", tc.in, err)
+			continue
+		}
+		if (got == nil) != (tc.want == nil) || (got != nil && *got != *tc.want) {
+			t.Errorf("%q: %+v, want %+v", tc.in, got, tc.want)
+		}
+	}
+}
+
+// resolved runs serve with args and returns the settings it would use.
+func resolved(t *testing.T, args ...string) (serveConfig, error) {
+	t.Helper()
+	var got serveConfig
+	cmd := newServeCmdWith(func(_ *cobra.Command, c serveConfig) error { got = c; return nil })
+	cmd.SetArgs(args)
+	cmd.SetOut(&bytes.Buffer{})
+	cmd.SetErr(&bytes.Buffer{})
+	err := cmd.Execute()
+	return got, err
+}
+
+func TestServeConfigFileAndFlags(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "station.yaml")
+	yaml := "source: rtsp://cam/stream\nloop: false\ntrigger: auto\nstill_ms: 900\nlisten: 0.0.0.0:9000\noperator: Ana\naccept: 0.7\nroi: 1,2,3,4\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	def, err := resolved(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.Source != "" || !*def.Loop || def.Trigger != "continuous" || def.Listen != "127.0.0.1:8080" ||
+		def.Store != "station-data/verdicts.db" || def.Models != "models" || def.Quality != 90 || def.MaxSide != 0 {
+		t.Errorf("defaults: %+v", def)
+	}
+	c, err := resolved(t, "--config", path, "--trigger", "manual", "--operator", "Ben", "--stable-frames", "8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Source != "rtsp://cam/stream" || *c.Loop || c.StillMS != 900 || c.Listen != "0.0.0.0:9000" || c.Accept != 0.7 || c.ROI != "1,2,3,4" {
+		t.Errorf("file values not taken: %+v", c)
+	}
+	if c.Trigger != "manual" || c.Operator != "Ben" || c.Stable != 8 {
+		t.Errorf("flags did not override the file: %+v", c)
+	}
+	if c, _ := resolved(t, "--config", path, "--loop"); !*c.Loop {
+		t.Error("--loop did not override loop: false")
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("sauce: 0\n"), 0o644)
+	if _, err := resolved(t, "--config", bad); err == nil || !strings.Contains(err.Error(), "sauce") {
+		t.Errorf("unknown key: %v", err)
+	}
+	if _, err := resolved(t, "--config", filepath.Join(t.TempDir(), "none.yaml")); err == nil {
+		t.Error("missing config file accepted")
+	}
+}
+
+func TestServeHelpExplainsEveryFlag(t *testing.T) {
+	cmd := newServeCmd()
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if len(f.Usage) < 10 {
+			t.Errorf("--%s has no real help", f.Name)
+		}
+	})
+}
+
+func TestServeMissingDefaults(t *testing.T) {
+	repo, _ := filepath.Abs("../..")
+	lib := filepath.Join(repo, ".deps", "onnxruntime", ortLibName)
+	t.Chdir(t.TempDir())
+	err := runServeArgs(t, "serve")
+	if err == nil || !strings.Contains(err.Error(), "make demo-data") || !strings.Contains(err.Error(), defaultFeed) {
+		t.Errorf("missing feed: %v", err)
+	}
+	if _, err := os.Stat(lib); err != nil {
+		t.Skip("no ONNX Runtime: run make setup")
+	}
+	os.MkdirAll(filepath.Dir(defaultFeed), 0o755)
+	os.WriteFile(defaultFeed, []byte("not a video"), 0o644)
+	err = runServeArgs(t, "serve", "--ort-lib", lib)
+	if err == nil || !strings.Contains(err.Error(), "make models") || !strings.Contains(err.Error(), "demo-defects") {
+		t.Errorf("missing model: %v", err)
+	}
+	err = runServeArgs(t, "serve", "--trigger", "sometimes")
+	if err == nil || !strings.Contains(err.Error(), "continuous, manual or auto") {
+		t.Errorf("bad trigger: %v", err)
+	}
+}
+
+func runServeArgs(t *testing.T, args ...string) error {
+	t.Helper()
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetOut(&bytes.Buffer{})
+	root.SetErr(&bytes.Buffer{})
+	return root.ExecuteContext(context.Background())
+}
+
+// syncBuffer is a bytes.Buffer safe to read while serve writes to it.
+type syncBuffer struct {
+	mu chan struct{}
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu <- struct{}{}
+	defer func() { <-s.mu }()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu <- struct{}{}
+	defer func() { <-s.mu }()
+	return s.b.String()
+}
+
+// TestServeEndToEnd runs `pruefplatz serve` on port 0 with the repository's
+// demo feed and default model, checks the UI answers with live status and
+// verdicts, then stops it like Ctrl-C.
+func TestServeEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the whole station")
+	}
+	repo, _ := filepath.Abs("../..")
+	for _, p := range []string{"models/demo-defects", defaultFeed, ".deps/onnxruntime/" + ortLibName} {
+		if _, err := os.Stat(filepath.Join(repo, p)); err != nil {
+			t.Skipf("no %s: run `make demo-data models` first", p)
+		}
+	}
+	t.Chdir(repo)
+	store := filepath.Join(t.TempDir(), "v.db")
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{mu: make(chan struct{}, 1)}
+	root := newRootCmd()
+	root.SetArgs([]string{"serve", "--listen", "127.0.0.1:0", "--store", store, "--fps", "60"})
+	root.SetOut(out)
+	root.SetErr(out)
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	re := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/`)
+	var addr string
+	deadline := time.Now().Add(30 * time.Second)
+	for addr == "" {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			addr = m[1]
+		} else if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("serve did not start:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var st inspector.StationStatus
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/api/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if st.Live != nil && st.Frames > 30 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st.SourceState != inspector.SourceLive || st.Model.Name == "" || st.Live == nil {
+		t.Errorf("status %+v", st)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve ended with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop after cancel")
+	}
+}
