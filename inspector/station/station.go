@@ -303,6 +303,9 @@ func (s *Station) setSource(st inspector.SourceState, err error) {
 	s.mu.Lock()
 	changed := s.state != st
 	s.state = st
+	if st != inspector.SourceLive {
+		s.fps = 0
+	}
 	s.sourceErr = ""
 	if err != nil {
 		s.sourceErr = err.Error()
