@@ -122,7 +122,7 @@ func TestAPIStatuses(t *testing.T) {
 		check  func(t *testing.T, f *fixture, body []byte)
 	}{
 		{name: "healthz", method: "GET", path: "/healthz", want: 200},
-		{name: "operator page", method: "GET", path: "/", want: 200, check: contains(`src="/api/stream.mjpg"`, "Anna")},
+		{name: "operator page", method: "GET", path: "/", want: 200, check: contains(`data-stream="/api/stream.mjpg"`, "Anna")},
 		{name: "sales page", method: "GET", path: "/sales", want: 200, check: contains("/static/sales.js")},
 		{name: "engineer page", method: "GET", path: "/engineer", want: 200, check: contains("/api/backup")},
 		{name: "static css", method: "GET", path: "/static/app.css", want: 200, check: contains("--ok")},

@@ -119,6 +119,8 @@ type fakeStation struct {
 	activated   []string
 	decode      func([]byte) error
 	now         func() time.Time
+	// images, when set, gives the frame and thumbnail recorded for a label.
+	images func(label string) (frame, thumb []byte)
 }
 
 var _ inspector.Station = (*fakeStation)(nil)
@@ -205,6 +207,9 @@ func (f *fakeStation) record(ctx context.Context, label string, score float32) (
 	v := &inspector.Verdict{Time: f.now(), Source: "fake", Trigger: "manual", Model: f.model,
 		Thresholds: inspector.Thresholds{Accept: 0.8, Reject: 0.2}, Decision: d,
 		Image: testJPEG(64, 48, color.RGBA{200, 60, 60, 255}), Thumb: testJPEG(32, 24, color.RGBA{200, 60, 60, 255})}
+	if f.images != nil {
+		v.Image, v.Thumb = f.images(label)
+	}
 	if err := f.store.Add(ctx, v); err != nil {
 		return nil, err
 	}

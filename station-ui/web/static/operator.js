@@ -143,10 +143,13 @@
     if (!window.confirm("Start a new shift? The counters restart at zero.")) return;
     await api("POST", "/api/shift"); refreshCounts();
   });
-  $("live").addEventListener("error", () => {
+  const live = $("live");
+  live.addEventListener("error", () => {
     // The stream ended (server restart): retry with a fresh URL.
-    setTimeout(() => { $("live").src = "/api/stream.mjpg?t=" + Date.now(); }, 2000);
+    setTimeout(() => { live.src = live.dataset.stream + "?t=" + Date.now(); }, 2000);
   });
+  if (document.readyState === "complete") live.src = live.dataset.stream;
+  else window.addEventListener("load", () => { live.src = live.dataset.stream; });
 
   function connect() {
     const es = new EventSource("/api/events");
