@@ -14,10 +14,18 @@ def rotate(img, rng):
     return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
 
 
+def shift_by(img, dx, dy):
+    # The same algorithm as augment.Shift (padded copy), so the ratio compares
+    # implementations, not algorithms.
+    h, w = img.shape[:2]
+    pad = cv2.copyMakeBorder(img, max(dy, 0), max(-dy, 0), max(dx, 0), max(-dx, 0), cv2.BORDER_REFLECT_101)
+    ox, oy = max(-dx, 0), max(-dy, 0)
+    return np.ascontiguousarray(pad[oy:oy + h, ox:ox + w])
+
+
 def shift(img, rng):
     h, w = img.shape[:2]
-    m = np.float64([[1, 0, round(0.08 * w)], [0, 1, round(0.08 * h)]])
-    return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    return shift_by(img, int(0.08 * w + 0.5), int(0.08 * h + 0.5))
 
 
 def mirror(img, rng):
@@ -46,8 +54,7 @@ def default(img, rng):
         out = cv2.warpAffine(out, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
     if rng.random() < 0.5:
         dx, dy = round(rng.uniform(-0.08, 0.08) * w), round(rng.uniform(-0.08, 0.08) * h)
-        m = np.float64([[1, 0, dx], [0, 1, dy]])
-        out = cv2.warpAffine(out, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        out = shift_by(out, int(dx), int(dy))
     if rng.random() < 0.3:
         m = cv2.getRotationMatrix2D((cx, cy), 0, rng.uniform(0.9, 1.1))
         out = cv2.warpAffine(out, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)

@@ -36,6 +36,7 @@ On all cores the Python side is one process with OpenCV's default thread pool.`,
 		},
 	}
 	cmd.Flags().Float64Var(&cfg.Seconds, "seconds", 0.5, "measuring time per case and side")
+	cmd.Flags().IntVar(&cfg.Rounds, "rounds", 2, "alternating rounds of both sides; each side keeps its best (the machine may be shared)")
 	cmd.Flags().StringVar(&cfg.Python, "python", "/usr/bin/python3", "Python interpreter that can import cv2 (Debian's python3-opencv)")
 	return cmd
 }
