@@ -44,16 +44,16 @@ func (r Range) valid() bool { return r[0] <= r[1] && !math.IsNaN(r[0]) && !math.
 type Step struct {
 	Type       string  `json:"type" yaml:"type"`
 	P          float64 `json:"p" yaml:"p"`
-	Degrees    Range   `json:"degrees,omitempty" yaml:"degrees,omitempty"`
+	Degrees    Range   `json:"degrees,omitzero" yaml:"degrees,omitempty"`
 	X          float64 `json:"x,omitempty" yaml:"x,omitempty"`
 	Y          float64 `json:"y,omitempty" yaml:"y,omitempty"`
 	Horizontal bool    `json:"horizontal,omitempty" yaml:"horizontal,omitempty"`
 	Vertical   bool    `json:"vertical,omitempty" yaml:"vertical,omitempty"`
-	Factor     Range   `json:"factor,omitempty" yaml:"factor,omitempty"`
-	Brightness Range   `json:"brightness,omitempty" yaml:"brightness,omitempty"`
-	Contrast   Range   `json:"contrast,omitempty" yaml:"contrast,omitempty"`
-	Gamma      Range   `json:"gamma,omitempty" yaml:"gamma,omitempty"`
-	Sigma      Range   `json:"sigma,omitempty" yaml:"sigma,omitempty"`
+	Factor     Range   `json:"factor,omitzero" yaml:"factor,omitempty"`
+	Brightness Range   `json:"brightness,omitzero" yaml:"brightness,omitempty"`
+	Contrast   Range   `json:"contrast,omitzero" yaml:"contrast,omitempty"`
+	Gamma      Range   `json:"gamma,omitzero" yaml:"gamma,omitempty"`
+	Sigma      Range   `json:"sigma,omitzero" yaml:"sigma,omitempty"`
 	Strength   float64 `json:"strength,omitempty" yaml:"strength,omitempty"`
 	// Border is how pixels pulled in from outside the image are filled:
 	// "reflect" (default), "replicate" or "constant" (black).
