@@ -156,6 +156,7 @@ type Station struct {
 	uploadPre map[*Model]*opencv.Preprocessor
 
 	cancel context.CancelFunc
+	done   <-chan struct{} // closed when the loops stop; nil before Start
 	wg     sync.WaitGroup
 }
 
@@ -166,8 +167,11 @@ type triggerResult struct {
 
 var _ inspector.Station = (*Station)(nil)
 
-// New makes a station. open opens the frame source (it is called again to
-// reconnect); name is the source's name for status and verdicts.
+// New makes a station; nothing runs until Start. open opens the frame
+// source (it is called again to reconnect after a failure); name is the
+// source's name for status and verdicts; m is the model to serve first;
+// loader loads others for ActivateModel (nil: no swaps); store may be nil
+// (verdicts are then made but not kept).
 func New(cfg Config, name string, open func() (FrameSource, error), m *Model, loader Loader, store Store) *Station {
 	cfg.defaults()
 	s := &Station{
@@ -179,9 +183,11 @@ func New(cfg Config, name string, open func() (FrameSource, error), m *Model, lo
 	return s
 }
 
-// Start runs the reader and the worker until ctx ends or Close is called.
+// Start runs the reader, the worker and (with Config.ActiveFile) the
+// active.json watcher until ctx ends or Close is called. Call it once.
 func (s *Station) Start(ctx context.Context) {
 	ctx, s.cancel = context.WithCancel(ctx)
+	s.done = ctx.Done()
 	s.started = s.cfg.Now()
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.readLoop(ctx) }()
@@ -196,7 +202,9 @@ func (s *Station) Start(ctx context.Context) {
 	}
 }
 
-// Close stops the loops, waits for them and frees the frames and models.
+// Close stops the loops (cancel, then wait), then frees the frames, the
+// preprocessors and the active model's session. It always returns nil; the
+// store is the caller's to close, after the station.
 func (s *Station) Close() error {
 	if s.cancel != nil {
 		s.cancel()
@@ -410,8 +418,9 @@ func (s *Station) ActivateModel(ctx context.Context, name, version string) error
 	}
 	old := s.model.Swap(m)
 	// Wait for an inference still running on the old model before closing it.
+	//lint:ignore SA2001 taking the write lock waits for in-flight readers; that is all it is for.
 	s.inferMu.Lock()
-	s.inferMu.Unlock() //nolint:staticcheck // an empty critical section is the point
+	s.inferMu.Unlock()
 	if old != nil && old.Classifier != nil && old.Classifier != m.Classifier {
 		old.Classifier.Close()
 	}
@@ -444,15 +453,31 @@ func (s *Station) setModelErr(err error) {
 	}
 }
 
-// Trigger records a verdict on the newest frame (manual trigger).
+// ErrStopped is returned by Trigger when the station is not running.
+var ErrStopped = errors.New("station is not running")
+
+// ErrBusy is returned by Trigger when the worker did not take the request
+// within five seconds (a classification that hangs).
+var ErrBusy = errors.New("station is not processing frames")
+
+// Trigger records a verdict on the newest frame now, in any trigger mode
+// (verdicts made so have trigger "manual"). It returns ErrStopped before
+// Start or after Close, ErrBusy, ctx's error, an error when no frame has
+// arrived yet or the model fails, and the store's error (wrapped) when the
+// verdict could not be stored.
 func (s *Station) Trigger(ctx context.Context) (*inspector.Verdict, error) {
+	if s.done == nil {
+		return nil, ErrStopped
+	}
 	reply := make(chan triggerResult, 1)
 	select {
 	case s.triggers <- reply:
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-s.done:
+		return nil, ErrStopped
 	case <-time.After(5 * time.Second):
-		return nil, errors.New("station is not processing frames")
+		return nil, ErrBusy
 	}
 	select {
 	case r := <-reply:

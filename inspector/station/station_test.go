@@ -489,3 +489,16 @@ func TestImageMaxSide(t *testing.T) {
 		t.Errorf("stored image %v, want 100x75", got)
 	}
 }
+
+func TestTriggerWhenStopped(t *testing.T) {
+	st := New(Config{Logger: quietLog()}, "synth", func() (FrameSource, error) { return &synthSource{}, nil },
+		&Model{Card: fakeCard("fake", "v1"), Classifier: &constClassifier{n: 5}}, nil, nil)
+	if _, err := st.Trigger(context.Background()); !errors.Is(err, ErrStopped) {
+		t.Errorf("before Start: %v", err)
+	}
+	st.Start(context.Background())
+	st.Close()
+	if _, err := st.Trigger(context.Background()); !errors.Is(err, ErrStopped) {
+		t.Errorf("after Close: %v", err)
+	}
+}

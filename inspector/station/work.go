@@ -319,8 +319,11 @@ func (s *Station) buildVerdict(m *Model, frame gocv.Mat, d inspector.Decision, t
 	}, nil
 }
 
-// ClassifyImage classifies an uploaded image with the active model; the
-// verdict is stored only when store is true.
+// ClassifyImage classifies an uploaded image (whole, without the camera's
+// ROI) with the active model and the same preprocessing and thresholds as
+// the camera; the verdict, trigger "upload", is stored only when store is
+// true. Errors wrap inspector.ErrBadImage or inspector.ErrImageTooLarge for
+// bad uploads; model and store errors are returned as they come.
 func (s *Station) ClassifyImage(ctx context.Context, data []byte, store bool) (*inspector.Verdict, error) {
 	img, err := opencv.DecodeImage(data, opencv.Limits{})
 	defer img.Close() // DecodeImage returns a Mat to close even with an error
