@@ -3,8 +3,8 @@ package stationui
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -87,9 +87,12 @@ func (s *Server) stream(c *gin.Context) {
 	w.Header().Set("Content-Type", "multipart/x-mixed-replace; boundary="+mjpegBoundary)
 	w.Header().Set("Cache-Control", "no-cache, no-store")
 	w.WriteHeader(http.StatusOK)
-	// Each part is followed at once by the next boundary, so a reader sees
-	// the frame complete now rather than when the next frame arrives.
-	if _, err := fmt.Fprintf(w, "--%s\r\n", mjpegBoundary); err != nil {
+	// The headers of the next part go out right after each frame: browsers
+	// show a part only once the next part's headers have arrived, and the
+	// next frame may be a while (a still part, a stalled camera). So parts
+	// carry no Content-Length; the boundary delimits them.
+	partHead := "--" + mjpegBoundary + "\r\nContent-Type: image/jpeg\r\n\r\n"
+	if _, err := io.WriteString(w, partHead); err != nil {
 		return
 	}
 	w.Flush()
@@ -102,14 +105,10 @@ func (s *Server) stream(c *gin.Context) {
 	for {
 		if jpg, seq := s.st.LatestJPEG(); seq != last && len(jpg) > 0 {
 			last = seq
-			if _, err := fmt.Fprintf(w, "Content-Type: image/jpeg\r\nContent-Length: %s\r\nX-Frame-Seq: %d\r\n\r\n",
-				strconv.Itoa(len(jpg)), seq); err != nil {
-				return
-			}
 			if _, err := w.Write(jpg); err != nil {
 				return
 			}
-			if _, err := fmt.Fprintf(w, "\r\n--%s\r\n", mjpegBoundary); err != nil {
+			if _, err := io.WriteString(w, "\r\n"+partHead); err != nil {
 				return
 			}
 			w.Flush()

@@ -23,7 +23,7 @@ function el(tag, attrs, ...kids) {
   return e;
 }
 function pct(x) { return Math.round((x || 0) * 100) + "%"; }
-function hhmm(t) { const d = new Date(t); return isNaN(d) ? "" : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" }); }
+function hhmm(t) { const d = new Date(t); return isNaN(d) ? "" : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false }); }
 function effective(v) {
   if (v.review) return { outcome: v.review.outcome, label: v.review.label, reviewed: true };
   return { outcome: v.outcome, label: v.label, reviewed: false };

@@ -16,10 +16,19 @@
     st.labels.slice(0, 9).forEach((l, i) => {
       const cls = st.ok.length ? (st.ok.includes(l) ? "ok" : "nok") : "";
       const b = el("button", { type: "button", class: cls, "data-label": l, onclick: () => review(l) },
-        el("kbd", { text: String(i + 1) }), el("span", { text: l }));
+        el("kbd", { text: String(i + 1) }), el("span", { text: pretty(l) }));
       ol.append(el("li", {}, b));
     });
+    markCurrent();
     $("count-class").hidden = st.ok.length > 0;
+  }
+
+  // Labels are identifiers (missing_hole); people read words.
+  function pretty(l) { return String(l || "").replace(/_/g, " "); }
+
+  function markCurrent() {
+    const l = st.current ? effective(st.current).label : null;
+    document.querySelectorAll(".legend button").forEach((b) => b.classList.toggle("current", b.dataset.label === l));
   }
 
   function renderTile() {
@@ -29,8 +38,9 @@
     tile.dataset.outcome = e.outcome;
     tile.dataset.id = v.id;
     tile.dataset.reviewed = e.reviewed ? "true" : "false";
-    let big = BIG[e.outcome] || e.label, label = e.label;
-    if (e.outcome === "class") { big = e.label; label = "part"; }
+    let big = BIG[e.outcome] || pretty(e.label), label = pretty(e.label);
+    if (e.outcome === "class") { big = pretty(e.label); label = "part"; }
+    if (label.toLowerCase() === String(big).toLowerCase()) label = e.outcome === "ok" ? "good part" : "";
     if (e.outcome === "uncertain") { big = "uncertain"; label = "please decide: 1…" + Math.min(9, st.labels.length || 9); }
     $("verdict-big").textContent = big;
     $("verdict-label").textContent = label;
@@ -45,9 +55,9 @@
         " · " + hhmm(v.review.at) + (v.review.comment ? " · “" + v.review.comment + "”" : "");
     } else {
       rs.className = "review-state";
-      rs.textContent = e.outcome === "uncertain" ? "The machine is not sure — choose the class." : "Enter to confirm, or choose the class.";
+      rs.textContent = e.outcome === "uncertain" ? "The machine is not sure — choose the class." : "Not reviewed yet";
     }
-    document.querySelectorAll(".legend button").forEach((b) => b.classList.toggle("current", b.dataset.label === e.label));
+    markCurrent();
     tile.classList.add("flash"); setTimeout(() => tile.classList.remove("flash"), 300);
   }
 
@@ -88,13 +98,15 @@
     m.textContent = s.model && s.model.name ? s.model.name + " " + s.model.version : "no model";
     m.className = "pill" + (s.model_error ? " bad" : "");
     m.title = s.model_error || (s.model && s.model.sha256) || "";
-    if (s.source_state !== "live") $("live-caption").textContent = "camera " + s.source_state + (s.source_error ? ": " + s.source_error : "");
+    $("live-caption").textContent = s.source_state === "live" ? (renderLive.last || "") :
+      "camera " + s.source_state + (s.source_error ? ": " + s.source_error : "");
   }
 
   function renderLive(d) {
     if (!d) return;
     const top = (d.top_k || [])[0];
-    $("live-caption").textContent = "live: " + (d.outcome === "uncertain" ? "uncertain" : d.label) + (top ? " " + pct(top.score) : "");
+    renderLive.last = "live: " + (d.outcome === "uncertain" ? "uncertain" : d.label) + (top ? " " + pct(top.score) : "");
+    $("live-caption").textContent = renderLive.last;
   }
 
   async function loadLabels() {

@@ -1,0 +1,229 @@
+package stationui
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	"image/color"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/pruefplatz/pruefplatz/datasets/demo"
+	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/opencv"
+)
+
+var updateScreenshots = flag.Bool("screenshots", false, "write the browser test's screenshots to screenshots/ (they are committed)")
+
+const chromiumPath = "/usr/bin/chromium"
+
+// demoFrames renders demo flange images as the station would show them: the
+// frame with the ROI and the prediction drawn on, and a thumbnail.
+type demoFrames struct {
+	t     testing.TB
+	roi   inspector.Rect
+	count map[string]int
+}
+
+func (d *demoFrames) render(label, overlay string, c color.RGBA) (frame, thumb []byte) {
+	d.t.Helper()
+	if d.count == nil {
+		d.count = map[string]int{}
+	}
+	raw, err := demo.Image(7, demo.SetDefects, label, d.count[label])
+	d.count[label]++
+	if err != nil {
+		d.t.Fatalf("demo image %s: %v", label, err)
+	}
+	m, err := opencv.DecodeImage(raw, opencv.Limits{})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer m.Close()
+	if d.roi.Empty() {
+		w, h := m.Cols(), m.Rows()
+		d.roi = inspector.Rect{X: w / 8, Y: h / 8, W: w * 3 / 4, H: h * 3 / 4}
+	}
+	opencv.DrawOverlay(&m, &d.roi, overlay, c)
+	if frame, err = opencv.EncodeJPEG(m, 85); err != nil {
+		d.t.Fatal(err)
+	}
+	if thumb, err = opencv.Thumbnail(m, 160, 80); err != nil {
+		d.t.Fatal(err)
+	}
+	return frame, thumb
+}
+
+// startServer serves h on 127.0.0.1 port 0 until the test ends.
+func startServer(t testing.TB, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		srv.Close() // also ends open SSE and MJPEG streams
+		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("browser test needs Chromium at %s (Debian package chromium; make setup-test installs it): %v", chromiumPath, err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 800),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	return ctx
+}
+
+// TestOperatorPageInBrowser drives the operator page in headless Chromium:
+// the page loads, a verdict pushed by the station appears, a digit key
+// overrides it, the review is stored and still shown after a reload.
+func TestOperatorPageInBrowser(t *testing.T) {
+	ctx := newBrowser(t)
+	f := newFixture(t, func(c *Config) { c.Operator = "Anna K." })
+	st := f.st
+	st.labels, st.ok = demo.DefectClasses, []string{"ok"}
+	frames := &demoFrames{t: t}
+	red, green := color.RGBA{208, 2, 27, 255}, color.RGBA{11, 138, 46, 255}
+	st.images = func(label string) ([]byte, []byte) {
+		c := red
+		if label == "ok" {
+			c = green
+		}
+		return frames.render(label, label, c)
+	}
+	bg := context.Background()
+	for _, l := range []string{"ok", "ok", "dent", "ok", "ok", "crack", "ok"} {
+		if _, err := st.record(bg, l, 0.97); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live, _ := frames.render("scratch", "NOK scratch 91%", red)
+	st.setFrame(live)
+	base := startServer(t, f.h)
+
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(1280, 800),
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(`body[data-ready="true"][data-sse="open"]`),
+	); err != nil {
+		t.Fatalf("load page: %v", err)
+	}
+	// The station records a scratch; the page shows it without a reload.
+	v, err := st.record(bg, "scratch", 0.91)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(fmt.Sprintf(`#tile[data-id="%d"][data-outcome="nok"]`, v.ID))); err != nil {
+		t.Fatalf("verdict did not appear: %v", err)
+	}
+	big := text(t, ctx, "#verdict-big")
+	label := text(t, ctx, "#verdict-label")
+	if big != "NOK" || label != "scratch" {
+		t.Errorf("tile shows %q / %q, want NOK / scratch", big, label)
+	}
+	liveLoaded, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("live").naturalWidth > 0`,
+		chromedp.WithPollingTimeout(10*time.Second)))
+	if err != nil || !liveLoaded {
+		t.Errorf("live MJPEG view did not load: %v", err)
+	}
+	screenshot(t, ctx, "operator.png")
+
+	// Key 4 is "ok" (labels crack, dent, missing_hole, ok, scratch).
+	if err := chromedp.Do(ctx,
+		chromedp.KeyEvent("4"),
+		chromedp.WaitVisible(`#tile[data-outcome="ok"][data-reviewed="true"]`),
+	); err != nil {
+		t.Fatalf("override by key: %v", err)
+	}
+	var got *inspector.Verdict
+	waitFor(t, "stored review", func() bool {
+		got, _ = f.store.Get(bg, v.ID)
+		return got != nil && got.Review != nil
+	})
+	if r := got.Review; r.Label != "ok" || r.Outcome != inspector.OutcomeOK || r.By != "Anna K." || r.Confirmed {
+		t.Errorf("stored review %+v", r)
+	}
+
+	if err := chromedp.Do(ctx,
+		chromedp.Reload(),
+		chromedp.WaitVisible(`body[data-ready="true"]`),
+		chromedp.WaitVisible(fmt.Sprintf(`#tile[data-id="%d"][data-reviewed="true"][data-outcome="ok"]`, v.ID)),
+	); err != nil {
+		t.Fatalf("after reload: %v", err)
+	}
+	state := text(t, ctx, "#review-state")
+	attr, err := chromedp.Run(ctx, chromedp.AttributeValue("#verdict-label", "data-label"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tileLabel := attr.Value
+	if tileLabel != "ok" || !strings.Contains(state, "set to ok") || !strings.Contains(state, "Anna K.") {
+		t.Errorf("after reload: label %q, review line %q", tileLabel, state)
+	}
+	screenshot(t, ctx, "operator-reviewed.png")
+}
+
+func text(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Text(sel))
+	if err != nil {
+		t.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
+}
+
+// screenshot captures the viewport; with -screenshots it goes to
+// screenshots/ (committed), otherwise to the test's temp dir.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	cfg, _, err := image.DecodeConfig(strings.NewReader(string(png)))
+	if err != nil || cfg.Width != 1280 || cfg.Height != 800 {
+		t.Errorf("screenshot %dx%d (%v), want 1280x800", cfg.Width, cfg.Height, err)
+	}
+	dir := t.TempDir()
+	if *updateScreenshots {
+		dir = "screenshots"
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s", p)
+}
