@@ -550,9 +550,9 @@ func overlayText(d *inspector.Decision) (string, color.RGBA) {
 	case inspector.OutcomeOK:
 		return "OK  " + txt, color.RGBA{40, 160, 40, 255}
 	case inspector.OutcomeNOK:
-		return "NOK  " + txt, color.RGBA{40, 40, 210, 255}
+		return "NOK  " + txt, color.RGBA{210, 40, 40, 255}
 	case inspector.OutcomeUncertain:
-		return "?  " + txt, color.RGBA{0, 160, 230, 255}
+		return "?  " + txt, color.RGBA{230, 160, 0, 255}
 	}
-	return txt, color.RGBA{200, 110, 30, 255}
+	return txt, color.RGBA{30, 110, 200, 255}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -500,5 +501,24 @@ func TestTriggerWhenStopped(t *testing.T) {
 	st.Close()
 	if _, err := st.Trigger(context.Background()); !errors.Is(err, ErrStopped) {
 		t.Errorf("after Close: %v", err)
+	}
+}
+
+func TestOverlayColours(t *testing.T) {
+	for _, tc := range []struct {
+		outcome inspector.Outcome
+		word    string
+		red     bool // red dominates (NOK) or green dominates (OK)
+	}{
+		{inspector.OutcomeNOK, "NOK", true},
+		{inspector.OutcomeOK, "OK", false},
+	} {
+		text, c := overlayText(&inspector.Decision{Outcome: tc.outcome, TopK: []inspector.Prediction{{Label: "x", Score: 0.9}}})
+		if !strings.HasPrefix(text, tc.word) {
+			t.Errorf("%s: text %q", tc.outcome, text)
+		}
+		if (c.R > c.G && c.R > c.B) != tc.red || (c.G > c.R && c.G > c.B) == tc.red {
+			t.Errorf("%s: colour %v", tc.outcome, c)
+		}
 	}
 }
