@@ -103,7 +103,7 @@ Ctrl-C stops the web server, then the station, then closes the store.`,
 	f.BoolVar(&loop, "loop", true, "rewind file, folder and pattern sources at their end")
 	f.Float64Var(&c.FPS, "fps", 0, "pace file sources to this frame rate (0: the demo feed's own, else 15)")
 	f.StringVar(&c.Models, "models", "models", "model registry root")
-	f.StringVar(&c.Model, "model", "", "model NAME or NAME/VERSION (default: the registry's active model, else "+station.DefaultModel+")")
+	f.StringVar(&c.Model, "model", "", "model NAME or NAME/VERSION, pinned (default: the registry's active model, else "+station.DefaultModel+", following later activations)")
 	f.StringVar(&c.ROI, "roi", "", "region of interest x,y,w,h in frame pixels (default: whole frame)")
 	f.Float32Var(&c.Accept, "accept", 0, "accept threshold (default: the model card's)")
 	f.Float32Var(&c.Reject, "reject", 0, "reject threshold for defect models (default: the model card's)")
@@ -308,7 +308,11 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 		Trigger: trigger, StableFrames: c.Stable, StillFor: time.Duration(c.StillMS) * time.Millisecond,
 		MotionLevel: c.Motion, PresenceShare: c.Presence, ROI: roi, Thresholds: th,
 		ImageMaxSide: c.MaxSide, JPEGQuality: c.Quality, Logger: log.With("component", "station"),
-		ActiveFile: filepath.Join(c.Models, models.ActiveFile), ReadActive: reg.ReadActive,
+	}
+	if c.Model == "" {
+		// Follow `pruefplatz models activate` from other shells, unless the
+		// user pinned a model with --model.
+		cfg.ActiveFile, cfg.ReadActive = filepath.Join(c.Models, models.ActiveFile), reg.ReadActive
 	}
 	open := func() (station.FrameSource, error) {
 		return opencv.OpenSource(src, opencv.SourceOptions{Loop: *c.Loop, FPS: fps})
