@@ -560,35 +560,53 @@ func (s *Server) activateModel(c *gin.Context) {
 }
 
 func (s *Server) activate(c *gin.Context, name, version string) {
-	if err := s.st.ActivateModel(c.Request.Context(), name, version); err != nil {
-		if errors.Is(err, inspector.ErrModelShape) || errors.Is(err, models.ErrTampered) {
-			err = fmt.Errorf("%w: %v", errConflict, err)
-		}
+	var err error
+	if s.reg == nil {
+		// Without a registry the swap cannot be recorded; it lasts until restart.
+		err = s.swapIn(c, name, version)
+	} else {
+		_, err = s.reg.Activate(name, version, func(card *models.Card, _ string) error {
+			return s.swapIn(c, card.Name, card.Version)
+		})
+	}
+	s.activated(c, err)
+}
+
+// swapIn asks the station to load, check and warm the model and swap it in.
+// A refusal is the client's business (409 with the reason): the old model
+// keeps serving.
+func (s *Server) swapIn(c *gin.Context, name, version string) error {
+	err := s.st.ActivateModel(c.Request.Context(), name, version)
+	if err != nil && !errors.Is(err, models.ErrNoModel) && !errors.Is(err, inspector.ErrNotFound) {
+		return fmt.Errorf("%w: %w", errConflict, err)
+	}
+	return err
+}
+
+func (s *Server) activated(c *gin.Context, err error) {
+	if errors.Is(err, models.ErrTampered) || errors.Is(err, inspector.ErrModelShape) {
+		err = fmt.Errorf("%w: %w", errConflict, err)
+	}
+	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	s.log.Info("model activated", "name", name, "version", version)
-	c.JSON(http.StatusOK, s.st.Status().Model)
+	m := s.st.Status().Model
+	s.log.Info("model activated", "name", m.Name, "version", m.Version)
+	c.JSON(http.StatusOK, m)
 }
 
 // rollbackModel re-activates the model that was active before the current
-// one, through the station so the swap is validated and warmed like any other.
+// one, checked and swapped in like any activation.
 func (s *Server) rollbackModel(c *gin.Context) {
 	if s.reg == nil {
 		s.fail(c, fmt.Errorf("%w: no model registry configured", errUnavailable))
 		return
 	}
-	a, err := s.reg.ReadActive()
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	if len(a.History) == 0 {
-		s.fail(c, models.ErrNoHistory)
-		return
-	}
-	prev := a.History[len(a.History)-1]
-	s.activate(c, prev.Name, prev.Version)
+	_, err := s.reg.Rollback(func(card *models.Card, _ string) error {
+		return s.swapIn(c, card.Name, card.Version)
+	})
+	s.activated(c, err)
 }
 
 var imageExt = []string{".jpg", ".jpeg", ".png", ".bmp", ".webp"}

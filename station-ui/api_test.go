@@ -37,6 +37,7 @@ type fixture struct {
 	srv   *Server
 	st    *fakeStation
 	store *memStore
+	reg   *fakeModels
 	h     http.Handler
 }
 
@@ -49,13 +50,13 @@ func newFixture(t testing.TB, mod func(*Config)) *fixture {
 	if mod != nil {
 		mod(&cfg)
 	}
-	reg := fakeModels{
+	reg := &fakeModels{
 		cards: []*models.Card{{Name: "flange", Version: "v1", Labels: st.labels}, {Name: "flange", Version: "v2", Labels: st.labels}},
 		active: &models.Active{Name: "flange", Version: "v2",
 			History: []models.ModelKey{{Name: "flange", Version: "v1"}}},
 	}
 	srv := New(cfg, st, store, reg)
-	return &fixture{srv: srv, st: st, store: store, h: srv.Handler()}
+	return &fixture{srv: srv, st: st, store: store, reg: reg, h: srv.Handler()}
 }
 
 func (f *fixture) do(method, path, ctype string, body []byte) *httptest.ResponseRecorder {
@@ -183,9 +184,19 @@ func TestAPIStatuses(t *testing.T) {
 				if strings.Join(f.st.activated, ",") != "flange/v1" {
 					t.Errorf("activated %v", f.st.activated)
 				}
+				if a, _ := f.reg.ReadActive(); a.Version != "v1" || len(a.History) != 2 {
+					t.Errorf("registry after activate: %+v", a)
+				}
 			}},
 		{name: "activate bad body", method: "POST", path: "/api/models/activate", body: []byte(`{"name":"flange"}`), want: 400},
-		{name: "rollback", method: "POST", path: "/api/models/rollback", want: 200, check: contains(`"version":"v1"`)},
+		{name: "activate unknown", method: "POST", path: "/api/models/activate", body: []byte(`{"name":"flange","version":"v9"}`), want: 404},
+		{name: "rollback", method: "POST", path: "/api/models/rollback", want: 200,
+			check: func(t *testing.T, f *fixture, b []byte) {
+				contains(`"version":"v1"`)(t, f, b)
+				if a, _ := f.reg.ReadActive(); a.Version != "v1" || len(a.History) != 0 {
+					t.Errorf("registry after rollback: %+v", a)
+				}
+			}},
 		{name: "reference unconfigured", method: "GET", path: "/api/reference/bolt", want: 404},
 		{name: "reference traversal", method: "GET", path: "/api/reference/..", want: 400},
 		{name: "reference list", method: "GET", path: "/api/reference", want: 200, check: contains(`"classes":[]`)},
@@ -261,17 +272,36 @@ func TestHTTPStatusMapping(t *testing.T) {
 func TestServerErrorIsLoggedNotLeaked(t *testing.T) {
 	var logs bytes.Buffer
 	f := newFixture(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
-	f.st.activateErr = errors.New("secret path /opt/x exploded")
-	rec := f.do("POST", "/api/models/activate", "", []byte(`{"name":"a","version":"v1"}`))
+	f.store.failList = errors.New("secret path /opt/x exploded")
+	rec := f.do("GET", "/api/verdicts", "", nil)
 	if rec.Code != 500 || strings.Contains(rec.Body.String(), "secret") {
 		t.Errorf("status %d body %s", rec.Code, rec.Body.String())
 	}
 	if !strings.Contains(logs.String(), "secret path") {
 		t.Errorf("error not logged: %s", logs.String())
 	}
+}
+
+func TestRefusedModelKeepsRegistry(t *testing.T) {
+	f := newFixture(t, nil)
 	f.st.activateErr = fmt.Errorf("open: %w", inspector.ErrModelShape)
-	if rec := f.do("POST", "/api/models/activate", "", []byte(`{"name":"a","version":"v1"}`)); rec.Code != 409 {
-		t.Errorf("shape mismatch: status %d, want 409", rec.Code)
+	rec := f.do("POST", "/api/models/activate", "", []byte(`{"name":"flange","version":"v1"}`))
+	if rec.Code != 409 || !strings.Contains(rec.Body.String(), "does not match") {
+		t.Errorf("shape mismatch: status %d %s, want 409 with the reason", rec.Code, rec.Body.String())
+	}
+	if a, _ := f.reg.ReadActive(); a.Version != "v2" {
+		t.Errorf("registry recorded a refused model: %+v", a)
+	}
+	if rec := f.do("POST", "/api/models/rollback", "", nil); rec.Code != 409 {
+		t.Errorf("refused rollback: %d", rec.Code)
+	}
+	if a, _ := f.reg.ReadActive(); a.Version != "v2" || len(a.History) != 1 {
+		t.Errorf("registry after refused rollback: %+v", a)
+	}
+	f.st.activateErr = nil
+	f.do("POST", "/api/models/rollback", "", nil)
+	if rec := f.do("POST", "/api/models/rollback", "", nil); rec.Code != 409 || !strings.Contains(rec.Body.String(), "no earlier") {
+		t.Errorf("rollback without history: %d %s", rec.Code, rec.Body.String())
 	}
 }
 

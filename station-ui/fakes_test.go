@@ -19,9 +19,11 @@ import (
 
 // memStore is an in-memory inspector.VerdictStore with Counts.
 type memStore struct {
-	mu   sync.Mutex
-	vs   []inspector.Verdict // ascending by id
-	next uint64
+	// failList, when set, is returned by List.
+	failList error
+	mu       sync.Mutex
+	vs       []inspector.Verdict // ascending by id
+	next     uint64
 }
 
 var _ Store = (*memStore)(nil)
@@ -49,6 +51,9 @@ func (m *memStore) Get(_ context.Context, id uint64) (*inspector.Verdict, error)
 }
 
 func (m *memStore) List(_ context.Context, q inspector.VerdictQuery) ([]inspector.Verdict, error) {
+	if m.failList != nil {
+		return nil, m.failList
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []inspector.Verdict
@@ -246,18 +251,75 @@ func (f *fakeStation) ActivateModel(_ context.Context, name, version string) err
 	return nil
 }
 
-// fakeModels is a Models with fixed content.
+// fakeModels is a Models over fixed cards that, like models.Registry, runs
+// the check before recording an activation.
 type fakeModels struct {
+	mu     sync.Mutex
 	cards  []*models.Card
 	active *models.Active
 }
 
-func (m fakeModels) List() ([]*models.Card, []error) { return m.cards, nil }
-func (m fakeModels) ReadActive() (*models.Active, error) {
+func (m *fakeModels) List() ([]*models.Card, []error) { return m.cards, nil }
+
+func (m *fakeModels) ReadActive() (*models.Active, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.active == nil {
 		return nil, models.ErrNoModel
 	}
-	return m.active, nil
+	a := *m.active
+	return &a, nil
+}
+
+func (m *fakeModels) get(name, version string) (*models.Card, error) {
+	for _, c := range m.cards {
+		if c.Name == name && c.Version == version {
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s/%s", models.ErrNoModel, name, version)
+}
+
+func (m *fakeModels) Activate(name, version string, check func(*models.Card, string) error) (*models.Card, error) {
+	c, err := m.get(name, version)
+	if err != nil {
+		return nil, err
+	}
+	if err := check(c, "model.onnx"); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.active != nil {
+		m.active.History = append(m.active.History, models.ModelKey{Name: m.active.Name, Version: m.active.Version})
+	} else {
+		m.active = &models.Active{}
+	}
+	m.active.Name, m.active.Version = name, version
+	return c, nil
+}
+
+func (m *fakeModels) Rollback(check func(*models.Card, string) error) (*models.Card, error) {
+	a, err := m.ReadActive()
+	if err != nil {
+		return nil, err
+	}
+	if len(a.History) == 0 {
+		return nil, models.ErrNoHistory
+	}
+	prev := a.History[len(a.History)-1]
+	c, err := m.get(prev.Name, prev.Version)
+	if err != nil {
+		return nil, err
+	}
+	if err := check(c, "model.onnx"); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.active.History = m.active.History[:len(m.active.History)-1]
+	m.active.Name, m.active.Version = prev.Name, prev.Version
+	return c, nil
 }
 
 func testJPEG(w, h int, c color.RGBA) []byte {

@@ -87,13 +87,19 @@ type Statser interface {
 	Stats() (inspector.StoreStats, error)
 }
 
-// Models is the part of models.Registry the engineer page reads. Activation
-// itself goes through inspector.Station.ActivateModel, so the running model
-// and the registry never disagree.
+// Models is the part of models.Registry the engineer page uses. Activate
+// and Rollback are given a check that swaps the model into the running
+// station (st.ActivateModel: load, validate, warm up); the registry records
+// the new active model only when that succeeded, so the running model and
+// active.json never disagree.
 type Models interface {
 	List() ([]*models.Card, []error)
 	ReadActive() (*models.Active, error)
+	Activate(name, version string, check func(c *models.Card, modelPath string) error) (*models.Card, error)
+	Rollback(check func(c *models.Card, modelPath string) error) (*models.Card, error)
 }
+
+var _ Models = models.Registry{}
 
 // Server is the web application. Create it with New; it holds no background
 // goroutines of its own, so it needs no Close: every stream ends with its
