@@ -194,6 +194,45 @@ func TestOperatorPageInBrowser(t *testing.T) {
 		t.Errorf("after reload: label %q, review line %q", tileLabel, state)
 	}
 	screenshot(t, ctx, "operator-reviewed.png")
+
+	// Enter confirms the machine's label.
+	v2, _ := st.record(bg, "crack", 0.95)
+	if err := chromedp.Do(ctx,
+		chromedp.WaitVisible(fmt.Sprintf(`#tile[data-id="%d"][data-outcome="nok"]`, v2.ID)),
+		chromedp.KeyEvent("\r"),
+		chromedp.WaitVisible(fmt.Sprintf(`#tile[data-id="%d"][data-reviewed="true"]`, v2.ID)),
+	); err != nil {
+		t.Fatalf("confirm by Enter: %v", err)
+	}
+	if got, _ := f.store.Get(bg, v2.ID); got.Review == nil || !got.Review.Confirmed || got.Review.Label != "crack" {
+		t.Errorf("Enter stored %+v", got.Review)
+	}
+
+	// An uncertain verdict is amber; Enter cannot confirm it, a digit decides.
+	v3, _ := st.record(bg, "ok", 0.5)
+	if v3.Outcome != inspector.OutcomeUncertain {
+		t.Fatalf("fixture verdict is %s, want uncertain", v3.Outcome)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.WaitVisible(fmt.Sprintf(`#tile[data-id="%d"][data-outcome="uncertain"]`, v3.ID)),
+		chromedp.KeyEvent("\r"),
+		chromedp.WaitVisible(`#toast`),
+	); err != nil {
+		t.Fatalf("uncertain verdict: %v", err)
+	}
+	if got, _ := f.store.Get(bg, v3.ID); got.Review != nil {
+		t.Errorf("Enter on an uncertain verdict stored %+v", got.Review)
+	}
+	screenshot(t, ctx, "operator-uncertain.png")
+	if err := chromedp.Do(ctx,
+		chromedp.KeyEvent("2"),
+		chromedp.WaitVisible(fmt.Sprintf(`#tile[data-id="%d"][data-outcome="nok"][data-reviewed="true"]`, v3.ID)),
+	); err != nil {
+		t.Fatalf("decide uncertain by key: %v", err)
+	}
+	if got, _ := f.store.Get(bg, v3.ID); got.Review == nil || got.Review.Label != "dent" || got.Review.Outcome != inspector.OutcomeNOK {
+		t.Errorf("key 2 stored %+v", got.Review)
+	}
 }
 
 func text(t *testing.T, ctx context.Context, sel string) string {
