@@ -266,3 +266,74 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 	t.Logf("screenshot %s", p)
 }
+
+// TestSalesAndEngineerPagesInBrowser uploads a photo on the sales page and
+// checks the top-k catalogue matches with reference images, then loads the
+// engineer page's model and verdict tables.
+func TestSalesAndEngineerPagesInBrowser(t *testing.T) {
+	ctx := newBrowser(t)
+	refs := t.TempDir()
+	for i, c := range demo.PartClasses {
+		img, err := demo.Image(3, demo.SetParts, c, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Join(refs, c), 0o755)
+		if err := os.WriteFile(filepath.Join(refs, c, "ref.jpg"), img, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := newFixture(t, func(c *Config) { c.ReferenceImages = refs })
+	f.st.labels, f.st.ok = demo.PartClasses, nil
+	for _, l := range []string{"washer", "hex_nut", "spring"} {
+		f.st.record(context.Background(), l, 0.95)
+	}
+	photo, err := demo.Image(11, demo.SetParts, "angle_bracket", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	photoPath := filepath.Join(t.TempDir(), "customer.jpg")
+	os.WriteFile(photoPath, photo, 0o644)
+	base := startServer(t, f.h)
+
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(1280, 800),
+		chromedp.Navigate(base+"/sales"),
+		chromedp.SetUploadFiles("#file", []string{photoPath}),
+	); err != nil {
+		t.Fatalf("sales upload: %v", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := chromedp.Do(wctx, chromedp.WaitVisible(`#results li:nth-child(3) .name`)); err != nil {
+		msg, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("error").textContent + " | " + document.getElementById("results").innerHTML`))
+		t.Fatalf("no results after upload: %v (page: %s)", err, msg)
+	}
+	if first := text(t, ctx, "#results li:first-child .name"); first != strings.ReplaceAll(demo.PartClasses[0], "_", " ") {
+		t.Errorf("best match %q, want %q", first, demo.PartClasses[0])
+	}
+	refsShown, err := chromedp.Run(ctx, chromedp.Poll[bool](
+		`[...document.querySelectorAll("#results img")].every(i => i.complete && i.naturalWidth > 0)`,
+		chromedp.WithPollingTimeout(5*time.Second)))
+	if err != nil || !refsShown {
+		t.Errorf("reference images not shown: %v", err)
+	}
+	screenshot(t, ctx, "sales.png")
+
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/engineer"),
+		chromedp.WaitVisible(`#models tr:nth-child(2)`),
+		chromedp.WaitVisible(`#verdicts tr:nth-child(3)`),
+		chromedp.WaitVisible(`#status dd`),
+	); err != nil {
+		t.Fatalf("engineer page: %v", err)
+	}
+	if active := text(t, ctx, "#models tr.active td:nth-child(2)"); active != "v2" {
+		t.Errorf("active model row shows %q", active)
+	}
+	// Three verdicts fit one page: no "Older…" button.
+	if more, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`getComputedStyle(document.getElementById("more")).display !== "none"`)); err != nil || more {
+		t.Errorf("paging button shown for a single page (%v)", err)
+	}
+	screenshot(t, ctx, "engineer.png")
+}

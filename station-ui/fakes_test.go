@@ -233,7 +233,13 @@ func (f *fakeStation) ClassifyImage(ctx context.Context, data []byte, store bool
 	if store {
 		return f.record(ctx, "ok", 0.95)
 	}
-	d := inspector.Decide([]float32{0.7, 0.2, 0.05, 0.05}, f.labels, inspector.Thresholds{Accept: 0.8, Reject: 0.2}, f.ok, 3)
+	// A fixed ranking: 70 % for the first label, 20 % for the second, the rest shared.
+	probs := make([]float32, len(f.labels))
+	probs[0], probs[1] = 0.7, 0.2
+	for i := 2; i < len(probs); i++ {
+		probs[i] = 0.1 / float32(len(probs)-2)
+	}
+	d := inspector.Decide(probs, f.labels, inspector.Thresholds{Accept: 0.8, Reject: 0.2}, f.ok, 3)
 	return &inspector.Verdict{Time: f.now(), Source: "upload", Model: f.model, Decision: d}, nil
 }
 

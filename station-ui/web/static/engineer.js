@@ -24,7 +24,7 @@
       const test = c.metrics && (c.metrics.test || c.metrics.validation);
       tb.append(el("tr", { class: active ? "active" : "" },
         el("td", { text: c.name }), el("td", { text: c.version }), el("td", { text: (c.labels || []).join(", ") }),
-        el("td", { text: test ? pct(test.accuracy) : "–" }), el("td", { text: c.created ? new Date(c.created).toLocaleString() : "" }),
+        el("td", { text: test ? pct(test.accuracy) : "–" }), el("td", { text: c.created && new Date(c.created).getFullYear() > 2000 ? new Date(c.created).toLocaleString() : "" }),
         el("td", {}, active ? el("b", { text: "active" }) : el("button", { class: "btn small", text: "Activate",
           onclick: () => act("/api/models/activate", { name: c.name, version: c.version }) }))));
     }

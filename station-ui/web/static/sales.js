@@ -10,8 +10,8 @@
       const v = await api("POST", "/api/classify", fd);
       for (const p of v.top_k || []) {
         $("results").append(el("li", {},
-          el("img", { src: "/api/reference/" + encodeURIComponent(p.label), alt: p.label, onerror: "this.style.visibility='hidden'" }),
-          el("div", {}, el("div", { class: "name", text: p.label }),
+          el("img", { src: "/api/reference/" + encodeURIComponent(p.label), alt: p.label, onerror: (e) => { e.target.style.visibility = "hidden"; } }),
+          el("div", {}, el("div", { class: "name", text: String(p.label).replace(/_/g, " ") }),
             el("div", { text: pct(p.score) + " match" }),
             el("div", { class: "barwrap" }, el("div", { class: "barfill", style: "width:" + pct(p.score) })))));
       }
