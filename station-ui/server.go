@@ -29,8 +29,9 @@ type Config struct {
 	Operator string
 	// MaxUpload bounds an uploaded image in bytes (default 16 MiB).
 	MaxUpload int64
-	// MaxPixels bounds an upload's claimed width×height; 0 leaves the check
-	// to the station's decoder.
+	// MaxPixels bounds an upload's claimed width×height, checked from the
+	// header before the station decodes it (default 40 megapixels, the
+	// decoder's own default; negative leaves the check to the decoder).
 	MaxPixels int64
 	// Registry is the models root; used when New is given no Models.
 	Registry string
@@ -43,8 +44,11 @@ type Config struct {
 	Now func() time.Time
 }
 
-// DefaultMaxUpload is the upload limit when Config.MaxUpload is 0.
-const DefaultMaxUpload = 16 << 20
+// Upload limits when Config leaves them 0.
+const (
+	DefaultMaxUpload = 16 << 20
+	DefaultMaxPixels = 40_000_000
+)
 
 // Store is what the UI needs from the verdict store. Beyond
 // inspector.VerdictStore the UI uses these optional methods when the store
@@ -132,6 +136,9 @@ type Server struct {
 func New(cfg Config, st inspector.Station, store Store, reg Models) *Server {
 	if cfg.MaxUpload <= 0 {
 		cfg.MaxUpload = DefaultMaxUpload
+	}
+	if cfg.MaxPixels == 0 {
+		cfg.MaxPixels = DefaultMaxPixels
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
