@@ -51,6 +51,9 @@ type serveConfig struct {
 	Quality  int     `yaml:"jpeg_quality"`
 	Listen   string  `yaml:"listen"`   // default 127.0.0.1:8080
 	Operator string  `yaml:"operator"` // name in reviews
+	// Reference is the catalogue folder (<class>/<image>) the sales page shows
+	// pictures from; default: the active model's training dataset.
+	Reference string `yaml:"reference"`
 	Threads  int     `yaml:"threads"`  // ONNX Runtime threads (default 1)
 }
 
@@ -117,6 +120,7 @@ Ctrl-C stops the web server, then the station, then closes the store.`,
 	f.IntVar(&c.Quality, "jpeg-quality", 90, "JPEG quality of stored frames")
 	f.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "web UI address; anything but localhost exposes the station to the network")
 	f.StringVar(&c.Operator, "operator", "operator", "operator name recorded in reviews")
+	f.StringVar(&c.Reference, "reference", "", "catalogue folder <class>/<image> for the sales page's reference pictures (default: the model's training dataset)")
 	f.IntVar(&c.Threads, "threads", 1, "ONNX Runtime threads for inference")
 	return cmd
 }
@@ -193,6 +197,9 @@ func mergeServeConfig(cmd *cobra.Command, c *serveConfig, file serveConfig) {
 	}
 	if file.Listen != "" {
 		set("listen", func() { c.Listen = file.Listen })
+	}
+	if file.Reference != "" {
+		set("reference", func() { c.Reference = file.Reference })
 	}
 	if file.Operator != "" {
 		set("operator", func() { c.Operator = file.Operator })
@@ -321,7 +328,13 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 	st.Start(ctx)
 
 	gin.SetMode(gin.ReleaseMode) // no route dump on every start
-	ui := stationui.New(stationui.Config{Operator: c.Operator, Logger: log.With("component", "ui")}, st, store, reg)
+	ref := c.Reference
+	if ref == "" && model.Card.Dataset != nil {
+		if fi, err := os.Stat(model.Card.Dataset.Path); err == nil && fi.IsDir() {
+			ref = model.Card.Dataset.Path
+		}
+	}
+	ui := stationui.New(stationui.Config{Operator: c.Operator, ReferenceImages: ref, Logger: log.With("component", "ui")}, st, store, reg)
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		st.Close()
