@@ -54,7 +54,7 @@ type serveConfig struct {
 	// Reference is the catalogue folder (<class>/<image>) the sales page shows
 	// pictures from; default: the active model's training dataset.
 	Reference string `yaml:"reference"`
-	Threads  int     `yaml:"threads"`  // ONNX Runtime threads (default 1)
+	Threads   int    `yaml:"threads"` // ONNX Runtime threads (default 1)
 }
 
 func newServeCmd() *cobra.Command { return newServeCmdWith(runServe) }
