@@ -63,6 +63,7 @@ validation loss stops improving. For a defect model name the OK classes with
 	f.IntVar(&opt.Epochs, "epochs", 40, "most epochs (early stopping usually ends sooner)")
 	f.IntVar(&opt.Patience, "patience", 8, "epochs without validation-loss improvement before stopping")
 	f.IntVar(&opt.Batch, "batch", 32, "batch size")
+	f.IntVar(&opt.StepsPerEpoch, "steps-per-epoch", 0, "training steps per epoch (default: training images / batch, at least 30)")
 	f.IntVar(&opt.InputSize, "input-size", 128, "model input width and height in pixels")
 	f.IntVar(&opt.Channels, "channels", 3, "3 for colour, 1 for grey")
 	f.StringVar(&resize, "resize", "stretch", "how frames become the input: stretch, letterbox or centercrop")

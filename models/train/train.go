@@ -232,7 +232,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 
 	steps := opt.StepsPerEpoch
 	if steps <= 0 {
-		steps = max(8, len(trainIm.mats)/opt.Batch)
+		steps = max(30, len(trainIm.mats)/opt.Batch)
 	}
 	bt := newBatcher(trainIm, len(ds.Classes), spec, *opt.Pipeline, opt.Seed, opt.Batch)
 	var curve []models.EpochStats
