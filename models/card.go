@@ -48,6 +48,8 @@ type TrainingInfo struct {
 	EpochsRun     int             `json:"epochs_run"`
 	BestEpoch     int             `json:"best_epoch"`
 	Batch         int             `json:"batch"`
+	StepsPerEpoch int             `json:"steps_per_epoch"`
+	Patience      int             `json:"patience"`
 	LearningRate  float64         `json:"learning_rate"`
 	Schedule      string          `json:"schedule"`
 	EarlyStopping string          `json:"early_stopping"`

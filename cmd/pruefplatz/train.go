@@ -12,7 +12,7 @@ import (
 
 func newTrainCmd() *cobra.Command {
 	var opt train.Options
-	var pipeline, resize string
+	var pipeline, resize, roi string
 	cmd := &cobra.Command{
 		Use:   "train --data DIR --name NAME",
 		Short: "Train a classifier on an ImageFolder dataset and publish it as a new model version",
@@ -39,6 +39,13 @@ validation loss stops improving. For a defect model name the OK classes with
 				opt.Pipeline = &p
 			}
 			opt.Resize = inspector.ResizeMode(resize)
+			if roi != "" {
+				r, err := parseROI(roi)
+				if err != nil {
+					return err
+				}
+				opt.ROI = r
+			}
 			lib, err := ortLibPath(cmd)
 			if err != nil && opt.Backend != train.BackendGo {
 				fmt.Fprintln(cmd.ErrOrStderr(), "ONNX Runtime not found; training on the pure-Go backend (slow) instead:", err)
@@ -67,6 +74,7 @@ validation loss stops improving. For a defect model name the OK classes with
 	f.IntVar(&opt.InputSize, "input-size", 128, "model input width and height in pixels")
 	f.IntVar(&opt.Channels, "channels", 3, "3 for colour, 1 for grey")
 	f.StringVar(&resize, "resize", "stretch", "how frames become the input: stretch, letterbox or centercrop")
+	f.StringVar(&roi, "roi", "", "region of interest x,y,w,h in frame pixels the model looks at (default: the whole frame)")
 	f.Float64Var(&opt.LR, "lr", 0.003, "start learning rate (Adam, cosine-annealed)")
 	f.Uint64Var(&opt.Seed, "seed", 1, "seed for the split, initial weights, sampling and augmentation")
 	f.StringVar(&pipeline, "pipeline", "", "augmentation pipeline file (YAML or JSON; default: mild built-in pipeline)")

@@ -119,6 +119,10 @@ func GenerateFeed(ctx context.Context, opt FeedOptions) (*Timeline, error) {
 		free := func(n int) int { return max(0, n-sp.S-40) }
 		v.restX = 20 + int(rng.Float64()*float64(free(Width)))
 		v.restY = 20 + int(rng.Float64()*float64(free(Height)))
+		if set == SetDefects { // flanges are laid on the placement mark
+			_, cx, cy := placedPose(rng)
+			v.restX, v.restY = int(cx)-sp.S/2, int(cy)-sp.S/2
+		}
 		v.fromX, v.toX = -sp.S-v.pl.pad-20, Width+v.pl.pad+20
 		if k%3 == 2 { // some parts are taken back the way they came
 			v.toX = v.fromX

@@ -18,11 +18,12 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/pruefplatz/pruefplatz/inspector"
 	"gocv.io/x/gocv"
 )
 
 // Version changes whenever the drawing changes, so old data is regenerated.
-const Version = 6
+const Version = 7
 
 // Options say what Generate writes. The zero value of a field means its default.
 type Options struct {
@@ -205,6 +206,23 @@ type shot struct {
 	defMask  []uint8 // Width*Height, 1 on the defect
 }
 
+// The defect station has a placement mark: flanges are laid on it by hand,
+// so they rest within FixtureJitter pixels of the frame's centre, at any
+// rotation. FixtureROI is the square around the mark the defect model looks
+// at; a real station would mark it on the table.
+const FixtureJitter = 20
+
+// FixtureROI is the region of interest around the placement mark (640×480 frames).
+var FixtureROI = inspector.Rect{X: Width/2 - 180, Y: Height/2 - 180, W: 360, H: 360}
+
+// placedPose puts a part on the placement mark.
+func placedPose(rng *rand.Rand) (angle, cx, cy float64) {
+	angle = rng.Float64() * 2 * math.Pi
+	cx = Width/2 + (2*rng.Float64()-1)*FixtureJitter
+	cy = Height/2 + (2*rng.Float64()-1)*FixtureJitter
+	return
+}
+
 // partPose draws a part's scale, rotation and position. fully keeps the
 // whole part in view; otherwise up to a fifth of it may leave the frame.
 func partPose(rng *rand.Rand, rb, scale float64, fully bool) (angle, cx, cy float64) {
@@ -247,6 +265,9 @@ func renderImage(seed uint64, set, class string, i int, masks bool) (shot, error
 	}
 	sc := newScene(rng, false)
 	angle, cx, cy := partPose(rng, pd.rb, scale, fully)
+	if set == SetDefects {
+		angle, cx, cy = placedPose(rng)
+	}
 	sp := makeSprite(pd, scale, angle)
 	pl := sc.prepare(rng, sp, metals[rng.IntN(len(metals))])
 	frame := make([]float32, Width*Height*3)

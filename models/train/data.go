@@ -51,6 +51,21 @@ func loadImages(ctx context.Context, samples []datasets.Sample, spec inspector.I
 				errs[i] = err
 				return
 			}
+			if shrink && spec.ROI != nil {
+				// Training images are cut to the ROI first, so augmentation
+				// and shrinking see what the station's Preprocessor will.
+				r := image.Rect(spec.ROI.X, spec.ROI.Y, spec.ROI.X+spec.ROI.W, spec.ROI.Y+spec.ROI.H).Intersect(image.Rect(0, 0, m.Cols(), m.Rows()))
+				if r.Empty() {
+					m.Close()
+					errs[i] = fmt.Errorf("roi %+v lies outside the %dx%d image", *spec.ROI, m.Cols(), m.Rows())
+					return
+				}
+				region := m.Region(r)
+				crop := region.Clone()
+				region.Close()
+				m.Close()
+				m = crop
+			}
 			if shrink {
 				sx := float64(2*spec.Width) / float64(m.Cols())
 				sy := float64(2*spec.Height) / float64(m.Rows())

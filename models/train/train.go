@@ -53,9 +53,12 @@ type Options struct {
 	InputSize int    // default 128
 	Channels  int    // 3 (default) or 1
 	Resize    inspector.ResizeMode
-	Seed      uint64
-	LR        float64 // default 0.003 (Adam), cosine-annealed to 2 % of it
-	Patience  int     // epochs without validation-loss improvement before stopping; default 8
+	// ROI is the part of the frame the model looks at (for example the
+	// placement mark of a defect station); nil for the whole frame.
+	ROI      *inspector.Rect
+	Seed     uint64
+	LR       float64 // default 0.003 (Adam), cosine-annealed to 2 % of it
+	Patience int     // epochs without validation-loss improvement before stopping; default 8
 	// StepsPerEpoch defaults to the training images over the batch size (at least 8).
 	StepsPerEpoch int
 	Pipeline      *augment.Pipeline // default augment.DefaultPipeline()
@@ -164,7 +167,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	spec := inspector.InputSpec{Width: opt.InputSize, Height: opt.InputSize, Channels: opt.Channels, Resize: opt.Resize}
+	spec := inspector.InputSpec{Width: opt.InputSize, Height: opt.InputSize, Channels: opt.Channels, Resize: opt.Resize, ROI: opt.ROI}
 	for c := 0; c < opt.Channels; c++ {
 		spec.Mean, spec.Std = append(spec.Mean, 0.5), append(spec.Std, 0.25)
 	}
@@ -234,7 +237,10 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	if steps <= 0 {
 		steps = max(30, len(trainIm.mats)/opt.Batch)
 	}
-	bt := newBatcher(trainIm, len(ds.Classes), spec, *opt.Pipeline, opt.Seed, opt.Batch)
+	// Training images are already cut to the ROI.
+	trainSpec := spec
+	trainSpec.ROI = nil
+	bt := newBatcher(trainIm, len(ds.Classes), trainSpec, *opt.Pipeline, opt.Seed, opt.Batch)
 	var curve []models.EpochStats
 	bestLoss, bestEpoch := math.Inf(1), 0
 	var best map[*model.Variable]*tensors.Tensor
@@ -350,6 +356,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 		Thresholds: th, ThresholdWhy: models.ThresholdRule, Architecture: arch.String(),
 		Training: &models.TrainingInfo{
 			Backend: opt.Backend, Epochs: opt.Epochs, EpochsRun: len(curve), BestEpoch: bestEpoch, Batch: opt.Batch,
+			StepsPerEpoch: steps, Patience: opt.Patience,
 			LearningRate: opt.LR, Schedule: "Adam, cosine annealing per epoch to 2% of the start",
 			EarlyStopping: fmt.Sprintf("validation loss, patience %d epochs; weights of the best epoch kept", opt.Patience),
 			Sampling:      "class-balanced: each image draws a class uniformly, then an image of it",

@@ -1,0 +1,69 @@
+package train
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/pruefplatz/pruefplatz/datasets/demo"
+	"github.com/pruefplatz/pruefplatz/models"
+)
+
+// repoRoot is the checkout this package lives in.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func ortLib(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(repoRoot(t), ".deps", "onnxruntime", "libonnxruntime.so.1")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("ONNX Runtime library missing at %s: run make setup", p)
+	}
+	return p
+}
+
+// TestDefaultModelReproduces retrains a shipped default model from its
+// card's parameters on freshly generated demo data and checks that the test
+// accuracy lands within one point of the card's. It is the proof that the
+// committed models come from the committed code and data.
+func TestDefaultModelReproduces(t *testing.T) {
+	if testing.Short() {
+		t.Skip("retraining takes minutes; run without -short")
+	}
+	name := "demo-parts"
+	card, err := models.LoadCard(filepath.Join(repoRoot(t), "models", name, "v1", models.CardFile))
+	if err != nil {
+		t.Fatalf("the default model %s is not in the repository: %v", name, err)
+	}
+	data := t.TempDir()
+	if err := demo.Generate(context.Background(), demo.Options{Seed: 1, Out: data}); err != nil {
+		t.Fatal(err)
+	}
+	tr := card.Training
+	res, err := Train(context.Background(), Options{
+		Data: filepath.Join(data, name), Name: name, Registry: t.TempDir(),
+		Epochs: tr.Epochs, Batch: tr.Batch, InputSize: card.Input.Width, Channels: card.Input.Channels,
+		Resize: card.Input.Resize, Seed: tr.Seed, LR: tr.LearningRate, Patience: tr.Patience,
+		StepsPerEpoch: tr.StepsPerEpoch, OKLabels: card.OKLabels, ORTLib: ortLib(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Card.Dataset.ManifestHash != card.Dataset.ManifestHash {
+		t.Logf("note: regenerated data differs from the card's (manifest %s vs %s): another OpenCV/libjpeg build",
+			res.Card.Dataset.ManifestHash[:12], card.Dataset.ManifestHash[:12])
+	}
+	got, want := res.Card.Metrics["test"].Accuracy, card.Metrics["test"].Accuracy
+	t.Logf("retrained %s: test accuracy %.1f%%, card %.1f%%, %.0fs", name, 100*got, 100*want, res.Card.Training.Seconds)
+	if math.Abs(got-want) > 0.01 {
+		t.Errorf("retrained test accuracy %.1f%% is not within 1 point of the card's %.1f%%", 100*got, 100*want)
+	}
+}
