@@ -41,17 +41,71 @@ var tiny = [][][3]uint8{
 	{{51, 102, 153}, {255, 255, 255}, {0, 0, 0}, {30, 20, 10}},
 }
 
+// matFromGreyRows builds an 8UC3 Mat whose three channels all equal the given grey values.
+func matFromGreyRows(t testing.TB, rows [][]uint8) gocv.Mat {
+	t.Helper()
+	bgr := make([][][3]uint8, len(rows))
+	for y, r := range rows {
+		for _, v := range r {
+			bgr[y] = append(bgr[y], [3]uint8{v, v, v})
+		}
+	}
+	return matFromBGR(t, bgr)
+}
+
+// referencePlanes computes the tensor of an image that needs no resizing with
+// a plain loop, independently of Preprocessor: RGB planes of (v/255-mean)/std.
+func referencePlanes(rows [][][3]uint8, mean, std []float32) []float32 {
+	h, w := len(rows), len(rows[0])
+	out := make([]float32, 3*w*h)
+	for c := 0; c < 3; c++ { // c: 0=R, 1=G, 2=B; BGR index 2-c
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				v := float32(rows[y][x][2-c]) / 255
+				out[c*w*h+y*w+x] = (v - mean[c]) / std[c]
+			}
+		}
+	}
+	return out
+}
+
 func TestPreprocessGolden(t *testing.T) {
-	const tol = 1e-5
-	roi := func(x, y, w, h int) *inspector.Rect { return &inspector.Rect{X: x, Y: y, W: w, H: h} }
+	const tol = 1e-5 // float32 rounding only; every case below is exact in 8 bits
+	roi := func(s inspector.InputSpec, x, y, w, h int) inspector.InputSpec {
+		s.ROI = &inspector.Rect{X: x, Y: y, W: w, H: h}
+		return s
+	}
+	src := matFromBGR(t, tiny)
+	defer src.Close()
+	grey := gocv.NewMat() // tiny as 8UC1
+	defer grey.Close()
+	gocv.CvtColor(src, &grey, gocv.ColorBGRToGray)
+	bgra := gocv.NewMat() // tiny as 8UC4 with alpha 255
+	defer bgra.Close()
+	gocv.CvtColor(src, &bgra, gocv.ColorBGRToBGRA)
+	// 8×4, every row the same: 200 0 40 0 | 80 0 0 100. Its 4×4 block means
+	// are 60 and 45 (INTER_LINEAR at 4× would sample only columns 1,2 and
+	// 5,6: 20 and 0), its 2×2 block means 100 20 40 50.
+	stripes := matFromGreyRows(t, [][]uint8{
+		{200, 0, 40, 0, 80, 0, 0, 100}, {200, 0, 40, 0, 80, 0, 0, 100},
+		{200, 0, 40, 0, 80, 0, 0, 100}, {200, 0, 40, 0, 80, 0, 0, 100},
+	})
+	defer stripes.Close()
+	// 2×1: 0 200. INTER_LINEAR to 4×1 samples at x = -0.25 (clamped), 0.25, 0.75, 1.25 (clamped).
+	ramp := matFromGreyRows(t, [][]uint8{{0, 200}})
+	defer ramp.Close()
+
 	cases := []struct {
 		name string
+		src  gocv.Mat
 		spec inspector.InputSpec
 		want []float32
+		tol  float64
 	}{
 		{
 			// Same size, mean 0, std 1: the RGB planes are the pixels /255.
 			name: "identity rgb planes",
+			src:  src,
 			spec: spec(4, 2, 3, inspector.ResizeStretch, 0, 1),
 			want: []float32{
 				// R plane (third BGR byte)
@@ -65,6 +119,7 @@ func TestPreprocessGolden(t *testing.T) {
 		{
 			// mean .5 std .5 maps 0 → -1 and 255 → 1.
 			name: "normalised",
+			src:  src,
 			spec: spec(4, 2, 3, inspector.ResizeStretch, 0.5, 0.5),
 			want: []float32{
 				1, -1, -1, 60.0/255 - 1, 306.0/255 - 1, 1, -1, 20.0/255 - 1,
@@ -73,14 +128,33 @@ func TestPreprocessGolden(t *testing.T) {
 			},
 		},
 		{
+			// A different mean and std per channel, in RGB order.
+			name: "per-channel mean and std",
+			src:  src,
+			spec: inspector.InputSpec{Width: 4, Height: 2, Channels: 3, Resize: inspector.ResizeStretch,
+				Mean: []float32{0.1, 0.2, 0.3}, Std: []float32{0.5, 1, 2}},
+			want: referencePlanes(tiny, []float32{0.1, 0.2, 0.3}, []float32{0.5, 1, 2}),
+		},
+		{
+			// Alpha is dropped; the colours are those of tiny.
+			name: "bgra input",
+			src:  bgra,
+			spec: spec(4, 2, 3, inspector.ResizeStretch, 0, 1),
+			want: referencePlanes(tiny, []float32{0, 0, 0}, []float32{1, 1, 1}),
+		},
+		{
 			// ROI x=1,y=0,w=2,h=2 without resize: columns 1 and 2.
 			name: "roi crop",
-			spec: func() inspector.InputSpec {
-				s := spec(2, 2, 3, inspector.ResizeStretch, 0, 1)
-				s.ROI = roi(1, 0, 2, 2)
-				return s
-			}(),
+			src:  src,
+			spec: roi(spec(2, 2, 3, inspector.ResizeStretch, 0, 1), 1, 0, 2, 2),
 			want: []float32{0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1, 0},
+		},
+		{
+			// ROI reaching past the bottom right is clipped to columns 2–3 of row 1: (0,0,0) and BGR (30,20,10).
+			name: "roi clipped to image",
+			src:  src,
+			spec: roi(spec(2, 1, 3, inspector.ResizeStretch, 0, 1), 2, 1, 10, 10),
+			want: []float32{0, 10.0 / 255, 0, 20.0 / 255, 0, 30.0 / 255},
 		},
 		{
 			// 2×2 blocks averaged (INTER_AREA at exactly half size).
@@ -88,44 +162,95 @@ func TestPreprocessGolden(t *testing.T) {
 			// Block 2 R: (0+30+0+10)/4 = 10; G: (0+20+0+20)/4 = 10; B: (255+10+0+30)/4 = 73.75
 			// OpenCV rounds the 8-bit result: 165.75→166, 76.5→76 or 77, 73.75→74.
 			name: "half size area",
+			src:  src,
 			spec: spec(2, 1, 3, inspector.ResizeStretch, 0, 1),
 			want: []float32{166.0 / 255, 10.0 / 255, 153.0 / 255, 10.0 / 255, 76.5 / 255, 74.0 / 255},
+			tol:  0.6 / 255, // OpenCV's rounding of .5 is implementation-defined
+		},
+		{
+			// Shrinking 4× must average whole 4×4 blocks (INTER_AREA), not sample.
+			name: "quarter size is block mean",
+			src:  stripes,
+			spec: spec(2, 1, 1, inspector.ResizeStretch, 0, 1),
+			want: []float32{60.0 / 255, 45.0 / 255},
+		},
+		{
+			// Enlarging interpolates linearly: 0 50 150 200.
+			name: "enlarge is linear",
+			src:  ramp,
+			spec: spec(4, 1, 1, inspector.ResizeStretch, 0, 1),
+			want: []float32{0, 50.0 / 255, 150.0 / 255, 200.0 / 255},
 		},
 		{
 			// Grey: 0.299 R + 0.587 G + 0.114 B, rounded. Row 0: 76, 150, 29, 0.299*30+0.587*20+0.114*10 = 21.85 → 22; row 1: 0.299*153+0.587*102+0.114*51 = 111.4 → 111, 255, 0, 0.299*10+0.587*20+0.114*30 = 18.1 → 18.
 			name: "grey",
+			src:  src,
 			spec: spec(4, 2, 1, inspector.ResizeStretch, 0, 1),
 			want: []float32{76.0 / 255, 150.0 / 255, 29.0 / 255, 22.0 / 255, 111.0 / 255, 1, 0, 18.0 / 255},
 		},
 		{
+			// A 1-channel input for a 3-channel model: three equal planes.
+			name: "grey input to rgb",
+			src:  grey,
+			spec: spec(4, 2, 3, inspector.ResizeStretch, 0, 1),
+			want: func() []float32 {
+				g := []float32{76.0 / 255, 150.0 / 255, 29.0 / 255, 22.0 / 255, 111.0 / 255, 1, 0, 18.0 / 255}
+				return append(append(append([]float32{}, g...), g...), g...)
+			}(),
+		},
+		{
 			// 4×2 into 4×4 letterbox: the image keeps its size, one black row above and below.
 			name: "letterbox pads centred",
+			src:  src,
 			spec: spec(4, 4, 1, inspector.ResizeLetterbox, 0, 1),
 			want: []float32{0, 0, 0, 0, 76.0 / 255, 150.0 / 255, 29.0 / 255, 22.0 / 255, 111.0 / 255, 1, 0, 18.0 / 255, 0, 0, 0, 0},
 		},
 		{
+			// 8×4 into 4×4 letterbox: halved to 4×2 (block means 100 20 40 50), one black row above and below.
+			name: "letterbox shrinks then pads",
+			src:  stripes,
+			spec: spec(4, 4, 1, inspector.ResizeLetterbox, 0, 1),
+			want: []float32{0, 0, 0, 0, 100.0 / 255, 20.0 / 255, 40.0 / 255, 50.0 / 255, 100.0 / 255, 20.0 / 255, 40.0 / 255, 50.0 / 255, 0, 0, 0, 0},
+		},
+		{
+			// Black padding is 0 before normalisation: with mean .5 std .5 it is -1.
+			name: "letterbox padding normalised",
+			src:  src,
+			spec: spec(2, 2, 1, inspector.ResizeLetterbox, 0.5, 0.5),
+			// 4×2 halved to 2×1 grey block means: (76+150+111+255)/4 = 148, (29+22+0+18)/4 = 17.25 → 17.
+			// One row of padding cannot be split: it goes below (top = floor of half).
+			want: []float32{2*148.0/255 - 1, 2*17.0/255 - 1, -1, -1},
+			tol:  1.1 * 2 / 255, // the grey values are rounded before averaging
+		},
+		{
 			// 4×2 into 2×2 centre crop: the middle two columns (1 and 2).
 			name: "centre crop",
+			src:  src,
 			spec: spec(2, 2, 1, inspector.ResizeCenterCrop, 0, 1),
 			want: []float32{150.0 / 255, 29.0 / 255, 1, 0},
 		},
+		{
+			// 8×4 into 2×2 centre crop: columns 2–5 (40 0 80 0), halved: 20 40.
+			name: "centre crop shrinks",
+			src:  stripes,
+			spec: spec(2, 2, 1, inspector.ResizeCenterCrop, 0, 1),
+			want: []float32{20.0 / 255, 40.0 / 255, 20.0 / 255, 40.0 / 255},
+		},
 	}
-	src := matFromBGR(t, tiny)
-	defer src.Close()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			got := make([]float32, c.spec.TensorLen())
-			if err := Preprocess(src, c.spec, got); err != nil {
+			if err := Preprocess(c.src, c.spec, got); err != nil {
 				t.Fatal(err)
 			}
 			if len(got) != len(c.want) {
 				t.Fatalf("len %d, want %d", len(got), len(c.want))
 			}
+			tl := c.tol
+			if tl == 0 {
+				tl = tol
+			}
 			for i := range got {
-				tl := float64(tol)
-				if c.name == "half size area" {
-					tl = 0.6 / 255 // OpenCV's rounding of .5 is implementation-defined
-				}
 				if math.Abs(float64(got[i]-c.want[i])) > tl {
 					t.Errorf("value %d = %.5f, want %.5f", i, got[i], c.want[i])
 				}
