@@ -13,6 +13,7 @@ import (
 
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"gocv.io/x/gocv"
+	"golang.org/x/image/bmp"
 )
 
 func pngBytes(t testing.TB, w, h int) []byte {
@@ -65,7 +66,21 @@ func TestDecodeImage(t *testing.T) {
 		want error
 	}{
 		{"jpeg", good, Limits{}, nil},
-		{"png", pngBytes(t, 7, 5), Limits{}, nil},
+		{"png rgba", pngBytes(t, 7, 5), Limits{}, nil},
+		{"png grey", func() []byte {
+			var b bytes.Buffer
+			if err := png.Encode(&b, image.NewGray(image.Rect(0, 0, 6, 4))); err != nil {
+				t.Fatal(err)
+			}
+			return b.Bytes()
+		}(), Limits{}, nil},
+		{"bmp", func() []byte {
+			var b bytes.Buffer
+			if err := bmp.Encode(&b, image.NewRGBA(image.Rect(0, 0, 6, 4))); err != nil {
+				t.Fatal(err)
+			}
+			return b.Bytes()
+		}(), Limits{}, nil},
 		{"zero bytes", nil, Limits{}, inspector.ErrBadImage},
 		{"text", []byte("hello, this is not an image"), Limits{}, inspector.ErrBadImage},
 		{"truncated jpeg", good[:len(good)/3], Limits{}, inspector.ErrBadImage},
@@ -139,8 +154,15 @@ func FuzzDecodeImage(f *testing.F) {
 	f.Add([]byte("GIF89a"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
+		before, counting := matCount()
 		m, err := DecodeImage(data, Limits{MaxPixels: 4_000_000})
-		defer m.Close()
+		defer func() {
+			m.Close()
+			// Under -tags matprofile: the returned Mat is the only one left.
+			if after, _ := matCount(); counting && after != before {
+				t.Errorf("Mat leak: %d live Mats before, %d after closing the result", before, after)
+			}
+		}()
 		if err != nil {
 			if !errors.Is(err, inspector.ErrBadImage) && !errors.Is(err, inspector.ErrImageTooLarge) {
 				t.Fatalf("error not classified: %v", err)
@@ -151,4 +173,43 @@ func FuzzDecodeImage(f *testing.F) {
 			t.Fatalf("no error but Mat empty=%v type=%v", m.Empty(), m.Type())
 		}
 	})
+}
+
+func TestDrawOverlay(t *testing.T) {
+	m := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(0, 0, 0, 0), 480, 640, gocv.MatTypeCV8UC3)
+	defer m.Close()
+	red := color.RGBA{R: 220, G: 10, B: 20, A: 255}
+	DrawOverlay(&m, &inspector.Rect{X: 300, Y: 200, W: 200, H: 150}, "DEFECT 0.93", red)
+	bgrIs := func(y, x int, b, g, r uint8) bool {
+		v := m.GetVecbAt(y, x)
+		return v[0] == b && v[1] == g && v[2] == r
+	}
+	if !bgrIs(200, 400, 20, 10, 220) || !bgrIs(275, 300, 20, 10, 220) {
+		t.Error("ROI edge not drawn in the colour (BGR order)")
+	}
+	if !bgrIs(275, 400, 0, 0, 0) {
+		t.Error("ROI inside was painted")
+	}
+	if !bgrIs(2, 2, 20, 10, 220) {
+		t.Error("label box missing at the top left")
+	}
+	// The label text is white on the box.
+	white := 0
+	for y := 0; y < 60; y++ {
+		for x := 0; x < 300; x++ {
+			if bgrIs(y, x, 255, 255, 255) {
+				white++
+			}
+		}
+	}
+	if white < 100 {
+		t.Errorf("%d white text pixels in the label, want a readable label", white)
+	}
+	if !bgrIs(470, 10, 0, 0, 0) {
+		t.Error("overlay drew outside the ROI and the label")
+	}
+	// Nothing to draw on: no panic.
+	empty := gocv.NewMat()
+	defer empty.Close()
+	DrawOverlay(&empty, nil, "x", red)
 }

@@ -20,19 +20,22 @@ type SourceKind string
 
 // The kinds of source a spec can name.
 const (
-	KindDevice  SourceKind = "device"  // "0": a camera by index
+	KindDevice  SourceKind = "device"  // "0": a camera by index, or /dev/video0
 	KindURL     SourceKind = "url"     // rtsp://, http://, https://
 	KindPattern SourceKind = "pattern" // frames/%04d.png
 	KindDir     SourceKind = "dir"     // a folder of images, read in name order
 	KindFile    SourceKind = "file"    // a video file
 )
 
-// ParseSourceSpec says what kind of source spec names.
+// ParseSourceSpec says what kind of source spec names: a number below 100
+// or a /dev/video path is a camera, an rtsp, http or https URL a stream, a
+// path containing % an image sequence, an existing folder a folder of images,
+// and anything else a video file. It returns an error only for an empty spec.
 func ParseSourceSpec(spec string) (SourceKind, error) {
 	switch {
 	case spec == "":
 		return "", errors.New("source: empty spec")
-	case isDeviceIndex(spec):
+	case isDeviceIndex(spec), strings.HasPrefix(spec, "/dev/video"):
 		return KindDevice, nil
 	case strings.HasPrefix(spec, "rtsp://"), strings.HasPrefix(spec, "http://"), strings.HasPrefix(spec, "https://"):
 		return KindURL, nil
@@ -68,8 +71,9 @@ type SourceOptions struct {
 }
 
 // Source delivers frames from a camera, stream, video file, image sequence
-// or folder. It is not safe for concurrent Reads; Close may be called from
-// another goroutine to stop a blocked reader.
+// or folder. It is not safe for concurrent Reads. Close may be called from
+// another goroutine; it waits for a Read in progress, because OpenCV cannot
+// release a capture that is being read.
 type Source struct {
 	spec string
 	kind SourceKind
@@ -135,8 +139,7 @@ func OpenSource(spec string, opt SourceOptions) (*Source, error) {
 func (s *Source) openCapture() error {
 	var vc *gocv.VideoCapture
 	var err error
-	if s.kind == KindDevice {
-		id, _ := strconv.Atoi(s.spec)
+	if id, convErr := strconv.Atoi(s.spec); s.kind == KindDevice && convErr == nil {
 		vc, err = gocv.OpenVideoCapture(id)
 	} else {
 		vc, err = gocv.OpenVideoCapture(s.spec)
@@ -177,6 +180,9 @@ func (s *Source) Read(dst *gocv.Mat) error {
 	if s.kind == KindDir {
 		return s.readDir(dst)
 	}
+	if s.cap == nil {
+		return fmt.Errorf("source %s: capture lost after a failed reopen", s.spec)
+	}
 	if s.cap.Read(dst) && !dst.Empty() {
 		return nil
 	}
@@ -186,18 +192,20 @@ func (s *Source) Read(dst *gocv.Mat) error {
 	if !s.opt.Loop {
 		return inspector.ErrSourceEnded
 	}
-	// Rewind; an image sequence may not support seeking, so reopen it.
-	if s.kind == KindPattern {
-		s.cap.Close()
-		if err := s.openCapture(); err != nil {
-			return err
-		}
-	} else {
-		s.cap.Set(gocv.VideoCapturePosFrames, 0)
+	s.cap.Set(gocv.VideoCapturePosFrames, 0)
+	if s.cap.Read(dst) && !dst.Empty() {
+		return nil
+	}
+	// Some backends (image sequences among them) cannot seek: start afresh.
+	s.cap.Close()
+	s.cap = nil
+	if err := s.openCapture(); err != nil {
+		return err
 	}
 	if s.cap.Read(dst) && !dst.Empty() {
 		return nil
 	}
+	// An empty recording would otherwise loop forever without a frame.
 	return fmt.Errorf("source %s: no frame after rewinding", s.spec)
 }
 
