@@ -311,20 +311,29 @@ func TestPreprocessorReuse(t *testing.T) {
 	}
 }
 
+// BenchmarkPreprocess converts a 640×480 camera frame to a 128×128 RGB
+// tensor with each resize mode, reusing one Preprocessor as the station does.
 func BenchmarkPreprocess(b *testing.B) {
 	m := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(40, 90, 140, 0), 480, 640, gocv.MatTypeCV8UC3)
 	defer m.Close()
-	s := inspector.DefaultSpec(128)
-	p, err := NewPreprocessor(s)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
-	dst := make([]float32, s.TensorLen())
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := p.Run(m, dst); err != nil {
-			b.Fatal(err)
-		}
+	gocv.RandU(&m, gocv.NewScalar(0, 0, 0, 0), gocv.NewScalar(255, 255, 255, 0)) // a uniform image could hide per-pixel work
+	for _, mode := range []inspector.ResizeMode{inspector.ResizeStretch, inspector.ResizeLetterbox, inspector.ResizeCenterCrop} {
+		b.Run(string(mode), func(b *testing.B) {
+			s := inspector.DefaultSpec(128)
+			s.Resize = mode
+			p, err := NewPreprocessor(s)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			dst := make([]float32, s.TensorLen())
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := p.Run(m, dst); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
