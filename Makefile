@@ -44,6 +44,15 @@ test: setup-test
 	@echo "Mat leak checks (gocv MatProfile):"
 	$(GO) test -tags 'onnx matprofile' -count=1 -run 'Leak|MatProfile' $(MATPROFILE_PKGS)
 
+# The shipped default models (committed): `make models` rebuilds them from the
+# demo data with the parameters their cards record.
+models: build demo-data
+	rm -rf models/demo-parts models/demo-defects
+	./$(BIN) train --data datasets/demo-parts --name demo-parts --version v1 \
+		--input-size 64 --lr 0.01 --epochs 60 --patience 15 --seed 1
+	./$(BIN) train --data datasets/demo-defects --name demo-defects --version v1 --ok-labels ok \
+		--roi 140,60,360,360 --input-size 96 --lr 0.01 --epochs 45 --patience 15 --seed 1
+
 bench: bench-augment bench-train bench-station
 
 bench-augment: setup-bench build

@@ -179,6 +179,11 @@ func (r Registry) Publish(c *Card, files map[string]string) (dir string, err err
 	if err != nil {
 		return "", fmt.Errorf("publish: %w", err)
 	}
+	// MkdirTemp makes the folder private; a published model is for everyone.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		os.RemoveAll(tmp)
+		return "", fmt.Errorf("publish: %w", err)
+	}
 	defer func() {
 		if err != nil {
 			os.RemoveAll(tmp)
