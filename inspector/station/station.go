@@ -510,7 +510,7 @@ func (s *Station) LatestJPEG() ([]byte, uint64) {
 	live := s.live
 	s.mu.Unlock()
 	text, c := overlayText(live)
-	opencv.DrawOverlay(&s.overlay, s.cfg.ROI, text, c)
+	opencv.DrawOverlay(&s.overlay, s.roi(), text, c)
 	b, err := opencv.EncodeJPEG(s.overlay, 80)
 	if err != nil {
 		s.limited("live view", "live view encode failed", "err", err)
@@ -555,4 +555,16 @@ func overlayText(d *inspector.Decision) (string, color.RGBA) {
 		return "?  " + txt, color.RGBA{230, 160, 0, 255}
 	}
 	return txt, color.RGBA{30, 110, 200, 255}
+}
+
+// roi is the region the classifier looks at: the configured one, else the
+// active model's (a defect model trained on a placement mark has one).
+func (s *Station) roi() *inspector.Rect {
+	if s.cfg.ROI != nil {
+		return s.cfg.ROI
+	}
+	if m := s.model.Load(); m != nil && m.Card != nil {
+		return m.Card.Input.ROI
+	}
+	return nil
 }

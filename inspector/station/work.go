@@ -181,7 +181,7 @@ func (s *Station) work(ctx context.Context) {
 			}
 			continue
 		}
-		motion, presence := sc.update(frame, s.cfg.ROI, s.cfg.MotionLevel)
+		motion, presence := sc.update(frame, s.roi(), s.cfg.MotionLevel)
 		now := s.cfg.Now()
 		present := presence >= s.cfg.PresenceShare
 		s.mu.Lock()
