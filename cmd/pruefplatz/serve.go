@@ -37,7 +37,7 @@ type serveConfig struct {
 	Loop     *bool   `yaml:"loop"`    // rewind file sources at their end (default true)
 	FPS      float64 `yaml:"fps"`     // pace file sources (0: the demo feed's fps, else 15)
 	Models   string  `yaml:"models"`  // registry root (default models)
-	Model    string  `yaml:"model"`   // NAME or NAME/VERSION (default: active, then demo-defects)
+	Model    string  `yaml:"model"`   // NAME or NAME/VERSION (default: active, then demo-parts)
 	ROI      string  `yaml:"roi"`     // "x,y,w,h" in frame pixels (default: whole frame)
 	Accept   float32 `yaml:"accept"`  // accept threshold (default: the card's)
 	Reject   float32 `yaml:"reject"`  // reject threshold for defect models (default: the card's)
@@ -73,7 +73,7 @@ model classifies it, a trigger decides when a part is recorded, and the web UI
 (operator, sales and engineer pages) is served on --listen.
 
 With no flags it plays the demo feed (` + defaultFeed + `, looping at its
-own frame rate) with the registry's active model, or demo-defects when none is
+own frame rate) with the registry's active model, or demo-parts when none is
 active: "make run" shows live verdicts without a camera.
 
 Settings come from --config FILE (YAML; keys: source, loop, fps, models, model,

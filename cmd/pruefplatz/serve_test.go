@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/station"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -114,7 +115,7 @@ func TestServeMissingDefaults(t *testing.T) {
 	os.MkdirAll(filepath.Dir(defaultFeed), 0o755)
 	os.WriteFile(defaultFeed, []byte("not a video"), 0o644)
 	err = runServeArgs(t, "serve", "--ort-lib", lib)
-	if err == nil || !strings.Contains(err.Error(), "make models") || !strings.Contains(err.Error(), "demo-defects") {
+	if err == nil || !strings.Contains(err.Error(), "make models") || !strings.Contains(err.Error(), station.DefaultModel) {
 		t.Errorf("missing model: %v", err)
 	}
 	err = runServeArgs(t, "serve", "--trigger", "sometimes")
@@ -158,7 +159,7 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Skip("starts the whole station")
 	}
 	repo, _ := filepath.Abs("../..")
-	for _, p := range []string{"models/demo-defects", defaultFeed, ".deps/onnxruntime/" + ortLibName} {
+	for _, p := range []string{"models/" + station.DefaultModel, defaultFeed, ".deps/onnxruntime/" + ortLibName} {
 		if _, err := os.Stat(filepath.Join(repo, p)); err != nil {
 			t.Skipf("no %s: run `make demo-data models` first", p)
 		}

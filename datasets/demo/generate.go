@@ -23,7 +23,7 @@ import (
 )
 
 // Version changes whenever the drawing changes, so old data is regenerated.
-const Version = 7
+const Version = 8
 
 // Options say what Generate writes. The zero value of a field means its default.
 type Options struct {
@@ -89,7 +89,7 @@ func Generate(ctx context.Context, opt Options) error {
 			return err
 		}
 	}
-	if _, err := GenerateFeed(ctx, FeedOptions{Seed: opt.Seed, Set: "defects", Parts: opt.FeedParts, FPS: 15,
+	if _, err := GenerateFeed(ctx, FeedOptions{Seed: opt.Seed, Set: "parts", Parts: opt.FeedParts, FPS: 15,
 		Out: filepath.Join(opt.Out, SetFeed), Workers: opt.Workers}); err != nil {
 		return err
 	}

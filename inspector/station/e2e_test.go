@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pruefplatz/pruefplatz/datasets/demo"
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/inspector/onnx"
 	"github.com/pruefplatz/pruefplatz/inspector/opencv"
@@ -20,7 +21,7 @@ var (
 	ortLib     = flag.String("ort-lib", "../../.deps/onnxruntime/libonnxruntime.so.1", "ONNX Runtime library")
 )
 
-// realModel loads the registry's active model (else demo-defects) or skips.
+// realModel loads the registry's active model (else DefaultModel) or skips.
 func realModel(t testing.TB) (*Model, models.Registry) {
 	t.Helper()
 	reg := models.Registry{Root: *modelsRoot}
@@ -65,6 +66,14 @@ func TestEndToEndWithDefaultModel(t *testing.T) {
 	}
 	m, _ := realModel(t)
 	feed, tl := demoFeed(t)
+	if len(m.Card.OKLabels) == 0 { // a parts model watches parts
+		dir := t.TempDir()
+		var err error
+		if tl, err = demo.GenerateFeed(context.Background(), demo.FeedOptions{Seed: 7, Set: "parts", Parts: 4, FPS: 15, Out: dir, Workers: 2}); err != nil {
+			t.Fatal(err)
+		}
+		feed = filepath.Join(dir, "feed.avi")
+	}
 	c := &stepClassifier{Classifier: m.Classifier}
 	m.Classifier = c
 	open := func() (FrameSource, error) {
