@@ -42,7 +42,7 @@ test: setup-test
 	$(GO) vet ./...
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
 	@echo "Mat leak checks (gocv MatProfile):"
-	$(GO) test -tags 'onnx matprofile' -count=1 -run 'Leak|MatProfile' $(MATPROFILE_PKGS)
+	$(GO) test -tags 'onnx matprofile' -count=1 -run 'Leak|FreesMats|MatProfile' $(MATPROFILE_PKGS)
 
 # The shipped default models (committed): `make models` rebuilds them from the
 # demo data with the parameters their cards record.
