@@ -341,10 +341,11 @@ func (w *worker) do(rel string) ([]Output, *Problem, error) {
 		return nil, &Problem{Path: path, Err: err.Error()}, nil
 	}
 	src, err := opencv.DecodeImage(data, opencv.Limits{})
-	defer src.Close()
 	if err != nil {
+		src.Close()
 		return nil, &Problem{Path: path, Err: err.Error()}, nil
 	}
+	defer src.Close()
 	sum := sha256.Sum256(data)
 	ext := strings.ToLower(filepath.Ext(rel))
 	isJPEG := ext == ".jpg" || ext == ".jpeg"

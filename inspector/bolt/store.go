@@ -19,6 +19,7 @@ import (
 
 	"github.com/pruefplatz/pruefplatz/inspector"
 	bbolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Bucket names.
@@ -43,7 +44,7 @@ var _ inspector.VerdictStore = (*Store)(nil)
 // process gives ErrInUse after a second.
 func Open(path string) (*Store, error) {
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
-	if errors.Is(err, bbolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s", ErrInUse, path)
 	}
 	if err != nil {

@@ -97,7 +97,7 @@ func TestDecodeImage(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			m, err := DecodeImage(c.data, c.lim)
-			defer m.Close()
+			t.Cleanup(func() { m.Close() })
 			if c.want == nil {
 				if err != nil {
 					t.Fatal(err)

@@ -416,10 +416,10 @@ func (s *Station) ActivateModel(ctx context.Context, name, version string) error
 		s.log.Error("model swap refused; the old model keeps serving", "model", name+"/"+version, "err", err)
 		return err
 	}
-	old := s.model.Swap(m)
-	// Wait for an inference still running on the old model before closing it.
-	//lint:ignore SA2001 taking the write lock waits for in-flight readers; that is all it is for.
+	// The write lock waits for an inference still running on the old model,
+	// so it can be closed safely.
 	s.inferMu.Lock()
+	old := s.model.Swap(m)
 	s.inferMu.Unlock()
 	if old != nil && old.Classifier != nil && old.Classifier != m.Classifier {
 		old.Classifier.Close()

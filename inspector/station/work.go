@@ -326,10 +326,11 @@ func (s *Station) buildVerdict(m *Model, frame gocv.Mat, d inspector.Decision, t
 // bad uploads; model and store errors are returned as they come.
 func (s *Station) ClassifyImage(ctx context.Context, data []byte, store bool) (*inspector.Verdict, error) {
 	img, err := opencv.DecodeImage(data, opencv.Limits{})
-	defer img.Close() // DecodeImage returns a Mat to close even with an error
 	if err != nil {
+		img.Close() // DecodeImage returns a Mat to close even with an error
 		return nil, err
 	}
+	defer img.Close()
 	s.inferMu.RLock()
 	defer s.inferMu.RUnlock()
 	m := s.model.Load()

@@ -33,11 +33,11 @@ func batchNorm(scope *model.Scope, x *graph.Node) *graph.Node {
 		variance = graph.Sub(graph.ReduceMean(graph.Square(x), axes...), graph.Square(mean))
 		m := graph.Scalar(g, x.DType(), momentum)
 		one := graph.Scalar(g, x.DType(), 1.0)
-		meanVar.SetValueGraph(graph.Add(graph.Mul(meanVar.ValueGraph(g), m), graph.Mul(graph.StopGradient(mean), graph.Sub(one, m))))
-		varVar.SetValueGraph(graph.Add(graph.Mul(varVar.ValueGraph(g), m), graph.Mul(graph.StopGradient(variance), graph.Sub(one, m))))
+		meanVar.SetNodeValue(graph.Add(graph.Mul(meanVar.NodeValue(g), m), graph.Mul(graph.StopGradient(mean), graph.Sub(one, m))))
+		varVar.SetNodeValue(graph.Add(graph.Mul(varVar.NodeValue(g), m), graph.Mul(graph.StopGradient(variance), graph.Sub(one, m))))
 	} else {
-		mean = meanVar.ValueGraph(g)
-		variance = varVar.ValueGraph(g)
+		mean = meanVar.NodeValue(g)
+		variance = varVar.NodeValue(g)
 	}
 	// Per-channel values broadcast as [1, …, 1, c].
 	bshape := make([]int, x.Rank())
@@ -45,7 +45,7 @@ func batchNorm(scope *model.Scope, x *graph.Node) *graph.Node {
 		bshape[i] = 1
 	}
 	bshape[len(bshape)-1] = c
-	inv := graph.Mul(graph.Inverse(graph.Sqrt(graph.Add(variance, graph.Scalar(g, x.DType(), eps)))), gamma)
+	inv := graph.Mul(graph.Reciprocal(graph.Sqrt(graph.Add(variance, graph.Scalar(g, x.DType(), eps)))), gamma)
 	shift := graph.Sub(beta, graph.Mul(mean, inv))
 	return graph.Add(graph.Mul(x, graph.Reshape(inv, bshape...)), graph.Reshape(shift, bshape...))
 }
