@@ -33,5 +33,6 @@ func subcommands() []*cobra.Command {
 		newAugmentCmd(),
 		newBenchCmd(),
 		newServeCmd(),
+		newModelsCmd(),
 	}
 }

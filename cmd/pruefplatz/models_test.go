@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pruefplatz/pruefplatz/models"
+)
+
+// copyModel copies the shipped demo-parts v1 into a temp registry, skipping when it is absent.
+func copyModel(t *testing.T) string {
+	t.Helper()
+	src := filepath.Join("..", "..", "models", "demo-parts", "v1")
+	if _, err := os.Stat(filepath.Join(src, models.ModelFile)); err != nil {
+		t.Skipf("no shipped model at %s: %v", src, err)
+	}
+	root := t.TempDir()
+	dst := filepath.Join(root, "demo-parts", "v1")
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{models.ModelFile, models.CardFile} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+func runModels(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := newModelsCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+func TestModelsActivateListShow(t *testing.T) {
+	if os.Getenv("PRUEFPLATZ_ORT_LIB") == "" {
+		t.Skip("PRUEFPLATZ_ORT_LIB not set")
+	}
+	root := copyModel(t)
+	if _, err := runModels(t, "--models", root, "activate", "demo-parts", "v1"); err != nil {
+		t.Fatalf("activate: %v", err)
+	}
+	out, err := runModels(t, "--models", root, "list")
+	if err != nil || !strings.Contains(out, "*") || !strings.Contains(out, "demo-parts") {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+	out, err = runModels(t, "--models", root, "show", "demo-parts/v1")
+	if err != nil || !strings.Contains(out, "hex_nut") || !strings.Contains(out, "test metrics") {
+		t.Fatalf("show: %v\n%s", err, out)
+	}
+}
+
+func TestModelsActivateRefusesTampered(t *testing.T) {
+	root := copyModel(t)
+	f, err := os.OpenFile(filepath.Join(root, "demo-parts", "v1", models.ModelFile), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte{0}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	_, err = runModels(t, "--models", root, "activate", "demo-parts", "v1")
+	if !errors.Is(err, models.ErrTampered) {
+		t.Fatalf("activate of a tampered model: got %v, want ErrTampered", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, models.ActiveFile)); !os.IsNotExist(err) {
+		t.Fatalf("active.json written after a refused activation: %v", err)
+	}
+}
