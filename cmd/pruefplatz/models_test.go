@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pruefplatz/pruefplatz/inspector"
 
 	"github.com/pruefplatz/pruefplatz/models"
 )
@@ -80,5 +83,59 @@ func TestModelsActivateRefusesTampered(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, models.ActiveFile)); !os.IsNotExist(err) {
 		t.Fatalf("active.json written after a refused activation: %v", err)
+	}
+}
+
+func TestModelsActivateRefusesLabelMismatchAndRollback(t *testing.T) {
+	if os.Getenv("PRUEFPLATZ_ORT_LIB") == "" {
+		t.Skip("PRUEFPLATZ_ORT_LIB not set")
+	}
+	root := copyModel(t)
+	v1 := filepath.Join(root, "demo-parts", "v1")
+	v2 := filepath.Join(root, "demo-parts", "v2")
+	if err := os.MkdirAll(v2, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(v1, models.ModelFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(v2, models.ModelFile), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	card, err := models.LoadCard(filepath.Join(v1, models.CardFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	card.Version = "v2"
+	writeCard := func(c *models.Card) {
+		t.Helper()
+		j, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(v2, models.CardFile), j, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := runModels(t, "--models", root, "activate", "demo-parts", "v1"); err != nil {
+		t.Fatalf("activate v1: %v", err)
+	}
+	bad := *card
+	bad.Labels = append(append([]string{}, card.Labels...), "extra")
+	writeCard(&bad)
+	if _, err := runModels(t, "--models", root, "activate", "demo-parts", "v2"); !errors.Is(err, inspector.ErrModelShape) {
+		t.Fatalf("activate with 7 labels on a 6-class model: got %v, want ErrModelShape", err)
+	}
+	if a, err := (models.Registry{Root: root}).ReadActive(); err != nil || a.Version != "v1" {
+		t.Fatalf("active after refusal = %+v, %v; want v1", a, err)
+	}
+	writeCard(card)
+	if _, err := runModels(t, "--models", root, "activate", "demo-parts", "v2"); err != nil {
+		t.Fatalf("activate v2: %v", err)
+	}
+	out, err := runModels(t, "--models", root, "rollback")
+	if err != nil || !strings.Contains(out, "demo-parts/v1") {
+		t.Fatalf("rollback: %v\n%s", err, out)
 	}
 }
