@@ -34,5 +34,6 @@ func subcommands() []*cobra.Command {
 		newBenchCmd(),
 		newServeCmd(),
 		newModelsCmd(),
+		newEvalCmd(),
 	}
 }

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pruefplatz/pruefplatz/datasets"
+	"github.com/pruefplatz/pruefplatz/inspector/onnx"
+	"github.com/pruefplatz/pruefplatz/models"
+	"github.com/pruefplatz/pruefplatz/models/eval"
+	"github.com/pruefplatz/pruefplatz/models/train"
+)
+
+// newEvalCmd evaluates a registered model on an ImageFolder dataset.
+func newEvalCmd() *cobra.Command {
+	var model, data, root, out string
+	cmd := &cobra.Command{
+		Use:   "eval --model NAME[/VERSION] --data DIR",
+		Short: "Evaluate a registered model on an ImageFolder dataset (metrics.json, confusion.png)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			name, version, _ := strings.Cut(model, "/")
+			reg := models.Registry{Root: root}
+			card, err := reg.Get(name, version)
+			if err != nil {
+				return err
+			}
+			ds, err := datasets.LoadWith(data, datasets.Options{})
+			if err != nil {
+				return err
+			}
+			lib, err := ortLibPath(cmd)
+			if err != nil {
+				return err
+			}
+			if err := onnx.Init(lib); err != nil {
+				return err
+			}
+			start := time.Now()
+			res, err := eval.Evaluate(cmd.Context(), card, reg.ModelPath(card), ds)
+			if err != nil {
+				return err
+			}
+			secs := time.Since(start).Seconds()
+			if out == "" {
+				out = filepath.Join("out", "eval-"+card.Name+"-"+card.Version)
+			}
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			j, err := json.MarshalIndent(res.Metrics, "", "  ")
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(out, "metrics.json"), j, 0o644); err != nil {
+				return err
+			}
+			if err := train.WriteConfusionPNG(filepath.Join(out, "confusion.png"), res.Metrics); err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "%s/%s on %s\n%s\n", card.Name, card.Version, data, res.Metrics.Table())
+			for _, s := range res.Skipped {
+				fmt.Fprintf(w, "skipped %s: %s\n", s.Path, s.Err)
+			}
+			fmt.Fprintf(w, "%d images in %.1f s (%.0f images/s); written to %s\n", res.Metrics.N, secs, float64(res.Metrics.N)/secs, out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&model, "model", "", "model to evaluate, NAME or NAME/VERSION (latest version when left out)")
+	cmd.Flags().StringVar(&data, "data", "", "ImageFolder dataset DIR/<class>/*.jpg; classes must be labels of the model")
+	cmd.Flags().StringVar(&root, "models", "models", "model registry folder")
+	cmd.Flags().StringVar(&out, "out", "", "output folder for metrics.json and confusion.png (default out/eval-NAME-VERSION)")
+	_ = cmd.MarkFlagRequired("model")
+	_ = cmd.MarkFlagRequired("data")
+	return cmd
+}
