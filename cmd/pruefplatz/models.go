@@ -140,6 +140,6 @@ func newModelsCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(list, show, activate, rollback)
+	cmd.AddCommand(list, show, activate, rollback, newModelsImportCmd(&root))
 	return cmd
 }
