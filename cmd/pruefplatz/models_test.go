@@ -139,3 +139,41 @@ func TestModelsActivateRefusesLabelMismatchAndRollback(t *testing.T) {
 		t.Fatalf("rollback: %v\n%s", err, out)
 	}
 }
+
+func TestModelsImportRefusesCorruptFile(t *testing.T) {
+	if os.Getenv("PRUEFPLATZ_ORT_LIB") == "" {
+		t.Skip("PRUEFPLATZ_ORT_LIB not set")
+	}
+	dir := t.TempDir()
+	root := filepath.Join(dir, "reg")
+	bad := filepath.Join(dir, "bad.onnx")
+	labels := filepath.Join(dir, "labels.txt")
+	if err := os.WriteFile(bad, bytes.Repeat([]byte{0x8f, 0x13, 0xff}, 200), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(labels, []byte("ok\nscratch\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := runModels(t, "--models", root, "import", "--onnx", bad, "--labels", labels, "--input-size", "64", "--name", "x")
+	if err == nil || !strings.Contains(err.Error(), "bad.onnx") {
+		t.Fatalf("import of random bytes: got %v, want an error naming the file", err)
+	}
+	if _, err := os.Stat(root); !os.IsNotExist(err) {
+		t.Fatalf("registry written after a refused import: %v", err)
+	}
+}
+
+func TestModelsListReportsUnparseableCard(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "broken", "v1")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, models.CardFile), []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runModels(t, "--models", root, "list")
+	if err != nil || !strings.Contains(out, "problem:") || !strings.Contains(out, "broken") {
+		t.Fatalf("list with a broken card: %v\n%s", err, out)
+	}
+}
