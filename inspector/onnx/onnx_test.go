@@ -3,6 +3,7 @@ package onnx
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -130,18 +131,47 @@ func TestClassifyConcurrent(t *testing.T) {
 	}
 }
 
+// BenchmarkClassify runs the shipped 64×64 parts model with one and two
+// intra-op threads, to choose the station's default.
 func BenchmarkClassify(b *testing.B) {
 	setup(b)
-	s, err := Open(testModel, testSpec, testClasses, Options{})
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+			s, err := Open(testModel, testSpec, testClasses, Options{Threads: threads})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			in := make([]float32, testSpec.TensorLen())
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := s.Classify(context.Background(), in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func TestDestroyAndInitAgain(t *testing.T) {
+	setup(t)
+	lib, _ := filepath.Abs("../../.deps/onnxruntime/libonnxruntime.so.1")
+	if err := Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	if err := Destroy(); err != nil {
+		t.Fatalf("second Destroy: %v", err)
+	}
+	if _, err := Open(tinyModel, tinySpec, 3, Options{}); err == nil {
+		t.Fatal("Open without an environment succeeded")
+	}
+	if err := Init(lib); err != nil {
+		t.Fatalf("Init after Destroy: %v", err)
+	}
+	s, err := Open(tinyModel, tinySpec, 3, Options{})
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
-	defer s.Close()
-	in := make([]float32, testSpec.TensorLen())
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := s.Classify(context.Background(), in); err != nil {
-			b.Fatal(err)
-		}
-	}
+	s.Close()
 }
