@@ -51,7 +51,7 @@ func tinyModelBytes() []byte {
 		for _, d := range dims {
 			shape = sub(shape, 1, varint(nil, 1, uint64(d))) // TensorShapeProto.dim{dim_value}
 		}
-		tensorType := sub(varint(nil, 1, float32Type), 2, shape) // TypeProto.Tensor{elem_type, shape}
+		tensorType := sub(varint(nil, 1, float32Type), 2, shape)  // TypeProto.Tensor{elem_type, shape}
 		return sub(str(nil, 1, name), 2, sub(nil, 1, tensorType)) // ValueInfoProto{name, type{tensor_type}}
 	}
 	tensor := func(name string, dims []int64, vals []float32) msg {
