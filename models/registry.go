@@ -189,11 +189,17 @@ func (r Registry) Publish(c *Card, files map[string]string) (dir string, err err
 			os.RemoveAll(tmp)
 		}
 	}()
-	for name, from := range files {
-		if !validName(name) {
+	// A fixed order makes a failing file fail at the same point every time.
+	names := make([]string, 0, len(files))
+	for name := range files {
+		if !validName(name) || name == CardFile {
 			return "", fmt.Errorf("publish: bad file name %q", name)
 		}
-		if err := copyFileSync(from, filepath.Join(tmp, name)); err != nil {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := copyFileSync(files[name], filepath.Join(tmp, name)); err != nil {
 			return "", fmt.Errorf("publish: %w", err)
 		}
 	}
@@ -225,7 +231,8 @@ func (r Registry) Verify(c *Card) error {
 	return nil
 }
 
-// ReadActive returns the active model; ErrNoModel when none was activated.
+// ReadActive returns the active model: an error wrapping ErrNoModel when
+// none was activated, a parse error naming the file when it is unreadable.
 func (r Registry) ReadActive() (*Active, error) {
 	b, err := os.ReadFile(filepath.Join(r.Root, ActiveFile))
 	if errors.Is(err, os.ErrNotExist) {
@@ -250,9 +257,13 @@ func (r Registry) ActiveCard() (*Card, error) {
 	return r.Get(a.Name, a.Version)
 }
 
-// Activate makes name/version the active model. It first verifies the file
-// against the card's sha256 and runs check (the caller opens the model with
-// its runtime and compares shapes); on any failure the active model stays.
+// Activate makes name/version the active model and pushes the previous one
+// onto the history. It first verifies the file against the card's sha256
+// (ErrTampered) and runs check (the caller opens the model with its runtime
+// and compares shapes, typically returning an error wrapping
+// inspector.ErrModelShape); on any failure, including an unknown model
+// (ErrNoModel) or an unreadable active.json, the active model stays.
+// Activating the active model again changes nothing.
 func (r Registry) Activate(name, version string, check func(c *Card, modelPath string) error) (*Card, error) {
 	c, err := r.Get(name, version)
 	if err != nil {
@@ -267,8 +278,11 @@ func (r Registry) Activate(name, version string, check func(c *Card, modelPath s
 		}
 	}
 	a, err := r.ReadActive()
-	if err != nil {
+	if errors.Is(err, ErrNoModel) {
 		a = &Active{}
+	} else if err != nil {
+		// Overwriting an unreadable active.json would lose its history.
+		return nil, err
 	}
 	if a.Name == c.Name && a.Version == c.Version {
 		return c, nil
@@ -280,7 +294,9 @@ func (r Registry) Activate(name, version string, check func(c *Card, modelPath s
 	return c, r.writeActive(a)
 }
 
-// Rollback re-activates the previously active model (checked like Activate).
+// Rollback re-activates the previously active model, checked like Activate,
+// and drops it from the history. It returns ErrNoHistory when there is none
+// and leaves active.json unchanged on any error.
 func (r Registry) Rollback(check func(c *Card, modelPath string) error) (*Card, error) {
 	a, err := r.ReadActive()
 	if err != nil {
@@ -331,7 +347,10 @@ func (r Registry) writeActive(a *Active) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), filepath.Join(r.Root, ActiveFile))
+	if err := os.Rename(tmp.Name(), filepath.Join(r.Root, ActiveFile)); err != nil {
+		return err
+	}
+	return syncDir(r.Root)
 }
 
 // FileSHA256 returns the hex sha256 of a file.
