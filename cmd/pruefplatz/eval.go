@@ -21,13 +21,11 @@ import (
 func newEvalCmd() *cobra.Command {
 	var model, data, root, out string
 	cmd := &cobra.Command{
-		Use:   "eval --model NAME[/VERSION] --data DIR",
+		Use:   "eval --model NAME[/VERSION]|FILE.onnx --data DIR",
 		Short: "Evaluate a registered model on an ImageFolder dataset (metrics.json, confusion.png)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			name, version, _ := strings.Cut(model, "/")
-			reg := models.Registry{Root: root}
-			card, err := reg.Get(name, version)
+			card, modelPath, err := evalModel(root, model)
 			if err != nil {
 				return err
 			}
@@ -43,7 +41,7 @@ func newEvalCmd() *cobra.Command {
 				return err
 			}
 			start := time.Now()
-			res, err := eval.Evaluate(cmd.Context(), card, reg.ModelPath(card), ds)
+			res, err := eval.Evaluate(cmd.Context(), card, modelPath, ds)
 			if err != nil {
 				return err
 			}
@@ -73,11 +71,38 @@ func newEvalCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&model, "model", "", "model to evaluate, NAME or NAME/VERSION (latest version when left out)")
+	cmd.Flags().StringVar(&model, "model", "", "model to evaluate: NAME or NAME/VERSION in the registry (latest version when left out), or a path to model.onnx with its card.json beside it")
 	cmd.Flags().StringVar(&data, "data", "", "ImageFolder dataset DIR/<class>/*.jpg; classes must be labels of the model")
 	cmd.Flags().StringVar(&root, "models", "models", "model registry folder")
 	cmd.Flags().StringVar(&out, "out", "", "output folder for metrics.json and confusion.png (default out/eval-NAME-VERSION)")
 	_ = cmd.MarkFlagRequired("model")
 	_ = cmd.MarkFlagRequired("data")
 	return cmd
+}
+
+// evalModel resolves --model: a path ending in .onnx is read with the
+// card.json in its folder and checked against the card's sha256, anything
+// else is a registry NAME[/VERSION].
+func evalModel(root, model string) (*models.Card, string, error) {
+	if !strings.HasSuffix(model, ".onnx") {
+		name, version, _ := strings.Cut(model, "/")
+		reg := models.Registry{Root: root}
+		card, err := reg.Get(name, version)
+		if err != nil {
+			return nil, "", err
+		}
+		return card, reg.ModelPath(card), reg.Verify(card)
+	}
+	card, err := models.LoadCard(filepath.Join(filepath.Dir(model), models.CardFile))
+	if err != nil {
+		return nil, "", fmt.Errorf("--model %s needs its card beside it: %w", model, err)
+	}
+	sum, err := models.FileSHA256(model)
+	if err != nil {
+		return nil, "", err
+	}
+	if sum != card.ONNXSHA256 {
+		return nil, "", fmt.Errorf("%w: %s has sha256 %s, its card says %s", models.ErrTampered, model, sum, card.ONNXSHA256)
+	}
+	return card, model, nil
 }

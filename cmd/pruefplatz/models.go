@@ -75,6 +75,9 @@ func newModelsCmd() *cobra.Command {
 			fmt.Fprintf(out, "%s/%s  created %s  tool %s\n", c.Name, c.Version, c.Created.UTC().Format("2006-01-02 15:04:05Z"), c.Tool)
 			fmt.Fprintf(out, "labels: %s\nOK labels: %s\n", strings.Join(c.Labels, ", "), strings.Join(c.OKLabels, ", "))
 			fmt.Fprintf(out, "input: %+v\narchitecture: %s\n", c.Input, c.Architecture)
+			if c.Imported {
+				fmt.Fprintln(out, "imported: trained elsewhere, no training record here; metrics come from pruefplatz eval")
+			}
 			if t := c.Training; t != nil {
 				fmt.Fprintf(out, "training: backend %s, epochs %d run / best %d, batch %d, lr %g, seed %d, %.0f s\n",
 					t.Backend, t.EpochsRun, t.BestEpoch, t.Batch, t.LearningRate, t.Seed, t.Seconds)

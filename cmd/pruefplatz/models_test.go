@@ -10,16 +10,16 @@ import (
 	"testing"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
-
+	"github.com/pruefplatz/pruefplatz/inspector/onnx/onnxtest"
 	"github.com/pruefplatz/pruefplatz/models"
 )
 
-// copyModel copies the shipped demo-parts v1 into a temp registry, skipping when it is absent.
+// copyModel copies the shipped demo-parts v1 into a temp registry.
 func copyModel(t *testing.T) string {
 	t.Helper()
 	src := filepath.Join("..", "..", "models", "demo-parts", "v1")
 	if _, err := os.Stat(filepath.Join(src, models.ModelFile)); err != nil {
-		t.Skipf("no shipped model at %s: %v", src, err)
+		t.Fatalf("no shipped model at %s (it is committed): %v", src, err)
 	}
 	root := t.TempDir()
 	dst := filepath.Join(root, "demo-parts", "v1")
@@ -50,9 +50,7 @@ func runModels(t *testing.T, args ...string) (string, error) {
 }
 
 func TestModelsActivateListShow(t *testing.T) {
-	if os.Getenv("PRUEFPLATZ_ORT_LIB") == "" {
-		t.Skip("PRUEFPLATZ_ORT_LIB not set")
-	}
+	onnxtest.FindLibrary(t)
 	root := copyModel(t)
 	if _, err := runModels(t, "--models", root, "activate", "demo-parts", "v1"); err != nil {
 		t.Fatalf("activate: %v", err)
@@ -87,9 +85,7 @@ func TestModelsActivateRefusesTampered(t *testing.T) {
 }
 
 func TestModelsActivateRefusesLabelMismatchAndRollback(t *testing.T) {
-	if os.Getenv("PRUEFPLATZ_ORT_LIB") == "" {
-		t.Skip("PRUEFPLATZ_ORT_LIB not set")
-	}
+	onnxtest.FindLibrary(t)
 	root := copyModel(t)
 	v1 := filepath.Join(root, "demo-parts", "v1")
 	v2 := filepath.Join(root, "demo-parts", "v2")
@@ -141,9 +137,7 @@ func TestModelsActivateRefusesLabelMismatchAndRollback(t *testing.T) {
 }
 
 func TestModelsImportRefusesCorruptFile(t *testing.T) {
-	if os.Getenv("PRUEFPLATZ_ORT_LIB") == "" {
-		t.Skip("PRUEFPLATZ_ORT_LIB not set")
-	}
+	onnxtest.FindLibrary(t)
 	dir := t.TempDir()
 	root := filepath.Join(dir, "reg")
 	bad := filepath.Join(dir, "bad.onnx")
@@ -175,5 +169,57 @@ func TestModelsListReportsUnparseableCard(t *testing.T) {
 	out, err := runModels(t, "--models", root, "list")
 	if err != nil || !strings.Contains(out, "problem:") || !strings.Contains(out, "broken") {
 		t.Fatalf("list with a broken card: %v\n%s", err, out)
+	}
+}
+
+// TestModelsImport imports the shipped parts model as if it came from
+// elsewhere: right labels publish a card marked imported that activates;
+// one label too few is refused as a shape mismatch and writes nothing.
+func TestModelsImport(t *testing.T) {
+	onnxtest.FindLibrary(t)
+	shipped := copyModel(t)
+	card, err := models.Registry{Root: shipped}.Get("demo-parts", "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(shipped, "demo-parts", "v1", models.ModelFile)
+	dir := t.TempDir()
+	root := filepath.Join(dir, "reg")
+	labels := filepath.Join(dir, "labels.txt")
+	short := filepath.Join(dir, "short.txt")
+	if err := os.WriteFile(labels, []byte(strings.Join(card.Labels, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(short, []byte(strings.Join(card.Labels[1:], "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := []string{"--input-size", "64", "--mean", "0.5,0.5,0.5", "--std", "0.25,0.25,0.25", "--ok-labels", ""}
+
+	_, err = runModels(t, append([]string{"--models", root, "import", "--onnx", src, "--labels", short, "--name", "ext"}, spec...)...)
+	if !errors.Is(err, inspector.ErrModelShape) {
+		t.Fatalf("import with %d labels for %d outputs: %v, want ErrModelShape", len(card.Labels)-1, len(card.Labels), err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "ext")); !os.IsNotExist(err) {
+		t.Fatalf("refused import left %s: %v", filepath.Join(root, "ext"), err)
+	}
+
+	out, err := runModels(t, append([]string{"--models", root, "import", "--onnx", src, "--labels", labels, "--name", "ext"}, spec...)...)
+	if err != nil || !strings.Contains(out, "ext/v1") {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	got, err := models.Registry{Root: root}.Get("ext", "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Imported || got.Training != nil || len(got.Metrics) != 0 || got.ONNXSHA256 != card.ONNXSHA256 ||
+		strings.Join(got.Labels, ",") != strings.Join(card.Labels, ",") || got.OKLabels != nil {
+		t.Fatalf("imported card %+v", got)
+	}
+	if _, err := runModels(t, "--models", root, "activate", "ext", "v1"); err != nil {
+		t.Fatalf("activate the imported model: %v", err)
+	}
+	out, err = runModels(t, "--models", root, "show", "ext")
+	if err != nil || !strings.Contains(out, "imported") || !strings.Contains(out, card.ONNXSHA256) {
+		t.Fatalf("show: %v\n%s", err, out)
 	}
 }

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pruefplatz/pruefplatz/inspector/onnx/onnxtest"
+	"github.com/pruefplatz/pruefplatz/models"
+)
+
+// evalData copies per images of each class of the generated demo-parts
+// dataset into a temporary ImageFolder; it skips when make demo-data has not run.
+func evalData(t *testing.T, per int, classes []string) string {
+	t.Helper()
+	src := filepath.Join("..", "..", "datasets", "demo-parts")
+	dir := t.TempDir()
+	for _, c := range classes {
+		files, _ := filepath.Glob(filepath.Join(src, c, "*.jpg"))
+		if len(files) < per {
+			t.Skipf("needs the generated demo-parts dataset in %s (make demo-data)", src)
+		}
+		if err := os.MkdirAll(filepath.Join(dir, c), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files[:per] {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, c, filepath.Base(f)), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return dir
+}
+
+func runEval(args ...string) (string, error) {
+	cmd := newEvalCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+func TestEvalModelFile(t *testing.T) {
+	onnxtest.FindLibrary(t)
+	root := copyModel(t)
+	card, err := models.Registry{Root: root}.Get("demo-parts", "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := evalData(t, 2, card.Labels)
+	modelFile := filepath.Join(root, "demo-parts", "v1", models.ModelFile)
+	out := filepath.Join(t.TempDir(), "eval")
+
+	text, err := runEval("--model", modelFile, "--data", data, "--out", out)
+	if err != nil {
+		t.Fatalf("eval: %v\n%s", err, text)
+	}
+	for _, want := range append([]string{"precision", "accuracy", "images/s"}, card.Labels...) {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(out, "metrics.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m models.Metrics
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, row := range m.Confusion {
+		for _, v := range row {
+			total += v
+		}
+	}
+	if want := 2 * len(card.Labels); m.N != want || total != want || len(m.PerClass) != len(card.Labels) {
+		t.Fatalf("metrics.json: n %d, confusion total %d, %d classes; want %d images", m.N, total, len(m.PerClass), want)
+	}
+	f, err := os.Open(filepath.Join(out, "confusion.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if img, err := png.Decode(f); err != nil || img.Bounds().Dx() < 100 {
+		t.Fatalf("confusion.png: %v", err)
+	}
+
+	// The same model by registry name gives the same numbers.
+	out2 := t.TempDir()
+	if text2, err := runEval("--models", root, "--model", "demo-parts", "--data", data, "--out", out2); err != nil {
+		t.Fatalf("eval by name: %v\n%s", err, text2)
+	}
+	if b2, err := os.ReadFile(filepath.Join(out2, "metrics.json")); err != nil || !bytes.Equal(b, b2) {
+		t.Fatalf("metrics by name differ from metrics by file (%v):\n%s\n%s", err, b2, b)
+	}
+}
+
+func TestEvalRefusals(t *testing.T) {
+	onnxtest.FindLibrary(t)
+	root := copyModel(t)
+	card, err := models.Registry{Root: root}.Get("demo-parts", "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := evalData(t, 1, card.Labels)
+	if err := os.Rename(filepath.Join(data, card.Labels[0]), filepath.Join(data, "gearwheel")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runEval("--models", root, "--model", "demo-parts/v1", "--data", data, "--out", t.TempDir()); err == nil || !strings.Contains(err.Error(), `"gearwheel"`) {
+		t.Fatalf("unknown dataset class: %v, want an error naming gearwheel", err)
+	}
+	modelFile := filepath.Join(root, "demo-parts", "v1", models.ModelFile)
+	f, err := os.OpenFile(modelFile, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte{0})
+	f.Close()
+	if _, err := runEval("--model", modelFile, "--data", data, "--out", t.TempDir()); !errors.Is(err, models.ErrTampered) {
+		t.Fatalf("tampered model file: %v, want ErrTampered", err)
+	}
+	if _, err := runEval("--models", root, "--model", "demo-parts", "--data", data, "--out", t.TempDir()); !errors.Is(err, models.ErrTampered) {
+		t.Fatalf("tampered registry model: %v, want ErrTampered", err)
+	}
+}
