@@ -27,6 +27,7 @@ import (
 	gonnx "github.com/gomlx/gomlx/ml/model/onnx"
 	gtrain "github.com/gomlx/gomlx/ml/train"
 	"github.com/gomlx/gomlx/ml/train/loss"
+	"github.com/gomlx/gomlx/ml/train/metric"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 	"github.com/pruefplatz/pruefplatz/augment"
 	"github.com/pruefplatz/pruefplatz/datasets"
@@ -72,6 +73,10 @@ type Options struct {
 	Now           func() time.Time
 	// Arch overrides the default network (benchmarks).
 	Arch *Arch
+
+	// createFile opens the ONNX export file; tests swap it to simulate a
+	// full disk. Nil means os.Create.
+	createFile func(path string) (io.WriteCloser, error)
 }
 
 func (o *Options) defaults() {
@@ -123,6 +128,9 @@ func (o *Options) defaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.createFile == nil {
+		o.createFile = func(path string) (io.WriteCloser, error) { return os.Create(path) }
 	}
 }
 
@@ -230,7 +238,9 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	modelFn := arch.build()
 	trainer := gtrain.NewTrainer(backend, store, func(scope *model.Scope, spec any, inputs []*graph.Node) []*graph.Node {
 		return []*graph.Node{modelFn(scope, inputs[0])}
-	}, loss.SparseCategoricalCrossEntropyLogits, optimizer.Adam().LearningRate(opt.LR).Done(), nil, nil)
+	}, loss.SparseCategoricalCrossEntropyLogits, optimizer.Adam().LearningRate(opt.LR).Done(),
+		// The mean accuracy of the epoch's batches (with dropout and augmentation) for the progress bar.
+		[]metric.Interface{metric.NewSparseCategoricalAccuracy("Accuracy", "acc")}, nil)
 	infer, err := model.NewExec(backend, store, func(scope *model.Scope, x *graph.Node) *graph.Node { return modelFn(scope, x) })
 	if err != nil {
 		return nil, err
@@ -258,8 +268,13 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 		}
 		bar := progressbar.NewOptions(steps, progressbar.OptionSetWriter(opt.Out), progressbar.OptionSetDescription(fmt.Sprintf("epoch %2d/%d", epoch, opt.Epochs)),
 			progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(200*time.Millisecond))
+		if epoch > 1 {
+			if err := trainer.ResetTrainMetrics(); err != nil {
+				return nil, err
+			}
+		}
 		batches, errc := bt.epoch(ctx, epoch, steps)
-		var lossSum, right float64
+		var lossSum, acc float64
 		n := 0
 		epochStart := time.Now()
 		for b := range batches {
@@ -270,13 +285,14 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 				return nil, fmt.Errorf("train: step: %w", err)
 			}
 			lossSum += float64(tensors.MustCopyFlatData[float32](metrics[0])[0])
+			acc = float64(tensors.MustCopyFlatData[float32](metrics[2])[0])
 			for _, m := range metrics {
 				m.FinalizeAll()
 			}
 			n++
 			imagesSeen += opt.Batch
 			ips := float64(n*opt.Batch) / time.Since(epochStart).Seconds()
-			bar.Describe(fmt.Sprintf("epoch %2d/%d loss %.3f %4.0f img/s", epoch, opt.Epochs, lossSum/float64(n), ips))
+			bar.Describe(fmt.Sprintf("epoch %2d/%d loss %.3f acc %.3f %4.0f img/s", epoch, opt.Epochs, lossSum/float64(n), acc, ips))
 			bar.Add(1)
 		}
 		bar.Finish()
@@ -288,16 +304,15 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		_ = right
 		valProbs, err := predict(infer, valX, spec, opt.Batch)
 		if err != nil {
 			return nil, err
 		}
 		vl, va := lossAndAccuracy(valProbs, valIm.labels)
-		st := models.EpochStats{Epoch: epoch, TrainLoss: lossSum / float64(n), ValLoss: vl, ValAcc: va, LR: lr}
+		st := models.EpochStats{Epoch: epoch, TrainLoss: lossSum / float64(n), TrainAcc: acc, ValLoss: vl, ValAcc: va, LR: lr}
 		curve = append(curve, st)
-		fmt.Fprintf(opt.Out, "epoch %2d/%d  train loss %.4f  val loss %.4f  val acc %.3f  lr %.5f  %.0f img/s\n",
-			epoch, opt.Epochs, st.TrainLoss, vl, va, lr, float64(n*opt.Batch)/time.Since(epochStart).Seconds())
+		fmt.Fprintf(opt.Out, "epoch %2d/%d  train loss %.4f  train acc %.3f  val loss %.4f  val acc %.3f  lr %.5f  %.0f img/s\n",
+			epoch, opt.Epochs, st.TrainLoss, acc, vl, va, lr, float64(n*opt.Batch)/time.Since(epochStart).Seconds())
 		if vl < bestLoss-1e-4 {
 			bestLoss, bestEpoch = vl, epoch
 			best, err = snapshot(store, best)
@@ -515,8 +530,18 @@ func export(ctx context.Context, opt Options, backend compute.Backend, store *mo
 		return err
 	}
 	in := shapes.Make(dtypes.Float32, 1, spec.Channels, spec.Height, spec.Width)
-	if err := gonnx.SaveToFile(exportBackend, exec, path, []shapes.Shape{in}, []string{"input"}, []string{"logits"}); err != nil {
+	f, err := opt.createFile(path)
+	if err != nil {
 		return fmt.Errorf("export: %w", err)
+	}
+	err = gonnx.Save(exportBackend, exec, f, []shapes.Shape{in}, []string{"input"}, []string{"logits"})
+	// A full disk often shows only at Close, when the last block is written.
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("export to %s: %w", path, err)
 	}
 	return ctx.Err()
 }
