@@ -14,6 +14,7 @@ func newBenchCmd() *cobra.Command {
 	}
 	cmd.AddCommand(
 		newBenchAugmentCmd(),
+		newBenchTrainCmd(),
 	)
 	return cmd
 }
