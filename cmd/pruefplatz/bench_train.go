@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/pruefplatz/pruefplatz/models/train"
 	"github.com/spf13/cobra"
@@ -28,6 +29,7 @@ shared. Needs make setup-bench.`,
 				return err
 			}
 			cfg.ORTLib = lib
+			os.Setenv("ONNXRUNTIME_SHARED_LIBRARY_PATH", lib)
 			cfg.Out = cmd.ErrOrStderr()
 			r, err := train.Bench(cmd.Context(), cfg)
 			if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/pruefplatz/pruefplatz/augment"
 	"github.com/pruefplatz/pruefplatz/inspector"
@@ -52,6 +53,11 @@ validation loss stops improving. For a defect model name the OK classes with
 				opt.Backend = train.BackendGo
 			}
 			opt.ORTLib = lib
+			if err == nil {
+				// GoMLX's ONNX Runtime backend reads both from the environment only.
+				os.Setenv("ONNXRUNTIME_SHARED_LIBRARY_PATH", lib)
+				os.Setenv("GOMLX_BACKEND", "onnx:cpu")
+			}
 			opt.Out = cmd.ErrOrStderr()
 			res, err := train.Train(cmd.Context(), opt)
 			if err != nil {
