@@ -1,34 +1,16 @@
+//go:build onnx
+
 package train
 
 import (
 	"context"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/pruefplatz/pruefplatz/datasets/demo"
 	"github.com/pruefplatz/pruefplatz/models"
 )
-
-// repoRoot is the checkout this package lives in.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
-func ortLib(t *testing.T) string {
-	t.Helper()
-	p := filepath.Join(repoRoot(t), ".deps", "onnxruntime", "libonnxruntime.so.1")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("ONNX Runtime library missing at %s: run make setup", p)
-	}
-	return p
-}
 
 // TestDefaultModelReproduces retrains a shipped default model from its
 // card's parameters on freshly generated demo data and checks that the test
