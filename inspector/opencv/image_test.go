@@ -146,6 +146,99 @@ func TestEncodeAndThumbnail(t *testing.T) {
 	}
 }
 
+// texture is a w×h BGR test card: gradients, stripes of period 7 and a
+// little seeded noise, so shrinking methods that differ in how they average
+// show it.
+func texture(t testing.TB, w, h int) gocv.Mat {
+	t.Helper()
+	buf := make([]byte, 0, w*h*3)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			stripe := byte(0)
+			if (x+y)%7 < 3 {
+				stripe = 60
+			}
+			n := byte((x*7919 + y*104729) % 17)
+			buf = append(buf, byte(x*255/w)/2+stripe+n, byte(y*255/h)/2+stripe, 128+n)
+		}
+	}
+	m, err := gocv.NewMatFromBytes(h, w, gocv.MatTypeCV8UC3, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestShrinkMatchesAreaResize(t *testing.T) {
+	cases := []struct {
+		name       string
+		w, h       int // source
+		tw, th     int // target
+		maxMeanAbs float64
+	}{
+		{"640x480 to thumbnail", 640, 480, 200, 150, 3},
+		// The dropped last column and row shift the sampling by up to a
+		// source pixel, which the test card's sharp stripes show.
+		{"odd source", 641, 481, 160, 120, 5},
+		{"exact halving", 400, 300, 200, 150, 0.5},
+		{"less than half", 300, 200, 200, 133, 3},
+		{"same size", 64, 48, 64, 48, 0},
+		{"to one pixel", 33, 17, 1, 1, 3},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			src := texture(t, c.w, c.h)
+			defer src.Close()
+			got, want := gocv.NewMat(), gocv.NewMat()
+			defer got.Close()
+			defer want.Close()
+			Shrink(src, &got, c.tw, c.th)
+			if got.Cols() != c.tw || got.Rows() != c.th || got.Type() != gocv.MatTypeCV8UC3 {
+				t.Fatalf("got %dx%d %v, want %dx%d CV8UC3", got.Cols(), got.Rows(), got.Type(), c.tw, c.th)
+			}
+			gocv.Resize(src, &want, image.Pt(c.tw, c.th), 0, 0, gocv.InterpolationArea)
+			a, _ := got.DataPtrUint8()
+			b, _ := want.DataPtrUint8()
+			sum := 0
+			for i := range a {
+				sum += max(int(a[i])-int(b[i]), int(b[i])-int(a[i]))
+			}
+			if mean := float64(sum) / float64(len(a)); mean > c.maxMeanAbs {
+				t.Errorf("mean absolute difference to INTER_AREA %.2f levels, want ≤ %.1f", mean, c.maxMeanAbs)
+			}
+		})
+	}
+}
+
+// BenchmarkThumbnail times the 200×150 thumbnail of a 640×480 frame
+// (resize and JPEG at quality 80), with the plain INTER_AREA resize it
+// replaced for comparison.
+func BenchmarkThumbnail(b *testing.B) {
+	src := texture(b, 640, 480)
+	defer src.Close()
+	b.Run("shrink", func(b *testing.B) {
+		dst := gocv.NewMat()
+		defer dst.Close()
+		for range b.N {
+			Shrink(src, &dst, 200, 150)
+		}
+	})
+	b.Run("inter-area", func(b *testing.B) {
+		dst := gocv.NewMat()
+		defer dst.Close()
+		for range b.N {
+			gocv.Resize(src, &dst, image.Pt(200, 150), 0, 0, gocv.InterpolationArea)
+		}
+	})
+	b.Run("thumbnail-jpeg", func(b *testing.B) {
+		for range b.N {
+			if _, err := Thumbnail(src, 200, 80); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
 func FuzzDecodeImage(f *testing.F) {
 	f.Add(jpegBytes(f, 16, 16))
 	f.Add(pngBytes(f, 5, 3))

@@ -3,6 +3,7 @@
 package opencv
 
 import (
+	"image"
 	"testing"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
@@ -35,6 +36,9 @@ func TestNoMatLeaks(t *testing.T) {
 			t.Fatal(err)
 		}
 		Thumbnail(m, 16, 80)
+		odd := m.Region(image.Rect(0, 0, 63, 47)) // Shrink drops odd rows and columns through a Region
+		Thumbnail(odd, 10, 80)
+		odd.Close()
 		EncodeJPEG(m, 80)
 		DrawOverlay(&m, &inspector.Rect{X: 1, Y: 1, W: 10, H: 10}, "OK", colorBlack)
 		m.Close()
