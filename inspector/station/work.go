@@ -299,13 +299,15 @@ func (s *Station) buildVerdict(m *Model, frame gocv.Mat, d inspector.Decision, t
 		full = gocv.NewMat()
 		defer full.Close()
 		sc := float64(side) / float64(max(frame.Cols(), frame.Rows()))
-		gocv.Resize(frame, &full, image.Pt(int(float64(frame.Cols())*sc), int(float64(frame.Rows())*sc)), 0, 0, gocv.InterpolationArea)
+		opencv.Shrink(frame, &full, max(1, int(float64(frame.Cols())*sc)), max(1, int(float64(frame.Rows())*sc)))
 	}
 	img, err := opencv.EncodeJPEG(full, s.cfg.JPEGQuality)
 	if err != nil {
 		return nil, err
 	}
-	thumb, err := opencv.Thumbnail(frame, s.cfg.ThumbSide, 80)
+	// The thumbnail starts from the stored frame, smaller than the camera's
+	// when ImageMaxSide is set.
+	thumb, err := opencv.Thumbnail(full, s.cfg.ThumbSide, 80)
 	if err != nil {
 		return nil, err
 	}
