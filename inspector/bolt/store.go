@@ -3,6 +3,12 @@
 // frame and thumbnail live in their own buckets under the same key, so
 // listings never read images. A verdict is acknowledged only after its
 // transaction is committed to disk.
+//
+// Concurrent Adds share commits: one goroutine commits whatever verdicts
+// are waiting in one transaction, and the verdicts that arrive meanwhile
+// go into the next. A lone writer thus waits for one commit and no timer,
+// and many writers share one commit (bbolt's two fsyncs) per batch, the
+// batch growing as commits slow down.
 package bolt
 
 import (
@@ -15,6 +21,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
@@ -32,10 +39,26 @@ var (
 // ErrInUse is returned by Open when another process holds the store.
 var ErrInUse = errors.New("verdict store is in use by another process")
 
+// maxBatch bounds the verdicts in one commit, so one transaction's dirty
+// pages stay small.
+const maxBatch = 256
+
 // Store is a bbolt verdict store. It implements inspector.VerdictStore.
 type Store struct {
 	db   *bbolt.DB
 	path string
+
+	// adds feeds the committer; closeMu guards sending against Close.
+	closeMu sync.RWMutex
+	closed  bool
+	adds    chan addRequest
+	wg      sync.WaitGroup
+}
+
+// addRequest is one Add waiting for its commit.
+type addRequest struct {
+	v    *inspector.Verdict
+	done chan error
 }
 
 var _ inspector.VerdictStore = (*Store)(nil)
@@ -50,9 +73,6 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open verdict store %s: %w", path, err)
 	}
-	// Concurrent writers share one commit (and one fsync).
-	db.MaxBatchDelay = 2 * time.Millisecond
-	db.MaxBatchSize = 256
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, b := range [][]byte{bucketVerdicts, bucketImages, bucketThumbs} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -65,11 +85,24 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open verdict store %s: %w", path, err)
 	}
-	return &Store{db: db, path: path}, nil
+	s := &Store{db: db, path: path, adds: make(chan addRequest, maxBatch)}
+	s.wg.Add(1)
+	go s.commitLoop()
+	return s, nil
 }
 
-// Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
+// Close waits for the verdicts already handed to Add to be committed and
+// closes the file.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.adds)
+	}
+	s.closeMu.Unlock()
+	s.wg.Wait()
+	return s.db.Close()
+}
 
 func key(id uint64) []byte {
 	k := make([]byte, 8)
@@ -77,38 +110,98 @@ func key(id uint64) []byte {
 	return k
 }
 
-// Add stores v and sets v.ID. It returns after the transaction is committed.
+// Add stores v and sets v.ID. It returns after the transaction holding v
+// is committed to disk, which it shares with the verdicts other goroutines
+// add meanwhile. ctx is checked before v is queued; once queued, Add waits
+// for the commit whatever ctx does, so nil always means v is on disk and an
+// error that it is not. After Close the error wraps
+// go.etcd.io/bbolt/errors.ErrDatabaseNotOpen.
 func (s *Store) Add(ctx context.Context, v *inspector.Verdict) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := s.db.Batch(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketVerdicts)
-		id, err := b.NextSequence()
-		if err != nil {
-			return err
+	done := make(chan error, 1)
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return fmt.Errorf("store verdict: %w", berrors.ErrDatabaseNotOpen)
+	}
+	s.adds <- addRequest{v: v, done: done}
+	s.closeMu.RUnlock()
+	if err := <-done; err != nil {
+		return fmt.Errorf("store verdict: %w", err)
+	}
+	return nil
+}
+
+// commitLoop commits queued verdicts until Close, taking every verdict
+// that is waiting (up to maxBatch) into one transaction.
+func (s *Store) commitLoop() {
+	defer s.wg.Done()
+	batch := make([]addRequest, 0, maxBatch)
+	for r := range s.adds {
+		batch = append(batch[:0], r)
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case r, ok := <-s.adds:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r)
+			default:
+				break more
+			}
 		}
-		v.ID = id
-		data, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		k := key(id)
-		if err := b.Put(k, data); err != nil {
-			return err
-		}
-		if len(v.Image) > 0 {
-			if err := tx.Bucket(bucketImages).Put(k, v.Image); err != nil {
+		s.commit(batch)
+	}
+}
+
+// commit stores batch in one transaction. If that fails, each verdict is
+// tried in a transaction of its own, so one bad verdict fails alone.
+func (s *Store) commit(batch []addRequest) {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		for _, r := range batch {
+			if err := put(tx, r.v); err != nil {
 				return err
 			}
 		}
-		if len(v.Thumb) > 0 {
-			return tx.Bucket(bucketThumbs).Put(k, v.Thumb)
-		}
 		return nil
 	})
+	if err == nil || len(batch) == 1 {
+		for _, r := range batch {
+			r.done <- err
+		}
+		return
+	}
+	for _, r := range batch {
+		r.done <- s.db.Update(func(tx *bbolt.Tx) error { return put(tx, r.v) })
+	}
+}
+
+// put writes v under the next id and sets v.ID.
+func put(tx *bbolt.Tx, v *inspector.Verdict) error {
+	b := tx.Bucket(bucketVerdicts)
+	id, err := b.NextSequence()
 	if err != nil {
-		return fmt.Errorf("store verdict: %w", err)
+		return err
+	}
+	v.ID = id
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	k := key(id)
+	if err := b.Put(k, data); err != nil {
+		return err
+	}
+	if len(v.Image) > 0 {
+		if err := tx.Bucket(bucketImages).Put(k, v.Image); err != nil {
+			return err
+		}
+	}
+	if len(v.Thumb) > 0 {
+		return tx.Bucket(bucketThumbs).Put(k, v.Thumb)
 	}
 	return nil
 }

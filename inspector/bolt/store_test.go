@@ -12,11 +12,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // openTest opens a store in a temp dir and checks its consistency at the end.
@@ -268,5 +270,69 @@ func TestDurableAfterSIGKILL(t *testing.T) {
 		if !bytes.Equal(v.Image, want.Image) || !v.Time.Equal(want.Time) || v.Label != "ok" {
 			t.Fatalf("verdict %d damaged", id)
 		}
+	}
+}
+
+// TestConcurrentAdds has many writers add at once: every verdict gets its
+// own id and is stored whole with its own images; Add after Close fails.
+func TestConcurrentAdds(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "v.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const writers, each = 8, 40
+	var wg sync.WaitGroup
+	ids := make(chan uint64, writers*each)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				v := verdict(w*each+i, inspector.OutcomeOK, fmt.Sprintf("w%d-%d", w, i))
+				if err := s.Add(ctx, v); err != nil {
+					t.Error(err)
+					return
+				}
+				ids <- v.ID
+			}
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[uint64]bool{}
+	for id := range ids {
+		if seen[id] || id < 1 || id > writers*each {
+			t.Fatalf("id %d repeated or out of range", id)
+		}
+		seen[id] = true
+	}
+	if len(seen) != writers*each {
+		t.Fatalf("%d ids, want %d", len(seen), writers*each)
+	}
+	for id := range seen {
+		v, err := s.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var w, i int
+		if _, err := fmt.Sscanf(v.Label, "w%d-%d", &w, &i); err != nil {
+			t.Fatalf("verdict %d label %q", id, v.Label)
+		}
+		if want := verdict(w*each+i, "", ""); !bytes.Equal(v.Image, want.Image) || string(v.Thumb) != string(want.Thumb) {
+			t.Fatalf("verdict %d (%s) stored with another verdict's images", id, v.Label)
+		}
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add(ctx, verdict(0, inspector.OutcomeOK, "ok")); !errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		t.Errorf("Add after Close: %v, want ErrDatabaseNotOpen", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
 	}
 }
