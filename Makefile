@@ -62,7 +62,7 @@ bench-train: setup-bench build
 	./$(BIN) bench train
 
 bench-station: setup-bench build
-	set -o pipefail; $(GO) test -run '^$$' -bench . -benchtime 300x -v ./inspector/station/ | grep -E '^(Benchmark|ok|FAIL|PASS)|SKIP|skip|e2e|bench_test'
+	set -o pipefail; $(GO) test -run '^$$' -bench . -benchtime 300x -v ./inspector/station/ ./inspector/bolt/ ./inspector/opencv/ | grep -E '^(Benchmark|ok|FAIL|PASS|building|built)|SKIP|skip|e2e|bench_test'
 
 lint: setup
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
