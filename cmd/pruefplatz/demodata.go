@@ -44,7 +44,7 @@ otherwise demo-parts/ and demo-defects/ under OUT are replaced entirely.`,
 	}
 	cmd.Flags().StringVar(&opt.Out, "out", "datasets", "folder to write demo-parts/, demo-defects/ and demo-feed/ into")
 	cmd.Flags().Uint64Var(&opt.Seed, "seed", 1, "random seed; the same seed gives the same images")
-	cmd.Flags().IntVar(&opt.PerClass, "per-class", 100, "images per class")
+	cmd.Flags().IntVar(&opt.PerClass, "per-class", 200, "images per class")
 	cmd.Flags().IntVar(&opt.FeedParts, "feed-parts", 14, "parts that pass through the demo feed")
 	cmd.Flags().IntVar(&opt.Workers, "workers", 0, "parallel workers (default: all cores)")
 	cmd.Flags().BoolVar(&opt.Force, "force", false, "regenerate even if the data is already there")

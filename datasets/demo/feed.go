@@ -83,7 +83,11 @@ func GenerateFeed(ctx context.Context, opt FeedOptions) (*Timeline, error) {
 	}
 	rng := rngFor(opt.Seed, "feed", set)
 	// One table, one light for the whole feed, like a fixed station.
-	sc := newScene(rng, true)
+	kind := sceneFeed
+	if set == SetDefects {
+		kind = sceneStation
+	}
+	sc := newScene(rng, kind)
 	sc.blur, sc.noise = 0.8, 1.2
 	// Move, rest and gap lengths in frames.
 	move, rest, gap := opt.FPS*7/10, opt.FPS*2, opt.FPS*7/10
@@ -105,7 +109,7 @@ func GenerateFeed(ctx context.Context, opt FeedOptions) (*Timeline, error) {
 		)
 		if set == SetDefects {
 			pd, err = flange(class, rng)
-			scale = Height * (0.45 + 0.1*rng.Float64()) / (2 * flangeR)
+			scale = flangeScale(rng)
 		} else {
 			pd, err = sparePart(class, rng)
 			scale = 1.45 * (0.8 + 0.4*rng.Float64())
@@ -114,7 +118,11 @@ func GenerateFeed(ctx context.Context, opt FeedOptions) (*Timeline, error) {
 			return nil, err
 		}
 		sp := makeSprite(pd, scale, rng.Float64()*2*math.Pi)
-		v := visit{pl: sc.prepare(rng, sp, metals[rng.IntN(len(metals))])}
+		mt := metals[rng.IntN(len(metals))]
+		if set == SetDefects {
+			mt = flangeMetal
+		}
+		v := visit{pl: sc.prepare(rng, sp, mt)}
 		v.Class = class
 		free := func(n int) int { return max(0, n-sp.S-40) }
 		v.restX = 20 + int(rng.Float64()*float64(free(Width)))

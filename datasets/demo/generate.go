@@ -23,12 +23,12 @@ import (
 )
 
 // Version changes whenever the drawing changes, so old data is regenerated.
-const Version = 8
+const Version = 9
 
 // Options say what Generate writes. The zero value of a field means its default.
 type Options struct {
 	Seed     uint64 // the same seed gives the same files
-	PerClass int    // images per class; default 100
+	PerClass int    // images per class; default 200
 	Out      string // parent folder; sets go to Out/demo-parts, Out/demo-defects, Out/demo-feed
 	Workers  int    // default: all cores
 	Force    bool   // regenerate even when the stamp says the data is there
@@ -58,7 +58,7 @@ type stamp struct {
 // and the first file system or encoding error otherwise.
 func Generate(ctx context.Context, opt Options) error {
 	if opt.PerClass <= 0 {
-		opt.PerClass = 100
+		opt.PerClass = 200
 	}
 	if opt.FeedParts <= 0 {
 		opt.FeedParts = 14
@@ -89,7 +89,7 @@ func Generate(ctx context.Context, opt Options) error {
 			return err
 		}
 	}
-	if _, err := GenerateFeed(ctx, FeedOptions{Seed: opt.Seed, Set: "parts", Parts: opt.FeedParts, FPS: 15,
+	if _, err := GenerateFeed(ctx, FeedOptions{Seed: opt.Seed, Set: "defects", Parts: opt.FeedParts, FPS: 15,
 		Out: filepath.Join(opt.Out, SetFeed), Workers: opt.Workers}); err != nil {
 		return err
 	}
@@ -210,10 +210,17 @@ type shot struct {
 // so they rest within FixtureJitter pixels of the frame's centre, at any
 // rotation. FixtureROI is the square around the mark the defect model looks
 // at; a real station would mark it on the table.
-const FixtureJitter = 20
+const FixtureJitter = 12
+
+// flangeScale draws the defect station's flange scale (pixels per part unit).
+func flangeScale(rng *rand.Rand) float64 {
+	return Height * (0.55 + 0.03*rng.Float64()) / (2 * flangeR)
+}
 
 // FixtureROI is the region of interest around the placement mark (640×480 frames).
-var FixtureROI = inspector.Rect{X: Width/2 - 180, Y: Height/2 - 180, W: 360, H: 360}
+// It is as tight as the largest flange at the mark's jitter allows, so the
+// model's input spends its pixels on the flange rather than the mat.
+var FixtureROI = inspector.Rect{X: Width/2 - 150, Y: Height/2 - 150, W: 300, H: 300}
 
 // placedPose puts a part on the placement mark.
 func placedPose(rng *rand.Rand) (angle, cx, cy float64) {
@@ -253,9 +260,11 @@ func renderImage(seed uint64, set, class string, i int, masks bool) (shot, error
 		scale = 1.45 * (0.75 + 0.5*rng.Float64())
 	case SetDefects:
 		pd, err = flange(class, rng)
-		// The flange fills 45 to 58 % of the frame's height, so a
-		// defect survives the model's downscaling.
-		scale = Height * (0.45 + 0.13*rng.Float64()) / (2 * flangeR)
+		// The station's camera is fixed, so every flange shows at
+		// nearly one size: 55 to 58 % of the frame's height (turning
+		// tolerance and the lens's edge), big enough for a defect to
+		// survive the model's downscaling.
+		scale = flangeScale(rng)
 		fully = true
 	default:
 		err = fmt.Errorf("demo: unknown set %q", set)
@@ -263,13 +272,17 @@ func renderImage(seed uint64, set, class string, i int, masks bool) (shot, error
 	if err != nil {
 		return shot{}, err
 	}
-	sc := newScene(rng, false)
+	kind, mt := sceneAnywhere, metals[rng.IntN(len(metals))]
+	if set == SetDefects {
+		kind, mt = sceneStation, flangeMetal
+	}
+	sc := newScene(rng, kind)
 	angle, cx, cy := partPose(rng, pd.rb, scale, fully)
 	if set == SetDefects {
 		angle, cx, cy = placedPose(rng)
 	}
 	sp := makeSprite(pd, scale, angle)
-	pl := sc.prepare(rng, sp, metals[rng.IntN(len(metals))])
+	pl := sc.prepare(rng, sp, mt)
 	frame := make([]float32, Width*Height*3)
 	var pm, dm []uint8
 	if masks {

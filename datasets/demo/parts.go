@@ -217,6 +217,10 @@ const (
 	flangePCD  = 70.0 // radius of the bolt-hole circle
 )
 
+// flangeMetal is the one finish the defect station's flanges come in: a
+// station inspects one product, not a catalogue.
+var flangeMetal = metals[1]
+
 // flange returns the demo-defects part: a turned disc with a raised hub and
 // four bolt holes, OK or with one small defect that covers a few percent of
 // its area. Marks are drawn with a width in pixels so they stay visible.
@@ -254,16 +258,15 @@ func flange(class string, rng *rand.Rand) (partDef, error) {
 	switch class {
 	case "ok", "missing_hole":
 	case "scratch":
-		width = 3.2 + 1.3*u()
+		width = 4.0 + 1.5*u()
+		// Dark: the station's lamp is set up so scratches through the
+		// zinc show dark on the plate, as a real inspection light is.
 		markMod = scratchMark
-		if u() < 0.5 {
-			markMod = 1.7
-		}
 		for {
 			a := u() * 2 * math.Pi
 			r := flangeHub + 10 + u()*(flangeR-flangeHub-18)
 			dir := u() * math.Pi
-			l := 38 + 22*u()
+			l := 42 + 24*u()
 			c := vec{r * math.Cos(a), r * math.Sin(a)}
 			p0 := vec{c.X - math.Cos(dir)*l/2, c.Y - math.Sin(dir)*l/2}
 			p1 := vec{c.X + math.Cos(dir)*l/2, c.Y + math.Sin(dir)*l/2}
@@ -303,8 +306,8 @@ func flange(class string, rng *rand.Rand) (partDef, error) {
 			}
 		}
 	case "dent":
-		dentR = 10 + 4*u()
-		dentD = 3 + 1.2*u()
+		dentR = 13 + 4*u()
+		dentD = 3.5 + 1.2*u()
 		for {
 			a := u() * 2 * math.Pi
 			r := flangeHub + u()*(flangeR-flangeHub)

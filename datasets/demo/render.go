@@ -243,7 +243,16 @@ type lightSetup struct {
 }
 
 func randLight(rng *rand.Rand) lightSetup {
-	az := rng.Float64() * 2 * math.Pi
+	return lightFrom(rng, rng.Float64()*2*math.Pi)
+}
+
+// stationLight is the defect station's lamp: mounted at one side of the
+// table, so its direction varies only as much as people bump it.
+func stationLight(rng *rand.Rand) lightSetup {
+	return lightFrom(rng, 0.75*math.Pi+(rng.Float64()-0.5)*0.5)
+}
+
+func lightFrom(rng *rand.Rand, az float64) lightSetup {
 	el := (35 + rng.Float64()*30) * math.Pi / 180
 	eaz := az + (rng.Float64()-0.5)*1.2
 	eel := (30 + rng.Float64()*35) * math.Pi / 180
@@ -353,11 +362,27 @@ var (
 	mats  = [][3]float64{{0.30, 0.31, 0.32}, {0.18, 0.38, 0.30}, {0.20, 0.30, 0.44}, {0.15, 0.15, 0.16}}
 )
 
-// newScene draws a table, light and camera. A feed scene is a plain rubber
-// mat: the station's own table, and MJPG frames of it stay small.
-func newScene(rng *rand.Rand, feed bool) *scene {
+// sceneKind says where a picture is taken.
+type sceneKind int
+
+const (
+	// sceneAnywhere is a photo on any table: wood or a mat of any colour,
+	// light from anywhere (the spare-parts catalogue).
+	sceneAnywhere sceneKind = iota
+	// sceneFeed is a station's plain rubber mat of any colour; MJPG frames
+	// of it stay small.
+	sceneFeed
+	// sceneStation is the defect station: always its own grey mat and its
+	// lamp at one side; exposure, noise and focus still vary from shot to
+	// shot as with a cheap webcam.
+	sceneStation
+)
+
+// newScene draws a table, light and camera.
+func newScene(rng *rand.Rand, kind sceneKind) *scene {
 	sc := &scene{bg: make([]float32, Width*Height*3), light: make([]float32, Width*Height)}
 	W, H := Width, Height
+	feed := kind != sceneAnywhere
 	coarse := smoothNoise(rng, W, H, 5, 4)
 	if rng.IntN(2) == 0 && !feed {
 		base := woods[rng.IntN(len(woods))]
@@ -383,6 +408,9 @@ func newScene(rng *rand.Rand, feed bool) *scene {
 		}
 	} else {
 		base := mats[rng.IntN(len(mats))]
+		if kind == sceneStation {
+			base = mats[0]
+		}
 		blotch := smoothNoise(rng, W, H, 30, 22)
 		grid := rng.IntN(2) == 0 && !feed
 		speckle := 0.1
@@ -420,6 +448,9 @@ func newScene(rng *rand.Rand, feed bool) *scene {
 	t := (rng.Float64() - 0.4) * 0.12
 	sc.tint = [3]float32{float32(1 + t), 1, float32(1 - t)}
 	sc.lights = randLight(rng)
+	if kind == sceneStation {
+		sc.lights = stationLight(rng)
+	}
 	sc.noise = 2 + rng.Float64()*3
 	sc.blur = 0.5 + rng.Float64()*0.6
 	sc.quality = 70 + rng.IntN(21)
