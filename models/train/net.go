@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/ml/layers"
 	"github.com/gomlx/gomlx/ml/layers/activation"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/initializer"
 )
 
 // Arch describes the compact CNN: Blocks of conv3×3 → BatchNorm → ReLU →
@@ -91,6 +92,11 @@ func (a Arch) build() func(scope *model.Scope, x *graph.Node) *graph.Node {
 		if a.Dropout > 0 {
 			x = layers.DropoutStatic(scope, x, a.Dropout)
 		}
-		return layers.Dense(scope.In("logits"), x, true, a.Classes)
+		// The output layer starts at zero, so every class starts equally
+		// likely (loss ln n): He-initialised, its logits start in the
+		// thousands of percent wrong and the first epochs only undo that,
+		// which on small defects left training at chance for most of its
+		// time budget.
+		return layers.Dense(scope.In("logits").WithInitializer(initializer.Zero), x, true, a.Classes)
 	}
 }

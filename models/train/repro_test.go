@@ -12,7 +12,7 @@ import (
 	"github.com/pruefplatz/pruefplatz/models"
 )
 
-// TestDefaultModelReproduces retrains a shipped default model from its
+// TestDefaultModelReproduces retrains each shipped default model from its
 // card's parameters on freshly generated demo data and checks that the test
 // accuracy lands within one point of the card's. It is the proof that the
 // committed models come from the committed code and data.
@@ -20,20 +20,25 @@ func TestDefaultModelReproduces(t *testing.T) {
 	if testing.Short() {
 		t.Skip("retraining takes minutes; run without -short")
 	}
-	name := "demo-parts"
-	card, err := models.LoadCard(filepath.Join(repoRoot(t), "models", name, "v1", models.CardFile))
-	if err != nil {
-		t.Fatalf("the default model %s is not in the repository: %v", name, err)
-	}
 	data := t.TempDir()
 	if err := demo.Generate(context.Background(), demo.Options{Seed: 1, Out: data}); err != nil {
 		t.Fatal(err)
+	}
+	for _, name := range []string{"demo-parts", "demo-defects"} {
+		t.Run(name, func(t *testing.T) { reproduce(t, data, name) })
+	}
+}
+
+func reproduce(t *testing.T, data, name string) {
+	card, err := models.LoadCard(filepath.Join(repoRoot(t), "models", name, "v1", models.CardFile))
+	if err != nil {
+		t.Fatalf("the default model %s is not in the repository: %v", name, err)
 	}
 	tr := card.Training
 	res, err := Train(context.Background(), Options{
 		Data: filepath.Join(data, name), Name: name, Registry: t.TempDir(),
 		Epochs: tr.Epochs, Batch: tr.Batch, InputSize: card.Input.Width, Channels: card.Input.Channels,
-		Resize: card.Input.Resize, Seed: tr.Seed, LR: tr.LearningRate, Patience: tr.Patience,
+		Resize: card.Input.Resize, ROI: card.Input.ROI, Seed: tr.Seed, LR: tr.LearningRate, Patience: tr.Patience,
 		StepsPerEpoch: tr.StepsPerEpoch, OKLabels: card.OKLabels, ORTLib: ortLib(t),
 	})
 	if err != nil {
