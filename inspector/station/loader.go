@@ -14,7 +14,7 @@ import (
 
 // DefaultModel is the model served when the registry names no active one:
 // the demo defect model that `make models` trains and ships.
-const DefaultModel = "demo-parts"
+const DefaultModel = "demo-defects"
 
 // ErrNoModelFile is returned by a RegistryLoader when neither the requested
 // model nor the default one is in the registry.
