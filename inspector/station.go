@@ -63,11 +63,15 @@ const (
 
 // Event is pushed to UI subscribers (server-sent events).
 type Event struct {
-	Kind    EventKind      `json:"kind"`
-	Time    time.Time      `json:"time"`
-	Live    *Decision      `json:"live,omitempty"`
-	Verdict *Verdict       `json:"verdict,omitempty"`
-	Status  *StationStatus `json:"status,omitempty"`
+	Kind EventKind `json:"kind"`
+	Time time.Time `json:"time"`
+	Live *Decision `json:"live,omitempty"`
+	// PartPresent says, with a live decision, whether a part lies in the
+	// ROI: on the empty table the classifier still answers, and that answer
+	// must not look like a verdict.
+	PartPresent bool           `json:"part_present,omitempty"`
+	Verdict     *Verdict       `json:"verdict,omitempty"`
+	Status      *StationStatus `json:"status,omitempty"`
 }
 
 // Station is what the web UI needs from the running station. inspector/station

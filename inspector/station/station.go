@@ -507,9 +507,9 @@ func (s *Station) LatestJPEG() ([]byte, uint64) {
 	}
 	// Copy under the lock, draw and encode outside it: the reader must not wait.
 	s.latest.CopyTo(&s.overlay)
-	live := s.live
+	live, present := s.live, s.present
 	s.mu.Unlock()
-	text, c := overlayText(live)
+	text, c := overlayText(live, present)
 	opencv.DrawOverlay(&s.overlay, s.roi(), text, c)
 	b, err := opencv.EncodeJPEG(s.overlay, 80)
 	if err != nil {
@@ -540,9 +540,14 @@ func (s *Station) limited(key, msg string, args ...any) {
 
 const logEvery = 30 * time.Second
 
-func overlayText(d *inspector.Decision) (string, color.RGBA) {
+func overlayText(d *inspector.Decision, present bool) (string, color.RGBA) {
 	if d == nil || len(d.TopK) == 0 {
 		return "", color.RGBA{90, 90, 90, 255}
+	}
+	if !present {
+		// The model answers on the empty table too; shown as a red NOK it
+		// would look like a rejected part.
+		return "no part", color.RGBA{90, 90, 90, 255}
 	}
 	top := d.TopK[0]
 	txt := fmt.Sprintf("%s %.0f%%", top.Label, 100*top.Score)

@@ -513,12 +513,17 @@ func TestOverlayColours(t *testing.T) {
 		{inspector.OutcomeNOK, "NOK", true},
 		{inspector.OutcomeOK, "OK", false},
 	} {
-		text, c := overlayText(&inspector.Decision{Outcome: tc.outcome, TopK: []inspector.Prediction{{Label: "x", Score: 0.9}}})
+		d := &inspector.Decision{Outcome: tc.outcome, TopK: []inspector.Prediction{{Label: "x", Score: 0.9}}}
+		text, c := overlayText(d, true)
 		if !strings.HasPrefix(text, tc.word) {
 			t.Errorf("%s: text %q", tc.outcome, text)
 		}
 		if (c.R > c.G && c.R > c.B) != tc.red || (c.G > c.R && c.G > c.B) == tc.red {
 			t.Errorf("%s: colour %v", tc.outcome, c)
+		}
+		// On the empty table the model's answer is not shown as a verdict.
+		if text, c := overlayText(d, false); text != "no part" || c.R != c.G || c.G != c.B {
+			t.Errorf("%s without a part: %q in %v, want grey \"no part\"", tc.outcome, text, c)
 		}
 	}
 }

@@ -190,7 +190,7 @@ func (s *Station) work(ctx context.Context) {
 		s.mu.Unlock()
 		if now.Sub(lastLive) >= 200*time.Millisecond {
 			lastLive = now
-			s.publish(inspector.Event{Kind: inspector.EventLive, Time: now, Live: &d})
+			s.publish(inspector.Event{Kind: inspector.EventLive, Time: now, Live: &d, PartPresent: present})
 		}
 		if reply != nil {
 			v, err := s.record(ctx, m, frame, d, inspector.TriggerManual)

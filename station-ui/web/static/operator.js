@@ -102,8 +102,13 @@
       "camera " + s.source_state + (s.source_error ? ": " + s.source_error : "");
   }
 
-  function renderLive(d) {
+  function renderLive(d, present) {
     if (!d) return;
+    if (!present) {
+      renderLive.last = "live: no part on the table";
+      $("live-caption").textContent = renderLive.last;
+      return;
+    }
     const top = (d.top_k || [])[0];
     renderLive.last = "live: " + (d.outcome === "uncertain" ? "uncertain" : d.label) + (top ? " " + pct(top.score) : "");
     $("live-caption").textContent = renderLive.last;
@@ -167,7 +172,7 @@
     const es = new EventSource("/api/events");
     es.addEventListener("verdict", (m) => { const e = JSON.parse(m.data); if (e.verdict) { st.current = null; upsert(e.verdict); refreshCounts(); } });
     es.addEventListener("review", (m) => { const e = JSON.parse(m.data); if (e.verdict) { upsert(e.verdict); refreshCounts(); } });
-    es.addEventListener("live", (m) => renderLive(JSON.parse(m.data).live));
+    es.addEventListener("live", (m) => { const e = JSON.parse(m.data); renderLive(e.live, e.part_present); });
     es.addEventListener("status", (m) => {
       const s = JSON.parse(m.data).status; if (!s) return;
       const key = s.model ? s.model.name + s.model.version : "";
