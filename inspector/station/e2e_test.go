@@ -150,7 +150,8 @@ func TestDeletedModelKeepsServing(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := New(Config{Trigger: inspector.TriggerManual, Logger: quietLog()}, "synth",
-		func() (FrameSource, error) { return &synthSource{}, nil }, m2, loader, &memStore{})
+		// Camera-sized frames: the default model's ROI lies inside 640×480.
+		func() (FrameSource, error) { return &synthSource{w: 640, h: 480}, nil }, m2, loader, &memStore{})
 	st.Start(context.Background())
 	t.Cleanup(func() { st.Close() })
 	if err := os.Remove(filepath.Join(dir, models.ModelFile)); err != nil {

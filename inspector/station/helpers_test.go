@@ -87,6 +87,7 @@ func (c *constClassifier) Close() error { c.closed.Store(true); return nil }
 type synthSource struct {
 	n, failAfter int
 	closed       *atomic.Int64
+	w, h         int // frame size; default 64×48
 }
 
 func (s *synthSource) Read(dst *gocv.Mat) error {
@@ -94,7 +95,11 @@ func (s *synthSource) Read(dst *gocv.Mat) error {
 		return errors.New("camera unplugged")
 	}
 	s.n++
-	m := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(100, 100, 100, 0), 48, 64, gocv.MatTypeCV8UC3)
+	w, h := s.w, s.h
+	if w == 0 {
+		w, h = 64, 48
+	}
+	m := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(100, 100, 100, 0), h, w, gocv.MatTypeCV8UC3)
 	defer m.Close()
 	m.CopyTo(dst)
 	time.Sleep(2 * time.Millisecond)
