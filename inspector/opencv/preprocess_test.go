@@ -2,6 +2,7 @@ package opencv
 
 import (
 	"errors"
+	"image"
 	"math"
 	"testing"
 
@@ -307,6 +308,140 @@ func TestPreprocessorReuse(t *testing.T) {
 			if got[i] != want[i] {
 				t.Fatalf("reused preprocessor differs at %d: %v vs %v", i, got[i], want[i])
 			}
+		}
+	}
+}
+
+// TestPreprocessShrinkMatchesAreaResize checks that the halving steps of a
+// large downscale give what one INTER_AREA resize of the same region gives,
+// within a stated tolerance, and exactly that at a factor below two.
+func TestPreprocessShrinkMatchesAreaResize(t *testing.T) {
+	cases := []struct {
+		name       string
+		w, h       int // frame
+		roi        *inspector.Rect
+		size       int
+		maxMeanAbs float64 // mean absolute difference in grey levels
+	}{
+		{"defect station ROI 300 to 64", 640, 480, &inspector.Rect{X: 170, Y: 90, W: 300, H: 300}, 64, 3},
+		{"whole frame to 64", 640, 480, nil, 64, 1},
+		// The dropped last column and row shift the sampling by up to a source pixel.
+		{"odd ROI", 640, 480, &inspector.Rect{X: 3, Y: 5, W: 301, H: 257}, 64, 5},
+		{"less than twice", 640, 480, &inspector.Rect{X: 0, Y: 0, W: 100, H: 90}, 64, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			frame := texture(t, c.w, c.h)
+			defer frame.Close()
+			s := spec(c.size, c.size, 3, inspector.ResizeStretch, 0, 1)
+			s.ROI = c.roi
+			got := make([]float32, s.TensorLen())
+			if err := Preprocess(frame, s, got); err != nil {
+				t.Fatal(err)
+			}
+			region := frame.Region(image.Rect(0, 0, c.w, c.h))
+			if c.roi != nil {
+				region.Close()
+				region = frame.Region(image.Rect(c.roi.X, c.roi.Y, c.roi.X+c.roi.W, c.roi.Y+c.roi.H))
+			}
+			defer region.Close()
+			ref := gocv.NewMat()
+			defer ref.Close()
+			gocv.Resize(region, &ref, image.Pt(c.size, c.size), 0, 0, gocv.InterpolationArea)
+			pix, err := ref.DataPtrUint8()
+			if err != nil {
+				t.Fatal(err)
+			}
+			plane := c.size * c.size
+			sum := 0.0
+			for i := 0; i < plane; i++ {
+				for ch, off := range []int{2, 1, 0} { // tensor planes are RGB, the Mat is BGR
+					sum += math.Abs(float64(got[ch*plane+i])*255 - float64(pix[3*i+off]))
+				}
+			}
+			mean := sum / float64(3*plane)
+			t.Logf("mean absolute difference to one INTER_AREA resize: %.3f levels", mean)
+			if mean > c.maxMeanAbs+1e-3 {
+				t.Errorf("mean absolute difference to one INTER_AREA resize %.2f levels, want ≤ %.1f", mean, c.maxMeanAbs)
+			}
+		})
+	}
+}
+
+// TestPreShrinkIsThePreprocessorsChain checks what training relies on: an
+// image pre-shrunk for augmentation and then preprocessed gives exactly the
+// tensor the station makes from the full frame.
+func TestPreShrinkIsThePreprocessorsChain(t *testing.T) {
+	cases := []struct {
+		name         string
+		roi          *inspector.Rect
+		size         int
+		wantW, wantH int // pre-shrunk size: at least twice the input one way
+	}{
+		{"defect station ROI", &inspector.Rect{X: 170, Y: 90, W: 300, H: 300}, 64, 150, 150},
+		{"whole frame", nil, 64, 160, 120},
+		{"odd ROI", &inspector.Rect{X: 1, Y: 3, W: 523, H: 411}, 64, 130, 102},
+		{"already small", &inspector.Rect{X: 0, Y: 0, W: 120, H: 200}, 64, 0, 0},
+	}
+	frame := texture(t, 640, 480)
+	defer frame.Close()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			station := inspector.DefaultSpec(c.size)
+			station.ROI = c.roi
+			want := make([]float32, station.TensorLen())
+			if err := Preprocess(frame, station, want); err != nil {
+				t.Fatal(err)
+			}
+			img := frame.Region(image.Rect(0, 0, 640, 480))
+			if c.roi != nil {
+				img.Close()
+				img = frame.Region(image.Rect(c.roi.X, c.roi.Y, c.roi.X+c.roi.W, c.roi.Y+c.roi.H))
+			}
+			defer img.Close()
+			small, ok := PreShrink(img, station)
+			defer small.Close()
+			if c.wantW == 0 {
+				if ok || !small.Empty() {
+					t.Fatalf("pre-shrank a %dx%d image for a %d px input", img.Cols(), img.Rows(), c.size)
+				}
+				return
+			}
+			if !ok || small.Cols() != c.wantW || small.Rows() != c.wantH {
+				t.Fatalf("pre-shrunk to %dx%d (ok %v), want %dx%d", small.Cols(), small.Rows(), ok, c.wantW, c.wantH)
+			}
+			training := station
+			training.ROI = nil
+			got := make([]float32, training.TensorLen())
+			if err := Preprocess(small, training, got); err != nil {
+				t.Fatal(err)
+			}
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("value %d: %v from the pre-shrunk image, %v from the frame", i, got[i], want[i])
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPreprocessROI is the default defect model's preprocessing: the
+// 300×300 placement-mark ROI of a 640×480 frame to a 64×64 RGB tensor.
+func BenchmarkPreprocessROI(b *testing.B) {
+	m := texture(b, 640, 480)
+	defer m.Close()
+	s := inspector.DefaultSpec(64)
+	s.ROI = &inspector.Rect{X: 170, Y: 90, W: 300, H: 300}
+	p, err := NewPreprocessor(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	dst := make([]float32, s.TensorLen())
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.Run(m, dst); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -15,10 +15,11 @@ import (
 	"gocv.io/x/gocv"
 )
 
-// imageSet holds decoded training images. They are shrunk once to twice the
-// model's input size (keeping the aspect ratio): augmenting full 640×480
+// imageSet holds decoded training images. Training images are cut to the
+// ROI and pre-shrunk once (opencv.PreShrink: the station's first halving
+// steps, down to about twice the model's input): augmenting full 640×480
 // frames would cost more than the training step, and the shared
-// Preprocessor still makes every tensor from a frame-like image.
+// Preprocessor then finishes the station's own chain of resize steps.
 type imageSet struct {
 	mats   []gocv.Mat
 	labels []int
@@ -67,11 +68,7 @@ func loadImages(ctx context.Context, samples []datasets.Sample, spec inspector.I
 				m = crop
 			}
 			if shrink {
-				sx := float64(2*spec.Width) / float64(m.Cols())
-				sy := float64(2*spec.Height) / float64(m.Rows())
-				if s := max(sx, sy); s < 1 {
-					small := gocv.NewMat()
-					gocv.Resize(m, &small, image.Pt(max(1, int(float64(m.Cols())*s+0.5)), max(1, int(float64(m.Rows())*s+0.5))), 0, 0, gocv.InterpolationArea)
+				if small, ok := opencv.PreShrink(m, spec); ok {
 					m.Close()
 					m = small
 				}
