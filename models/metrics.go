@@ -2,6 +2,7 @@ package models
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -26,8 +27,11 @@ type Metrics struct {
 	Confusion [][]int                 `json:"confusion"`
 	// Uncertain is the share of images the thresholds would send to a human.
 	Uncertain float64 `json:"uncertain_rate"`
-	// AcceptedAccuracy is the accuracy on the images the thresholds accept.
+	// AcceptedAccuracy is the accuracy on the images the thresholds accept:
+	// for a defect model, of their OK/NOK answer.
 	AcceptedAccuracy float64 `json:"accepted_accuracy"`
+	// DefectModel says the two figures above are OK/NOK decisions.
+	DefectModel bool `json:"defect_model,omitempty"`
 }
 
 // ComputeMetrics compares predicted with true label indices.
@@ -73,19 +77,32 @@ func ComputeMetrics(labels []string, truth, pred []int) *Metrics {
 }
 
 // AddThresholdStats fills Uncertain and AcceptedAccuracy for probabilities
-// under thresholds th.
-func (m *Metrics) AddThresholdStats(probs [][]float32, truth []int, th inspector.Thresholds) {
+// under thresholds th, deciding as the station does: for a defect model
+// (okLabels set) on P(OK), where a decided image counts as right when its
+// OK/NOK side is; for a parts model on the top class.
+func (m *Metrics) AddThresholdStats(probs [][]float32, truth []int, th inspector.Thresholds, okLabels []string) {
+	isOK := make([]bool, len(m.Labels))
+	for i, l := range m.Labels {
+		isOK[i] = slices.Contains(okLabels, l)
+	}
 	acc, right := 0, 0
 	for i, p := range probs {
-		d := inspector.Decide(p, m.Labels, th, nil, 1)
-		if d.Outcome == inspector.OutcomeUncertain {
+		d := inspector.Decide(p, m.Labels, th, okLabels, 1)
+		switch d.Outcome {
+		case inspector.OutcomeUncertain:
 			continue
+		case inspector.OutcomeOK, inspector.OutcomeNOK:
+			if (d.Outcome == inspector.OutcomeOK) == isOK[truth[i]] {
+				right++
+			}
+		default:
+			if d.TopK[0].Index == truth[i] {
+				right++
+			}
 		}
 		acc++
-		if d.TopK[0].Index == truth[i] {
-			right++
-		}
 	}
+	m.DefectModel = len(okLabels) > 0
 	if len(probs) > 0 {
 		m.Uncertain = 1 - float64(acc)/float64(len(probs))
 	}
@@ -110,7 +127,11 @@ func (m *Metrics) Table() string {
 	}
 	fmt.Fprintf(&b, "%-*s %9s %9s %9.3f %8d\n", w, "accuracy", "", "", m.Accuracy, m.N)
 	if m.Uncertain > 0 || m.AcceptedAccuracy > 0 {
-		fmt.Fprintf(&b, "with the card's thresholds: %.1f%% sent to a human, %.1f%% right among the rest\n", 100*m.Uncertain, 100*m.AcceptedAccuracy)
+		what := "right"
+		if m.DefectModel {
+			what = "right OK/NOK"
+		}
+		fmt.Fprintf(&b, "with the card's thresholds: %.1f%% sent to a human, %.1f%% %s among the rest\n", 100*m.Uncertain, 100*m.AcceptedAccuracy, what)
 	}
 	b.WriteString("\nconfusion (rows: true, columns: predicted)\n")
 	fmt.Fprintf(&b, "%-*s", w, "")

@@ -63,3 +63,30 @@ func TestDecideAndThresholds(t *testing.T) {
 		t.Errorf("parts model below accept: %+v", d)
 	}
 }
+
+// TestThresholdStats checks that the share sent to a human and the share
+// right among the rest follow the station's rule: P(OK) against accept and
+// reject for a defect model, the top class against accept for a parts model.
+func TestThresholdStats(t *testing.T) {
+	labels := []string{"crack", "ok", "scratch"}
+	probs := [][]float32{
+		{0.02, 0.95, 0.03}, // ok, called OK: right
+		{0.30, 0.65, 0.05}, // ok, P(ok) in the band: to a human
+		{0.55, 0.30, 0.15}, // scratch, called NOK (as crack): the OK/NOK side is right
+		{0.10, 0.85, 0.05}, // crack, called OK: wrong
+		{0.40, 0.10, 0.50}, // crack, NOK (as scratch); its top class is below 0.8
+	}
+	truth := []int{1, 1, 2, 0, 0}
+	th := inspector.Thresholds{Accept: 0.8, Reject: 0.4}
+	m := ComputeMetrics(labels, truth, []int{1, 1, 0, 1, 2})
+	m.AddThresholdStats(probs, truth, th, []string{"ok"})
+	if math.Abs(m.Uncertain-0.2) > 1e-9 || math.Abs(m.AcceptedAccuracy-0.75) > 1e-9 || !m.DefectModel {
+		t.Errorf("defect model: uncertain %v, right %v (defect %v), want 0.2 and 0.75", m.Uncertain, m.AcceptedAccuracy, m.DefectModel)
+	}
+	// As a parts model the same answers are decided on the top class:
+	// 0.95 and 0.85 pass 0.8, the rest go to a human; one of the two is right.
+	m.AddThresholdStats(probs, truth, th, nil)
+	if math.Abs(m.Uncertain-0.6) > 1e-9 || math.Abs(m.AcceptedAccuracy-0.5) > 1e-9 || m.DefectModel {
+		t.Errorf("parts model: uncertain %v, right %v (defect %v), want 0.6 and 0.5", m.Uncertain, m.AcceptedAccuracy, m.DefectModel)
+	}
+}

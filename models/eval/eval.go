@@ -97,6 +97,6 @@ func Evaluate(ctx context.Context, card *models.Card, modelPath string, ds *data
 		pred = append(pred, best)
 	}
 	res.Metrics = models.ComputeMetrics(card.Labels, res.Truth, pred)
-	res.Metrics.AddThresholdStats(res.Probs, res.Truth, card.Thresholds)
+	res.Metrics.AddThresholdStats(res.Probs, res.Truth, card.Thresholds, card.OKLabels)
 	return res, nil
 }

@@ -351,8 +351,8 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	}
 	th := models.ChooseThresholds(valProbs, valIm.labels, okIdx, 0.99)
 	metrics := map[string]*models.Metrics{
-		"validation": evaluate(ds.Classes, valProbs, valIm.labels, th),
-		"test":       evaluate(ds.Classes, testProbs, testIm.labels, th),
+		"validation": evaluate(ds.Classes, valProbs, valIm.labels, th, opt.OKLabels),
+		"test":       evaluate(ds.Classes, testProbs, testIm.labels, th, opt.OKLabels),
 	}
 	fmt.Fprintf(opt.Out, "\ntest set (%d images):\n%s", len(testX), metrics["test"].Table())
 
@@ -473,7 +473,7 @@ func lossAndAccuracy(probs [][]float32, labels []int) (loss, acc float64) {
 	return loss / float64(len(probs)), float64(right) / float64(len(probs))
 }
 
-func evaluate(labels []string, probs [][]float32, truth []int, th inspector.Thresholds) *models.Metrics {
+func evaluate(labels []string, probs [][]float32, truth []int, th inspector.Thresholds, okLabels []string) *models.Metrics {
 	pred := make([]int, len(probs))
 	for i, p := range probs {
 		for j := range p {
@@ -483,7 +483,7 @@ func evaluate(labels []string, probs [][]float32, truth []int, th inspector.Thre
 		}
 	}
 	m := models.ComputeMetrics(labels, truth, pred)
-	m.AddThresholdStats(probs, truth, th)
+	m.AddThresholdStats(probs, truth, th, okLabels)
 	return m
 }
 
