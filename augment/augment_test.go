@@ -3,6 +3,7 @@ package augment
 import (
 	"bytes"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -181,5 +182,31 @@ steps:
 	}
 	if err := DefaultPipeline().Validate(); err != nil {
 		t.Errorf("default pipeline invalid: %v", err)
+	}
+}
+
+// TestShippedPipelines loads every pipeline file in pipelines/ (make models
+// trains with them) and runs it on an image.
+func TestShippedPipelines(t *testing.T) {
+	files, err := filepath.Glob("pipelines/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no pipeline files in pipelines/: %v", err)
+	}
+	src := testImage(40, 30)
+	defer src.Close()
+	for _, f := range files {
+		p, err := LoadPipeline(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if len(p.Steps) == 0 {
+			t.Errorf("%s: no steps", f)
+		}
+		dst := gocv.NewMat()
+		if _, err := p.Apply(src, &dst, rand.New(rand.NewPCG(1, 2))); err != nil || dst.Cols() != 40 || dst.Rows() != 30 {
+			t.Errorf("%s: apply: %v, %dx%d", f, err, dst.Cols(), dst.Rows())
+		}
+		dst.Close()
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/pruefplatz/pruefplatz/augment"
 	"github.com/pruefplatz/pruefplatz/datasets/demo"
 	"github.com/pruefplatz/pruefplatz/models"
 )
@@ -35,11 +36,15 @@ func reproduce(t *testing.T, data, name string) {
 		t.Fatalf("the default model %s is not in the repository: %v", name, err)
 	}
 	tr := card.Training
+	pipeline, err := augment.ParsePipeline(tr.Augmentation)
+	if err != nil {
+		t.Fatalf("%s: the card's augmentation: %v", name, err)
+	}
 	res, err := Train(context.Background(), Options{
 		Data: filepath.Join(data, name), Name: name, Registry: t.TempDir(),
 		Epochs: tr.Epochs, Batch: tr.Batch, InputSize: card.Input.Width, Channels: card.Input.Channels,
 		Resize: card.Input.Resize, ROI: card.Input.ROI, Seed: tr.Seed, LR: tr.LearningRate, Patience: tr.Patience,
-		StepsPerEpoch: tr.StepsPerEpoch, OKLabels: card.OKLabels, ORTLib: ortLib(t),
+		StepsPerEpoch: tr.StepsPerEpoch, OKLabels: card.OKLabels, ORTLib: ortLib(t), Pipeline: &pipeline,
 	})
 	if err != nil {
 		t.Fatal(err)
