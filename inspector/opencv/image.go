@@ -155,18 +155,10 @@ func Thumbnail(m gocv.Mat, maxSide, quality int) ([]byte, error) {
 // path: 640×480 → 200×150 measured 1.1–1.6 ms that way and 0.13 ms this way
 // on a 2-core machine.
 func Shrink(src gocv.Mat, dst *gocv.Mat, w, h int) {
-	cur := src
-	for cur.Cols()/2 >= w && cur.Rows()/2 >= h {
-		in := cur
-		if cur.Cols()%2 != 0 || cur.Rows()%2 != 0 {
-			in = cur.Region(image.Rect(0, 0, cur.Cols()&^1, cur.Rows()&^1))
-			defer in.Close()
-		}
-		half := gocv.NewMat()
-		defer half.Close()
-		gocv.Resize(in, &half, image.Pt(in.Cols()/2, in.Rows()/2), 0, 0, gocv.InterpolationArea)
-		cur = half
-	}
+	bufs := [2]gocv.Mat{gocv.NewMat(), gocv.NewMat()}
+	defer bufs[0].Close()
+	defer bufs[1].Close()
+	cur := halve(src, &bufs, func(cw, ch int) bool { return cw/2 >= w && ch/2 >= h })
 	if cur.Cols() == w && cur.Rows() == h {
 		cur.CopyTo(dst)
 		return
