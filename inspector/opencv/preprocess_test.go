@@ -312,6 +312,14 @@ func TestPreprocessorReuse(t *testing.T) {
 	}
 }
 
+// regionOf returns the part of frame inside roi, or all of it for nil.
+func regionOf(frame gocv.Mat, roi *inspector.Rect) gocv.Mat {
+	if roi == nil {
+		return frame.Region(image.Rect(0, 0, frame.Cols(), frame.Rows()))
+	}
+	return frame.Region(image.Rect(roi.X, roi.Y, roi.X+roi.W, roi.Y+roi.H))
+}
+
 // TestPreprocessShrinkMatchesAreaResize checks that the halving steps of a
 // large downscale give what one INTER_AREA resize of the same region gives,
 // within a stated tolerance, and exactly that at a factor below two.
@@ -339,11 +347,7 @@ func TestPreprocessShrinkMatchesAreaResize(t *testing.T) {
 			if err := Preprocess(frame, s, got); err != nil {
 				t.Fatal(err)
 			}
-			region := frame.Region(image.Rect(0, 0, c.w, c.h))
-			if c.roi != nil {
-				region.Close()
-				region = frame.Region(image.Rect(c.roi.X, c.roi.Y, c.roi.X+c.roi.W, c.roi.Y+c.roi.H))
-			}
+			region := regionOf(frame, c.roi)
 			defer region.Close()
 			ref := gocv.NewMat()
 			defer ref.Close()
@@ -393,11 +397,7 @@ func TestPreShrinkIsThePreprocessorsChain(t *testing.T) {
 			if err := Preprocess(frame, station, want); err != nil {
 				t.Fatal(err)
 			}
-			img := frame.Region(image.Rect(0, 0, 640, 480))
-			if c.roi != nil {
-				img.Close()
-				img = frame.Region(image.Rect(c.roi.X, c.roi.Y, c.roi.X+c.roi.W, c.roi.Y+c.roi.H))
-			}
+			img := regionOf(frame, c.roi)
 			defer img.Close()
 			small, ok := PreShrink(img, station)
 			defer small.Close()
