@@ -46,7 +46,7 @@ type Loader func(ctx context.Context, name, version string) (*Model, error)
 // Config tunes the station. Zero values take the defaults.
 type Config struct {
 	Trigger      inspector.TriggerMode // default continuous
-	StableFrames int                   // continuous: frames the same result must hold; default 5
+	StableFrames int                   // continuous: frames the same result must hold (3× that at rest without it: uncertain); default 5
 	StillFor     time.Duration         // auto: how long a part must rest; default 500ms
 	// MotionLevel is the mean absolute difference (grey levels, on a small
 	// copy of the frame) between consecutive frames above which the scene moves.

@@ -527,3 +527,59 @@ func TestOverlayColours(t *testing.T) {
 		}
 	}
 }
+
+// TestContinuousTriggerUnsettled feeds the continuous trigger a resting part
+// whose answer flips every frame (a score sitting on a threshold): it must
+// still get exactly one verdict, marked uncertain, after three times the
+// stable-frame count; a steady answer is recorded as soon as it has held.
+func TestContinuousTriggerUnsettled(t *testing.T) {
+	st := New(Config{Logger: quietLog(), Trigger: inspector.TriggerContinuous, StableFrames: 5}, "t", nil, nil, nil, nil)
+	ok := inspector.Decision{Outcome: inspector.OutcomeOK, Label: "ok"}
+	unsure := inspector.Decision{Outcome: inspector.OutcomeUncertain, TopK: []inspector.Prediction{{Label: "ok"}}}
+	now := time.Now()
+
+	var ps partState
+	recorded := []int{}
+	for i := 1; i <= 40; i++ {
+		d := ok
+		if i%2 == 0 {
+			d = unsure
+		}
+		rec, unsettled := st.shouldRecord(&ps, true, 0, d, now)
+		if rec {
+			if !unsettled {
+				t.Fatalf("frame %d: flipping answers recorded as settled", i)
+			}
+			recorded = append(recorded, i)
+		}
+	}
+	if len(recorded) != 1 || recorded[0] != 15 {
+		t.Errorf("flipping answers recorded at frames %v, want once at frame 15", recorded)
+	}
+
+	// Motion resets the count: a part still sliding is not judged.
+	ps = partState{}
+	for i := 1; i <= 40; i++ {
+		if rec, _ := st.shouldRecord(&ps, true, 10, ok, now); rec {
+			t.Fatalf("frame %d: recorded a moving part", i)
+		}
+	}
+	recorded = recorded[:0]
+	for i := 1; i <= 40; i++ {
+		rec, unsettled := st.shouldRecord(&ps, true, 0, ok, now)
+		if rec {
+			if unsettled {
+				t.Fatalf("frame %d: a steady answer recorded as unsettled", i)
+			}
+			recorded = append(recorded, i)
+		}
+	}
+	if len(recorded) != 1 || recorded[0] != 5 {
+		t.Errorf("steady answer recorded at frames %v, want once at frame 5", recorded)
+	}
+	// The part leaves and the next one comes: it is judged afresh.
+	st.shouldRecord(&ps, false, 0, ok, now)
+	if ps != (partState{}) {
+		t.Errorf("part state after the part left: %+v", ps)
+	}
+}

@@ -104,7 +104,8 @@ const absorbAfter = 600
 type partState struct {
 	present    bool
 	recorded   bool
-	stable     int
+	stable     int // frames the current answer has held
+	still      int // frames the part has rested
 	lastLabel  string
 	stillSince time.Time
 }
@@ -197,23 +198,28 @@ func (s *Station) work(ctx context.Context) {
 			reply <- triggerResult{v, err}
 			continue
 		}
-		if s.shouldRecord(&ps, present, motion, d, now) {
+		if rec, unsettled := s.shouldRecord(&ps, present, motion, d, now); rec {
+			if unsettled {
+				d.Outcome, d.Label = inspector.OutcomeUncertain, ""
+			}
 			s.record(ctx, m, frame, d, s.cfg.Trigger)
 		}
 	}
 }
 
-// shouldRecord applies the trigger mode to the newest frame.
-func (s *Station) shouldRecord(ps *partState, present bool, motion float64, d inspector.Decision, now time.Time) bool {
+// shouldRecord applies the trigger mode to the newest frame. unsettled
+// says the part rested long enough but the answer kept changing: it is
+// recorded as uncertain.
+func (s *Station) shouldRecord(ps *partState, present bool, motion float64, d inspector.Decision, now time.Time) (record, unsettled bool) {
 	if !present {
 		*ps = partState{}
-		return false
+		return false, false
 	}
 	if !ps.present {
 		ps.present = true
 	}
 	if ps.recorded {
-		return false
+		return false, false
 	}
 	label := d.Label
 	if label == "" && len(d.TopK) > 0 {
@@ -225,9 +231,10 @@ func (s *Station) shouldRecord(ps *partState, present bool, motion float64, d in
 		// nothing moves: answers on a part sliding in are about a blurred,
 		// half-visible part.
 		if motion >= s.cfg.MotionLevel {
-			ps.stable = 0
-			return false
+			ps.stable, ps.still = 0, 0
+			return false, false
 		}
+		ps.still++
 		if label == ps.lastLabel {
 			ps.stable++
 		} else {
@@ -235,24 +242,34 @@ func (s *Station) shouldRecord(ps *partState, present bool, motion float64, d in
 		}
 		if ps.stable >= s.cfg.StableFrames {
 			ps.recorded = true
-			return true
+			return true, false
+		}
+		// A resting part whose answer keeps flipping (its score sits on a
+		// threshold) would otherwise get no verdict at all; a human decides.
+		if ps.still >= unsettledAfter*s.cfg.StableFrames {
+			ps.recorded = true
+			return true, true
 		}
 	case inspector.TriggerAuto:
 		// Placed and at rest for StillFor.
 		if motion >= s.cfg.MotionLevel {
 			ps.stillSince = time.Time{}
-			return false
+			return false, false
 		}
 		if ps.stillSince.IsZero() {
 			ps.stillSince = now
 		}
 		if now.Sub(ps.stillSince) >= s.cfg.StillFor {
 			ps.recorded = true
-			return true
+			return true, false
 		}
 	}
-	return false
+	return false, false
 }
+
+// unsettledAfter × StableFrames still frames without StableFrames equal
+// answers in a row make a continuous-mode verdict uncertain.
+const unsettledAfter = 3
 
 func (s *Station) decide(ctx context.Context, m *Model, pre *opencv.Preprocessor, frame gocv.Mat, tensor []float32) (inspector.Decision, error) {
 	if err := pre.Run(frame, tensor); err != nil {
