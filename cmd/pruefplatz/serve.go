@@ -82,7 +82,8 @@ presence_share, store, image_max_side, jpeg_quality, listen, operator, threads);
 flags given on the command line override the file.
 
 Triggers: continuous records once per part when the same result held for
---stable-frames frames; auto records when a placed part has not moved for
+--stable-frames frames (a resting part whose answer keeps changing is recorded
+as uncertain after three times as many); auto records when a placed part has not moved for
 --still-ms; manual records only on request (UI button, POST /api/trigger).
 Ctrl-C stops the web server, then the station, then closes the store.`,
 		Args: cobra.NoArgs,
