@@ -320,6 +320,16 @@ func regionOf(frame gocv.Mat, roi *inspector.Rect) gocv.Mat {
 	return frame.Region(image.Rect(roi.X, roi.Y, roi.X+roi.W, roi.Y+roi.H))
 }
 
+// tensorOf preprocesses img with a one-shot Preprocess.
+func tensorOf(t *testing.T, img gocv.Mat, s inspector.InputSpec) []float32 {
+	t.Helper()
+	out := make([]float32, s.TensorLen())
+	if err := Preprocess(img, s, out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // TestPreprocessShrinkMatchesAreaResize checks that the halving steps of a
 // large downscale give what one INTER_AREA resize of the same region gives,
 // within a stated tolerance, and exactly that at a factor below two.
@@ -343,10 +353,7 @@ func TestPreprocessShrinkMatchesAreaResize(t *testing.T) {
 			defer frame.Close()
 			s := spec(c.size, c.size, 3, inspector.ResizeStretch, 0, 1)
 			s.ROI = c.roi
-			got := make([]float32, s.TensorLen())
-			if err := Preprocess(frame, s, got); err != nil {
-				t.Fatal(err)
-			}
+			got := tensorOf(t, frame, s)
 			region := regionOf(frame, c.roi)
 			defer region.Close()
 			ref := gocv.NewMat()
@@ -393,10 +400,7 @@ func TestPreShrinkIsThePreprocessorsChain(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			station := inspector.DefaultSpec(c.size)
 			station.ROI = c.roi
-			want := make([]float32, station.TensorLen())
-			if err := Preprocess(frame, station, want); err != nil {
-				t.Fatal(err)
-			}
+			want := tensorOf(t, frame, station)
 			img := regionOf(frame, c.roi)
 			defer img.Close()
 			small, ok := PreShrink(img, station)
@@ -412,10 +416,7 @@ func TestPreShrinkIsThePreprocessorsChain(t *testing.T) {
 			}
 			training := station
 			training.ROI = nil
-			got := make([]float32, training.TensorLen())
-			if err := Preprocess(small, training, got); err != nil {
-				t.Fatal(err)
-			}
+			got := tensorOf(t, small, training)
 			for i := range got {
 				if got[i] != want[i] {
 					t.Fatalf("value %d: %v from the pre-shrunk image, %v from the frame", i, got[i], want[i])
