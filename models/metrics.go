@@ -150,16 +150,27 @@ func (m *Metrics) Table() string {
 }
 
 // ThresholdRule explains ChooseThresholds, for the card.
-const ThresholdRule = "Chosen on the validation split. Parts model: accept = the lowest top-class probability " +
-	"at which the validation images scoring at least that are right in at least the target share (never below 0.5). " +
+const ThresholdRule = "Chosen on the validation split; a threshold always sits on a correctly called image, never on a wrong one. " +
+	"Parts model: accept = the lowest top-class probability at which the validation images scoring at least that " +
+	"are right in at least the target share (never below 0.5). " +
 	"Defect model: accept = the lowest P(OK) at which the images called OK are truly OK in at least the target share; " +
-	"reject = the highest P(OK) at which the images called NOK are truly defective in at least that share. " +
+	"the most defective-looking image still called NOK that way marks the NOK side, and reject lies halfway between " +
+	"its P(OK) and the next higher validation image's (at most accept), so the gap the validation data cannot vouch " +
+	"for goes to a human rather than scrapping good parts. " +
 	"Between reject and accept the station answers 'uncertain' and asks a human."
 
 // ChooseThresholds picks thresholds from validation probabilities and true
 // label indices, so that accepted verdicts are right in at least
 // targetPrecision of validation cases (see ThresholdRule). okIdx lists the
 // OK labels' indices of a defect model; empty for a parts model.
+//
+// The precision sweep alone would let a threshold land on a wrong image (one
+// good part in a hundred called NOK still meets 99 %), right at the edge of
+// the other class's scores; with a few dozen validation images per class the
+// test and station images of that class then fall past it. Ending on a right
+// image and, for reject, moving into the middle of the gap keeps that edge
+// uncertain instead. Accept stays on its strict edge: a defect let through
+// costs more than a question to the operator.
 func ChooseThresholds(probs [][]float32, truth []int, okIdx []int, targetPrecision float64) inspector.Thresholds {
 	isOK := func(c int) bool {
 		for _, o := range okIdx {
@@ -173,20 +184,28 @@ func ChooseThresholds(probs [][]float32, truth []int, okIdx []int, targetPrecisi
 		score float64
 		right bool
 	}
-	// lowestAt returns the lowest score s such that the items with score ≥ s
-	// are right in at least targetPrecision of cases (1 when none qualifies).
-	lowestAt := func(ss []scored) float64 {
-		sort.Slice(ss, func(i, j int) bool { return ss[i].score > ss[j].score })
-		lowest, right := 1.0, 0
+	// cut sorts ss by falling score and returns the index k such that the
+	// items scoring at least ss[k].score are right in at least
+	// targetPrecision of cases and those scoring exactly ss[k].score include
+	// a right one (the last of equal scores, so a threshold there takes them
+	// all), or -1 when there is none.
+	cut := func(ss []scored) int {
+		sort.SliceStable(ss, func(i, j int) bool { return ss[i].score > ss[j].score })
+		k, right, tieRight := -1, 0, false
 		for i, v := range ss {
 			if v.right {
 				right++
+				tieRight = true
 			}
-			if float64(right)/float64(i+1) >= targetPrecision {
-				lowest = v.score
+			if i+1 < len(ss) && ss[i+1].score == v.score {
+				continue
 			}
+			if tieRight && float64(right)/float64(i+1) >= targetPrecision {
+				k = i
+			}
+			tieRight = false
 		}
-		return lowest
+		return k
 	}
 	if len(okIdx) == 0 {
 		var ss []scored
@@ -199,7 +218,11 @@ func ChooseThresholds(probs [][]float32, truth []int, okIdx []int, targetPrecisi
 			}
 			ss = append(ss, scored{float64(p[best]), best == truth[i]})
 		}
-		accept := min(0.99, max(0.5, lowestAt(ss)))
+		accept := 1.0
+		if k := cut(ss); k >= 0 {
+			accept = ss[k].score
+		}
+		accept = min(0.99, max(0.5, accept))
 		return inspector.Thresholds{Accept: float32(accept), Reject: float32(accept)}
 	}
 	var okCalls, nokCalls []scored
@@ -211,7 +234,19 @@ func ChooseThresholds(probs [][]float32, truth []int, okIdx []int, targetPrecisi
 		okCalls = append(okCalls, scored{pOK, isOK(truth[i])})
 		nokCalls = append(nokCalls, scored{1 - pOK, !isOK(truth[i])})
 	}
-	accept := min(0.99, max(0.5, lowestAt(okCalls)))
-	reject := max(0.01, min(accept, 1-lowestAt(nokCalls)))
+	accept := 1.0
+	if k := cut(okCalls); k >= 0 {
+		accept = okCalls[k].score
+	}
+	accept = min(0.99, max(0.5, accept))
+	reject := 0.0
+	if k := cut(nokCalls); k >= 0 {
+		next := accept
+		if k+1 < len(nokCalls) {
+			next = min(next, 1-nokCalls[k+1].score)
+		}
+		reject = (1 - nokCalls[k].score + next) / 2
+	}
+	reject = max(0.01, min(accept, reject))
 	return inspector.Thresholds{Accept: float32(accept), Reject: float32(reject)}
 }

@@ -35,9 +35,11 @@ func TestDecideAndThresholds(t *testing.T) {
 	probs := [][]float32{{0.02, 0.95, 0.03}, {0.05, 0.9, 0.05}, {0.2, 0.6, 0.2}, {0.25, 0.7, 0.05}, {0.7, 0.2, 0.1}, {0.05, 0.05, 0.9}}
 	truth := []int{1, 1, 1, 0, 0, 2}
 	th := ChooseThresholds(probs, truth, []int{1}, 1.0)
-	// All OK calls right requires P(ok) ≥ 0.9 (0.7 would pass a crack); all NOK calls right requires P(ok) ≤ 0.2.
-	if math.Abs(float64(th.Accept)-0.9) > 1e-6 || math.Abs(float64(th.Reject)-0.2) > 1e-6 {
-		t.Fatalf("thresholds %+v, want accept 0.9 reject 0.2", th)
+	// All OK calls right requires P(ok) ≥ 0.9 (0.7 would pass a crack); all NOK
+	// calls right requires P(ok) ≤ 0.2, and the next image up (a good part at
+	// 0.6) puts reject halfway, at 0.4.
+	if math.Abs(float64(th.Accept)-0.9) > 1e-6 || math.Abs(float64(th.Reject)-0.4) > 1e-6 {
+		t.Fatalf("thresholds %+v, want accept 0.9 reject 0.4", th)
 	}
 	cases := []struct {
 		name  string
@@ -61,6 +63,49 @@ func TestDecideAndThresholds(t *testing.T) {
 	}
 	if d := inspector.Decide([]float32{0.3, 0.4, 0.3}, labels, parts, nil, 2); d.Outcome != inspector.OutcomeUncertain {
 		t.Errorf("parts model below accept: %+v", d)
+	}
+}
+
+// TestThresholdsNeverSitOnAWrongImage reproduces the validation split that
+// made demo-defects scrap good flanges: 120 defects at P(ok) ≤ 0.4, then 30
+// good parts from 0.94 up. A 99 % target allows one wrong NOK call in 121, so
+// a bare precision sweep set reject to the lowest good part's 0.94 and the
+// test set's good parts at 0.90–0.93 were rejected. Reject must stay in the
+// gap between the classes, and accept must not sit on the defect that
+// scored like a good part.
+func TestThresholdsNeverSitOnAWrongImage(t *testing.T) {
+	var probs [][]float32
+	var truth []int
+	add := func(pOK float32, label int) {
+		probs = append(probs, []float32{(1 - pOK) / 2, pOK, (1 - pOK) / 2})
+		truth = append(truth, label)
+	}
+	for i := range 120 {
+		add(0.4*float32(i)/119, i%2*2) // cracks and scratches, P(ok) 0 … 0.4
+	}
+	for i := range 30 {
+		add(0.94+0.05*float32(i)/29, 1)
+	}
+	add(0.972, 2) // a scratch among the good parts
+	th := ChooseThresholds(probs, truth, []int{1}, 0.99)
+	if th.Reject < 0.4 || th.Reject >= 0.94 {
+		t.Errorf("reject %.4f, want in the gap (0.4, 0.94)", th.Reject)
+	}
+	if math.Abs(float64(th.Reject)-0.67) > 1e-6 {
+		t.Errorf("reject %.4f, want halfway 0.67", th.Reject)
+	}
+	// 22 good parts score above the scratch's 0.972: with it they are 22/23
+	// right (< 99 %), so accept is the lowest good part above it.
+	if th.Accept <= 0.972 || th.Accept > 0.975 {
+		t.Errorf("accept %.4f, want just above the scratch's 0.972", th.Accept)
+	}
+
+	// Parts model: the top score 0.9 is shared by a right and a wrong image;
+	// a threshold at 0.9 takes both, so with target 1 accept must stay above.
+	parts := [][]float32{{0.95, 0.05}, {0.9, 0.1}, {0.1, 0.9}, {0.2, 0.8}}
+	pth := ChooseThresholds(parts, []int{0, 0, 0, 1}, nil, 1)
+	if math.Abs(float64(pth.Accept)-0.95) > 1e-6 {
+		t.Errorf("parts accept %.4f, want 0.95 (0.9 is tied with a wrong call)", pth.Accept)
 	}
 }
 
