@@ -21,7 +21,7 @@ type Preprocessor struct {
 	offset   []float32 // per channel: -mean/std
 	colour   gocv.Mat  // the input as BGR (or grey), when it needed converting
 	resized  gocv.Mat
-	halves   [2]gocv.Mat // ping-pong buffers of the halving steps
+	shrinker Shrinker
 	padded   gocv.Mat
 	channels gocv.Mat // resized image in the model's channel order
 }
@@ -34,7 +34,7 @@ func NewPreprocessor(spec inspector.InputSpec) (*Preprocessor, error) {
 	}
 	p := &Preprocessor{
 		spec: spec, colour: gocv.NewMat(), resized: gocv.NewMat(), padded: gocv.NewMat(), channels: gocv.NewMat(),
-		halves: [2]gocv.Mat{gocv.NewMat(), gocv.NewMat()},
+		shrinker: NewShrinker(),
 	}
 	for c := 0; c < spec.Channels; c++ {
 		p.scale = append(p.scale, 1/(255*spec.Std[c]))
@@ -48,9 +48,10 @@ func (p *Preprocessor) Spec() inspector.InputSpec { return p.spec }
 
 // Close frees the intermediate Mats.
 func (p *Preprocessor) Close() error {
-	for _, m := range []*gocv.Mat{&p.colour, &p.resized, &p.halves[0], &p.halves[1], &p.padded, &p.channels} {
+	for _, m := range []*gocv.Mat{&p.colour, &p.resized, &p.padded, &p.channels} {
 		m.Close()
 	}
+	p.shrinker.Close()
 	return nil
 }
 
@@ -129,7 +130,7 @@ func (p *Preprocessor) Run(src gocv.Mat, dst []float32) error {
 		gocv.Resize(in, &p.resized, image.Pt(w, h), 0, 0, gocv.InterpolationLinear)
 		out = p.resized
 	} else if w != area.Dx() || h != area.Dy() {
-		p.shrink(in, w, h)
+		p.shrinker.Shrink(in, &p.resized, w, h, gocv.InterpolationArea)
 		out = p.resized
 	} else if in.Ptr() != p.colour.Ptr() {
 		// A Region is not continuous; copy it so its bytes can be read in one slice.
@@ -167,43 +168,6 @@ func (p *Preprocessor) Run(src gocv.Mat, dst []float32) error {
 		r[i] = float32(px[2])*ar + br
 	}
 	return nil
-}
-
-// shrink resizes in to w×h into p.resized with INTER_AREA, first halving
-// while the image is at least twice the target: an exact factor of two is
-// OpenCV's vectorised area path (an odd last row or column is dropped), and
-// the final INTER_AREA step then runs on an image less than twice the
-// target. One INTER_AREA from a non-integer factor takes OpenCV's generic
-// path: a 300×300 ROI to 64×64 measured 0.64 ms that way on a 2-core
-// machine, more than the default model's inference, against about 0.1 ms
-// this way. The result is an area average of the same pixels, within a few
-// grey levels of the one-step resize; training makes its tensors here too.
-func (p *Preprocessor) shrink(in gocv.Mat, w, h int) {
-	cur := halve(in, &p.halves, func(cw, ch int) bool { return cw/2 >= w && ch/2 >= h })
-	if cur.Cols() == w && cur.Rows() == h {
-		cur.CopyTo(&p.resized)
-		return
-	}
-	gocv.Resize(cur, &p.resized, image.Pt(w, h), 0, 0, gocv.InterpolationArea)
-}
-
-// halve halves in with INTER_AREA into bufs, alternating between them,
-// while more says so for the current size; it returns the last result, or
-// in when no step was taken.
-func halve(in gocv.Mat, bufs *[2]gocv.Mat, more func(w, h int) bool) gocv.Mat {
-	cur, k := in, 0
-	for more(cur.Cols(), cur.Rows()) {
-		half := image.Pt(cur.Cols()/2, cur.Rows()/2)
-		if cur.Cols()%2 != 0 || cur.Rows()%2 != 0 {
-			even := cur.Region(image.Rect(0, 0, 2*half.X, 2*half.Y))
-			gocv.Resize(even, &bufs[k], half, 0, 0, gocv.InterpolationArea)
-			even.Close()
-		} else {
-			gocv.Resize(cur, &bufs[k], half, 0, 0, gocv.InterpolationArea)
-		}
-		cur, k = bufs[k], k^1
-	}
-	return cur
 }
 
 // PreShrink takes the first of the halving steps Run takes from src towards

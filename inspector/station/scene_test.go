@@ -58,3 +58,29 @@ func TestScenePresenceMotionAndAbsorb(t *testing.T) {
 		t.Errorf("part outside the ROI: presence %.3f", p)
 	}
 }
+
+// BenchmarkSceneUpdate times the per-frame scene step on a 640×480 frame
+// with the demo station's 300×300 ROI, and the one-step INTER_AREA resize to
+// the same 80×60 it replaced.
+func BenchmarkSceneUpdate(b *testing.B) {
+	frame := gocv.NewMatWithSize(480, 640, gocv.MatTypeCV8UC3)
+	defer frame.Close()
+	gocv.RandU(&frame, gocv.NewScalar(0, 0, 0, 0), gocv.NewScalar(255, 255, 255, 0))
+	roi := &inspector.Rect{X: 170, Y: 90, W: 300, H: 300}
+	b.Run("update", func(b *testing.B) {
+		sc := newScene()
+		defer sc.Close()
+		for i := 0; i < b.N; i++ {
+			sc.update(frame, roi, 1.5)
+		}
+	})
+	b.Run("one-step-resize", func(b *testing.B) {
+		region := frame.Region(image.Rect(roi.X, roi.Y, roi.X+roi.W, roi.Y+roi.H))
+		defer region.Close()
+		small := gocv.NewMat()
+		defer small.Close()
+		for i := 0; i < b.N; i++ {
+			gocv.Resize(region, &small, image.Pt(80, 60), 0, 0, gocv.InterpolationArea)
+		}
+	})
+}
