@@ -46,8 +46,9 @@ func (s *Shrinker) Shrink(in gocv.Mat, dst *gocv.Mat, w, h int, last gocv.Interp
 }
 
 // Shrink is a one-shot Shrinker for pictures people look at (thumbnails,
-// the small stream): its last step is INTER_LINEAR, which from less than
-// twice the target still sees every pixel. Loops should keep a Shrinker.
+// stored frames capped in size): its last step is INTER_LINEAR, which from
+// less than twice the target still sees every pixel. Loops should keep a
+// Shrinker.
 func Shrink(src gocv.Mat, dst *gocv.Mat, w, h int) {
 	s := NewShrinker()
 	defer s.Close()
