@@ -172,14 +172,6 @@ const ThresholdRule = "Chosen on the validation split; a threshold always sits o
 // uncertain instead. Accept stays on its strict edge: a defect let through
 // costs more than a question to the operator.
 func ChooseThresholds(probs [][]float32, truth []int, okIdx []int, targetPrecision float64) inspector.Thresholds {
-	isOK := func(c int) bool {
-		for _, o := range okIdx {
-			if o == c {
-				return true
-			}
-		}
-		return false
-	}
 	type scored struct {
 		score float64
 		right bool
@@ -207,6 +199,15 @@ func ChooseThresholds(probs [][]float32, truth []int, okIdx []int, targetPrecisi
 		}
 		return k
 	}
+	// acceptAt is the strict edge of the cut, within [0.5, 0.99] (0.99
+	// when no score qualifies).
+	acceptAt := func(ss []scored) float64 {
+		accept := 1.0
+		if k := cut(ss); k >= 0 {
+			accept = ss[k].score
+		}
+		return min(0.99, max(0.5, accept))
+	}
 	if len(okIdx) == 0 {
 		var ss []scored
 		for i, p := range probs {
@@ -218,11 +219,7 @@ func ChooseThresholds(probs [][]float32, truth []int, okIdx []int, targetPrecisi
 			}
 			ss = append(ss, scored{float64(p[best]), best == truth[i]})
 		}
-		accept := 1.0
-		if k := cut(ss); k >= 0 {
-			accept = ss[k].score
-		}
-		accept = min(0.99, max(0.5, accept))
+		accept := acceptAt(ss)
 		return inspector.Thresholds{Accept: float32(accept), Reject: float32(accept)}
 	}
 	var okCalls, nokCalls []scored
@@ -231,14 +228,10 @@ func ChooseThresholds(probs [][]float32, truth []int, okIdx []int, targetPrecisi
 		for _, o := range okIdx {
 			pOK += float64(p[o])
 		}
-		okCalls = append(okCalls, scored{pOK, isOK(truth[i])})
-		nokCalls = append(nokCalls, scored{1 - pOK, !isOK(truth[i])})
+		okCalls = append(okCalls, scored{pOK, slices.Contains(okIdx, truth[i])})
+		nokCalls = append(nokCalls, scored{1 - pOK, !slices.Contains(okIdx, truth[i])})
 	}
-	accept := 1.0
-	if k := cut(okCalls); k >= 0 {
-		accept = okCalls[k].score
-	}
-	accept = min(0.99, max(0.5, accept))
+	accept := acceptAt(okCalls)
 	reject := 0.0
 	if k := cut(nokCalls); k >= 0 {
 		next := accept
