@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"math/rand/v2"
@@ -142,70 +143,23 @@ func newBatcher(im *imageSet, classes int, spec inspector.InputSpec, p augment.P
 	return b
 }
 
-// epoch streams n batches; the channel closes at the end or on error/cancel.
+// epoch streams n batches, building the next while the last one trains;
+// the channel closes at the end or on error/cancel.
 func (b *batcher) epoch(ctx context.Context, epoch, n int) (<-chan batch, <-chan error) {
-	out := make(chan batch, 2)
+	out := make(chan batch)
 	errc := make(chan error, 1)
 	go func() {
 		defer close(out)
-		pre := make([]*opencv.Preprocessor, b.workers)
-		for w := range pre {
-			p, err := opencv.NewPreprocessor(b.spec)
+		pre, err := b.preprocessors()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer closeAll(pre)
+		for k := 0; k < n; k++ {
+			bt, err := b.build(pre, epoch, k)
 			if err != nil {
 				errc <- err
-				return
-			}
-			defer p.Close()
-			pre[w] = p
-		}
-		var nonEmpty []int
-		for c, idx := range b.byClass {
-			if len(idx) > 0 {
-				nonEmpty = append(nonEmpty, c)
-			}
-		}
-		for k := 0; k < n; k++ {
-			rng := rand.New(rand.NewPCG(b.seed, uint64(epoch)<<32|uint64(k)))
-			picks := make([]int, b.size)
-			seeds := make([]uint64, b.size)
-			for i := range picks {
-				c := nonEmpty[rng.IntN(len(nonEmpty))]
-				picks[i] = b.byClass[c][rng.IntN(len(b.byClass[c]))]
-				seeds[i] = rng.Uint64()
-			}
-			bt := batch{x: make([]float32, b.size*b.spec.TensorLen()), labels: make([]int32, b.size)}
-			var wg sync.WaitGroup
-			var firstErr error
-			var mu sync.Mutex
-			for w := 0; w < b.workers; w++ {
-				wg.Add(1)
-				go func(w int) {
-					defer wg.Done()
-					aug := gocv.NewMat()
-					defer aug.Close()
-					for i := w; i < b.size; i += b.workers {
-						src := b.im.mats[picks[i]]
-						r := rand.New(rand.NewPCG(seeds[i], 0))
-						if _, err := b.pipeline.Apply(src, &aug, r); err != nil {
-							mu.Lock()
-							firstErr = err
-							mu.Unlock()
-							return
-						}
-						n := b.spec.TensorLen()
-						if err := pre[w].Run(aug, bt.x[i*n:(i+1)*n]); err != nil {
-							mu.Lock()
-							firstErr = err
-							mu.Unlock()
-							return
-						}
-						bt.labels[i] = int32(b.im.labels[picks[i]])
-					}
-				}(w)
-			}
-			wg.Wait()
-			if firstErr != nil {
-				errc <- firstErr
 				return
 			}
 			select {
@@ -217,4 +171,67 @@ func (b *batcher) epoch(ctx context.Context, epoch, n int) (<-chan batch, <-chan
 		}
 	}()
 	return out, errc
+}
+
+func (b *batcher) preprocessors() ([]*opencv.Preprocessor, error) {
+	pre := make([]*opencv.Preprocessor, b.workers)
+	for w := range pre {
+		p, err := opencv.NewPreprocessor(b.spec)
+		if err != nil {
+			closeAll(pre[:w])
+			return nil, err
+		}
+		pre[w] = p
+	}
+	return pre, nil
+}
+
+func closeAll(pre []*opencv.Preprocessor) {
+	for _, p := range pre {
+		p.Close()
+	}
+}
+
+// build draws and augments batch k of an epoch on b.workers goroutines.
+func (b *batcher) build(pre []*opencv.Preprocessor, epoch, k int) (batch, error) {
+	var nonEmpty []int
+	for c, idx := range b.byClass {
+		if len(idx) > 0 {
+			nonEmpty = append(nonEmpty, c)
+		}
+	}
+	rng := rand.New(rand.NewPCG(b.seed, uint64(epoch)<<32|uint64(k)))
+	picks := make([]int, b.size)
+	seeds := make([]uint64, b.size)
+	for i := range picks {
+		c := nonEmpty[rng.IntN(len(nonEmpty))]
+		picks[i] = b.byClass[c][rng.IntN(len(b.byClass[c]))]
+		seeds[i] = rng.Uint64()
+	}
+	bt := batch{x: make([]float32, b.size*b.spec.TensorLen()), labels: make([]int32, b.size)}
+	errs := make([]error, len(pre))
+	var wg sync.WaitGroup
+	for w := range pre {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			aug := gocv.NewMat()
+			defer aug.Close()
+			n := b.spec.TensorLen()
+			for i := w; i < b.size; i += len(pre) {
+				r := rand.New(rand.NewPCG(seeds[i], 0))
+				if _, err := b.pipeline.Apply(b.im.mats[picks[i]], &aug, r); err != nil {
+					errs[w] = err
+					return
+				}
+				if err := pre[w].Run(aug, bt.x[i*n:(i+1)*n]); err != nil {
+					errs[w] = err
+					return
+				}
+				bt.labels[i] = int32(b.im.labels[picks[i]])
+			}
+		}(w)
+	}
+	wg.Wait()
+	return bt, errors.Join(errs...)
 }

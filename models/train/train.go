@@ -277,7 +277,10 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 				return nil, err
 			}
 		}
-		batches, errc := bt.epoch(ctx, epoch, steps)
+		// Cancelled when the epoch ends early (a failed step), so the
+		// batch builder does not wait forever to hand over its next batch.
+		ectx, cancel := context.WithCancel(ctx)
+		batches, errc := bt.epoch(ectx, epoch, steps)
 		var lossSum, acc float64
 		n := 0
 		epochStart := time.Now()
@@ -286,6 +289,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 			y := tensors.FromFlatDataAndDimensions(b.labels, opt.Batch, 1)
 			metrics, err := trainer.TrainStep(gtrain.Batch{Inputs: []*tensors.Tensor{x}, Labels: []*tensors.Tensor{y}})
 			if err != nil {
+				cancel()
 				return nil, fmt.Errorf("train: step: %w", err)
 			}
 			lossSum += float64(tensors.MustCopyFlatData[float32](metrics[0])[0])
@@ -300,6 +304,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 			bar.Add(1)
 		}
 		bar.Finish()
+		cancel()
 		select {
 		case err := <-errc:
 			return nil, fmt.Errorf("train: %w", err)
