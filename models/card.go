@@ -49,6 +49,7 @@ type TrainingInfo struct {
 	BestEpoch     int             `json:"best_epoch"`
 	Batch         int             `json:"batch"`
 	StepsPerEpoch int             `json:"steps_per_epoch"`
+	StemStride    int             `json:"stem_stride,omitempty"` // space-to-depth before the first convolution
 	Patience      int             `json:"patience"`
 	LearningRate  float64         `json:"learning_rate"`
 	Schedule      string          `json:"schedule"`

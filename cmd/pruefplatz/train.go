@@ -78,6 +78,7 @@ validation loss stops improving. For a defect model name the OK classes with
 	f.IntVar(&opt.Batch, "batch", 32, "batch size")
 	f.IntVar(&opt.StepsPerEpoch, "steps-per-epoch", 0, "training steps per epoch (default: training images / batch, at least 30)")
 	f.IntVar(&opt.InputSize, "input-size", 64, "model input width and height in pixels")
+	f.IntVar(&opt.StemStride, "stem-stride", 1, "fold each s×s pixel block into channels before the first convolution (space-to-depth): 2 lets a twice as large input keep the first feature maps small")
 	f.IntVar(&opt.Channels, "channels", 3, "3 for colour, 1 for grey")
 	f.StringVar(&resize, "resize", "stretch", "how frames become the input: stretch, letterbox or centercrop")
 	f.StringVar(&roi, "roi", "", "region of interest x,y,w,h in frame pixels the model looks at (default: the whole frame)")

@@ -30,6 +30,8 @@ type Arch struct {
 	Hidden int `json:"hidden,omitempty"`
 	// Flatten replaces global average pooling with flattening (reference net).
 	Flatten bool `json:"flatten,omitempty"`
+	// StemStride > 1 makes the first convolution step that many pixels.
+	StemStride int `json:"stem_stride,omitempty"`
 }
 
 // DefaultArch is the default network for n classes.
@@ -47,6 +49,9 @@ func (a Arch) String() string {
 		bn := "BatchNorm+"
 		if a.NoBatchNorm {
 			bn = ""
+		}
+		if i == 0 && a.StemStride > 1 {
+			fmt.Fprintf(&b, "space-to-depth %d×%d → ", a.StemStride, a.StemStride)
 		}
 		fmt.Fprintf(&b, "conv3x3(%d)+%sReLU+MaxPool2", c, bn)
 	}
@@ -75,6 +80,9 @@ func (a Arch) build() func(scope *model.Scope, x *graph.Node) *graph.Node {
 		for i, c := range a.Channels {
 			s := scope.In("block%d", i)
 			conv := s.WithInitializer(heChannelsFirst(s))
+			if i == 0 && a.StemStride > 1 {
+				x = spaceToDepth(x, a.StemStride)
+			}
 			x = layers.Convolution(conv, x).ChannelsAxis(images.ChannelsFirst).Channels(c).KernelSize(3).PadSame().UseBias(a.NoBatchNorm).Done()
 			if !a.NoBatchNorm {
 				x = batchNorm(s, x)
@@ -121,4 +129,16 @@ func heChannelsFirst(scope *model.Scope) model.VariableInitializer {
 		}
 		return graph.MulScalar(scope.RandomNormal(g, shape), math.Sqrt(2/float64(fanIn)))
 	}
+}
+
+// spaceToDepth folds each s×s block of pixels into the channels:
+// [N, C, H, W] → [N, C·s·s, H/s, W/s]. A strided convolution would do the
+// same job, but its gradient needs input dilation, which the ONNX Runtime
+// backend lacks; a reshape and a transpose are plain ops everywhere.
+func spaceToDepth(x *graph.Node, s int) *graph.Node {
+	d := x.Shape().Dimensions
+	n, c, h, w := d[0], d[1], d[2], d[3]
+	x = graph.Reshape(x, n, c, h/s, s, w/s, s)
+	x = graph.TransposeAllDims(x, 0, 1, 3, 5, 2, 4)
+	return graph.Reshape(x, n, c*s*s, h/s, w/s)
 }

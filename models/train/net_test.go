@@ -2,11 +2,13 @@ package train
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 )
 
@@ -52,6 +54,47 @@ func TestHeChannelsFirst(t *testing.T) {
 	for _, v := range out[1].Value().([]float32) {
 		if v != 0 {
 			t.Fatalf("bias %v, want zeros", out[1].Value())
+		}
+	}
+}
+
+// TestSpaceToDepth checks the stem's rearrangement on a numbered input:
+// output channel c·s²+dy·s+dx at (i, j) holds input pixel (i·s+dy, j·s+dx)
+// of channel c, so no pixel is lost or repeated.
+func TestSpaceToDepth(t *testing.T) {
+	be, err := newBackend(Options{Backend: BackendGo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, c, h, w, s = 2, 3, 4, 6, 2
+	x := make([]float32, n*c*h*w)
+	for i := range x {
+		x[i] = float32(i)
+	}
+	out, err := graph.ExecOnce(be, func(x *graph.Node) *graph.Node { return spaceToDepth(x, s) },
+		tensors.FromFlatDataAndDimensions(x, n, c, h, w))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.Shape().Dimensions; !slices.Equal(got, []int{n, c * s * s, h / s, w / s}) {
+		t.Fatalf("shape %v, want [%d %d %d %d]", got, n, c*s*s, h/s, w/s)
+	}
+	y := tensors.MustCopyFlatData[float32](out)
+	for b := 0; b < n; b++ {
+		for ch := 0; ch < c; ch++ {
+			for dy := 0; dy < s; dy++ {
+				for dx := 0; dx < s; dx++ {
+					for i := 0; i < h/s; i++ {
+						for j := 0; j < w/s; j++ {
+							got := y[((b*c*s*s+ch*s*s+dy*s+dx)*(h/s)+i)*(w/s)+j]
+							want := x[((b*c+ch)*h+i*s+dy)*w+j*s+dx]
+							if got != want {
+								t.Fatalf("batch %d channel %d offset (%d,%d) at (%d,%d): %v, want %v", b, ch, dy, dx, i, j, got, want)
+							}
+						}
+					}
+				}
+			}
 		}
 	}
 }

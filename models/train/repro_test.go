@@ -44,7 +44,7 @@ func reproduce(t *testing.T, data, name string) {
 		Data: filepath.Join(data, name), Name: name, Registry: t.TempDir(),
 		Epochs: tr.Epochs, Batch: tr.Batch, InputSize: card.Input.Width, Channels: card.Input.Channels,
 		Resize: card.Input.Resize, ROI: card.Input.ROI, Seed: tr.Seed, LR: tr.LearningRate, Patience: tr.Patience,
-		StepsPerEpoch: tr.StepsPerEpoch, OKLabels: card.OKLabels, ORTLib: ortLib(t), Pipeline: &pipeline,
+		StepsPerEpoch: tr.StepsPerEpoch, StemStride: tr.StemStride, OKLabels: card.OKLabels, ORTLib: ortLib(t), Pipeline: &pipeline,
 	})
 	if err != nil {
 		t.Fatal(err)

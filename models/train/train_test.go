@@ -181,3 +181,40 @@ func mustWrite(t *testing.T, path string, b []byte) {
 		t.Fatal(err)
 	}
 }
+
+// TestTrainStemStride trains with the space-to-depth stem end to end: the
+// export holds it (ONNX Runtime agrees with GoMLX) and the card says so.
+func TestTrainStemStride(t *testing.T) {
+	data := tinyDataset(t, []string{"left", "right"}, []int{8, 8})
+	opt := tinyOptions(t, data)
+	opt.InputSize, opt.StemStride = 32, 2
+	res, err := Train(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := res.Card
+	if c.Training.StemStride != 2 || !strings.HasPrefix(c.Architecture, "space-to-depth 2×2 → ") {
+		t.Errorf("card stem stride %d, architecture %q; want 2 and the space-to-depth stem", c.Training.StemStride, c.Architecture)
+	}
+	if v := c.Verification; v.MaxAbsDiff > v.Tolerance {
+		t.Errorf("export disagrees with GoMLX: max diff %g > %g", v.MaxAbsDiff, v.Tolerance)
+	}
+	if c.Input.Width != 32 {
+		t.Errorf("input width %d, want 32 (the stem works inside the net)", c.Input.Width)
+	}
+
+	for _, tc := range []struct {
+		size, stride int
+		want         string
+	}{
+		{16, 3, "not a multiple of the stem stride"},
+		{16, 2, "too small for 4 pooling blocks"},
+	} {
+		bad := tinyOptions(t, data)
+		bad.InputSize, bad.StemStride = tc.size, tc.stride
+		if _, err := Train(context.Background(), bad); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("input %d with stem stride %d: %v, want %q", tc.size, tc.stride, err, tc.want)
+		}
+		assertNoVersion(t, bad.Registry, bad.Name)
+	}
+}
