@@ -390,6 +390,7 @@ func TestPreShrinkIsThePreprocessorsChain(t *testing.T) {
 		wantW, wantH int // pre-shrunk size: at least twice the input one way
 	}{
 		{"defect station ROI", &inspector.Rect{X: 170, Y: 90, W: 300, H: 300}, 64, 150, 150},
+		{"defect station ROI, 128 px", &inspector.Rect{X: 170, Y: 90, W: 300, H: 300}, 128, 0, 0},
 		{"whole frame", nil, 64, 160, 120},
 		{"odd ROI", &inspector.Rect{X: 1, Y: 3, W: 523, H: 411}, 64, 130, 102},
 		{"already small", &inspector.Rect{X: 0, Y: 0, W: 120, H: 200}, 64, 0, 0},
