@@ -82,7 +82,7 @@ validation loss stops improving. For a defect model name the OK classes with
 	f.IntVar(&opt.Channels, "channels", 3, "3 for colour, 1 for grey")
 	f.StringVar(&resize, "resize", "stretch", "how frames become the input: stretch, letterbox or centercrop")
 	f.StringVar(&roi, "roi", "", "region of interest x,y,w,h in frame pixels the model looks at (default: the whole frame)")
-	f.Float64Var(&opt.LR, "lr", 0.01, "start learning rate (Adam, cosine-annealed)")
+	f.Float64Var(&opt.LR, "lr", 0.003, "start learning rate (Adam, cosine-annealed); 0.01 learns easy data faster but may never start on hard data")
 	f.Uint64Var(&opt.Seed, "seed", 1, "seed for the split, initial weights, sampling and augmentation")
 	f.StringVar(&pipeline, "pipeline", "", "augmentation pipeline file (YAML or JSON; default: mild built-in pipeline)")
 	f.StringSliceVar(&opt.OKLabels, "ok-labels", nil, "classes that mean OK (makes a defect model), e.g. --ok-labels ok")
