@@ -139,6 +139,6 @@ func spaceToDepth(x *graph.Node, s int) *graph.Node {
 	d := x.Shape().Dimensions
 	n, c, h, w := d[0], d[1], d[2], d[3]
 	x = graph.Reshape(x, n, c, h/s, s, w/s, s)
-	x = graph.TransposeAllDims(x, 0, 1, 3, 5, 2, 4)
+	x = graph.TransposeAllAxes(x, 0, 1, 3, 5, 2, 4)
 	return graph.Reshape(x, n, c*s*s, h/s, w/s)
 }

@@ -71,7 +71,7 @@ func TestSpaceToDepth(t *testing.T) {
 	for i := range x {
 		x[i] = float32(i)
 	}
-	out, err := graph.ExecOnce(be, func(x *graph.Node) *graph.Node { return spaceToDepth(x, s) },
+	out, err := graph.CallOnce(be, func(x *graph.Node) *graph.Node { return spaceToDepth(x, s) },
 		tensors.FromFlatDataAndDimensions(x, n, c, h, w))
 	if err != nil {
 		t.Fatal(err)
