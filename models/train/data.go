@@ -128,6 +128,7 @@ type batch struct {
 type batcher struct {
 	im       *imageSet
 	byClass  [][]int
+	nonEmpty []int // classes with training images, the ones a draw may pick
 	spec     inspector.InputSpec
 	pipeline augment.Pipeline
 	seed     uint64
@@ -139,6 +140,11 @@ func newBatcher(im *imageSet, classes int, spec inspector.InputSpec, p augment.P
 	b := &batcher{im: im, byClass: make([][]int, classes), spec: spec, pipeline: p, seed: seed, size: size, workers: runtime.NumCPU()}
 	for i, l := range im.labels {
 		b.byClass[l] = append(b.byClass[l], i)
+	}
+	for c, idx := range b.byClass {
+		if len(idx) > 0 {
+			b.nonEmpty = append(b.nonEmpty, c)
+		}
 	}
 	return b
 }
@@ -194,17 +200,11 @@ func closeAll(pre []*opencv.Preprocessor) {
 
 // build draws and augments batch k of an epoch on b.workers goroutines.
 func (b *batcher) build(pre []*opencv.Preprocessor, epoch, k int) (batch, error) {
-	var nonEmpty []int
-	for c, idx := range b.byClass {
-		if len(idx) > 0 {
-			nonEmpty = append(nonEmpty, c)
-		}
-	}
 	rng := rand.New(rand.NewPCG(b.seed, uint64(epoch)<<32|uint64(k)))
 	picks := make([]int, b.size)
 	seeds := make([]uint64, b.size)
 	for i := range picks {
-		c := nonEmpty[rng.IntN(len(nonEmpty))]
+		c := b.nonEmpty[rng.IntN(len(b.nonEmpty))]
 		picks[i] = b.byClass[c][rng.IntN(len(b.byClass[c]))]
 		seeds[i] = rng.Uint64()
 	}

@@ -30,7 +30,8 @@ type Arch struct {
 	Hidden int `json:"hidden,omitempty"`
 	// Flatten replaces global average pooling with flattening (reference net).
 	Flatten bool `json:"flatten,omitempty"`
-	// StemStride > 1 makes the first convolution step that many pixels.
+	// StemStride > 1 folds each StemStride² block of input pixels into
+	// channels before the first convolution (space-to-depth).
 	StemStride int `json:"stem_stride,omitempty"`
 }
 

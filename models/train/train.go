@@ -76,8 +76,8 @@ type Options struct {
 	// StemStride > 1 folds each s×s block of input pixels into channels
 	// before the first convolution (space-to-depth): an input s times as
 	// large, for fine defects, with the first feature map the size the
-	// smaller input gives (a training step at 128 px with stride 2 took a
-	// third longer than at 64 px without; augmenting larger images adds more).
+	// smaller input gives (a training step at 128 px with stride 2 took about
+	// a tenth longer than at 64 px without; augmenting larger images adds more).
 	StemStride int
 
 	// createFile opens the ONNX export file; tests swap it to simulate a
