@@ -2,7 +2,6 @@ package train
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -15,20 +14,13 @@ import (
 // three augmenting goroutines: draws and augmentation come from (seed,
 // epoch, batch) alone, so a training run repeats on any machine.
 func TestBatchesDoNotDependOnWorkers(t *testing.T) {
-	data := tinyDataset(t, []string{"left", "right", "top"}, []int{6, 6, 6})
-	var samples []datasets.Sample
-	for label, c := range []string{"left", "right", "top"} {
-		files, err := filepath.Glob(filepath.Join(data, c, "*.png"))
-		if err != nil || len(files) == 0 {
-			t.Fatalf("tiny dataset %s: %v", c, err)
-		}
-		for _, f := range files {
-			samples = append(samples, datasets.Sample{Path: f, Label: label})
-		}
+	ds, err := datasets.Load(tinyDataset(t, []string{"left", "right", "top"}, []int{6, 6, 6}))
+	if err != nil {
+		t.Fatal(err)
 	}
 	spec := inspector.InputSpec{Width: 16, Height: 16, Channels: 3, Resize: inspector.ResizeStretch,
 		Mean: []float32{0.5, 0.5, 0.5}, Std: []float32{0.25, 0.25, 0.25}}
-	im, probs, err := loadImages(context.Background(), samples, spec, true)
+	im, probs, err := loadImages(context.Background(), ds.Samples, spec, true)
 	if err != nil || len(probs) > 0 {
 		t.Fatalf("load: %v %v", err, probs)
 	}

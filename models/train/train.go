@@ -158,6 +158,25 @@ type Result struct {
 	Dir  string // the published version folder
 }
 
+// checkInputFits refuses an input the network cannot take, before any
+// image is read: each block halves the feature map, and below one pixel
+// the graph cannot be built (the backend's own message names no option).
+func checkInputFits(opt Options) error {
+	blocks := len(DefaultArch(0).Channels)
+	if opt.Arch != nil {
+		blocks = len(opt.Arch.Channels)
+	}
+	stride := max(opt.StemStride, 1)
+	if opt.InputSize%stride != 0 {
+		return fmt.Errorf("train: input size %d is not a multiple of the stem stride %d", opt.InputSize, stride)
+	}
+	if least := stride << blocks; opt.InputSize < least {
+		return fmt.Errorf("train: input size %d is too small for %d pooling blocks after a stem stride of %d: use at least %d",
+			opt.InputSize, blocks, stride, least)
+	}
+	return nil
+}
+
 // Train trains, exports, verifies and publishes a model. Nothing is written
 // to the registry unless every step succeeded; a cancelled ctx (Ctrl-C)
 // stops it cleanly.
@@ -166,6 +185,9 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	start := opt.Now()
 	if opt.Name == "" {
 		return nil, errors.New("train: a model name is required")
+	}
+	if err := checkInputFits(opt); err != nil {
+		return nil, err
 	}
 	reg := models.Registry{Root: opt.Registry}
 	if opt.Version == "" {
@@ -205,16 +227,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 		arch.Classes = len(ds.Classes)
 	}
 	if opt.StemStride > 1 {
-		if opt.InputSize%opt.StemStride != 0 {
-			return nil, fmt.Errorf("train: input size %d is not a multiple of the stem stride %d", opt.InputSize, opt.StemStride)
-		}
 		arch.StemStride = opt.StemStride
-	}
-	// Each block halves the feature map; below one pixel the graph cannot
-	// be built, and the backend's own message names no option.
-	if least := max(arch.StemStride, 1) << len(arch.Channels); opt.InputSize < least {
-		return nil, fmt.Errorf("train: input size %d is too small for %d pooling blocks after a stem stride of %d: use at least %d",
-			opt.InputSize, len(arch.Channels), max(arch.StemStride, 1), least)
 	}
 
 	fmt.Fprintf(opt.Out, "loading %d images (%d train, %d validation, %d test)\n", len(ds.Samples), len(split.Train), len(split.Val), len(split.Test))
