@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"math"
 	"math/rand/v2"
+	"sync"
 
 	"gocv.io/x/gocv"
 )
@@ -207,15 +208,38 @@ func Gamma(src gocv.Mat, dst *gocv.Mat, g float64) {
 }
 
 // Noise adds Gaussian noise of standard deviation sigma, drawn from rng
-// (not OpenCV's generator, which the caller cannot seed per image).
+// (not OpenCV's generator, which the caller cannot seed per image). Each
+// value takes 16 bits of one rng.Uint64 as the index of a normal quantile
+// in a table: four values per draw, about a fifth of the time
+// rng.NormFloat64 takes, which made noise the dearest step in training.
+// The table reaches ±4.3 σ, where an 8-bit pixel is clipped anyway.
 func Noise(src gocv.Mat, dst *gocv.Mat, sigma float64, rng *rand.Rand) {
 	src.CopyTo(dst)
 	pix, err := dst.DataPtrUint8()
 	if err != nil {
 		return
 	}
+	q := normalQuantiles()
+	s := float32(sigma)
+	var bits uint64
 	for i, v := range pix {
-		n := float64(v) + sigma*rng.NormFloat64()
-		pix[i] = uint8(min(255, max(0, math.Round(n))))
+		if i%4 == 0 {
+			bits = rng.Uint64()
+		}
+		n := min(255, max(0, float32(v)+s*q[uint16(bits)]))
+		bits >>= 16
+		pix[i] = uint8(n + 0.5)
 	}
 }
+
+// normalQuantiles holds the standard normal's quantiles at the midpoints
+// of 65,536 equal slices of probability: a uniform 16-bit index into it
+// is a normal draw to within the slice.
+var normalQuantiles = sync.OnceValue(func() *[1 << 16]float32 {
+	var q [1 << 16]float32
+	for k := range q {
+		p := (float64(k) + 0.5) / float64(len(q))
+		q[k] = float32(math.Sqrt2 * math.Erfinv(2*p-1))
+	}
+	return &q
+})

@@ -2,6 +2,7 @@ package augment
 
 import (
 	"bytes"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -208,5 +209,51 @@ func TestShippedPipelines(t *testing.T) {
 			t.Errorf("%s: apply: %v, %dx%d", f, err, dst.Cols(), dst.Rows())
 		}
 		dst.Close()
+	}
+}
+
+// TestNoiseStatistics checks the table-driven noise: on a flat mid-grey
+// image the added values have mean 0 and the asked standard deviation, the
+// same seed gives the same image, and at black the noise is clipped, not
+// wrapped round to white.
+func TestNoiseStatistics(t *testing.T) {
+	grey := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(128, 128, 128, 0), 200, 200, gocv.MatTypeCV8UC3)
+	defer grey.Close()
+	for _, sigma := range []float64{1, 3, 5} {
+		a, b := gocv.NewMat(), gocv.NewMat()
+		Noise(grey, &a, sigma, rand.New(rand.NewPCG(5, 5)))
+		Noise(grey, &b, sigma, rand.New(rand.NewPCG(5, 5)))
+		if !equal(t, a, b) {
+			t.Errorf("sigma %v: the same seed gave different noise", sigma)
+		}
+		pix, _ := a.DataPtrUint8()
+		var sum, sq float64
+		for _, v := range pix {
+			d := float64(v) - 128
+			sum += d
+			sq += d * d
+		}
+		n := float64(len(pix))
+		mean := sum / n
+		std := math.Sqrt(sq/n - mean*mean)
+		// Rounding to whole levels adds a variance of 1/12.
+		want := math.Sqrt(sigma*sigma + 1.0/12)
+		t.Logf("sigma %v: mean %.4f, std %.4f (want %.4f)", sigma, mean, std, want)
+		if math.Abs(mean) > 0.02 || math.Abs(std-want) > 0.02*want {
+			t.Errorf("sigma %v: mean %.4f, std %.4f; want mean 0, std %.4f", sigma, mean, std, want)
+		}
+		a.Close()
+		b.Close()
+	}
+	black := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(0, 0, 0, 0), 100, 100, gocv.MatTypeCV8UC1)
+	defer black.Close()
+	out := gocv.NewMat()
+	defer out.Close()
+	Noise(black, &out, 5, rand.New(rand.NewPCG(1, 1)))
+	pix, _ := out.DataPtrUint8()
+	for i, v := range pix {
+		if v > 30 {
+			t.Fatalf("value %d of noisy black is %d: negative noise wrapped round", i, v)
+		}
 	}
 }
