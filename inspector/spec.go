@@ -17,6 +17,25 @@ const (
 	ResizeCenterCrop ResizeMode = "centercrop"
 )
 
+// Interpolation is how the last, fractional step of a downscale is done.
+// Every downscale first halves the image by exact 2×2 averages while it
+// stays at least as large as the input; only the step after that (less
+// than 2×) interpolates.
+type Interpolation string
+
+const (
+	// InterpArea is OpenCV's INTER_AREA, the chain of cards that name
+	// none: models trained before the field existed saw exactly this.
+	InterpArea Interpolation = "area"
+	// InterpLinear is OpenCV's INTER_LINEAR where the last step shrinks
+	// by less than 2× both ways, so it still reads every source pixel, at
+	// about a fifth of INTER_AREA's cost (0.04 against 0.21 ms for
+	// 150→128 px, most of the station's preprocessing time). A larger
+	// step, left by a stretch that changes the aspect ratio, stays
+	// INTER_AREA.
+	InterpLinear Interpolation = "linear"
+)
+
 // Rect is a region of interest in source-image pixels.
 type Rect struct {
 	X int `json:"x"`
@@ -42,6 +61,8 @@ type InputSpec struct {
 	Mean     []float32  `json:"mean"`
 	Std      []float32  `json:"std"`
 	ROI      *Rect      `json:"roi,omitempty"`
+	// Interpolation of the last downscaling step; empty means InterpArea.
+	Interpolation Interpolation `json:"interpolation,omitempty"`
 }
 
 // ErrBadSpec is returned by InputSpec.Validate for a spec no tensor can be made from.
@@ -75,6 +96,11 @@ func (s InputSpec) Validate() error {
 	case ResizeStretch, ResizeLetterbox, ResizeCenterCrop:
 	default:
 		return fmt.Errorf("%w: resize mode %q", ErrBadSpec, s.Resize)
+	}
+	switch s.Interpolation {
+	case "", InterpArea, InterpLinear:
+	default:
+		return fmt.Errorf("%w: interpolation %q (want area or linear)", ErrBadSpec, s.Interpolation)
 	}
 	if s.ROI != nil && (s.ROI.Empty() || s.ROI.X < 0 || s.ROI.Y < 0) {
 		return fmt.Errorf("%w: roi %+v", ErrBadSpec, *s.ROI)

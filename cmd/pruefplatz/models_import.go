@@ -16,7 +16,7 @@ import (
 
 // newModelsImportCmd publishes an ONNX model exported elsewhere (e.g. PyTorch) with a card.
 func newModelsImportCmd(root *string) *cobra.Command {
-	var onnxPath, labelsPath, mean, std, resize, okLabels, outputs, name, version string
+	var onnxPath, labelsPath, mean, std, resize, interp, okLabels, outputs, name, version string
 	var size, channels int
 	cmd := &cobra.Command{
 		Use:   "import --onnx FILE --labels FILE --input-size N",
@@ -41,7 +41,11 @@ func newModelsImportCmd(root *string) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--std: %w", err)
 			}
-			spec := inspector.InputSpec{Width: size, Height: size, Channels: channels, Resize: inspector.ResizeMode(resize), Mean: m, Std: s}
+			spec := inspector.InputSpec{Width: size, Height: size, Channels: channels, Resize: inspector.ResizeMode(resize), Mean: m, Std: s,
+				Interpolation: inspector.Interpolation(interp)}
+			if err := spec.Validate(); err != nil {
+				return fmt.Errorf("import: %w", err)
+			}
 			lib, err := ortLibPath(cmd)
 			if err != nil {
 				return err
@@ -109,6 +113,7 @@ func newModelsImportCmd(root *string) *cobra.Command {
 	f.StringVar(&mean, "mean", "0.5,0.5,0.5", "per-channel mean subtracted after /255")
 	f.StringVar(&std, "std", "0.25,0.25,0.25", "per-channel std divided by after the mean")
 	f.StringVar(&resize, "resize", "stretch", "resize mode of the input spec")
+	f.StringVar(&interp, "interpolation", string(inspector.InterpArea), "last downscaling step after the 2×2 halvings: area (OpenCV INTER_AREA, closest to an antialiased resize) or linear")
 	f.StringVar(&okLabels, "ok-labels", "ok", "comma-separated OK labels; none among the labels makes a parts model")
 	f.StringVar(&outputs, "outputs", "logits", "what the ONNX output is: logits or probabilities")
 	f.StringVar(&name, "name", "imported", "model name in the registry")

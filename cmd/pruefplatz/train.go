@@ -13,7 +13,7 @@ import (
 
 func newTrainCmd() *cobra.Command {
 	var opt train.Options
-	var pipeline, resize, roi string
+	var pipeline, resize, interp, roi string
 	cmd := &cobra.Command{
 		Use:   "train --data DIR --name NAME",
 		Short: "Train a classifier on an ImageFolder dataset and publish it as a new model version",
@@ -40,6 +40,7 @@ validation loss stops improving. For a defect model name the OK classes with
 				opt.Pipeline = &p
 			}
 			opt.Resize = inspector.ResizeMode(resize)
+			opt.Interpolation = inspector.Interpolation(interp)
 			if roi != "" {
 				r, err := parseROI(roi)
 				if err != nil {
@@ -81,6 +82,7 @@ validation loss stops improving. For a defect model name the OK classes with
 	f.IntVar(&opt.StemStride, "stem-stride", 1, "fold each s×s pixel block into channels before the first convolution (space-to-depth): 2 lets a twice as large input keep the first feature maps small")
 	f.IntVar(&opt.Channels, "channels", 3, "3 for colour, 1 for grey")
 	f.StringVar(&resize, "resize", "stretch", "how frames become the input: stretch, letterbox or centercrop")
+	f.StringVar(&interp, "interpolation", string(inspector.InterpLinear), "last downscaling step after the 2×2 halvings: linear (fast; reads every pixel below 2×) or area (OpenCV INTER_AREA)")
 	f.StringVar(&roi, "roi", "", "region of interest x,y,w,h in frame pixels the model looks at (default: the whole frame)")
 	f.Float64Var(&opt.LR, "lr", 0.003, "start learning rate (Adam, cosine-annealed); 0.01 learns easy data faster but may never start on hard data")
 	f.Uint64Var(&opt.Seed, "seed", 1, "seed for the split, initial weights, sampling and augmentation")

@@ -130,7 +130,11 @@ func (p *Preprocessor) Run(src gocv.Mat, dst []float32) error {
 		gocv.Resize(in, &p.resized, image.Pt(w, h), 0, 0, gocv.InterpolationLinear)
 		out = p.resized
 	} else if w != area.Dx() || h != area.Dy() {
-		p.shrinker.Shrink(in, &p.resized, w, h, gocv.InterpolationArea)
+		last := gocv.InterpolationArea
+		if s.Interpolation == inspector.InterpLinear {
+			last = gocv.InterpolationLinear
+		}
+		p.shrinker.Shrink(in, &p.resized, w, h, last)
 		out = p.resized
 	} else if in.Ptr() != p.colour.Ptr() {
 		// A Region is not continuous; copy it so its bytes can be read in one slice.

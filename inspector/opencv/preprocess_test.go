@@ -379,6 +379,74 @@ func TestPreprocessShrinkMatchesAreaResize(t *testing.T) {
 	}
 }
 
+// TestPreprocessInterpolation checks the last step's interpolation: empty
+// and "area" are the chain cards without the field were trained on,
+// "linear" is the same halving followed by one INTER_LINEAR step, close
+// to the area result but not the same, and anything else is refused.
+func TestPreprocessInterpolation(t *testing.T) {
+	frame := texture(t, 640, 480)
+	defer frame.Close()
+	s := spec(128, 128, 3, inspector.ResizeStretch, 0, 1)
+	s.ROI = &inspector.Rect{X: 170, Y: 90, W: 300, H: 300}
+	byDefault := tensorOf(t, frame, s)
+	s.Interpolation = inspector.InterpArea
+	area := tensorOf(t, frame, s)
+	s.Interpolation = inspector.InterpLinear
+	linear := tensorOf(t, frame, s)
+
+	region := regionOf(frame, s.ROI)
+	defer region.Close()
+	half, ref := gocv.NewMat(), gocv.NewMat()
+	defer half.Close()
+	defer ref.Close()
+	gocv.Resize(region, &half, image.Pt(150, 150), 0, 0, gocv.InterpolationArea)
+	gocv.Resize(half, &ref, image.Pt(128, 128), 0, 0, gocv.InterpolationLinear)
+	exact := spec(128, 128, 3, inspector.ResizeStretch, 0, 1)
+	want := tensorOf(t, ref, exact)
+	plane := 128 * 128
+	differ, sum := 0, 0.0
+	for i := 0; i < plane; i++ {
+		for ch := range 3 {
+			k := ch*plane + i
+			if byDefault[k] != area[k] {
+				t.Fatalf("value %d: %v with no interpolation named, %v with area", k, byDefault[k], area[k])
+			}
+			if linear[k] != want[k] {
+				t.Fatalf("value %d: linear gives %v, halving then INTER_LINEAR gives %v", k, linear[k], want[k])
+			}
+			if linear[k] != area[k] {
+				differ++
+			}
+			sum += math.Abs(float64(linear[k]-area[k])) * 255
+		}
+	}
+	mean := sum / float64(3*plane)
+	t.Logf("linear against area: %d of %d values differ, mean %.2f levels", differ, 3*plane, mean)
+	if differ == 0 {
+		t.Error("linear and area gave the same tensor: the field has no effect")
+	}
+	if mean > 6 {
+		t.Errorf("linear is %.2f levels from area on average, want close (≤ 6)", mean)
+	}
+
+	// 640×480 to 64×64 halves to 160×120, leaving a 2.5× step across:
+	// that one stays INTER_AREA.
+	whole := spec(64, 64, 3, inspector.ResizeStretch, 0, 1)
+	a := tensorOf(t, frame, whole)
+	whole.Interpolation = inspector.InterpLinear
+	l := tensorOf(t, frame, whole)
+	for i := range a {
+		if a[i] != l[i] {
+			t.Fatalf("whole frame to 64: value %d is %v with linear, %v with area; a 2.5× step must stay INTER_AREA", i, l[i], a[i])
+		}
+	}
+
+	s.Interpolation = "cubic"
+	if err := Preprocess(frame, s, make([]float32, s.TensorLen())); !errors.Is(err, inspector.ErrBadSpec) {
+		t.Errorf("interpolation cubic: err = %v, want ErrBadSpec", err)
+	}
+}
+
 // TestPreShrinkIsThePreprocessorsChain checks what training relies on: an
 // image pre-shrunk for augmentation and then preprocessed gives exactly the
 // tensor the station makes from the full frame.
@@ -397,44 +465,61 @@ func TestPreShrinkIsThePreprocessorsChain(t *testing.T) {
 	}
 	frame := texture(t, 640, 480)
 	defer frame.Close()
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			station := inspector.DefaultSpec(c.size)
-			station.ROI = c.roi
-			want := tensorOf(t, frame, station)
-			img := regionOf(frame, c.roi)
-			defer img.Close()
-			small, ok := PreShrink(img, station)
-			defer small.Close()
-			if c.wantW == 0 {
-				if ok || !small.Empty() {
-					t.Fatalf("pre-shrank a %dx%d image for a %d px input", img.Cols(), img.Rows(), c.size)
-				}
-				return
-			}
-			if !ok || small.Cols() != c.wantW || small.Rows() != c.wantH {
-				t.Fatalf("pre-shrunk to %dx%d (ok %v), want %dx%d", small.Cols(), small.Rows(), ok, c.wantW, c.wantH)
-			}
-			training := station
-			training.ROI = nil
-			got := tensorOf(t, small, training)
-			for i := range got {
-				if got[i] != want[i] {
-					t.Fatalf("value %d: %v from the pre-shrunk image, %v from the frame", i, got[i], want[i])
-				}
-			}
-		})
+	for _, interp := range []inspector.Interpolation{inspector.InterpArea, inspector.InterpLinear} {
+		for _, c := range cases {
+			t.Run(string(interp)+"/"+c.name, func(t *testing.T) {
+				station := inspector.DefaultSpec(c.size)
+				station.ROI = c.roi
+				station.Interpolation = interp
+				checkPreShrink(t, frame, station, c.wantW, c.wantH)
+			})
+		}
+	}
+}
+
+// checkPreShrink pre-shrinks frame's ROI for station and compares the
+// tensor made from it with the station's tensor of the whole frame.
+func checkPreShrink(t *testing.T, frame gocv.Mat, station inspector.InputSpec, wantW, wantH int) {
+	t.Helper()
+	want := tensorOf(t, frame, station)
+	img := regionOf(frame, station.ROI)
+	defer img.Close()
+	small, ok := PreShrink(img, station)
+	defer small.Close()
+	if wantW == 0 {
+		if ok || !small.Empty() {
+			t.Fatalf("pre-shrank a %dx%d image for a %d px input", img.Cols(), img.Rows(), station.Width)
+		}
+		return
+	}
+	if !ok || small.Cols() != wantW || small.Rows() != wantH {
+		t.Fatalf("pre-shrunk to %dx%d (ok %v), want %dx%d", small.Cols(), small.Rows(), ok, wantW, wantH)
+	}
+	training := station
+	training.ROI = nil
+	got := tensorOf(t, small, training)
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("value %d: %v from the pre-shrunk image, %v from the frame", i, got[i], want[i])
+		}
 	}
 }
 
 // BenchmarkPreprocessROI is the default defect model's preprocessing: the
-// 300×300 placement-mark ROI of a 640×480 frame to a 64×64 RGB tensor.
+// 300×300 placement-mark ROI of a 640×480 frame to a 128×128 RGB tensor
+// (halved to 150, then one fractional step), with each last-step
+// interpolation.
 func BenchmarkPreprocessROI(b *testing.B) {
 	m := texture(b, 640, 480)
 	defer m.Close()
-	s := inspector.DefaultSpec(64)
-	s.ROI = &inspector.Rect{X: 170, Y: 90, W: 300, H: 300}
-	benchRun(b, m, s)
+	for _, interp := range []inspector.Interpolation{inspector.InterpArea, inspector.InterpLinear} {
+		b.Run(string(interp), func(b *testing.B) {
+			s := inspector.DefaultSpec(128)
+			s.ROI = &inspector.Rect{X: 170, Y: 90, W: 300, H: 300}
+			s.Interpolation = interp
+			benchRun(b, m, s)
+		})
+	}
 }
 
 // benchRun times one reused Preprocessor on m, as the station runs it.

@@ -35,12 +35,19 @@ func (s *Shrinker) Close() {
 }
 
 // Shrink writes in, resized to w×h (no larger than in), into dst; last is
-// the interpolation of the step after the halving.
+// the interpolation of the step after the halving (INTER_LINEAR only where
+// that step is under 2× both ways, INTER_AREA otherwise).
 func (s *Shrinker) Shrink(in gocv.Mat, dst *gocv.Mat, w, h int, last gocv.InterpolationFlags) {
 	cur := halve(in, &s.halves, func(cw, ch int) bool { return cw/2 >= w && ch/2 >= h })
 	if cur.Cols() == w && cur.Rows() == h {
 		cur.CopyTo(dst)
 		return
+	}
+	if last == gocv.InterpolationLinear && (cur.Cols() >= 2*w || cur.Rows() >= 2*h) {
+		// Halving stops when either side would drop below the target, so
+		// a stretch that changes the aspect ratio can leave a step of 2×
+		// or more one way; INTER_LINEAR would skip pixels there.
+		last = gocv.InterpolationArea
 	}
 	gocv.Resize(cur, dst, image.Pt(w, h), 0, 0, last)
 }

@@ -3,6 +3,7 @@
 package train
 
 import (
+	"cmp"
 	"context"
 	"math"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/pruefplatz/pruefplatz/augment"
 	"github.com/pruefplatz/pruefplatz/datasets/demo"
+	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/models"
 )
 
@@ -43,7 +45,9 @@ func reproduce(t *testing.T, data, name string) {
 	res, err := Train(context.Background(), Options{
 		Data: filepath.Join(data, name), Name: name, Registry: t.TempDir(),
 		Epochs: tr.Epochs, Batch: tr.Batch, InputSize: card.Input.Width, Channels: card.Input.Channels,
-		Resize: card.Input.Resize, ROI: card.Input.ROI, Seed: tr.Seed, LR: tr.LearningRate, Patience: tr.Patience,
+		Resize: card.Input.Resize, ROI: card.Input.ROI,
+		// A card without the field was trained with INTER_AREA.
+		Interpolation: cmp.Or(card.Input.Interpolation, inspector.InterpArea), Seed: tr.Seed, LR: tr.LearningRate, Patience: tr.Patience,
 		StepsPerEpoch: tr.StepsPerEpoch, StemStride: tr.StemStride, OKLabels: card.OKLabels, ORTLib: ortLib(t), Pipeline: &pipeline,
 	})
 	if err != nil {

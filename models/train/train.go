@@ -54,6 +54,8 @@ type Options struct {
 	InputSize int    // default 64
 	Channels  int    // 3 (default) or 1
 	Resize    inspector.ResizeMode
+	// Interpolation of the last downscaling step; default InterpLinear.
+	Interpolation inspector.Interpolation
 	// ROI is the part of the frame the model looks at (for example the
 	// placement mark of a defect station); nil for the whole frame.
 	ROI      *inspector.Rect
@@ -109,6 +111,12 @@ func (o *Options) defaults() {
 	}
 	if o.Resize == "" {
 		o.Resize = inspector.ResizeStretch
+	}
+	if o.Interpolation == "" {
+		// A quarter of INTER_AREA's preprocessing time in the station
+		// (0.10 against 0.34 ms for the defect station's 300 px ROI to
+		// 128 px), with the same accuracy on demo-defects.
+		o.Interpolation = inspector.InterpLinear
 	}
 	if o.LR <= 0 {
 		// 0.01 learned demo-parts in a third of the steps, but stayed near
@@ -214,7 +222,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	spec := inspector.InputSpec{Width: opt.InputSize, Height: opt.InputSize, Channels: opt.Channels, Resize: opt.Resize, ROI: opt.ROI}
+	spec := inspector.InputSpec{Width: opt.InputSize, Height: opt.InputSize, Channels: opt.Channels, Resize: opt.Resize, ROI: opt.ROI, Interpolation: opt.Interpolation}
 	for c := 0; c < opt.Channels; c++ {
 		spec.Mean, spec.Std = append(spec.Mean, 0.5), append(spec.Std, 0.25)
 	}

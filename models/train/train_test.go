@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/pruefplatz/pruefplatz/datasets"
+	"github.com/pruefplatz/pruefplatz/inspector"
 )
 
 // tinyPNG encodes a 40×32 image whose bright half tells the class apart:
@@ -202,6 +203,15 @@ func TestTrainStemStride(t *testing.T) {
 	if c.Input.Width != 32 {
 		t.Errorf("input width %d, want 32 (the stem works inside the net)", c.Input.Width)
 	}
+	if c.Input.Interpolation != inspector.InterpLinear {
+		t.Errorf("card interpolation %q, want the default %q", c.Input.Interpolation, inspector.InterpLinear)
+	}
+	cubic := tinyOptions(t, data)
+	cubic.Interpolation = "cubic"
+	if _, err := Train(context.Background(), cubic); !errors.Is(err, inspector.ErrBadSpec) {
+		t.Errorf("interpolation cubic: %v, want ErrBadSpec", err)
+	}
+	assertNoVersion(t, cubic.Registry, cubic.Name)
 
 	for _, tc := range []struct {
 		size, stride int
