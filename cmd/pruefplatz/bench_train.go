@@ -51,7 +51,7 @@ shared. Needs make setup-bench.`,
 	f.IntVar(&cfg.Images, "images", 512, "synthetic images the batches cycle through")
 	f.IntVar(&cfg.Steps, "steps", 60, "timed training steps per case")
 	f.IntVar(&cfg.Warmup, "warmup", 5, "untimed steps before timing (graph compilation)")
-	f.IntVar(&cfg.Rounds, "rounds", 2, "alternating rounds of both sides; each keeps its best")
+	f.IntVar(&cfg.Rounds, "rounds", 3, "alternating rounds of both sides; each keeps its best")
 	f.Uint64Var(&cfg.Seed, "seed", 1, "seed for the synthetic data and initial weights")
 	return cmd
 }

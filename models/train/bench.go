@@ -46,7 +46,7 @@ type BenchConfig struct {
 	Images  int    // synthetic 64×64×3 images, default 512
 	Steps   int    // timed training steps per case, default 60
 	Warmup  int    // untimed steps first (graph compilation), default 5
-	Rounds  int    // alternating rounds of ours and PyTorch, each keeps its best; default 2
+	Rounds  int    // alternating rounds of ours and PyTorch, each keeps its best; default 3
 	Seed    uint64
 	Out     io.Writer // progress; nil for none
 }
@@ -86,7 +86,7 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 		cfg.Warmup = 5
 	}
 	if cfg.Rounds <= 0 {
-		cfg.Rounds = 2
+		cfg.Rounds = 3
 	}
 	if cfg.Out == nil {
 		cfg.Out = io.Discard
