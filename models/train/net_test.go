@@ -98,3 +98,41 @@ func TestSpaceToDepth(t *testing.T) {
 		}
 	}
 }
+
+// TestReluTrainingForm checks that the mask form of the ReLU used while
+// training gives GoMLX's Max(x, 0) and its gradient, zeros and negative
+// inputs included, and that inference keeps Max.
+func TestReluTrainingForm(t *testing.T) {
+	be, err := newBackend(Options{Backend: BackendGo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	xs := []float32{-3, -0.5, 0, 0.25, 2, -1e-7, 1e-7, 7}
+	for _, training := range []bool{true, false} {
+		store := model.NewStore()
+		out, err := graph.CallOnce(be, func(x *graph.Node) *graph.Node {
+			g := x.Graph()
+			store.SetTraining(g, training)
+			// A weight per position, so each gradient value is distinct.
+			w := graph.AddScalar(graph.IotaFull(g, x.Shape()), 1)
+			ours := relu(store.RootScope(), x)
+			theirs := graph.Max(x, graph.ZerosLike(x))
+			gOurs := graph.Gradient(graph.ReduceAllSum(graph.Mul(ours, w)), x)[0]
+			gTheirs := graph.Gradient(graph.ReduceAllSum(graph.Mul(theirs, w)), x)[0]
+			return graph.Stack([]*graph.Node{ours, theirs, gOurs, gTheirs}, 0)
+		}, tensors.FromValue(xs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		flat := tensors.MustCopyFlatData[float32](out)
+		got := [][]float32{flat[:len(xs)], flat[len(xs) : 2*len(xs)], flat[2*len(xs) : 3*len(xs)], flat[3*len(xs):]}
+		for i, x := range xs {
+			if got[0][i] != got[1][i] {
+				t.Errorf("training %v: relu(%v) = %v, Max gives %v", training, x, got[0][i], got[1][i])
+			}
+			if got[2][i] != got[3][i] {
+				t.Errorf("training %v: gradient at %v = %v, Max's is %v", training, x, got[2][i], got[3][i])
+			}
+		}
+	}
+}
