@@ -43,9 +43,6 @@ func newModelsImportCmd(root *string) *cobra.Command {
 			}
 			spec := inspector.InputSpec{Width: size, Height: size, Channels: channels, Resize: inspector.ResizeMode(resize), Mean: m, Std: s,
 				Interpolation: inspector.Interpolation(interp)}
-			if err := spec.Validate(); err != nil {
-				return fmt.Errorf("import: %w", err)
-			}
 			lib, err := ortLibPath(cmd)
 			if err != nil {
 				return err

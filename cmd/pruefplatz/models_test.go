@@ -203,6 +203,14 @@ func TestModelsImport(t *testing.T) {
 		t.Fatalf("refused import left %s: %v", filepath.Join(root, "ext"), err)
 	}
 
+	_, err = runModels(t, append([]string{"--models", root, "import", "--onnx", src, "--labels", labels, "--name", "ext", "--interpolation", "cubic"}, spec...)...)
+	if err == nil || !strings.Contains(err.Error(), `interpolation "cubic"`) {
+		t.Fatalf("import with interpolation cubic: %v, want an error naming it", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "ext")); !os.IsNotExist(err) {
+		t.Fatalf("refused import left %s: %v", filepath.Join(root, "ext"), err)
+	}
+
 	out, err := runModels(t, append([]string{"--models", root, "import", "--onnx", src, "--labels", labels, "--name", "ext"}, spec...)...)
 	if err != nil || !strings.Contains(out, "ext/v1") {
 		t.Fatalf("import: %v\n%s", err, out)
@@ -212,7 +220,8 @@ func TestModelsImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !got.Imported || got.Training != nil || len(got.Metrics) != 0 || got.ONNXSHA256 != card.ONNXSHA256 ||
-		strings.Join(got.Labels, ",") != strings.Join(card.Labels, ",") || got.OKLabels != nil {
+		strings.Join(got.Labels, ",") != strings.Join(card.Labels, ",") || got.OKLabels != nil ||
+		got.Input.Interpolation != inspector.InterpArea {
 		t.Fatalf("imported card %+v", got)
 	}
 	if _, err := runModels(t, "--models", root, "activate", "ext", "v1"); err != nil {

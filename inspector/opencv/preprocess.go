@@ -22,6 +22,7 @@ type Preprocessor struct {
 	colour   gocv.Mat  // the input as BGR (or grey), when it needed converting
 	resized  gocv.Mat
 	shrinker Shrinker
+	last     gocv.InterpolationFlags // of the step after the halvings
 	padded   gocv.Mat
 	channels gocv.Mat // resized image in the model's channel order
 }
@@ -34,7 +35,10 @@ func NewPreprocessor(spec inspector.InputSpec) (*Preprocessor, error) {
 	}
 	p := &Preprocessor{
 		spec: spec, colour: gocv.NewMat(), resized: gocv.NewMat(), padded: gocv.NewMat(), channels: gocv.NewMat(),
-		shrinker: NewShrinker(),
+		shrinker: NewShrinker(), last: gocv.InterpolationArea,
+	}
+	if spec.Interpolation == inspector.InterpLinear {
+		p.last = gocv.InterpolationLinear
 	}
 	for c := 0; c < spec.Channels; c++ {
 		p.scale = append(p.scale, 1/(255*spec.Std[c]))
@@ -130,11 +134,7 @@ func (p *Preprocessor) Run(src gocv.Mat, dst []float32) error {
 		gocv.Resize(in, &p.resized, image.Pt(w, h), 0, 0, gocv.InterpolationLinear)
 		out = p.resized
 	} else if w != area.Dx() || h != area.Dy() {
-		last := gocv.InterpolationArea
-		if s.Interpolation == inspector.InterpLinear {
-			last = gocv.InterpolationLinear
-		}
-		p.shrinker.Shrink(in, &p.resized, w, h, last)
+		p.shrinker.Shrink(in, &p.resized, w, h, p.last)
 		out = p.resized
 	} else if in.Ptr() != p.colour.Ptr() {
 		// A Region is not continuous; copy it so its bytes can be read in one slice.
