@@ -1,0 +1,90 @@
+package train
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/core/tensors/images"
+)
+
+// TestConvTrainingGradients checks the training convolution's values and
+// hand-written gradients against GoMLX's own Convolve and its autodiff, on
+// both backends: a wrong tap order, flip or transpose gives other numbers.
+func TestConvTrainingGradients(t *testing.T) {
+	const n, in, out, h, w = 2, 3, 4, 5, 6
+	rng := rand.New(rand.NewPCG(1, 2))
+	fill := func(k int) []float32 {
+		v := make([]float32, k)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		return v
+	}
+	xv, kv, rv := fill(n*in*h*w), fill(out*in*9), fill(n*out*h*w)
+	for _, backend := range []string{BackendGo, BackendONNX} {
+		opt := Options{Backend: backend}
+		if backend == BackendONNX {
+			opt.ORTLib = ortLib(t)
+		}
+		be, err := newBackend(opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, needX := range []bool{true, false} {
+			x := tensors.FromFlatDataAndDimensions(xv, n, in, h, w)
+			k := tensors.FromFlatDataAndDimensions(kv, out, in, 3, 3)
+			r := tensors.FromFlatDataAndDimensions(rv, n, out, h, w)
+			outs, err := graph.CallOnceN(be, func(x, k, r *graph.Node) []*graph.Node {
+				ours := trainingConv(x, k, needX)
+				theirs := graph.Convolve(x, k).ChannelsAxis(images.ChannelsFirst).PadSame().Done()
+				gOurs := graph.Gradient(graph.ReduceAllSum(graph.Mul(ours, r)), x, k)
+				gTheirs := graph.Gradient(graph.ReduceAllSum(graph.Mul(theirs, r)), x, k)
+				return []*graph.Node{ours, theirs, gOurs[0], gTheirs[0], gOurs[1], gTheirs[1]}
+			}, x, k, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, what := range []string{"output", "input gradient", "kernel gradient"} {
+				if what == "input gradient" && !needX {
+					continue
+				}
+				a, b := tensors.MustCopyFlatData[float32](outs[2*i]), tensors.MustCopyFlatData[float32](outs[2*i+1])
+				worst := 0.0
+				for j := range a {
+					worst = max(worst, math.Abs(float64(a[j]-b[j])))
+				}
+				if worst > 1e-4 {
+					t.Errorf("%s, needX %v: %s differs from GoMLX's by up to %g", backend, needX, what, worst)
+				}
+			}
+		}
+		be.Finalize()
+	}
+}
+
+// TestSpaceToDepthSlices checks the training fold against the export's.
+func TestSpaceToDepthSlices(t *testing.T) {
+	be, err := newBackend(Options{Backend: BackendONNX, ORTLib: ortLib(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Finalize()
+	v := make([]float32, 2*3*8*6)
+	for i := range v {
+		v[i] = float32(i)
+	}
+	outs, err := graph.CallOnceN(be, func(x *graph.Node) []*graph.Node {
+		return []*graph.Node{spaceToDepthSlices(x, 2), spaceToDepth(x, 2)}
+	}, tensors.FromFlatDataAndDimensions(v, 2, 3, 8, 6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := tensors.MustCopyFlatData[float32](outs[0]), tensors.MustCopyFlatData[float32](outs[1])
+	if !slices.Equal(a, b) || outs[0].Shape().String() != outs[1].Shape().String() {
+		t.Errorf("slices give %v %v, transpose %v %v", outs[0].Shape(), a[:16], outs[1].Shape(), b[:16])
+	}
+}
