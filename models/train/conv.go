@@ -25,7 +25,7 @@ func conv3x3(scope *model.Scope, x *graph.Node, out int, bias, needX bool) *grap
 	w := s.VariableWithShape("weights", shapes.Make(x.DType(), out, in, 3, 3)).NodeValue(g)
 	var y *graph.Node
 	if !scope.IsTraining(g) {
-		y = graph.Convolve(x, w).ChannelsAxis(images.ChannelsFirst).PadSame().Done()
+		y = convSame(x, w)
 	} else {
 		y = trainingConv(x, w, needX)
 	}
@@ -61,7 +61,7 @@ func trainingConv(x, w *graph.Node, needX bool) *graph.Node {
 		zero = graph.Add(zero, graph.ReduceAllSum(xc))
 	}
 	zero = graph.MulScalar(zero, 0)
-	y := graph.Convolve(xs, ws).ChannelsAxis(images.ChannelsFirst).PadSame().Done()
+	y := convSame(xs, ws)
 	return graph.IdentityWithCustomGradient(graph.Add(y, zero), func(_, v *graph.Node) *graph.Node {
 		dy = v
 		return v
@@ -100,5 +100,12 @@ func kernelGradient(x, dy *graph.Node) *graph.Node {
 // and with in and out swapped.
 func inputGradient(dy, w *graph.Node) *graph.Node {
 	wf := graph.Reverse(graph.TransposeAllAxes(w, 1, 0, 2, 3), 2, 3)
-	return graph.Convolve(dy, wf).ChannelsAxis(images.ChannelsFirst).PadSame().Done()
+	return convSame(dy, wf)
+}
+
+// convSame is a stride-1, zero-padded NCHW convolution with an
+// [out, in, kh, kw] kernel: ONNX Conv's own layout, so the export needs no
+// transposes.
+func convSame(x, w *graph.Node) *graph.Node {
+	return graph.Convolve(x, w).ChannelsAxis(images.ChannelsFirst).PadSame().Done()
 }
