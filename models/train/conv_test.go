@@ -88,3 +88,59 @@ func TestSpaceToDepthSlices(t *testing.T) {
 		t.Errorf("slices give %v %v, transpose %v %v", outs[0].Shape(), a[:16], outs[1].Shape(), b[:16])
 	}
 }
+
+// TestMaxPoolTrainingGradients checks the training max-pool's values and
+// gradient against GoMLX's MaxPool and its autodiff on random data (one
+// maximum per window), on both backends, and that a window of equal values
+// shares its output gradient: each of the four gets a quarter.
+func TestMaxPoolTrainingGradients(t *testing.T) {
+	const n, c, h, w = 2, 3, 6, 8
+	rng := rand.New(rand.NewPCG(3, 4))
+	xv, rv := make([]float32, n*c*h*w), make([]float32, n*c*h/2*w/2)
+	for i := range xv {
+		xv[i] = float32(rng.NormFloat64())
+	}
+	for i := range rv {
+		rv[i] = float32(rng.NormFloat64())
+	}
+	for _, backend := range []string{BackendGo, BackendONNX} {
+		opt := Options{Backend: backend}
+		if backend == BackendONNX {
+			opt.ORTLib = ortLib(t)
+		}
+		be, err := newBackend(opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := tensors.FromFlatDataAndDimensions(xv, n, c, h, w)
+		r := tensors.FromFlatDataAndDimensions(rv, n, c, h/2, w/2)
+		outs, err := graph.CallOnceN(be, func(x, r *graph.Node) []*graph.Node {
+			ours := trainingMaxPool2(x)
+			theirs := graph.MaxPool(x).ChannelsAxis(images.ChannelsFirst).Window(2).Done()
+			gOurs := graph.Gradient(graph.ReduceAllSum(graph.Mul(ours, r)), x)
+			gTheirs := graph.Gradient(graph.ReduceAllSum(graph.Mul(theirs, r)), x)
+			// Ties: a constant input; every window's gradient must sum to r.
+			flat := graph.ZerosLike(x)
+			gFlat := graph.Gradient(graph.ReduceAllSum(graph.Mul(trainingMaxPool2(flat), r)), flat)
+			return []*graph.Node{ours, theirs, gOurs[0], gTheirs[0], gFlat[0]}
+		}, x, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, what := range []string{"output", "gradient"} {
+			a, b := tensors.MustCopyFlatData[float32](outs[2*i]), tensors.MustCopyFlatData[float32](outs[2*i+1])
+			if !slices.Equal(a, b) {
+				t.Errorf("%s: %s differs from GoMLX's: %v… against %v…", backend, what, a[:8], b[:8])
+			}
+		}
+		flat := tensors.MustCopyFlatData[float32](outs[4])
+		for i, g := range flat {
+			ni, ci, yi, xi := i/(c*h*w), i/(h*w)%c, i/w%h, i%w
+			want := rv[((ni*c+ci)*h/2+yi/2)*w/2+xi/2] / 4
+			if math.Abs(float64(g-want)) > 1e-6 {
+				t.Fatalf("%s: tied window gradient at %d is %g, want %g (a quarter of the output's)", backend, i, g, want)
+			}
+		}
+		be.Finalize()
+	}
+}

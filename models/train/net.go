@@ -7,7 +7,6 @@ import (
 
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/core/tensors/images"
 	"github.com/gomlx/gomlx/ml/layers"
 	"github.com/gomlx/gomlx/ml/layers/activation"
 	"github.com/gomlx/gomlx/ml/model"
@@ -94,7 +93,7 @@ func (a Arch) build() func(scope *model.Scope, x *graph.Node) *graph.Node {
 			}
 			// Max-pooling before the ReLU gives the same values as after it
 			// (both are monotone), with the ReLU on a quarter of the values.
-			x = graph.MaxPool(x).ChannelsAxis(images.ChannelsFirst).Window(2).Done()
+			x = maxPool2(scope, x)
 			x = relu(scope, x)
 		}
 		if a.Flatten {
