@@ -49,7 +49,7 @@ test: setup-test
 models: build demo-data
 	rm -rf models/demo-parts models/demo-defects
 	./$(BIN) train --data datasets/demo-parts --name demo-parts --version v1 \
-		--input-size 64 --lr 0.01 --epochs 60 --patience 15 --seed 1
+		--input-size 64 --lr 0.01 --epochs 80 --patience 15 --seed 1
 	./$(BIN) train --data datasets/demo-defects --name demo-defects --version v1 --ok-labels ok \
 		--roi 170,90,300,300 --input-size 128 --stem-stride 2 --lr 0.003 --epochs 64 --patience 25 --seed 1 \
 		--pipeline augment/pipelines/fixed-station.yaml
