@@ -38,33 +38,58 @@ func conv3x3(scope *model.Scope, x *graph.Node, out int, bias, needX bool) *grap
 	return y
 }
 
-// trainingConv returns Conv(x, w) with hand-written gradients. GoMLX only
-// lets an identity node carry a custom gradient, so the layer is stitched
-// from three: x and w pass through identities whose gradients are the
-// input and kernel gradients; the convolution itself sees both through a
-// stop-gradient; a zero built from the two identities is added to its
-// output, which ties them into the backward pass after the output's own
-// identity has captured the output gradient (GoMLX walks the nodes
-// backwards in the order they were made, so the identities made first
-// come last).
+// trainingConv returns Conv(x, w) with hand-written gradients: the
+// kernel gradient, and the input gradient unless needX is false.
 func trainingConv(x, w *graph.Node, needX bool) *graph.Node {
-	xs, ws := graph.StopGradient(x), graph.StopGradient(w)
-	var dy *graph.Node // the output gradient, captured on the way back
-	wc := graph.IdentityWithCustomGradient(w, func(_, _ *graph.Node) *graph.Node {
-		return kernelGradient(xs, dy)
-	})
-	zero := graph.ReduceAllSum(wc)
+	var gx gradFn
 	if needX {
-		xc := graph.IdentityWithCustomGradient(x, func(_, _ *graph.Node) *graph.Node {
-			return inputGradient(dy, ws)
-		})
-		// (Tying in one element would be cheaper, but Slice's gradient is
-		// a Pad, which the ONNX Runtime backend lacks.)
-		zero = graph.Add(zero, graph.ReduceAllSum(xc))
+		gx = func(in []*graph.Node, _, dy *graph.Node) *graph.Node { return inputGradient(dy, in[1]) }
 	}
-	zero = graph.MulScalar(zero, 0)
-	y := convSame(xs, ws)
-	return graph.IdentityWithCustomGradient(graph.Add(y, zero), func(_, v *graph.Node) *graph.Node {
+	gw := func(in []*graph.Node, _, dy *graph.Node) *graph.Node { return kernelGradient(in[0], dy) }
+	return stitch([]*graph.Node{x, w}, func(in []*graph.Node) *graph.Node { return convSame(in[0], in[1]) }, gx, gw)
+}
+
+// gradFn gives one input's gradient from the inputs (held out of the
+// gradient), the layer's output y and the output gradient dy.
+type gradFn func(in []*graph.Node, y, dy *graph.Node) *graph.Node
+
+// stitch returns forward(ins) with the gradients grads (one per input; nil
+// for none) instead of GoMLX's. GoMLX only lets an identity node carry a
+// custom gradient, so the layer is stitched: each input with a gradient
+// passes through an identity whose gradient is its gradFn; forward sees
+// the inputs through stop-gradients; a zero built from the identities is
+// added to its output, which ties them into the backward pass after the
+// output's own identity has captured the output gradient (GoMLX walks the
+// nodes backwards in the order they were made, so the identities made
+// first come last). Tying in one element would be cheaper, but Slice's
+// gradient is a Pad, which the ONNX Runtime backend lacks.
+func stitch(ins []*graph.Node, forward func(in []*graph.Node) *graph.Node, grads ...gradFn) *graph.Node {
+	held := make([]*graph.Node, len(ins))
+	for i, in := range ins {
+		held[i] = graph.StopGradient(in)
+	}
+	var y, dy *graph.Node // dy is captured on the way back
+	var zero *graph.Node
+	for i, in := range ins {
+		grad := grads[i]
+		if grad == nil {
+			continue
+		}
+		c := graph.ReduceAllSum(graph.IdentityWithCustomGradient(in, func(_, _ *graph.Node) *graph.Node {
+			return grad(held, y, dy)
+		}))
+		if zero == nil {
+			zero = c
+		} else {
+			zero = graph.Add(zero, c)
+		}
+	}
+	y = forward(held)
+	out := y
+	if zero != nil {
+		out = graph.Add(y, graph.MulScalar(zero, 0))
+	}
+	return graph.IdentityWithCustomGradient(out, func(_, v *graph.Node) *graph.Node {
 		dy = v
 		return v
 	})

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/core/tensors/images"
@@ -17,23 +18,8 @@ import (
 func TestConvTrainingGradients(t *testing.T) {
 	const n, in, out, h, w = 2, 3, 4, 5, 6
 	rng := rand.New(rand.NewPCG(1, 2))
-	fill := func(k int) []float32 {
-		v := make([]float32, k)
-		for i := range v {
-			v[i] = float32(rng.NormFloat64())
-		}
-		return v
-	}
-	xv, kv, rv := fill(n*in*h*w), fill(out*in*9), fill(n*out*h*w)
-	for _, backend := range []string{BackendGo, BackendONNX} {
-		opt := Options{Backend: backend}
-		if backend == BackendONNX {
-			opt.ORTLib = ortLib(t)
-		}
-		be, err := newBackend(opt)
-		if err != nil {
-			t.Fatal(err)
-		}
+	xv, kv, rv := normals(rng, n*in*h*w), normals(rng, out*in*9), normals(rng, n*out*h*w)
+	for backend, be := range bothBackends(t) {
 		for _, needX := range []bool{true, false} {
 			x := tensors.FromFlatDataAndDimensions(xv, n, in, h, w)
 			k := tensors.FromFlatDataAndDimensions(kv, out, in, 3, 3)
@@ -62,7 +48,6 @@ func TestConvTrainingGradients(t *testing.T) {
 				}
 			}
 		}
-		be.Finalize()
 	}
 }
 
@@ -96,22 +81,8 @@ func TestSpaceToDepthSlices(t *testing.T) {
 func TestMaxPoolTrainingGradients(t *testing.T) {
 	const n, c, h, w = 2, 3, 6, 8
 	rng := rand.New(rand.NewPCG(3, 4))
-	xv, rv := make([]float32, n*c*h*w), make([]float32, n*c*h/2*w/2)
-	for i := range xv {
-		xv[i] = float32(rng.NormFloat64())
-	}
-	for i := range rv {
-		rv[i] = float32(rng.NormFloat64())
-	}
-	for _, backend := range []string{BackendGo, BackendONNX} {
-		opt := Options{Backend: backend}
-		if backend == BackendONNX {
-			opt.ORTLib = ortLib(t)
-		}
-		be, err := newBackend(opt)
-		if err != nil {
-			t.Fatal(err)
-		}
+	xv, rv := normals(rng, n*c*h*w), normals(rng, n*c*h/2*w/2)
+	for backend, be := range bothBackends(t) {
 		x := tensors.FromFlatDataAndDimensions(xv, n, c, h, w)
 		r := tensors.FromFlatDataAndDimensions(rv, n, c, h/2, w/2)
 		outs, err := graph.CallOnceN(be, func(x, r *graph.Node) []*graph.Node {
@@ -141,6 +112,32 @@ func TestMaxPoolTrainingGradients(t *testing.T) {
 				t.Fatalf("%s: tied window gradient at %d is %g, want %g (a quarter of the output's)", backend, i, g, want)
 			}
 		}
-		be.Finalize()
 	}
+}
+
+// bothBackends opens the pure-Go and the ONNX Runtime training backends,
+// by name; they are finalized when the test ends.
+func bothBackends(t *testing.T) map[string]compute.Backend {
+	bes := map[string]compute.Backend{}
+	for _, name := range []string{BackendGo, BackendONNX} {
+		opt := Options{Backend: name}
+		if name == BackendONNX {
+			opt.ORTLib = ortLib(t)
+		}
+		be, err := newBackend(opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(be.Finalize)
+		bes[name] = be
+	}
+	return bes
+}
+
+func normals(rng *rand.Rand, k int) []float32 {
+	v := make([]float32, k)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64())
+	}
+	return v
 }

@@ -27,28 +27,18 @@ func pool2(x *graph.Node) *graph.Node {
 	return graph.MaxPool(x).ChannelsAxis(images.ChannelsFirst).Window(2).Done()
 }
 
-// trainingMaxPool2 is maxPool2 with the hand-written gradient, stitched
-// like trainingConv: x passes through an identity whose gradient is the
-// masked output gradient, the pool sees x through a stop-gradient, and a
-// zero built from the identity ties it into the backward pass after the
-// output's identity has captured the output gradient. A window whose
-// maximum appears more than once (flat image regions give exactly equal
-// activations) shares its gradient equally among them, so every window
-// passes on exactly its output gradient, as with a single maximum.
+// trainingMaxPool2 is maxPool2 with the hand-written gradient (see
+// stitch). A window whose maximum appears more than once (flat image
+// regions give exactly equal activations) shares its gradient equally
+// among them, so every window passes on exactly its output gradient, as
+// with a single maximum.
 func trainingMaxPool2(x *graph.Node) *graph.Node {
-	xs := graph.StopGradient(x)
-	y := pool2(xs)
-	var dy *graph.Node
-	xc := graph.IdentityWithCustomGradient(x, func(_, _ *graph.Node) *graph.Node {
-		mask := graph.ConvertDType(graph.Equal(xs, upsample2(y)), x.DType())
-		count := graph.SumPool(mask).ChannelsAxis(images.ChannelsFirst).Window(2).Done()
-		return graph.Mul(mask, upsample2(graph.Div(dy, count)))
-	})
-	zero := graph.MulScalar(graph.ReduceAllSum(xc), 0)
-	return graph.IdentityWithCustomGradient(graph.Add(y, zero), func(_, v *graph.Node) *graph.Node {
-		dy = v
-		return v
-	})
+	return stitch([]*graph.Node{x}, func(in []*graph.Node) *graph.Node { return pool2(in[0]) },
+		func(in []*graph.Node, y, dy *graph.Node) *graph.Node {
+			mask := graph.ConvertDType(graph.Equal(in[0], upsample2(y)), x.DType())
+			count := graph.SumPool(mask).ChannelsAxis(images.ChannelsFirst).Window(2).Done()
+			return graph.Mul(mask, upsample2(graph.Div(dy, count)))
+		})
 }
 
 // upsample2 repeats every value of NCHW v in a 2×2 block. Each step keeps
