@@ -15,6 +15,11 @@ const (
 	SourceEnded        SourceState = "ended"
 )
 
+// SourceStates lists every SourceState, for metrics that report each.
+func SourceStates() []SourceState {
+	return []SourceState{SourceConnecting, SourceLive, SourceDisconnected, SourceEnded}
+}
+
 // TriggerMode says when the station records a verdict.
 type TriggerMode string
 

@@ -18,13 +18,12 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/pruefplatz/pruefplatz/datasets/demo"
+	"github.com/pruefplatz/pruefplatz/internal/browsertest"
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/inspector/opencv"
 )
 
 var updateScreenshots = flag.Bool("screenshots", false, "write the browser test's screenshots to screenshots/ (they are committed)")
-
-const chromiumPath = "/usr/bin/chromium"
 
 // demoFrames renders demo flange images as the station would show them: the
 // frame with the ROI and the prediction drawn on, and a thumbnail.
@@ -84,27 +83,7 @@ func startServer(t testing.TB, h http.Handler) string {
 
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("browser test needs Chromium at %s (Debian package chromium; make setup-test installs it): %v", chromiumPath, err)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 800),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	return ctx
+	return browsertest.New(t, 90*time.Second)
 }
 
 // TestOperatorPageInBrowser drives the operator page in headless Chromium:

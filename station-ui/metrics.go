@@ -93,13 +93,14 @@ var (
 	descDropped  = prometheus.NewDesc("pruefplatz_frames_dropped_total", "Frames dropped because a consumer was busy.", nil, nil)
 	descFPS      = prometheus.NewDesc("pruefplatz_fps", "Frames per second from the source.", nil, nil)
 	descLive     = prometheus.NewDesc("pruefplatz_source_live", "1 when the source delivers frames.", nil, nil)
+	descState    = prometheus.NewDesc("pruefplatz_source_state", "1 for the source's current state (connecting, live, disconnected, ended), 0 for the others.", []string{"state"}, nil)
 	descStore    = prometheus.NewDesc("pruefplatz_store_size_bytes", "Size of the verdict store.", nil, nil)
 	descVerdicts = prometheus.NewDesc("pruefplatz_verdicts", "Stored verdicts by effective outcome (reviews replace the machine's outcome).", []string{"outcome"}, nil)
 	descModel    = prometheus.NewDesc("pruefplatz_model_info", "The model serving now.", []string{"name", "version", "sha256"}, nil)
 )
 
 func (sc *stationCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descFrames, descDropped, descFPS, descLive, descStore, descVerdicts, descModel} {
+	for _, d := range []*prometheus.Desc{descFrames, descDropped, descFPS, descLive, descState, descStore, descVerdicts, descModel} {
 		ch <- d
 	}
 }
@@ -114,6 +115,13 @@ func (sc *stationCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(st.Dropped))
 	ch <- prometheus.MustNewConstMetric(descFPS, prometheus.GaugeValue, st.FPS)
 	ch <- prometheus.MustNewConstMetric(descLive, prometheus.GaugeValue, live)
+	for _, state := range inspector.SourceStates() {
+		v := 0.0
+		if st.SourceState == state {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, string(state))
+	}
 	ch <- prometheus.MustNewConstMetric(descStore, prometheus.GaugeValue, float64(st.StoreSize))
 	ch <- prometheus.MustNewConstMetric(descModel, prometheus.GaugeValue, 1, st.Model.Name, st.Model.Version, st.Model.SHA256)
 	// Counting needs a cheap store method; scanning every record per scrape would not scale.

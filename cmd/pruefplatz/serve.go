@@ -37,7 +37,7 @@ type serveConfig struct {
 	Loop     *bool   `yaml:"loop"`    // rewind file sources at their end (default true)
 	FPS      float64 `yaml:"fps"`     // pace file sources (0: the demo feed's fps, else 15)
 	Models   string  `yaml:"models"`  // registry root (default models)
-	Model    string  `yaml:"model"`   // NAME or NAME/VERSION (default: active, then demo-parts)
+	Model    string  `yaml:"model"`   // NAME or NAME/VERSION (default: active, then station.DefaultModel)
 	ROI      string  `yaml:"roi"`     // "x,y,w,h" in frame pixels (default: whole frame)
 	Accept   float32 `yaml:"accept"`  // accept threshold (default: the card's)
 	Reject   float32 `yaml:"reject"`  // reject threshold for defect models (default: the card's)
@@ -55,6 +55,8 @@ type serveConfig struct {
 	// pictures from; default: the active model's training dataset.
 	Reference string `yaml:"reference"`
 	Threads   int    `yaml:"threads"` // ONNX Runtime threads (default 1)
+	// ReconnectMax caps the wait between attempts to reopen a lost source.
+	ReconnectMax time.Duration `yaml:"reconnect_max"`
 }
 
 func newServeCmd() *cobra.Command { return newServeCmdWith(runServe) }
@@ -73,12 +75,17 @@ model classifies it, a trigger decides when a part is recorded, and the web UI
 (operator, sales and engineer pages) is served on --listen.
 
 With no flags it plays the demo feed (` + defaultFeed + `, looping at its
-own frame rate) with the registry's active model, or demo-parts when none is
+own frame rate) with the registry's active model, or ` + station.DefaultModel + ` when none is
 active: "make run" shows live verdicts without a camera.
+
+A camera or stream that cannot be opened, or is lost, does not stop the
+station: it reports the source as disconnected (page, /api/status, /metrics,
+log) and retries, waiting longer each time up to --reconnect-max.
 
 Settings come from --config FILE (YAML; keys: source, loop, fps, models, model,
 roi, accept, reject, trigger, stable_frames, still_ms, motion_level,
-presence_share, store, image_max_side, jpeg_quality, listen, operator, threads);
+presence_share, store, image_max_side, jpeg_quality, listen, operator, threads,
+reconnect_max);
 flags given on the command line override the file.
 
 Triggers: continuous records once per part when the same result held for
@@ -123,6 +130,7 @@ Ctrl-C stops the web server, then the station, then closes the store.`,
 	f.StringVar(&c.Operator, "operator", "operator", "operator name recorded in reviews")
 	f.StringVar(&c.Reference, "reference", "", "catalogue folder <class>/<image> for the sales page's reference pictures (default: the model's training dataset)")
 	f.IntVar(&c.Threads, "threads", 1, "ONNX Runtime threads for inference")
+	f.DurationVar(&c.ReconnectMax, "reconnect-max", 10*time.Second, "longest wait between attempts to reopen a camera or stream that is lost or cannot be opened")
 	return cmd
 }
 
@@ -153,6 +161,9 @@ func mergeServeConfig(cmd *cobra.Command, c *serveConfig, file serveConfig) {
 	}
 	if file.Loop != nil && !ch("loop") {
 		c.Loop = file.Loop
+	}
+	if file.ReconnectMax != 0 {
+		set("reconnect-max", func() { c.ReconnectMax = file.ReconnectMax })
 	}
 	if file.FPS != 0 {
 		set("fps", func() { c.FPS = file.FPS })
@@ -261,14 +272,11 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 			fps = float64(tl.FPS)
 		}
 	}
-	// A missing file is a user error now; a camera that is not there yet
-	// is retried by the station.
-	if kind, err := opencv.ParseSourceSpec(src); err != nil {
+	// A source that cannot be opened now (an unplugged camera, a stream
+	// that is down, a folder not mounted yet) is the station's to retry:
+	// the operator page shows it, and frames arrive once it is back.
+	if _, err := opencv.ParseSourceSpec(src); err != nil {
 		return err
-	} else if kind == opencv.KindFile || kind == opencv.KindDir {
-		if _, err := os.Stat(src); err != nil {
-			return fmt.Errorf("source %s: %w", src, err)
-		}
 	}
 
 	lib, err := ortLibPath(cmd)
@@ -315,7 +323,7 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 	cfg := station.Config{
 		Trigger: trigger, StableFrames: c.Stable, StillFor: time.Duration(c.StillMS) * time.Millisecond,
 		MotionLevel: c.Motion, PresenceShare: c.Presence, ROI: roi, Thresholds: th,
-		ImageMaxSide: c.MaxSide, JPEGQuality: c.Quality, Logger: log.With("component", "station"),
+		ImageMaxSide: c.MaxSide, JPEGQuality: c.Quality, MaxBackoff: c.ReconnectMax, Logger: log.With("component", "station"),
 	}
 	if c.Model == "" {
 		// Follow `pruefplatz models activate` from other shells, unless the

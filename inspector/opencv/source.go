@@ -81,6 +81,7 @@ type Source struct {
 
 	mu     sync.Mutex
 	cap    *gocv.VideoCapture // device, url, file, pattern
+	opened os.FileInfo        // file: what was opened, to notice a replacement
 	files  []string           // dir
 	next   int
 	closed bool
@@ -152,7 +153,21 @@ func (s *Source) openCapture() error {
 		return fmt.Errorf("source %s: cannot open %s", s.spec, s.kind)
 	}
 	s.cap = vc
+	if s.kind == KindFile {
+		s.opened, _ = os.Stat(s.spec)
+	}
 	return nil
+}
+
+// replaced reports whether the video file at the spec is no longer the one
+// that was opened (deleted, rewritten or renamed over), so a loop starts the
+// new one instead of replaying the old one from memory.
+func (s *Source) replaced() bool {
+	if s.kind != KindFile || s.opened == nil {
+		return false
+	}
+	now, err := os.Stat(s.spec)
+	return err != nil || !os.SameFile(now, s.opened) || now.Size() != s.opened.Size() || !now.ModTime().Equal(s.opened.ModTime())
 }
 
 // Name is the spec the source was opened with.
@@ -192,9 +207,11 @@ func (s *Source) Read(dst *gocv.Mat) error {
 	if !s.opt.Loop {
 		return inspector.ErrSourceEnded
 	}
-	s.cap.Set(gocv.VideoCapturePosFrames, 0)
-	if s.cap.Read(dst) && !dst.Empty() {
-		return nil
+	if !s.replaced() {
+		s.cap.Set(gocv.VideoCapturePosFrames, 0)
+		if s.cap.Read(dst) && !dst.Empty() {
+			return nil
+		}
 	}
 	// Some backends (image sequences among them) cannot seek: start afresh.
 	s.cap.Close()

@@ -60,7 +60,10 @@ type Config struct {
 	ImageMaxSide  int                   // stored frame size; 0 = full size
 	JPEGQuality   int                   // default 90
 	ThumbSide     int                   // default 200
-	Backoff       time.Duration         // first reconnect wait; default 500ms, doubling to 30s
+	Backoff       time.Duration         // first reconnect wait; default 500ms, doubling up to MaxBackoff
+	// MaxBackoff caps the reconnect wait, so a camera plugged back in is
+	// seen within that time; default 10s.
+	MaxBackoff time.Duration
 	// ActiveFile is the registry's active.json; when set, the station polls
 	// its mtime every ActivePoll (default 2s) and activates the model that
 	// ReadActive names, so `pruefplatz models activate` reaches it.
@@ -98,6 +101,12 @@ func (c *Config) defaults() {
 	}
 	if c.Backoff <= 0 {
 		c.Backoff = 500 * time.Millisecond
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 10 * time.Second
+	}
+	if c.MaxBackoff < c.Backoff {
+		c.MaxBackoff = c.Backoff
 	}
 	if c.ActivePoll <= 0 {
 		c.ActivePoll = 2 * time.Second
@@ -243,16 +252,19 @@ func (s *Station) readLoop(ctx context.Context) {
 	windowStart := time.Now()
 	for ctx.Err() == nil {
 		if src == nil {
-			var err error
-			src, err = s.open()
+			// Only a source opened without error is kept: an opener that
+			// returns a typed nil pointer with its error would otherwise
+			// leave a non-nil interface that panics on Read.
+			opened, err := s.openSource()
 			if err != nil {
 				s.setSource(inspector.SourceDisconnected, err)
 				if !sleep(ctx, backoff) {
 					return
 				}
-				backoff = min(2*backoff, 30*time.Second)
+				backoff = min(2*backoff, s.cfg.MaxBackoff)
 				continue
 			}
+			src = opened
 			s.setSource(inspector.SourceLive, nil)
 		}
 		err := src.Read(&frame)
@@ -267,7 +279,7 @@ func (s *Station) readLoop(ctx context.Context) {
 			if !sleep(ctx, backoff) {
 				return
 			}
-			backoff = min(2*backoff, 30*time.Second)
+			backoff = min(2*backoff, s.cfg.MaxBackoff)
 			continue
 		}
 		backoff = s.cfg.Backoff
@@ -294,6 +306,24 @@ func (s *Station) readLoop(ctx context.Context) {
 			count, windowStart = 0, time.Now()
 		}
 	}
+}
+
+// openSource calls the opener and turns a panic in it (a cgo boundary) into
+// an error, so a broken driver costs a reconnect, not the station.
+func (s *Station) openSource() (src FrameSource, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			src, err = nil, fmt.Errorf("opening the source panicked: %v", r)
+		}
+	}()
+	src, err = s.open()
+	if err != nil {
+		return nil, err
+	}
+	if src == nil {
+		return nil, errors.New("the source opener returned no source")
+	}
+	return src, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -98,8 +98,13 @@
     m.textContent = s.model && s.model.name ? s.model.name + " " + s.model.version : "no model";
     m.className = "pill" + (s.model_error ? " bad" : "");
     m.title = s.model_error || (s.model && s.model.sha256) || "";
+    // A lost camera must not look like a frozen picture of the table.
+    const lost = s.source_state === "disconnected";
+    $("no-camera").hidden = !lost;
+    $("live").style.visibility = lost ? "hidden" : "";
+    $("no-camera-reason").textContent = lost ? (s.source_error || s.source) : "";
     $("live-caption").textContent = s.source_state === "live" ? (renderLive.last || "") :
-      "camera " + s.source_state + (s.source_error ? ": " + s.source_error : "");
+      lost ? "" : "camera " + s.source_state + (s.source_error ? ": " + s.source_error : "");
   }
 
   function renderLive(d, present) {
