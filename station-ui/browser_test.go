@@ -18,9 +18,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/pruefplatz/pruefplatz/datasets/demo"
-	"github.com/pruefplatz/pruefplatz/internal/browsertest"
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/inspector/opencv"
+	"github.com/pruefplatz/pruefplatz/internal/browsertest"
 )
 
 var updateScreenshots = flag.Bool("screenshots", false, "write the browser test's screenshots to screenshots/ (they are committed)")
