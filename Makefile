@@ -18,7 +18,7 @@ TEST_TIMEOUT ?= 30m
 # Packages that hold Mats; their leak tests run with -tags matprofile.
 MATPROFILE_PKGS := $(shell find inspector augment datasets -name '*_test.go' -exec grep -l 'go:build matprofile' {} + 2>/dev/null | xargs -rn1 dirname | sort -u | sed 's|^|./|')
 
-.PHONY: setup setup-test setup-bench build run test bench bench-augment bench-train bench-station lint clean demo-data models
+.PHONY: setup setup-test setup-bench build run test verify-models bench bench-augment bench-train bench-station lint clean demo-data models
 
 setup:
 	@.setup/setup.sh
@@ -38,11 +38,18 @@ demo-data: build
 run: build demo-data
 	./$(BIN) serve
 
+# The suite, with the race detector. The retraining of the shipped models
+# is not a unit test: it lives behind verify-models (build tag verifymodels).
 test: setup-test
 	$(GO) vet ./...
-	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
 	@echo "Mat leak checks (gocv MatProfile):"
 	$(GO) test -tags 'onnx matprofile' -count=1 -run 'Leak|FreesMats|MatProfile' $(MATPROFILE_PKGS)
+
+# Proof that the committed default models come from the committed code and
+# data: retrains both from their cards (minutes) and compares the accuracy.
+verify-models: setup-test
+	$(GO) test -tags 'onnx verifymodels' -count=1 -timeout $(TEST_TIMEOUT) -run TestDefaultModelReproduces -v ./models/train
 
 # The shipped default models (committed): `make models` rebuilds them from the
 # demo data with the parameters their cards record.

@@ -10,33 +10,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pruefplatz/pruefplatz/datasets/demo"
 	"github.com/pruefplatz/pruefplatz/inspector/onnx/onnxtest"
 	"github.com/pruefplatz/pruefplatz/models"
 )
 
-// evalData copies per images of each class of the generated demo-parts
-// dataset into a temporary ImageFolder; it skips when make demo-data has not run.
+// evalData draws per demo-parts images of each class into a temporary
+// ImageFolder (the same drawing as make demo-data, without its minutes).
 func evalData(t *testing.T, per int, classes []string) string {
 	t.Helper()
-	src := filepath.Join("..", "..", "datasets", "demo-parts")
 	dir := t.TempDir()
-	for _, c := range classes {
-		files, _ := filepath.Glob(filepath.Join(src, c, "*.jpg"))
-		if len(files) < per {
-			t.Skipf("needs the generated demo-parts dataset in %s (make demo-data)", src)
-		}
-		if err := os.MkdirAll(filepath.Join(dir, c), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range files[:per] {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, c, filepath.Base(f)), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+	if err := demo.WriteImages(dir, 1, demo.SetParts, classes, per); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }

@@ -3,15 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pruefplatz/pruefplatz/datasets/demo"
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/inspector/station"
 	"github.com/spf13/cobra"
@@ -110,7 +108,7 @@ func TestServeMissingDefaults(t *testing.T) {
 		t.Errorf("missing feed: %v", err)
 	}
 	if _, err := os.Stat(lib); err != nil {
-		t.Skip("no ONNX Runtime: run make setup")
+		t.Fatalf("no ONNX Runtime at %s: run make setup", lib)
 	}
 	os.MkdirAll(filepath.Dir(defaultFeed), 0o755)
 	os.WriteFile(defaultFeed, []byte("not a video"), 0o644)
@@ -151,64 +149,27 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestServeEndToEnd runs `pruefplatz serve` on port 0 with the repository's
-// demo feed and default model, checks the UI answers with live status and
-// verdicts, then stops it like Ctrl-C.
+// TestServeEndToEnd runs `pruefplatz serve` on port 0 with a short demo
+// feed drawn for the test and the repository's default model, checks the UI
+// answers with live status and verdicts, then stops it like Ctrl-C.
 func TestServeEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the whole station")
+	feed := t.TempDir()
+	if _, err := demo.GenerateFeed(context.Background(), demo.FeedOptions{Seed: 3, Parts: 2, FPS: 15, Out: feed}); err != nil {
+		t.Fatal(err)
 	}
-	repo, _ := filepath.Abs("../..")
-	for _, p := range []string{"models/" + station.DefaultModel, defaultFeed, ".deps/onnxruntime/" + ortLibName} {
-		if _, err := os.Stat(filepath.Join(repo, p)); err != nil {
-			t.Skipf("no %s: run `make demo-data models` first", p)
-		}
-	}
-	t.Chdir(repo)
-	store := filepath.Join(t.TempDir(), "v.db")
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{mu: make(chan struct{}, 1)}
-	root := newRootCmd()
-	root.SetArgs([]string{"serve", "--listen", "127.0.0.1:0", "--store", store, "--fps", "60"})
-	root.SetOut(out)
-	root.SetErr(out)
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx) }()
-	re := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/`)
-	var addr string
+	s := startServe(t, "--source", filepath.Join(feed, "feed.avi"), "--fps", "60")
 	deadline := time.Now().Add(30 * time.Second)
-	for addr == "" {
-		if m := re.FindStringSubmatch(out.String()); m != nil {
-			addr = m[1]
-		} else if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("serve did not start:\n%s", out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	var st inspector.StationStatus
 	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + addr + "/api/status")
-		if err != nil {
-			t.Fatal(err)
-		}
-		json.NewDecoder(resp.Body).Decode(&st)
-		resp.Body.Close()
-		if st.Live != nil && st.Frames > 30 {
+		if st = s.status(t); st.Live != nil && st.Frames > 30 {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if st.SourceState != inspector.SourceLive || st.Model.Name == "" || st.Live == nil {
+	if st.SourceState != inspector.SourceLive || st.Model.Name != station.DefaultModel || st.Live == nil {
 		t.Errorf("status %+v", st)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("serve ended with %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not stop after cancel")
+	if err := s.stop(); err != nil {
+		t.Errorf("serve ended with %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/pruefplatz/pruefplatz/datasets/demo"
@@ -153,77 +154,83 @@ func newSynthStation(t *testing.T, cfg Config, open func() (FrameSource, error),
 }
 
 func TestReconnectsWithBackoff(t *testing.T) {
-	var opens, closes atomic.Int64
-	var statesMu sync.Mutex
-	var states []inspector.SourceState
-	open := func() (FrameSource, error) {
-		n := opens.Add(1)
-		if n == 2 || n == 3 {
-			return nil, errors.New("no such device")
-		}
-		return &synthSource{failAfter: 5, closed: &closes}, nil
-	}
-	st := newSynthStation(t, Config{Backoff: 5 * time.Millisecond, Trigger: inspector.TriggerManual}, open,
-		&constClassifier{n: 5, idx: 3}, nil, &memStore{})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	events := st.Subscribe(ctx)
-	go func() {
-		for e := range events {
-			if e.Kind == inspector.EventStatus {
-				statesMu.Lock()
-				states = append(states, e.Status.SourceState)
-				statesMu.Unlock()
+	synctest.Test(t, func(t *testing.T) {
+		var opens, closes atomic.Int64
+		var statesMu sync.Mutex
+		var states []inspector.SourceState
+		open := func() (FrameSource, error) {
+			n := opens.Add(1)
+			if n == 2 || n == 3 {
+				return nil, errors.New("no such device")
 			}
+			return &synthSource{failAfter: 5, closed: &closes}, nil
 		}
-	}()
-	waitFor(t, "four reconnects", 10*time.Second, func() bool { return opens.Load() >= 6 })
-	s := st.Status()
-	if s.Frames < 10 {
-		t.Errorf("%d frames after %d opens", s.Frames, opens.Load())
-	}
-	st.Close()
-	if got, want := closes.Load(), opens.Load()-2; got != want {
-		t.Errorf("closed %d sources, opened %d", got, want)
-	}
-	cancel()
-	time.Sleep(20 * time.Millisecond)
-	sawDisconnected := false
-	statesMu.Lock()
-	defer statesMu.Unlock()
-	for _, s := range states {
-		sawDisconnected = sawDisconnected || s == inspector.SourceDisconnected
-	}
-	if !sawDisconnected {
-		t.Errorf("status events %v never said disconnected", states)
-	}
+		st := newSynthStation(t, Config{Backoff: 5 * time.Millisecond, Trigger: inspector.TriggerManual}, open,
+			&constClassifier{n: 5, idx: 3}, nil, &memStore{})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		events := st.Subscribe(ctx)
+		go func() {
+			for e := range events {
+				if e.Kind == inspector.EventStatus {
+					statesMu.Lock()
+					states = append(states, e.Status.SourceState)
+					statesMu.Unlock()
+				}
+			}
+		}()
+		waitFor(t, "four reconnects", 10*time.Second, func() bool { return opens.Load() >= 6 })
+		s := st.Status()
+		if s.Frames < 10 {
+			t.Errorf("%d frames after %d opens", s.Frames, opens.Load())
+		}
+		st.Close()
+		if got, want := closes.Load(), opens.Load()-2; got != want {
+			t.Errorf("closed %d sources, opened %d", got, want)
+		}
+		cancel()
+		synctest.Wait() // the collector has taken every event
+		sawDisconnected := false
+		statesMu.Lock()
+		defer statesMu.Unlock()
+		for _, s := range states {
+			sawDisconnected = sawDisconnected || s == inspector.SourceDisconnected
+		}
+		if !sawDisconnected {
+			t.Errorf("status events %v never said disconnected", states)
+		}
+	})
 }
 
+// TestDisconnectedStatusAndBackoffGrows runs in a synctest bubble: the
+// station's timers run on the bubble's fake clock, so the waits between
+// attempts are exact, however loaded the machine is.
 func TestDisconnectedStatusAndBackoffGrows(t *testing.T) {
-	var timesMu sync.Mutex
-	var times []time.Time
-	attempts := func() int { timesMu.Lock(); defer timesMu.Unlock(); return len(times) }
-	open := func() (FrameSource, error) {
-		timesMu.Lock()
-		defer timesMu.Unlock()
-		times = append(times, time.Now())
-		return nil, errors.New("camera 0: cannot open device")
-	}
-	st := newSynthStation(t, Config{Backoff: 10 * time.Millisecond}, open, &constClassifier{n: 5}, nil, nil)
-	waitFor(t, "five attempts", 5*time.Second, func() bool { return st.Status().SourceState == inspector.SourceDisconnected && attempts() >= 5 })
-	st.Close()
-	timesMu.Lock()
-	defer timesMu.Unlock()
-	s := st.Status()
-	if s.SourceError == "" {
-		t.Error("no source error in status")
-	}
-	// 10, 20, 40, 80 ms: each wait at least the one before.
-	for i := 2; i < 5; i++ {
-		if a, b := times[i-1].Sub(times[i-2]), times[i].Sub(times[i-1]); b < a*3/2 {
-			t.Errorf("wait %d was %v after %v: no backoff", i, b, a)
+	synctest.Test(t, func(t *testing.T) {
+		var times []time.Time
+		open := func() (FrameSource, error) {
+			times = append(times, time.Now())
+			return nil, errors.New("camera 0: cannot open device")
 		}
-	}
+		st := newSynthStation(t, Config{Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}, open, &constClassifier{n: 5}, nil, nil)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		s := st.Status()
+		if s.SourceState != inspector.SourceDisconnected || s.SourceError == "" {
+			t.Errorf("state %q, error %q; want disconnected with the reason", s.SourceState, s.SourceError)
+		}
+		st.Close()
+		// 10, 20, 40 ms, then capped at 50 ms.
+		want := []time.Duration{10, 20, 40, 50, 50, 50}
+		if len(times) < len(want)+1 {
+			t.Fatalf("%d attempts in a second", len(times))
+		}
+		for i, w := range want {
+			if got := times[i+1].Sub(times[i]); got != w*time.Millisecond {
+				t.Errorf("wait %d: %v, want %v", i+1, got, w*time.Millisecond)
+			}
+		}
+	})
 }
 
 func TestStoreFailureKeepsClassifying(t *testing.T) {
@@ -309,20 +316,23 @@ func TestSlowSubscriberDoesNotBlock(t *testing.T) {
 	})
 }
 
+// TestLiveEventsThrottled counts live events over 1.2 s of the synctest
+// bubble's fake clock while frames arrive every 2 ms: one per 200 ms.
 func TestLiveEventsThrottled(t *testing.T) {
-	st := newSynthStation(t, Config{Trigger: inspector.TriggerManual}, nil, &constClassifier{n: 5, idx: 3}, nil, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 1200*time.Millisecond)
-	defer cancel()
-	live := 0
-	for e := range st.Subscribe(ctx) {
-		if e.Kind == inspector.EventLive {
-			live++
+	synctest.Test(t, func(t *testing.T) {
+		st := newSynthStation(t, Config{Trigger: inspector.TriggerManual}, nil, &constClassifier{n: 5, idx: 3}, nil, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 1200*time.Millisecond)
+		defer cancel()
+		live := 0
+		for e := range st.Subscribe(ctx) {
+			if e.Kind == inspector.EventLive {
+				live++
+			}
 		}
-	}
-	frames := st.Status().Frames
-	if live == 0 || live > 7 {
-		t.Errorf("%d live events in 1.2 s (%d frames), want 1..7", live, frames)
-	}
+		if frames := st.Status().Frames; live != 6 {
+			t.Errorf("%d live events in 1.2 s (%d frames), want 6", live, frames)
+		}
+	})
 }
 
 func TestActivateModel(t *testing.T) {

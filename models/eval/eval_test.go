@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/pruefplatz/pruefplatz/datasets"
+	"github.com/pruefplatz/pruefplatz/datasets/demo"
 	"github.com/pruefplatz/pruefplatz/inspector/onnx"
 	"github.com/pruefplatz/pruefplatz/inspector/onnx/onnxtest"
 	"github.com/pruefplatz/pruefplatz/models"
@@ -32,25 +33,9 @@ func TestEvaluateShippedModel(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the shipped model is committed: %v", err)
 	}
-	src := filepath.Join("..", "..", "datasets", "demo-parts")
 	dir := t.TempDir()
-	for _, class := range card.Labels {
-		files, _ := filepath.Glob(filepath.Join(src, class, "*.jpg"))
-		if len(files) < 3 {
-			t.Skipf("needs the demo-parts dataset in %s", src)
-		}
-		if err := os.MkdirAll(filepath.Join(dir, class), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range files[:3] {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, class, filepath.Base(f)), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+	if err := demo.WriteImages(dir, 1, demo.SetParts, card.Labels, 3); err != nil {
+		t.Fatal(err)
 	}
 	bad := filepath.Join(dir, card.Labels[0], "corrupt.jpg")
 	if err := os.WriteFile(bad, []byte("not a jpeg"), 0o644); err != nil {

@@ -1,4 +1,7 @@
-//go:build onnx
+//go:build onnx && verifymodels
+
+// This file is the reproducibility check behind `make verify-models`: it
+// retrains both shipped models (minutes), so `make test` leaves it out.
 
 package train
 
@@ -20,9 +23,6 @@ import (
 // accuracy lands within one point of the card's. It is the proof that the
 // committed models come from the committed code and data.
 func TestDefaultModelReproduces(t *testing.T) {
-	if testing.Short() {
-		t.Skip("retraining takes minutes; run without -short")
-	}
 	data := t.TempDir()
 	if err := demo.Generate(context.Background(), demo.Options{Seed: 1, Out: data}); err != nil {
 		t.Fatal(err)
