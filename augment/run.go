@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
@@ -18,6 +17,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/pruefplatz/pruefplatz/internal/atomicfile"
 
 	"github.com/pruefplatz/pruefplatz/inspector/opencv"
 	"gocv.io/x/gocv"
@@ -39,12 +40,7 @@ var ErrOutputInsideInput = errors.New("output folder is inside the input folder"
 var ErrSkipped = errors.New("some input files were skipped")
 
 // TempFile is the part of *os.File the atomic writer uses.
-type TempFile interface {
-	io.Writer
-	Name() string
-	Sync() error
-	Close() error
-}
+type TempFile = atomicfile.TempFile
 
 // Options configures Run.
 type Options struct {
@@ -393,32 +389,6 @@ func (w *worker) do(rel string) ([]Output, *Problem, error) {
 	return outs, nil, nil
 }
 
-// writeAtomic writes data to a temp file in path's folder and renames it into
-// place, so an interrupted or failed write never leaves a partial file at
-// path; the temp file is removed on every error.
-func writeAtomic(create func(dir, pattern string) (TempFile, error), path string, data []byte) (err error) {
-	f, err := create(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			err = fmt.Errorf("write %s: %w", path, err)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+func writeAtomic(create func(dir, pattern string) (TempFile, error), path string, data []byte) error {
+	return atomicfile.WriteWith(create, path, data, 0o644)
 }

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/pruefplatz/pruefplatz/internal/atomicfile"
 )
 
 // File names inside a version folder.
@@ -207,16 +209,16 @@ func (r Registry) Publish(c *Card, files map[string]string) (dir string, err err
 	if err != nil {
 		return "", err
 	}
-	if err := writeFileSync(filepath.Join(tmp, CardFile), append(b, '\n')); err != nil {
+	if err := atomicfile.Write(filepath.Join(tmp, CardFile), append(b, '\n'), 0o644); err != nil {
 		return "", fmt.Errorf("publish: %w", err)
 	}
-	if err := syncDir(tmp); err != nil {
+	if err := atomicfile.SyncDir(tmp); err != nil {
 		return "", fmt.Errorf("publish: %w", err)
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		return "", fmt.Errorf("publish: %w", err)
 	}
-	return final, syncDir(filepath.Dir(final))
+	return final, atomicfile.SyncDir(filepath.Dir(final))
 }
 
 // Verify checks that a card's model file exists and matches its sha256.
@@ -331,26 +333,7 @@ func (r Registry) writeActive(a *Active) error {
 	if err := os.MkdirAll(r.Root, 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(r.Root, ".active-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(r.Root, ActiveFile)); err != nil {
-		return err
-	}
-	return syncDir(r.Root)
+	return atomicfile.Write(filepath.Join(r.Root, ActiveFile), append(b, '\n'), 0o644)
 }
 
 // FileSHA256 returns the hex sha256 of a file.
@@ -386,29 +369,4 @@ func copyFileSync(from, to string) error {
 		return err
 	}
 	return out.Close()
-}
-
-func writeFileSync(path string, b []byte) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -18,6 +18,8 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/pruefplatz/pruefplatz/internal/atomicfile"
+
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"gocv.io/x/gocv"
 )
@@ -302,29 +304,13 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// writeAtomic writes data to a temporary file beside path and renames it
-// into place, so readers never see a partial file.
+// writeAtomic writes data atomically, creating path's folder.
 func writeAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644) // CreateTemp makes 0600; the data is for everyone
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("demo: writing %s: %w", path, err)
+	if err := atomicfile.Write(path, data, 0o644); err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
 	return nil
 }
