@@ -37,7 +37,7 @@ type serveConfig struct {
 	Loop     *bool   `yaml:"loop"`    // rewind file sources at their end (default true)
 	FPS      float64 `yaml:"fps"`     // pace file sources (0: the demo feed's fps, else 15)
 	Models   string  `yaml:"models"`  // registry root (default models)
-	Model    string  `yaml:"model"`   // NAME or NAME/VERSION (default: active, then station.DefaultModel)
+	Model    string  `yaml:"model"`   // NAME or NAME/VERSION (default: active, then defaultModel)
 	ROI      string  `yaml:"roi"`     // "x,y,w,h" in frame pixels (default: whole frame)
 	Accept   float32 `yaml:"accept"`  // accept threshold (default: the card's)
 	Reject   float32 `yaml:"reject"`  // reject threshold for defect models (default: the card's)
@@ -75,7 +75,7 @@ model classifies it, a trigger decides when a part is recorded, and the web UI
 (operator, sales and engineer pages) is served on --listen.
 
 With no flags it plays the demo feed (` + defaultFeed + `, looping at its
-own frame rate) with the registry's active model, or ` + station.DefaultModel + ` when none is
+own frame rate) with the registry's active model, or ` + defaultModel + ` when none is
 active: "make run" shows live verdicts without a camera.
 
 A camera or stream that cannot be opened, or is lost, does not stop the
@@ -114,7 +114,7 @@ Ctrl-C stops the web server, then the station, then closes the store.`,
 	f.BoolVar(&loop, "loop", true, "rewind file, folder and pattern sources at their end")
 	f.Float64Var(&c.FPS, "fps", 0, "pace file sources to this frame rate (0: the demo feed's own, else 15)")
 	f.StringVar(&c.Models, "models", "models", "model registry root")
-	f.StringVar(&c.Model, "model", "", "model NAME or NAME/VERSION, pinned (default: the registry's active model, else "+station.DefaultModel+", following later activations)")
+	f.StringVar(&c.Model, "model", "", "model NAME or NAME/VERSION, pinned (default: the registry's active model, else "+defaultModel+", following later activations)")
 	f.StringVar(&c.ROI, "roi", "", "region of interest x,y,w,h in frame pixels (default: whole frame)")
 	f.Float32Var(&c.Accept, "accept", 0, "accept threshold (default: the model card's)")
 	f.Float32Var(&c.Reject, "reject", 0, "reject threshold for defect models (default: the model card's)")
@@ -287,7 +287,7 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 		return err
 	}
 	reg := models.Registry{Root: c.Models}
-	loader := station.RegistryLoader(reg, station.DefaultModel, onnx.Options{Threads: c.Threads})
+	loader := registryLoader(reg, defaultModel, onnx.Options{Threads: c.Threads})
 	name, version, _ := strings.Cut(c.Model, "/")
 	model, err := loader(ctx, name, version)
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/pruefplatz/pruefplatz/datasets/demo"
 	"github.com/pruefplatz/pruefplatz/inspector"
-	"github.com/pruefplatz/pruefplatz/inspector/station"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -113,7 +112,7 @@ func TestServeMissingDefaults(t *testing.T) {
 	os.MkdirAll(filepath.Dir(defaultFeed), 0o755)
 	os.WriteFile(defaultFeed, []byte("not a video"), 0o644)
 	err = runServeArgs(t, "serve", "--ort-lib", lib)
-	if err == nil || !strings.Contains(err.Error(), "make models") || !strings.Contains(err.Error(), station.DefaultModel) {
+	if err == nil || !strings.Contains(err.Error(), "make models") || !strings.Contains(err.Error(), defaultModel) {
 		t.Errorf("missing model: %v", err)
 	}
 	err = runServeArgs(t, "serve", "--trigger", "sometimes")
@@ -166,7 +165,7 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if st.SourceState != inspector.SourceLive || st.Model.Name != station.DefaultModel || st.Live == nil {
+	if st.SourceState != inspector.SourceLive || st.Model.Name != defaultModel || st.Live == nil {
 		t.Errorf("status %+v", st)
 	}
 	if err := s.stop(); err != nil {

@@ -21,20 +21,39 @@ var (
 	ortLib     = flag.String("ort-lib", "../../.deps/onnxruntime/libonnxruntime.so.1", "ONNX Runtime library")
 )
 
-// realModel loads the registry's active model (else DefaultModel) or skips.
+// defaultModel is the shipped model the end-to-end tests run.
+const defaultModel = "demo-defects"
+
+// registryLoader loads cards and ONNX sessions from reg, as the station's
+// wiring in cmd/pruefplatz does.
+func registryLoader(reg models.Registry) Loader {
+	return func(_ context.Context, name, version string) (*Model, error) {
+		card, err := reg.Get(name, version)
+		if err != nil {
+			return nil, err
+		}
+		if err := reg.Verify(card); err != nil {
+			return nil, err
+		}
+		sess, err := onnx.Open(reg.ModelPath(card), card.Input, len(card.Labels), onnx.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return &Model{Card: card, Path: reg.ModelPath(card), Classifier: sess}, nil
+	}
+}
+
+// realModel loads the shipped default model.
 func realModel(t testing.TB) (*Model, models.Registry) {
 	t.Helper()
 	reg := models.Registry{Root: *modelsRoot}
-	if _, err := os.Stat(filepath.Join(reg.Root, DefaultModel)); err != nil {
-		t.Skipf("no %s: run `make models` to train the default model (or pass -args -models DIR)", filepath.Join(reg.Root, DefaultModel))
-	}
 	if _, err := os.Stat(*ortLib); err != nil {
-		t.Skipf("no ONNX Runtime at %s: run `make setup`", *ortLib)
+		t.Fatalf("no ONNX Runtime at %s: run `make setup`", *ortLib)
 	}
 	if err := onnx.Init(*ortLib); err != nil {
 		t.Fatal(err)
 	}
-	m, err := RegistryLoader(reg, DefaultModel, onnx.Options{})(context.Background(), "", "")
+	m, err := registryLoader(reg)(context.Background(), defaultModel, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +163,7 @@ func TestDeletedModelKeepsServing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	loader := RegistryLoader(tmp, "", onnx.Options{})
+	loader := registryLoader(tmp)
 	m2, err := loader(context.Background(), m.Card.Name, m.Card.Version)
 	if err != nil {
 		t.Fatal(err)
