@@ -85,7 +85,10 @@ func newEvalCmd() *cobra.Command {
 // else is a registry NAME[/VERSION].
 func evalModel(root, model string) (*models.Card, string, error) {
 	if !strings.HasSuffix(model, ".onnx") {
-		name, version, _ := strings.Cut(model, "/")
+		name, version, err := modelRef([]string{model})
+		if err != nil {
+			return nil, "", err
+		}
 		reg := models.Registry{Root: root}
 		card, err := reg.Get(name, version)
 		if err != nil {

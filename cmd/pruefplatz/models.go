@@ -59,9 +59,12 @@ func newModelsCmd() *cobra.Command {
 	show := &cobra.Command{
 		Use:   "show NAME[/VERSION]",
 		Short: "Print a model card (latest version when VERSION is left out)",
-		Args:  cobra.ExactArgs(1),
+		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, version, _ := strings.Cut(args[0], "/")
+			name, version, err := modelRef(args)
+			if err != nil {
+				return err
+			}
 			c, err := reg().Get(name, version)
 			if err != nil {
 				return err
@@ -118,11 +121,20 @@ func newModelsCmd() *cobra.Command {
 		}
 	}
 	activate := &cobra.Command{
-		Use:   "activate NAME VERSION",
+		Use:   "activate NAME/VERSION",
 		Short: "Make a model version the active one after checking its file and shapes",
-		Args:  cobra.ExactArgs(2),
+		Long: `activate makes NAME/VERSION the active model after checking its file and shapes;
+a running station follows within seconds. "activate NAME VERSION" works too.`,
+		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := reg().Activate(args[0], args[1], check(cmd))
+			name, version, err := modelRef(args)
+			if err != nil {
+				return err
+			}
+			if version == "" {
+				return fmt.Errorf("activate %s: name the version too (NAME/VERSION; `pruefplatz models list` shows them)", name)
+			}
+			c, err := reg().Activate(name, version, check(cmd))
 			if err != nil {
 				return err
 			}
@@ -145,4 +157,24 @@ func newModelsCmd() *cobra.Command {
 	}
 	cmd.AddCommand(list, show, activate, rollback, newModelsImportCmd(&root))
 	return cmd
+}
+
+// modelRef reads a model reference given as NAME, NAME/VERSION or the two
+// words NAME VERSION; every command that names a model takes these forms.
+func modelRef(args []string) (name, version string, err error) {
+	switch len(args) {
+	case 1:
+		name, version, _ = strings.Cut(args[0], "/")
+	case 2:
+		if strings.Contains(args[0], "/") {
+			return "", "", fmt.Errorf("model %q %q: give NAME/VERSION or NAME VERSION, not both", args[0], args[1])
+		}
+		name, version = args[0], args[1]
+	default:
+		return "", "", fmt.Errorf("name one model as NAME/VERSION")
+	}
+	if name == "" || strings.Contains(version, "/") {
+		return "", "", fmt.Errorf("model %q: want NAME or NAME/VERSION", strings.Join(args, " "))
+	}
+	return name, version, nil
 }

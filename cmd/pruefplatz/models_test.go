@@ -232,3 +232,41 @@ func TestModelsImport(t *testing.T) {
 		t.Fatalf("show: %v\n%s", err, out)
 	}
 }
+
+func TestModelRefForms(t *testing.T) {
+	for _, tc := range []struct {
+		args          []string
+		name, version string
+		bad           bool
+	}{
+		{args: []string{"trial/v1"}, name: "trial", version: "v1"},
+		{args: []string{"trial", "v1"}, name: "trial", version: "v1"},
+		{args: []string{"trial"}, name: "trial"},
+		{args: []string{"trial/v1", "v2"}, bad: true},
+		{args: []string{"/v1"}, bad: true},
+		{args: []string{"a/b/c"}, bad: true},
+	} {
+		name, version, err := modelRef(tc.args)
+		if (err != nil) != tc.bad || name != tc.name || version != tc.version {
+			t.Errorf("%q: %q %q %v", tc.args, name, version, err)
+		}
+	}
+}
+
+func TestModelsActivateTakesNameSlashVersion(t *testing.T) {
+	root := copyModel(t)
+	if _, err := runModels(t, "--models", root, "activate", "demo-parts/v1"); err != nil {
+		t.Fatalf("activate demo-parts/v1: %v", err)
+	}
+	a, err := models.Registry{Root: root}.ReadActive()
+	if err != nil || a.Name != "demo-parts" || a.Version != "v1" {
+		t.Fatalf("active %+v, %v", a, err)
+	}
+	if _, err := runModels(t, "--models", root, "activate", "demo-parts"); err == nil || !strings.Contains(err.Error(), "NAME/VERSION") {
+		t.Errorf("activate without a version: %v", err)
+	}
+	out, err := runModels(t, "--models", root, "show", "demo-parts/v1")
+	if err != nil || !strings.Contains(out, "demo-parts") {
+		t.Errorf("show demo-parts/v1: %v\n%s", err, out)
+	}
+}

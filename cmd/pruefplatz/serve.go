@@ -288,7 +288,12 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 	}
 	reg := models.Registry{Root: c.Models}
 	loader := registryLoader(reg, defaultModel, onnx.Options{Threads: c.Threads})
-	name, version, _ := strings.Cut(c.Model, "/")
+	var name, version string
+	if c.Model != "" {
+		if name, version, err = modelRef([]string{c.Model}); err != nil {
+			return fmt.Errorf("--model: %w", err)
+		}
+	}
 	model, err := loader(ctx, name, version)
 	if err != nil {
 		return err
