@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"path/filepath"
 	"time"
 
@@ -26,6 +27,7 @@ otherwise demo-parts/ and demo-defects/ under OUT are replaced entirely.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			start := time.Now()
+			opt.Progress = demoProgress(cmd.OutOrStdout())
 			if err := demo.Generate(cmd.Context(), opt); err != nil {
 				return err
 			}
@@ -50,4 +52,21 @@ otherwise demo-parts/ and demo-defects/ under OUT are replaced entirely.`,
 	cmd.Flags().BoolVar(&opt.Force, "force", false, "regenerate even if the data is already there")
 	cmd.Flags().StringVar(&sheets, "sheets", "", "also write a contact sheet PNG per set into this folder")
 	return cmd
+}
+
+// demoProgress prints each demo-data step at every tenth of the way, so a
+// first `make run` shows what it is waiting for.
+func demoProgress(w io.Writer) func(step string, done, total int) {
+	last := map[string]int{}
+	return func(step string, done, total int) {
+		if total <= 0 {
+			return
+		}
+		tenth := 10 * done / total
+		if prev, seen := last[step]; seen && prev == tenth {
+			return
+		}
+		last[step] = tenth
+		fmt.Fprintf(w, "demo data: %-12s %3d %% (%d of %d)\n", step, 10*tenth, done, total)
+	}
 }

@@ -259,18 +259,8 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 		return err
 	}
 	src := c.Source
-	fps := c.FPS
 	if src == "" {
 		src = defaultFeed
-		if _, err := os.Stat(src); err != nil {
-			return fmt.Errorf("the demo feed %s is missing: run `make demo-data` (or pass --source)", src)
-		}
-	}
-	if fps == 0 {
-		fps = 15
-		if tl, err := demo.ReadTimeline(filepath.Dir(src)); err == nil && tl.FPS > 0 {
-			fps = float64(tl.FPS)
-		}
 	}
 	// A source that cannot be opened now (an unplugged camera, a stream
 	// that is down, a folder not mounted yet) is the station's to retry:
@@ -297,6 +287,40 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 	model, err := loader(ctx, name, version)
 	if err != nil {
 		return err
+	}
+	// With no source named, the station plays the demo feed: drawn now if
+	// it is missing (seconds), while the demo image sets, which only the
+	// sales page's pictures and training need, follow in the background.
+	demoSets := false
+	if c.Source == "" {
+		demoDir := filepath.Dir(filepath.Dir(defaultFeed))
+		opt := demo.Options{Seed: 1, Out: demoDir, Progress: demoProgress(cmd.OutOrStdout())}
+		if err := demo.GenerateFeedData(ctx, opt); err != nil {
+			model.Classifier.Close()
+			return fmt.Errorf("drawing the demo feed into %s: %w", demoDir, err)
+		}
+		demoSets = true
+		genCtx, stopGen := context.WithCancel(ctx)
+		genDone := make(chan struct{})
+		defer func() { stopGen(); <-genDone }()
+		go func() {
+			defer close(genDone)
+			// One worker: the station keeps a core to itself meanwhile.
+			opt.Workers = 1
+			opt.Progress = nil
+			if err := demo.GenerateSets(genCtx, opt); err != nil && genCtx.Err() == nil {
+				log.Warn("demo image sets not generated", "dir", demoDir, "err", err)
+				return
+			}
+			log.Info("demo image sets ready", "dir", demoDir)
+		}()
+	}
+	fps := c.FPS
+	if fps == 0 {
+		fps = 15
+		if tl, err := demo.ReadTimeline(filepath.Dir(src)); err == nil && tl.FPS > 0 {
+			fps = float64(tl.FPS)
+		}
 	}
 
 	if err := os.MkdirAll(filepath.Dir(c.Store), 0o755); err != nil {
@@ -344,7 +368,7 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 	gin.SetMode(gin.ReleaseMode) // no route dump on every start
 	ref := c.Reference
 	if ref == "" && model.Card.Dataset != nil {
-		if fi, err := os.Stat(model.Card.Dataset.Path); err == nil && fi.IsDir() {
+		if fi, err := os.Stat(model.Card.Dataset.Path); (err == nil && fi.IsDir()) || demoSets {
 			ref = model.Card.Dataset.Path
 		}
 	}

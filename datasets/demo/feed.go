@@ -21,6 +21,8 @@ type FeedOptions struct {
 	FPS     int    // default 15
 	Out     string // folder for feed.avi and timeline.json
 	Workers int    // frames rendered in parallel; default all cores
+	// Progress, when set, is told the frames written so far.
+	Progress func(done, total int)
 }
 
 // FeedEvent is one part's visit, in frame numbers: it starts to slide in at
@@ -189,6 +191,9 @@ func GenerateFeed(ctx context.Context, opt FeedOptions) (*Timeline, error) {
 		if err != nil {
 			w.Close()
 			return nil, fmt.Errorf("demo feed: %w", err)
+		}
+		if opt.Progress != nil {
+			opt.Progress(start+n, frame)
 		}
 	}
 	if err := w.Close(); err != nil {

@@ -36,6 +36,25 @@ type Options struct {
 	Force    bool   // regenerate even when the stamp says the data is there
 	// FeedParts is the number of parts in the demo feed; default 14.
 	FeedParts int
+	// Progress, when set, is told how far each step is (SetFeed in frames,
+	// the image sets in images); it is called from one goroutine at a time.
+	Progress func(step string, done, total int)
+}
+
+func (o Options) withDefaults() Options {
+	if o.PerClass <= 0 {
+		o.PerClass = 200
+	}
+	if o.FeedParts <= 0 {
+		o.FeedParts = 14
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.NumCPU()
+	}
+	if o.Progress == nil {
+		o.Progress = func(string, int, int) {}
+	}
+	return o
 }
 
 // Sets are the names of the generated image sets.
@@ -52,30 +71,50 @@ type stamp struct {
 	FeedParts int    `json:"feed_parts"`
 }
 
-// Generate writes both image sets and the demo feed. It returns at once when
-// Out already holds complete data for the same options and Version (see
-// Options.Force); otherwise it replaces Out/demo-parts and Out/demo-defects
-// entirely. Files are written atomically, so an interrupted run leaves no half
-// image, and the stamp is written last. It returns ctx's error when cancelled
-// and the first file system or encoding error otherwise.
+// Generate writes the demo feed, then both image sets (GenerateFeedData,
+// then GenerateSets): the station can start on the feed before the sets
+// are done.
 func Generate(ctx context.Context, opt Options) error {
-	if opt.PerClass <= 0 {
-		opt.PerClass = 200
+	if err := GenerateFeedData(ctx, opt); err != nil {
+		return err
 	}
-	if opt.FeedParts <= 0 {
-		opt.FeedParts = 14
+	return GenerateSets(ctx, opt)
+}
+
+// GenerateFeedData writes Out/demo-feed (feed.avi and timeline.json). It
+// returns at once when a stamp there says the feed is complete for the same
+// seed, parts and Version (see Options.Force). The files appear only when
+// complete. It returns ctx's error when cancelled and the first file system
+// or encoding error otherwise.
+func GenerateFeedData(ctx context.Context, opt Options) error {
+	opt = opt.withDefaults()
+	dir := filepath.Join(opt.Out, SetFeed)
+	want := stamp{Version: Version, Seed: opt.Seed, FeedParts: opt.FeedParts}
+	stampPath := filepath.Join(dir, ".stamp.json")
+	if !opt.Force && stamped(stampPath, want) && feedComplete(dir) {
+		return nil
 	}
-	if opt.Workers <= 0 {
-		opt.Workers = runtime.NumCPU()
+	os.Remove(stampPath)
+	if _, err := GenerateFeed(ctx, FeedOptions{Seed: opt.Seed, Set: "defects", Parts: opt.FeedParts, FPS: 15,
+		Out: dir, Workers: opt.Workers, Progress: func(done, total int) { opt.Progress(SetFeed, done, total) }}); err != nil {
+		return err
 	}
-	want := stamp{Version, opt.Seed, opt.PerClass, opt.FeedParts}
+	b, _ := json.Marshal(want)
+	return writeAtomic(stampPath, b)
+}
+
+// GenerateSets writes both image sets. It returns at once when Out already
+// holds complete sets for the same options and Version (see Options.Force);
+// otherwise it replaces Out/demo-parts and Out/demo-defects entirely. Files
+// are written atomically, so an interrupted run leaves no half image, and the
+// stamp is written last. It returns ctx's error when cancelled and the first
+// file system or encoding error otherwise.
+func GenerateSets(ctx context.Context, opt Options) error {
+	opt = opt.withDefaults()
+	want := stamp{Version: Version, Seed: opt.Seed, PerClass: opt.PerClass}
 	stampPath := filepath.Join(opt.Out, ".demo-data.json")
-	if !opt.Force {
-		var have stamp
-		if b, err := os.ReadFile(stampPath); err == nil && json.Unmarshal(b, &have) == nil && have == want &&
-			complete(opt) {
-			return nil
-		}
+	if !opt.Force && stamped(stampPath, want) && setsComplete(opt) {
+		return nil
 	}
 	os.Remove(stampPath)
 	for _, set := range []struct {
@@ -91,19 +130,21 @@ func Generate(ctx context.Context, opt Options) error {
 			return err
 		}
 	}
-	if _, err := GenerateFeed(ctx, FeedOptions{Seed: opt.Seed, Set: "defects", Parts: opt.FeedParts, FPS: 15,
-		Out: filepath.Join(opt.Out, SetFeed), Workers: opt.Workers}); err != nil {
-		return err
-	}
 	b, _ := json.Marshal(want)
 	return writeAtomic(stampPath, b)
 }
 
+func stamped(path string, want stamp) bool {
+	var have stamp
+	b, err := os.ReadFile(path)
+	return err == nil && json.Unmarshal(b, &have) == nil && have == want
+}
+
 func fileName(i int) string { return fmt.Sprintf("%04d.jpg", i) }
 
-// complete says whether every file the options ask for is there, so a
+// setsComplete says whether every image the options ask for is there, so a
 // deleted class folder is regenerated even when the stamp matches.
-func complete(opt Options) bool {
+func setsComplete(opt Options) bool {
 	for _, set := range []struct {
 		name    string
 		classes []string
@@ -116,8 +157,12 @@ func complete(opt Options) bool {
 			}
 		}
 	}
+	return true
+}
+
+func feedComplete(dir string) bool {
 	for _, f := range []string{"feed.avi", "timeline.json"} {
-		if _, err := os.Stat(filepath.Join(opt.Out, SetFeed, f)); err != nil {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			return false
 		}
 	}
@@ -131,6 +176,8 @@ func generateSet(ctx context.Context, opt Options, set string, classes []string)
 	}
 	jobs := make(chan job)
 	errs := make(chan error, opt.Workers)
+	var progressMu sync.Mutex
+	done, total := 0, len(classes)*opt.PerClass
 	var wg sync.WaitGroup
 	for w := 0; w < opt.Workers; w++ {
 		wg.Add(1)
@@ -140,6 +187,12 @@ func generateSet(ctx context.Context, opt Options, set string, classes []string)
 				data, err := Image(opt.Seed, set, j.class, j.i)
 				if err == nil {
 					err = writeAtomic(filepath.Join(opt.Out, set, j.class, fileName(j.i)), data)
+				}
+				if err == nil {
+					progressMu.Lock()
+					done++
+					opt.Progress(set, done, total)
+					progressMu.Unlock()
 				}
 				if err != nil {
 					errs <- err
