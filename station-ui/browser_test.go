@@ -19,6 +19,7 @@ import (
 
 	"github.com/pruefplatz/pruefplatz/datasets/demo"
 	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/auth"
 	"github.com/pruefplatz/pruefplatz/inspector/opencv"
 )
 
@@ -283,7 +284,9 @@ func TestSalesAndEngineerPagesInBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	f := newFixture(t, func(c *Config) { c.ReferenceImages = refs })
+	// The station's own screen holding every role: these pages run as the
+	// kiosk (TestLoginInBrowser covers logging in).
+	f := newFixture(t, func(c *Config) { c.ReferenceImages = refs; c.KioskRoles = auth.AllRoles })
 	f.st.labels, f.st.ok = demo.PartClasses, nil
 	for _, l := range []string{"washer", "hex_nut", "spring"} {
 		f.st.record(context.Background(), l, 0.95)

@@ -114,7 +114,9 @@ func (sc *stationCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(st.Dropped))
 	ch <- prometheus.MustNewConstMetric(descFPS, prometheus.GaugeValue, st.FPS)
 	ch <- prometheus.MustNewConstMetric(descLive, prometheus.GaugeValue, live)
-	ch <- prometheus.MustNewConstMetric(descStore, prometheus.GaugeValue, float64(st.StoreSize))
+	if ss, ok := sc.s.storeStats(); ok {
+		ch <- prometheus.MustNewConstMetric(descStore, prometheus.GaugeValue, float64(ss.SizeBytes))
+	}
 	ch <- prometheus.MustNewConstMetric(descModel, prometheus.GaugeValue, 1, st.Model.Name, st.Model.Version, st.Model.SHA256)
 	// Counting needs a cheap store method; scanning every record per scrape would not scale.
 	if ct, ok := sc.s.store.(Counter); ok {

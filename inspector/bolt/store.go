@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -347,13 +348,18 @@ func (s *Store) Counts(ctx context.Context, from time.Time) (map[inspector.Outco
 	return counts, err
 }
 
-// Stats returns the number of verdicts, file size and time range.
+// Stats returns the number of verdicts, the file's size on disk (what a
+// backup of the file or the disk it fills will see; bbolt grows the file
+// ahead of its data) and the time range.
 func (s *Store) Stats() (inspector.StoreStats, error) {
 	var st inspector.StoreStats
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketVerdicts)
 		st.Count = b.Stats().KeyN
 		st.SizeBytes = tx.Size()
+		if fi, err := os.Stat(s.path); err == nil {
+			st.SizeBytes = fi.Size()
+		}
 		c := b.Cursor()
 		if _, d := c.First(); d != nil {
 			var v inspector.Verdict

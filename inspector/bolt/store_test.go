@@ -160,6 +160,11 @@ func TestReviewAndCounts(t *testing.T) {
 	if rs := all[2].Reviews(); len(rs) != 2 || rs[0].By != "anna" || rs[1].By != "ben" {
 		t.Errorf("json reviews %+v", rs)
 	}
+	st, err := s.Stats()
+	fi, ferr := os.Stat(s.Path())
+	if err != nil || ferr != nil || st.Count != 4 || st.SizeBytes == 0 || st.SizeBytes != fi.Size() {
+		t.Errorf("stats %+v (%v); the file has %d bytes (%v)", st, err, fi.Size(), ferr)
+	}
 }
 
 // TestLegacyReviewRecord reads a record written before reviews had a
