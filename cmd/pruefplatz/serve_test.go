@@ -202,6 +202,25 @@ func TestServeEndToEnd(t *testing.T) {
 	if st.SourceState != inspector.SourceLive || st.Model.Name == "" || st.Live == nil {
 		t.Errorf("status %+v", st)
 	}
+	// The first start made an admin and printed its password once; the
+	// kiosk (this loopback client) sees the live page, nothing more.
+	if !regexp.MustCompile(`created user "admin" .*\n\n    \S{20}\n`).MatchString(out.String()) {
+		t.Errorf("no first-start admin password in the output:\n%s", out.String())
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for path, want := range map[string]int{"/": 200, "/engineer": 303, "/api/models": 403, "/api/backup": 403} {
+		resp, err := noRedirect.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s as the kiosk: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(store), "auth.db")); err != nil {
+		t.Errorf("no auth store beside the verdict store: %v", err)
+	}
 	cancel()
 	select {
 	case err := <-done:
