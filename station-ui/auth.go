@@ -98,7 +98,14 @@ func (s *Server) guard(ri routeInfo) gin.HandlerFunc {
 			return
 		}
 		if unsafeMethod(c.Request.Method) {
-			if err := s.checkSameSite(c, p); err != nil {
+			// A public state change (the login) has no session to protect
+			// yet, so it gets the origin check only; the kiosk's screen
+			// must be able to log in without a page token.
+			csrfOf := p
+			if ri.access.IsPublic() {
+				csrfOf = nil
+			}
+			if err := s.checkSameSite(c, csrfOf); err != nil {
 				s.fail(c, err)
 				return
 			}
@@ -108,7 +115,7 @@ func (s *Server) guard(ri routeInfo) gin.HandlerFunc {
 				c.FullPath(), strings.Join(ri.access.Names(), " or "), p.Name, auth.JoinRoles(p.Roles))
 			if ri.page {
 				c.Header("Cache-Control", "no-store")
-				c.HTML(http.StatusForbidden, "login.html", s.pageData(c, "", err.Error()))
+				c.HTML(http.StatusForbidden, "login.html", s.pageData(c, safeNext(c.Request.URL.RequestURI()), err.Error()))
 				c.Abort()
 				return
 			}

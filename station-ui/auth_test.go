@@ -287,6 +287,14 @@ func TestKiosk(t *testing.T) {
 	if rec := kiosk("GET", "/api/models", "", "", ""); rec.Code != 403 {
 		t.Errorf("kiosk /api/models: %d", rec.Code)
 	}
+	// The engineer page offers the login form, which returns to it.
+	if rec := kiosk("GET", "/engineer", "", "", ""); !strings.Contains(rec.Body.String(), `data-next="/engineer"`) || !strings.Contains(rec.Body.String(), `id="login"`) {
+		t.Errorf("kiosk /engineer does not offer a login back to it: %s", rec.Body.String())
+	}
+	// Someone at the station logs in from the kiosk's screen: no page token needed.
+	if rec := kiosk("POST", "/api/login", "application/json", `{"user":"Anna","password":"anna's password"}`, ""); rec.Code != 200 {
+		t.Errorf("login from the kiosk: %d %s", rec.Code, rec.Body.String())
+	}
 	// A logged-in user at the station is themselves, not the kiosk.
 	req := httptest.NewRequest("GET", "/api/session", nil)
 	req.RemoteAddr, req.Host = "127.0.0.1:4000", "127.0.0.1:8080"
