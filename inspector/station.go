@@ -46,7 +46,9 @@ type StationStatus struct {
 	ModelError  string      `json:"model_error,omitempty"`
 	PartPresent bool        `json:"part_present"`
 	// Live is the latest frame's decision (not recorded), nil before the first.
-	Live      *Decision `json:"live,omitempty"`
+	Live *Decision `json:"live,omitempty"`
+	// StoreSize is the verdict store's file size. The station does not
+	// know it; the web UI fills it from the store (Stats) when it answers.
 	StoreSize int64     `json:"store_size_bytes"`
 	StoreErr  string    `json:"store_error,omitempty"`
 	Started   time.Time `json:"started"`

@@ -147,9 +147,14 @@ type ModelRef struct {
 
 // Review is a human's decision on a verdict.
 type Review struct {
-	Label   string    `json:"label"`
-	Outcome Outcome   `json:"outcome"`
-	By      string    `json:"by"`
+	Label   string  `json:"label"`
+	Outcome Outcome `json:"outcome"`
+	// By is the logged-in user (or the kiosk's operator name), set by the
+	// server: a client cannot choose it.
+	By string `json:"by"`
+	// Via says how By was authenticated: "session", "token" or "kiosk"
+	// (empty in records made before logins existed).
+	Via     string    `json:"via,omitempty"`
 	At      time.Time `json:"at"`
 	Comment string    `json:"comment,omitempty"`
 	// Confirmed is true when the human agreed with the machine's label.
@@ -165,11 +170,42 @@ type Verdict struct {
 	Model      ModelRef   `json:"model"`
 	Thresholds Thresholds `json:"thresholds"`
 	Decision
+	// Review is the effective review: the latest.
 	Review *Review `json:"review,omitempty"`
-	// History holds earlier reviews, oldest first, when a verdict was reviewed again.
+	// History holds the earlier reviews, oldest first, when a verdict was
+	// reviewed again. Records written before a verdict could be reviewed
+	// twice have a Review and no History, and read the same way.
 	History []Review `json:"review_history,omitempty"`
 	// Image is the frame as JPEG and Thumb a small JPEG of it. They are kept
 	// out of JSON listings; the API serves them separately.
 	Image []byte `json:"-"`
 	Thumb []byte `json:"-"`
+}
+
+// AddReview records r as the verdict's effective review; the one it
+// replaces is kept, in order, in History. Nothing is ever dropped.
+func (v *Verdict) AddReview(r Review) {
+	if v.Review != nil {
+		v.History = append(v.History, *v.Review)
+	}
+	v.Review = &r
+}
+
+// Reviews returns every review, oldest first; the last is the effective one.
+func (v *Verdict) Reviews() []Review {
+	if v.Review == nil {
+		return nil
+	}
+	out := make([]Review, 0, len(v.History)+1)
+	return append(append(out, v.History...), *v.Review)
+}
+
+// Effective returns the outcome and label that count: the latest review's
+// when a human reviewed the verdict, the machine's otherwise. Counters,
+// filters and exports all use it.
+func (v *Verdict) Effective() (Outcome, string) {
+	if v.Review != nil && v.Review.Outcome != "" {
+		return v.Review.Outcome, v.Review.Label
+	}
+	return v.Outcome, v.Label
 }

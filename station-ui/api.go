@@ -2,7 +2,6 @@ package stationui
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
@@ -23,6 +22,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/auth"
 	"github.com/pruefplatz/pruefplatz/models"
 )
 
@@ -50,17 +50,31 @@ type statusResponse struct {
 
 func (s *Server) status(c *gin.Context) {
 	r := statusResponse{
-		StationStatus: s.st.Status(), Operator: s.cfg.Operator,
-		ShiftStart: s.shift(), ServerTime: s.cfg.Now(),
+		StationStatus: s.st.Status(), ShiftStart: s.shift(), ServerTime: s.cfg.Now(),
 	}
-	if ss, ok := s.store.(Statser); ok {
-		if st, err := ss.Stats(); err == nil {
-			r.Store = &st
-		} else {
-			s.log.Warn("store stats", "err", err)
-		}
+	if p := principal(c); p != nil {
+		r.Operator = p.Name
+	}
+	if st, ok := s.storeStats(); ok {
+		r.Store = &st
+		r.StoreSize = st.SizeBytes
 	}
 	c.JSON(http.StatusOK, r)
+}
+
+// storeStats asks the store about itself; the station does not know the
+// store's size, so the UI fills StationStatus.StoreSize from here.
+func (s *Server) storeStats() (inspector.StoreStats, bool) {
+	ss, ok := s.store.(Statser)
+	if !ok {
+		return inspector.StoreStats{}, false
+	}
+	st, err := ss.Stats()
+	if err != nil {
+		s.log.Warn("store stats", "err", err)
+		return st, false
+	}
+	return st, true
 }
 
 func (s *Server) labels(c *gin.Context) {
@@ -110,22 +124,18 @@ func (s *Server) countSince(c *gin.Context, from time.Time) (map[inspector.Outco
 	}
 	m := map[inspector.Outcome]int{}
 	for _, v := range vs {
-		m[effectiveOutcome(&v)]++
+		o, _ := v.Effective()
+		m[o]++
 	}
 	return m, nil
 }
 
-func effectiveOutcome(v *inspector.Verdict) inspector.Outcome {
-	if v.Review != nil && v.Review.Outcome != "" {
-		return v.Review.Outcome
-	}
-	return v.Outcome
-}
-
 func (s *Server) newShift(c *gin.Context) {
 	s.mu.Lock()
+	prev := s.shiftStart
 	s.shiftStart = s.cfg.Now()
 	s.mu.Unlock()
+	s.audit(c, auth.ActionShiftReset, "", "previous shift from "+prev.UTC().Format(time.RFC3339), true)
 	s.counts(c)
 }
 
@@ -370,11 +380,11 @@ func (s *Server) image(c *gin.Context, id uint64, thumb bool) ([]byte, error) {
 	return v.Image, nil
 }
 
-// reviewRequest is the body of POST /api/verdicts/{id}/review.
+// reviewRequest is the body of POST /api/verdicts/{id}/review. It names no
+// reviewer: the review records the logged-in caller.
 type reviewRequest struct {
 	Label   string `json:"label"`
 	Comment string `json:"comment"`
-	By      string `json:"by"`
 }
 
 func (s *Server) review(c *gin.Context) {
@@ -384,10 +394,8 @@ func (s *Server) review(c *gin.Context) {
 		return
 	}
 	var req reviewRequest
-	dec := json.NewDecoder(io.LimitReader(c.Request.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		s.fail(c, badRequest("review body: %v", err))
+	if err := decodeJSON(c, &req, "review"); err != nil {
+		s.fail(c, err)
 		return
 	}
 	req.Label = strings.TrimSpace(req.Label)
@@ -409,12 +417,10 @@ func (s *Server) review(c *gin.Context) {
 		s.fail(c, badRequest("label %q is not one of the model's labels", req.Label))
 		return
 	}
+	p := principal(c)
 	r := inspector.Review{
-		Label: req.Label, Outcome: s.outcomeFor(req.Label), By: req.By, At: s.cfg.Now().UTC(),
+		Label: req.Label, Outcome: s.outcomeFor(req.Label), By: p.Name, Via: string(p.Via), At: s.cfg.Now().UTC(),
 		Comment: strings.TrimSpace(req.Comment), Confirmed: req.Label == v.Label,
-	}
-	if r.By == "" {
-		r.By = s.cfg.Operator
 	}
 	if err := s.store.SetReview(ctx, id, r); err != nil {
 		s.fail(c, err)
@@ -467,6 +473,7 @@ func (s *Server) export(c *gin.Context) {
 	} else {
 		err = s.exportFallback(c, w, format, q)
 	}
+	s.audit(c, auth.ActionExport, c.Request.URL.RawQuery, format, err == nil)
 	switch {
 	case err != nil && !w.started:
 		c.Writer.Header().Del("Content-Disposition")
@@ -505,6 +512,7 @@ func (s *Server) backup(c *gin.Context) {
 	// the first byte can only cut the download short, so it is logged.
 	w := &lazyWriter{c: c}
 	n, err := b.Backup(w)
+	s.audit(c, auth.ActionBackup, name, fmt.Sprintf("%d bytes", n), err == nil)
 	switch {
 	case err != nil && !w.started:
 		c.Writer.Header().Del("Content-Disposition")
@@ -548,8 +556,8 @@ type activateRequest struct {
 
 func (s *Server) activateModel(c *gin.Context) {
 	var req activateRequest
-	if err := json.NewDecoder(io.LimitReader(c.Request.Body, 64<<10)).Decode(&req); err != nil {
-		s.fail(c, badRequest("activate body: %v", err))
+	if err := decodeJSON(c, &req, "activate"); err != nil {
+		s.fail(c, err)
 		return
 	}
 	if req.Name == "" || req.Version == "" {
@@ -569,7 +577,7 @@ func (s *Server) activate(c *gin.Context, name, version string) {
 			return s.swapIn(c, card.Name, card.Version)
 		})
 	}
-	s.activated(c, err)
+	s.activated(c, auth.ActionModelActivate, name+"/"+version, err)
 }
 
 // swapIn asks the station to load, check and warm the model and swap it in.
@@ -583,15 +591,19 @@ func (s *Server) swapIn(c *gin.Context, name, version string) error {
 	return err
 }
 
-func (s *Server) activated(c *gin.Context, err error) {
+// activated answers an activation or rollback and audits it, with the
+// reason when the station refused the model.
+func (s *Server) activated(c *gin.Context, action auth.Action, target string, err error) {
 	if errors.Is(err, models.ErrTampered) || errors.Is(err, inspector.ErrModelShape) {
 		err = fmt.Errorf("%w: %w", errConflict, err)
 	}
+	m := s.st.Status().Model
 	if err != nil {
+		s.audit(c, action, target, err.Error(), false)
 		s.fail(c, err)
 		return
 	}
-	m := s.st.Status().Model
+	s.audit(c, action, m.Name+"/"+m.Version, "sha256 "+m.SHA256, true)
 	s.log.Info("model activated", "name", m.Name, "version", m.Version)
 	c.JSON(http.StatusOK, m)
 }
@@ -606,7 +618,7 @@ func (s *Server) rollbackModel(c *gin.Context) {
 	_, err := s.reg.Rollback(func(card *models.Card, _ string) error {
 		return s.swapIn(c, card.Name, card.Version)
 	})
-	s.activated(c, err)
+	s.activated(c, auth.ActionModelRollback, "previous model", err)
 }
 
 var imageExt = []string{".jpg", ".jpeg", ".png", ".bmp", ".webp"}

@@ -23,8 +23,11 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/auth"
+	"github.com/pruefplatz/pruefplatz/inspector/auth/authtest"
 	"github.com/pruefplatz/pruefplatz/models"
 )
 
@@ -39,14 +42,35 @@ type fixture struct {
 	store *memStore
 	reg   *fakeModels
 	h     http.Handler
+	// auth and users are the fixture's user service and its store; do
+	// sends the session of "Anna", who holds every role.
+	auth  *auth.Service
+	users *authtest.MemStore
+	// cookie and csrf are Anna's session secret and CSRF token.
+	cookie, csrf string
+}
+
+// newTestAuth is a user service in memory with cheap hashing and the
+// user Anna holding every role.
+func newTestAuth(t testing.TB) (*auth.Service, *authtest.MemStore) {
+	t.Helper()
+	users := &authtest.MemStore{}
+	svc := auth.NewService(users, bcrypt.MinCost, nil)
+	svc.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := svc.AddUser(context.Background(), auth.Actor{Name: "test"}, "Anna", "anna's password", auth.AllRoles); err != nil {
+		t.Fatal(err)
+	}
+	return svc, users
 }
 
 func newFixture(t testing.TB, mod func(*Config)) *fixture {
 	t.Helper()
 	store := &memStore{}
 	st := newFakeStation(store)
+	svc, users := newTestAuth(t)
 	cfg := Config{Operator: "Anna", MaxUpload: 1 << 20, MaxPixels: 4_000_000,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Auth:   svc, KioskRoles: []auth.Role{auth.RoleOperator}}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -56,13 +80,38 @@ func newFixture(t testing.TB, mod func(*Config)) *fixture {
 			History: []models.ModelKey{{Name: "flange", Version: "v1"}}},
 	}
 	srv := New(cfg, st, store, reg)
-	return &fixture{srv: srv, st: st, store: store, reg: reg, h: srv.Handler()}
+	f := &fixture{srv: srv, st: st, store: store, reg: reg, h: srv.Handler(), auth: svc, users: users}
+	f.cookie, f.csrf = f.login(t, "Anna", "anna's password")
+	return f
 }
 
+// login opens a session through the service and returns its cookie secret and CSRF token.
+func (f *fixture) login(t testing.TB, user, password string) (string, string) {
+	t.Helper()
+	secret, sess, err := f.auth.Login(context.Background(), user, password, "192.0.2.1")
+	if err != nil {
+		t.Fatalf("login %s: %v", user, err)
+	}
+	return secret, sess.CSRF
+}
+
+// do sends a request as Anna's browser: her session cookie, and on
+// state-changing requests her CSRF token.
 func (f *fixture) do(method, path, ctype string, body []byte) *httptest.ResponseRecorder {
+	return f.doAs(f.cookie, f.csrf, method, path, ctype, body)
+}
+
+// doAs sends a request with a session cookie (none when empty) and CSRF token.
+func (f *fixture) doAs(cookie, csrf, method, path, ctype string, body []byte) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, path, bytes.NewReader(body))
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
+	}
+	if cookie != "" {
+		req.AddCookie(&http.Cookie{Name: SessionCookie, Value: cookie})
+	}
+	if csrf != "" && method != "GET" {
+		req.Header.Set(CSRFHeader, csrf)
 	}
 	rec := httptest.NewRecorder()
 	f.h.ServeHTTP(rec, req)
@@ -128,7 +177,7 @@ func TestAPIStatuses(t *testing.T) {
 		{name: "engineer page", method: "GET", path: "/engineer", want: 200, check: contains("/api/backup")},
 		{name: "static css", method: "GET", path: "/static/app.css", want: 200, check: contains("--ok")},
 		{name: "static missing", method: "GET", path: "/static/nope.js", want: 404},
-		{name: "status", method: "GET", path: "/api/status", want: 200, check: contains(`"source_state":"live"`, `"operator":"Anna"`, `"store_size_bytes":4096`)},
+		{name: "status", method: "GET", path: "/api/status", want: 200, check: contains(`"source_state":"live"`, `"operator":"Anna"`)},
 		{name: "labels", method: "GET", path: "/api/labels", want: 200, check: contains(`"labels":["ok","scratch","dent","crack"]`, `"ok_labels":["ok"]`)},
 		{name: "classify raw jpeg", method: "POST", path: "/api/classify", ctype: "image/jpeg", body: good, want: 200,
 			check: func(t *testing.T, f *fixture, b []byte) {
@@ -171,15 +220,15 @@ func TestAPIStatuses(t *testing.T) {
 		{name: "get zero id", method: "GET", path: "/api/verdicts/0", want: 400},
 		{name: "image missing", method: "GET", path: "/api/verdicts/999/image", want: 404},
 		{name: "thumb missing", method: "GET", path: "/api/verdicts/999/thumb", want: 404},
-		{name: "review missing", method: "POST", path: "/api/verdicts/999/review", body: []byte(`{"label":"ok"}`), want: 404},
-		{name: "review bad json", method: "POST", path: "/api/verdicts/1/review", body: []byte(`{"label":`), want: 400},
-		{name: "review unknown field", method: "POST", path: "/api/verdicts/1/review", body: []byte(`{"lable":"ok"}`), want: 400},
+		{name: "review missing", method: "POST", path: "/api/verdicts/999/review", ctype: "application/json", body: []byte(`{"label":"ok"}`), want: 404},
+		{name: "review bad json", method: "POST", path: "/api/verdicts/1/review", ctype: "application/json", body: []byte(`{"label":`), want: 400},
+		{name: "review unknown field", method: "POST", path: "/api/verdicts/1/review", ctype: "application/json", body: []byte(`{"lable":"ok"}`), want: 400},
 		{name: "export bad format", method: "GET", path: "/api/export?format=xml", want: 400},
 		{name: "export csv", method: "GET", path: "/api/export?format=csv", want: 200, check: contains("id,time,source")},
 		{name: "export json", method: "GET", path: "/api/export?format=json", want: 200, check: contains("[")},
 		{name: "backup unsupported", method: "GET", path: "/api/backup", want: 501},
 		{name: "models", method: "GET", path: "/api/models", want: 200, check: contains(`"version":"v1"`, `"active":{"name":"flange","version":"v2"`)},
-		{name: "activate", method: "POST", path: "/api/models/activate", body: []byte(`{"name":"flange","version":"v1"}`), want: 200,
+		{name: "activate", method: "POST", path: "/api/models/activate", ctype: "application/json", body: []byte(`{"name":"flange","version":"v1"}`), want: 200,
 			check: func(t *testing.T, f *fixture, b []byte) {
 				if strings.Join(f.st.activated, ",") != "flange/v1" {
 					t.Errorf("activated %v", f.st.activated)
@@ -188,8 +237,8 @@ func TestAPIStatuses(t *testing.T) {
 					t.Errorf("registry after activate: %+v", a)
 				}
 			}},
-		{name: "activate bad body", method: "POST", path: "/api/models/activate", body: []byte(`{"name":"flange"}`), want: 400},
-		{name: "activate unknown", method: "POST", path: "/api/models/activate", body: []byte(`{"name":"flange","version":"v9"}`), want: 404},
+		{name: "activate bad body", method: "POST", path: "/api/models/activate", ctype: "application/json", body: []byte(`{"name":"flange"}`), want: 400},
+		{name: "activate unknown", method: "POST", path: "/api/models/activate", ctype: "application/json", body: []byte(`{"name":"flange","version":"v9"}`), want: 404},
 		{name: "rollback", method: "POST", path: "/api/models/rollback", want: 200,
 			check: func(t *testing.T, f *fixture, b []byte) {
 				contains(`"version":"v1"`)(t, f, b)
@@ -285,7 +334,7 @@ func TestServerErrorIsLoggedNotLeaked(t *testing.T) {
 func TestRefusedModelKeepsRegistry(t *testing.T) {
 	f := newFixture(t, nil)
 	f.st.activateErr = fmt.Errorf("open: %w", inspector.ErrModelShape)
-	rec := f.do("POST", "/api/models/activate", "", []byte(`{"name":"flange","version":"v1"}`))
+	rec := f.do("POST", "/api/models/activate", "application/json", []byte(`{"name":"flange","version":"v1"}`))
 	if rec.Code != 409 || !strings.Contains(rec.Body.String(), "does not match") {
 		t.Errorf("shape mismatch: status %d %s, want 409 with the reason", rec.Code, rec.Body.String())
 	}
@@ -318,13 +367,19 @@ func TestReviewStoresAndDerivesOutcome(t *testing.T) {
 		confirmed bool
 	}{
 		{"confirm machine label", `{"label":"scratch"}`, 200, inspector.OutcomeNOK, "Anna", true},
-		{"override to ok", `{"label":"ok","comment":" burr only ","by":"Ben"}`, 200, inspector.OutcomeOK, "Ben", false},
+		{"override to ok", `{"label":"ok","comment":" burr only "}`, 200, inspector.OutcomeOK, "Anna", false},
+		{"the client cannot name the reviewer", `{"label":"dent","by":"Ben"}`, 400, "", "", false},
+		{"text/plain", `{"label":"dent"}`, 415, "", "", false},
 		{"unknown label", `{"label":"banana"}`, 400, "", "", false},
 		{"empty label", `{"label":"  "}`, 400, "", "", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := f.do("POST", fmt.Sprintf("/api/verdicts/%d/review", v.ID), "application/json", []byte(tc.body))
+			ctype := "application/json"
+			if strings.HasPrefix(tc.name, "text/") {
+				ctype = "text/plain"
+			}
+			rec := f.do("POST", fmt.Sprintf("/api/verdicts/%d/review", v.ID), ctype, []byte(tc.body))
 			if rec.Code != tc.want {
 				t.Fatalf("status %d, want %d: %s", rec.Code, tc.want, rec.Body.String())
 			}
@@ -355,7 +410,7 @@ func TestPartsModelReviewIsClass(t *testing.T) {
 	f := newFixture(t, nil)
 	f.st.labels, f.st.ok = []string{"bolt", "nut", "washer"}, nil
 	v, _ := f.st.record(context.Background(), "nut", 0.5)
-	rec := f.do("POST", fmt.Sprintf("/api/verdicts/%d/review", v.ID), "", []byte(`{"label":"washer"}`))
+	rec := f.do("POST", fmt.Sprintf("/api/verdicts/%d/review", v.ID), "application/json", []byte(`{"label":"washer"}`))
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"outcome":"class"`) {
 		t.Errorf("status %d %s", rec.Code, rec.Body.String())
 	}
@@ -425,8 +480,10 @@ func TestBackupAndReference(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, "empty"), 0o755)
 	store := &memStore{}
 	st := newFakeStation(store)
-	srv := New(Config{ReferenceImages: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, st, backupStore{store}, nil)
-	f := &fixture{srv: srv, st: st, store: store, h: srv.Handler()}
+	svc, users := newTestAuth(t)
+	srv := New(Config{ReferenceImages: dir, Auth: svc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, st, backupStore{store}, nil)
+	f := &fixture{srv: srv, st: st, store: store, h: srv.Handler(), auth: svc, users: users}
+	f.cookie, f.csrf = f.login(t, "Anna", "anna's password")
 
 	rec := f.do("GET", "/api/backup", "", nil)
 	if rec.Code != 200 || rec.Body.String() != "BOLTDB-COPY" || !strings.Contains(rec.Header().Get("Content-Disposition"), ".db") {

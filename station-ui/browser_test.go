@@ -19,6 +19,7 @@ import (
 
 	"github.com/pruefplatz/pruefplatz/datasets/demo"
 	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/auth"
 	"github.com/pruefplatz/pruefplatz/inspector/opencv"
 	"github.com/pruefplatz/pruefplatz/internal/browsertest"
 )
@@ -262,7 +263,9 @@ func TestSalesAndEngineerPagesInBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	f := newFixture(t, func(c *Config) { c.ReferenceImages = refs })
+	// The station's own screen holding every role: these pages run as the
+	// kiosk (TestLoginInBrowser covers logging in).
+	f := newFixture(t, func(c *Config) { c.ReferenceImages = refs; c.KioskRoles = auth.AllRoles })
 	f.st.labels, f.st.ok = demo.PartClasses, nil
 	for _, l := range []string{"washer", "hex_nut", "spring"} {
 		f.st.record(context.Background(), l, 0.95)
@@ -315,4 +318,94 @@ func TestSalesAndEngineerPagesInBrowser(t *testing.T) {
 		t.Errorf("paging button shown for a single page (%v)", err)
 	}
 	screenshot(t, ctx, "engineer.png")
+}
+
+// TestLoginInBrowser logs in as an operator, sees the station, is refused
+// the engineer API, logs out, logs in as an engineer (who is also admin),
+// activates a model and finds the activation in the audit log.
+func TestLoginInBrowser(t *testing.T) {
+	ctx := newBrowser(t)
+	// No kiosk: the browser on 127.0.0.1 must log in like anyone else.
+	f := newFixture(t, func(c *Config) { c.KioskRoles = nil })
+	bg := context.Background()
+	for _, u := range []struct {
+		name  string
+		roles []auth.Role
+	}{{"olga", []auth.Role{auth.RoleOperator}}, {"erik", []auth.Role{auth.RoleEngineer, auth.RoleAdmin}}} {
+		if err := f.auth.AddUser(bg, auth.Actor{Name: "test"}, u.name, u.name+"'s password", u.roles); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.st.record(bg, "dent", 0.95)
+	base := startServer(t, f.h)
+	login := func(user string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.WaitVisible(`#login`),
+			chromedp.SendKeys(`#user`, user),
+			chromedp.SendKeys(`#password`, user+"'s password"),
+			chromedp.Click(`#btn-login`),
+		)
+	}
+	status := func(js string) int {
+		t.Helper()
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](js, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		return n
+	}
+
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(1280, 800),
+		chromedp.Navigate(base+"/"),
+		login("olga"),
+		chromedp.WaitVisible(`body.operator[data-ready="true"][data-sse="open"]`),
+	); err != nil {
+		t.Fatalf("operator login: %v", err)
+	}
+	if who := text(t, ctx, "#who"); who != "olga" {
+		t.Errorf("user box shows %q", who)
+	}
+	screenshot(t, ctx, "operator-logged-in.png")
+	if c := status(`fetch("/api/models").then(r => r.status)`); c != 403 {
+		t.Errorf("operator GET /api/models: %d, want 403", c)
+	}
+	csrf := `document.querySelector('meta[name="csrf-token"]').content`
+	if c := status(`fetch("/api/models/activate", {method: "POST", headers: {"Content-Type": "application/json", "X-CSRF-Token": ` + csrf +
+		`}, body: JSON.stringify({name: "flange", version: "v1"})}).then(r => r.status)`); c != 403 {
+		t.Errorf("operator activate: %d, want 403", c)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Click(`#btn-logout`),
+		chromedp.WaitVisible(`#login`),
+	); err != nil {
+		t.Fatalf("logout: %v", err)
+	}
+	if c := status(`fetch("/api/session").then(r => r.status)`); c != 401 {
+		t.Errorf("after logout /api/session: %d, want 401", c)
+	}
+
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/engineer"),
+		login("erik"),
+		chromedp.WaitVisible(`#models tr:nth-child(2)`),
+		chromedp.WaitVisible(`#audit tr`),
+		chromedp.Click(`#models tr:not(.active) button`),
+		chromedp.WaitVisible(`#models tr.active`),
+	); err != nil {
+		t.Fatalf("engineer login and activation: %v", err)
+	}
+	inAudit, err := chromedp.Run(ctx, chromedp.Poll[bool](
+		`[...document.querySelectorAll("#audit tr")].some(tr => tr.textContent.includes("model.activate") && tr.textContent.includes("flange/v1") && tr.textContent.includes("erik"))`,
+		chromedp.WithPollingTimeout(10*time.Second)))
+	if err != nil || !inAudit {
+		t.Errorf("activation not in the page's audit log: %v", err)
+	}
+	if active := text(t, ctx, "#models tr.active td:nth-child(2)"); active != "v1" {
+		t.Errorf("active model row shows %q, want v1", active)
+	}
+	if strings.Join(f.st.activated, ",") != "flange/v1" {
+		t.Errorf("station activated %v", f.st.activated)
+	}
+	screenshot(t, ctx, "engineer-audit.png")
 }

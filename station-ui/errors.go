@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/auth"
 	"github.com/pruefplatz/pruefplatz/models"
 )
 
@@ -31,6 +32,18 @@ func badRequest(format string, args ...any) error {
 func httpStatus(err error) int {
 	var maxErr *http.MaxBytesError
 	switch {
+	case errors.Is(err, auth.ErrUnauthenticated), errors.Is(err, auth.ErrBadCredentials):
+		return http.StatusUnauthorized
+	case errors.Is(err, auth.ErrForbidden), errors.Is(err, errCrossSite):
+		return http.StatusForbidden
+	case errors.Is(err, auth.ErrRateLimited):
+		return http.StatusTooManyRequests
+	case errors.Is(err, errMediaType):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, auth.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, auth.ErrUserExists):
+		return http.StatusConflict
 	case errors.Is(err, inspector.ErrNotFound), errors.Is(err, models.ErrNoModel):
 		return http.StatusNotFound
 	case errors.Is(err, inspector.ErrImageTooLarge), errors.As(err, &maxErr):

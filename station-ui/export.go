@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/auth"
 )
 
 // exportColumns are the CSV columns of the fallback export.
@@ -48,6 +49,18 @@ func (s *Server) exportFallback(c *gin.Context, w io.Writer, format string, q in
 		if err := cw.Write(row); err != nil {
 			return fmt.Errorf("export: %w", err)
 		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// writeAuditCSV writes audit events as CSV, one row per event.
+func writeAuditCSV(w io.Writer, evs []auth.Event) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"id", "time", "actor", "via", "addr", "action", "target", "detail", "ok"})
+	for _, e := range evs {
+		cw.Write([]string{strconv.FormatUint(e.ID, 10), e.Time.UTC().Format(time.RFC3339Nano), e.Actor, string(e.Via),
+			e.Addr, string(e.Action), e.Target, e.Detail, strconv.FormatBool(e.OK)})
 	}
 	cw.Flush()
 	return cw.Error()

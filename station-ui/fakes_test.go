@@ -81,7 +81,7 @@ func (m *memStore) SetReview(_ context.Context, id uint64, r inspector.Review) e
 	defer m.mu.Unlock()
 	for i := range m.vs {
 		if m.vs[i].ID == id {
-			m.vs[i].Review = &r
+			m.vs[i].AddReview(r)
 			return nil
 		}
 	}
@@ -94,7 +94,8 @@ func (m *memStore) Counts(_ context.Context, from time.Time) (map[inspector.Outc
 	c := map[inspector.Outcome]int{}
 	for _, v := range m.vs {
 		if !v.Time.Before(from) {
-			c[effectiveOutcome(&v)]++
+			o, _ := v.Effective()
+			c[o]++
 		}
 	}
 	return c, nil
@@ -152,7 +153,7 @@ func (f *fakeStation) Status() inspector.StationStatus {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return inspector.StationStatus{Source: "fake", SourceState: inspector.SourceLive, FPS: 15, Frames: f.seq,
-		Trigger: inspector.TriggerContinuous, Model: f.model, StoreSize: 4096, Started: time.Unix(0, 0)}
+		Trigger: inspector.TriggerContinuous, Model: f.model, Started: time.Unix(0, 0)}
 }
 
 func (f *fakeStation) Subscribe(ctx context.Context) <-chan inspector.Event {

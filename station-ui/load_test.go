@@ -96,8 +96,9 @@ func TestLoadMemoryFlat(t *testing.T) {
 	}()
 
 	var requests, failures, frameParts, sseEvents atomic.Int64
+	// Every client is Anna's logged-in browser.
 	client := func() *http.Client {
-		return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: 5 * time.Second}
+		return &http.Client{Transport: &sessionTransport{f: f, rt: &http.Transport{MaxIdleConnsPerHost: 4}}, Timeout: 5 * time.Second}
 	}
 	get := func(c *http.Client, path string) {
 		requests.Add(1)
@@ -130,7 +131,7 @@ func TestLoadMemoryFlat(t *testing.T) {
 			count(sc.Text())
 		}
 	}
-	streamClient := func() *http.Client { return &http.Client{Transport: &http.Transport{}} }
+	streamClient := func() *http.Client { return &http.Client{Transport: &sessionTransport{f: f, rt: &http.Transport{}}} }
 
 	run := func(d time.Duration) {
 		deadline := time.Now().Add(d)
@@ -249,3 +250,20 @@ func TestLoadMemoryFlat(t *testing.T) {
 }
 
 func mib[T int64 | uint64](v T) float64 { return float64(v) / (1 << 20) }
+
+// sessionTransport sends a fixture's session cookie and CSRF token with
+// every request, like a logged-in browser.
+type sessionTransport struct {
+	f  *fixture
+	rt *http.Transport
+}
+
+func (s *sessionTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.AddCookie(&http.Cookie{Name: SessionCookie, Value: s.f.cookie})
+	r.Header.Set(CSRFHeader, s.f.csrf)
+	return s.rt.RoundTrip(r)
+}
+
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the transport.
+func (s *sessionTransport) CloseIdleConnections() { s.rt.CloseIdleConnections() }

@@ -122,7 +122,9 @@ func (sc *stationCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, string(state))
 	}
-	ch <- prometheus.MustNewConstMetric(descStore, prometheus.GaugeValue, float64(st.StoreSize))
+	if ss, ok := sc.s.storeStats(); ok {
+		ch <- prometheus.MustNewConstMetric(descStore, prometheus.GaugeValue, float64(ss.SizeBytes))
+	}
 	ch <- prometheus.MustNewConstMetric(descModel, prometheus.GaugeValue, 1, st.Model.Name, st.Model.Version, st.Model.SHA256)
 	// Counting needs a cheap store method; scanning every record per scrape would not scale.
 	if ct, ok := sc.s.store.(Counter); ok {

@@ -9,7 +9,8 @@ import (
 )
 
 // TestOpenAPIMatchesRoutes checks that the hand-written OpenAPI document
-// describes exactly the routes Gin serves, with the same methods.
+// describes exactly the routes Gin serves, with the same methods, and names
+// the roles each one declares (x-roles).
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	f := newFixture(t, nil)
 	b, err := webFS.ReadFile("web/openapi.json")
@@ -28,16 +29,30 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	param := regexp.MustCompile(`[:*]([A-Za-z_]+)`)
 	served := map[string]bool{}
+	declared := map[string]string{}
 	for _, r := range f.srv.engine.Routes() {
 		if r.Method == "HEAD" {
 			continue // Gin's StaticFS adds HEAD next to GET
 		}
-		served[strings.ToLower(r.Method)+" "+param.ReplaceAllString(r.Path, "{$1}")] = true
+		k := strings.ToLower(r.Method) + " " + param.ReplaceAllString(r.Path, "{$1}")
+		served[k] = true
+		if a, ok := f.srv.RouteAccess(r.Method, r.Path); ok {
+			declared[k] = strings.Join(a.Names(), ",")
+		}
 	}
 	documented := map[string]bool{}
 	for p, ops := range doc.Paths {
-		for m := range ops {
-			documented[m+" "+p] = true
+		for m, raw := range ops {
+			k := m + " " + p
+			documented[k] = true
+			var op struct {
+				Roles []string `json:"x-roles"`
+			}
+			json.Unmarshal(raw, &op)
+			sort.Strings(op.Roles)
+			if got := strings.Join(op.Roles, ","); served[k] && got != declared[k] {
+				t.Errorf("%s: openapi.json x-roles %q, the route declares %q", k, got, declared[k])
+			}
 		}
 	}
 	var missing, extra []string

@@ -2,7 +2,9 @@ package stationui
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
+	"encoding/base64"
 	"fmt"
 	"html/template"
 	"io"
@@ -16,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/auth"
 	"github.com/pruefplatz/pruefplatz/models"
 )
 
@@ -25,8 +28,19 @@ var webFS embed.FS
 // Config configures the web application. Zero values take the defaults named
 // on each field.
 type Config struct {
-	// Operator is the name recorded in reviews when a request names nobody.
+	// Operator is the name the kiosk acts under: reviews made at the
+	// station's own screen without a login record it.
 	Operator string
+	// Auth checks logins, sessions and tokens and keeps the audit log.
+	// Without it nobody can log in, and only the kiosk (if any) gets in.
+	Auth *auth.Service
+	// KioskRoles are granted without a login to requests from the loopback
+	// interface that name a loopback host (the station's own screen). Empty
+	// turns the kiosk off; cmd/pruefplatz sets it only when the UI listens
+	// on loopback alone.
+	KioskRoles []auth.Role
+	// SecureCookies marks the session cookie Secure (serve over TLS).
+	SecureCookies bool
 	// MaxUpload bounds an uploaded image in bytes (default 16 MiB).
 	MaxUpload int64
 	// MaxPixels bounds an upload's claimed width×height, checked from the
@@ -128,6 +142,11 @@ type Server struct {
 	subs       map[chan inspector.Event]struct{}
 
 	metrics *metrics
+
+	// routeAccess holds every route's declared access, "METHOD /path".
+	routeAccess map[string]routeInfo
+	// kioskCSRF is the CSRF token of the kiosk's pages (it has no session).
+	kioskCSRF string
 }
 
 // New builds the web application around a running station, its verdict
@@ -159,6 +178,8 @@ func New(cfg Config, st inspector.Station, store Store, reg Models) *Server {
 		frameInterval: time.Second / 15,
 		shiftStart:    cfg.Now(),
 		subs:          map[chan inspector.Event]struct{}{},
+		routeAccess:   map[string]routeInfo{},
+		kioskCSRF:     newKioskToken(),
 	}
 	s.metrics = newMetrics(s)
 	s.tmpl = template.Must(template.ParseFS(webFS, "web/*.html"))
@@ -169,8 +190,24 @@ func New(cfg Config, st inspector.Station, store Store, reg Models) *Server {
 // Handler returns the HTTP handler serving pages, API, streams and metrics.
 func (s *Server) Handler() http.Handler { return s.engine }
 
+// Route access. Pages and the API a page uses share a rule, so a role
+// that sees a page can use it.
+var (
+	liveView = auth.Require(auth.RoleOperator, auth.RoleEngineer)
+	operator = auth.Require(auth.RoleOperator)
+	sales    = auth.Require(auth.RoleSales)
+	engineer = auth.Require(auth.RoleEngineer)
+	admin    = auth.Require(auth.RoleAdmin)
+	engOrAdm = auth.Require(auth.RoleEngineer, auth.RoleAdmin)
+	anyone   = auth.Public
+	loggedIn = auth.Authenticated
+)
+
 func (s *Server) routes() *gin.Engine {
 	r := gin.New()
+	// The client address (audit log, login limits) is the connection's:
+	// no proxy is trusted to rewrite it with X-Forwarded-For.
+	r.SetTrustedProxies(nil)
 	r.Use(s.recover(), s.metrics.middleware())
 	r.SetHTMLTemplate(s.tmpl)
 	r.NoRoute(func(c *gin.Context) {
@@ -178,44 +215,61 @@ func (s *Server) routes() *gin.Engine {
 	})
 
 	static, _ := fs.Sub(webFS, "web/static")
-	r.StaticFS("/static", http.FS(static))
+	s.declare(http.MethodGet, "/static/*filepath", routeInfo{access: anyone})
+	s.declare(http.MethodHead, "/static/*filepath", routeInfo{access: anyone})
+	r.Group("/static", s.guard(routeInfo{access: anyone})).StaticFS("/", http.FS(static))
 
-	r.GET("/", s.page("operator.html"))
-	r.GET("/sales", s.page("sales.html"))
-	r.GET("/engineer", s.page("engineer.html"))
-	r.GET("/healthz", s.healthz)
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})))
+	s.handlePage(r, "/", operator, s.page("operator.html"))
+	s.handlePage(r, "/sales", sales, s.page("sales.html"))
+	s.handlePage(r, "/engineer", engOrAdm, s.page("engineer.html"))
+	s.handlePage(r, "/login", anyone, s.loginPage)
+	s.handle(r, "GET", "/healthz", anyone, s.healthz)
+	s.handle(r, "GET", "/metrics", engineer, gin.WrapH(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})))
 
-	api := r.Group("/api")
-	api.GET("/openapi.json", s.openapi)
-	api.GET("/status", s.status)
-	api.GET("/labels", s.labels)
-	api.GET("/counts", s.counts)
-	api.POST("/shift", s.newShift)
-	api.GET("/events", s.events)
-	api.GET("/stream.mjpg", s.stream)
-	api.POST("/trigger", s.trigger)
-	api.POST("/classify", s.classify)
-	api.GET("/verdicts", s.listVerdicts)
-	api.GET("/verdicts/:id", s.getVerdict)
-	api.GET("/verdicts/:id/image", s.verdictImage(false))
-	api.GET("/verdicts/:id/thumb", s.verdictImage(true))
-	api.POST("/verdicts/:id/review", s.review)
-	api.GET("/export", s.export)
-	api.GET("/backup", s.backup)
-	api.GET("/models", s.listModels)
-	api.POST("/models/activate", s.activateModel)
-	api.POST("/models/rollback", s.rollbackModel)
-	api.GET("/reference", s.referenceList)
-	api.GET("/reference/:class", s.referenceImage)
+	s.handle(r, "GET", "/api/openapi.json", anyone, s.openapi)
+	s.handle(r, "POST", "/api/login", anyone, s.login)
+	s.handle(r, "POST", "/api/logout", loggedIn, s.logout)
+	s.handle(r, "GET", "/api/session", loggedIn, s.session)
+	s.handle(r, "GET", "/api/status", liveView, s.status)
+	s.handle(r, "GET", "/api/labels", liveView, s.labels)
+	s.handle(r, "GET", "/api/counts", liveView, s.counts)
+	s.handle(r, "POST", "/api/shift", operator, s.newShift)
+	s.handle(r, "GET", "/api/events", liveView, s.events)
+	s.handle(r, "GET", "/api/stream.mjpg", liveView, s.stream)
+	s.handle(r, "POST", "/api/trigger", operator, s.trigger)
+	s.handle(r, "POST", "/api/classify", sales, s.classify)
+	s.handle(r, "GET", "/api/verdicts", liveView, s.listVerdicts)
+	s.handle(r, "GET", "/api/verdicts/:id", liveView, s.getVerdict)
+	s.handle(r, "GET", "/api/verdicts/:id/image", liveView, s.verdictImage(false))
+	s.handle(r, "GET", "/api/verdicts/:id/thumb", liveView, s.verdictImage(true))
+	s.handle(r, "POST", "/api/verdicts/:id/review", operator, s.review)
+	s.handle(r, "GET", "/api/export", engineer, s.export)
+	s.handle(r, "GET", "/api/backup", engineer, s.backup)
+	s.handle(r, "GET", "/api/models", engineer, s.listModels)
+	s.handle(r, "POST", "/api/models/activate", engineer, s.activateModel)
+	s.handle(r, "POST", "/api/models/rollback", engineer, s.rollbackModel)
+	s.handle(r, "GET", "/api/reference", sales, s.referenceList)
+	s.handle(r, "GET", "/api/reference/:class", sales, s.referenceImage)
+	s.handle(r, "GET", "/api/users", admin, s.listUsers)
+	s.handle(r, "GET", "/api/audit", admin, s.listAudit)
+	s.handle(r, "GET", "/api/audit/export", admin, s.exportAudit)
 	return r
 }
 
 func (s *Server) page(name string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		c.Header("Cache-Control", "no-store")
-		c.HTML(http.StatusOK, name, gin.H{"Operator": s.cfg.Operator})
+		c.HTML(http.StatusOK, name, s.pageData(c, "", ""))
 	}
+}
+
+// newKioskToken is the kiosk pages' CSRF token, new at every start.
+func newKioskToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("no randomness for the kiosk token: %v", err)) // crypto/rand does not fail on Linux
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // recover turns a handler panic into a logged 500 instead of a dead connection.

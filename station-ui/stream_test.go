@@ -84,7 +84,7 @@ func TestEventsStream(t *testing.T) {
 		t.Fatalf("verdict event %q %s (%v)", ev, data, err)
 	}
 
-	if rec := f.do("POST", fmt.Sprintf("/api/verdicts/%d/review", v.ID), "", []byte(`{"label":"ok"}`)); rec.Code != 200 {
+	if rec := f.do("POST", fmt.Sprintf("/api/verdicts/%d/review", v.ID), "application/json", []byte(`{"label":"ok"}`)); rec.Code != 200 {
 		t.Fatalf("review %d", rec.Code)
 	}
 	ev, data, _ = sse.next(t)

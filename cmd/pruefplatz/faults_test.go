@@ -29,9 +29,10 @@ var updateScreenshots = flag.Bool("screenshots", false, "write the browser tests
 
 // servedStation is a `pruefplatz serve` running in this process on port 0.
 type servedStation struct {
-	addr string
-	out  *syncBuffer
-	stop func() error
+	addr  string
+	store string // the verdict store's path
+	out   *syncBuffer
+	stop  func() error
 }
 
 // startServe runs serve with the repository's models and ONNX Runtime, a
@@ -45,7 +46,8 @@ func startServe(t *testing.T, args ...string) *servedStation {
 	if _, err := os.Stat(lib); err != nil {
 		t.Fatalf("no ONNX Runtime at %s: run `make setup`", lib)
 	}
-	all := append([]string{"serve", "--listen", "127.0.0.1:0", "--store", filepath.Join(t.TempDir(), "v.db"),
+	store := filepath.Join(t.TempDir(), "v.db")
+	all := append([]string{"serve", "--listen", "127.0.0.1:0", "--store", store,
 		"--models", filepath.Join(repo, "models"), "--ort-lib", lib}, args...)
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{mu: make(chan struct{}, 1)}
@@ -56,7 +58,7 @@ func startServe(t *testing.T, args ...string) *servedStation {
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
 	stopped := false
-	s := &servedStation{out: out, stop: func() error {
+	s := &servedStation{out: out, store: store, stop: func() error {
 		if stopped {
 			return nil
 		}
@@ -221,7 +223,8 @@ func freeLoopbackPort(t *testing.T) int {
 // and checks that it keeps serving, reports the source as disconnected
 // with the reason, and resumes by itself when the source returns.
 func TestServeSurvivesSourceFaults(t *testing.T) {
-	fast := []string{"--reconnect-max", "200ms", "--fps", "30"}
+	// The kiosk gets the engineer role too, to read /metrics without a login.
+	fast := []string{"--reconnect-max", "200ms", "--fps", "30", "--kiosk-role", "operator,engineer"}
 
 	t.Run("device index that does not exist", func(t *testing.T) {
 		s := startServe(t, append(fast, "--source", "7")...)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/pruefplatz/pruefplatz/datasets/demo"
 	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/auth"
 	"github.com/pruefplatz/pruefplatz/inspector/bolt"
 	"github.com/pruefplatz/pruefplatz/inspector/onnx"
 	"github.com/pruefplatz/pruefplatz/inspector/opencv"
@@ -57,6 +59,13 @@ type serveConfig struct {
 	Threads   int    `yaml:"threads"` // ONNX Runtime threads (default 1)
 	// ReconnectMax caps the wait between attempts to reopen a lost source.
 	ReconnectMax time.Duration `yaml:"reconnect_max"`
+	// AuthStore is the users/sessions/tokens/audit file (default: auth.db beside the verdict store).
+	AuthStore string `yaml:"auth_store"`
+	// KioskRole are the roles the station's own screen gets without a login
+	// ("operator" by default; "none" turns it off). Only on a loopback listen address.
+	KioskRole string `yaml:"kiosk_role"`
+	TLSCert   string `yaml:"tls_cert"` // PEM certificate; with TLSKey the UI serves HTTPS
+	TLSKey    string `yaml:"tls_key"`
 }
 
 func newServeCmd() *cobra.Command { return newServeCmdWith(runServe) }
@@ -85,8 +94,17 @@ log) and retries, waiting longer each time up to --reconnect-max.
 Settings come from --config FILE (YAML; keys: source, loop, fps, models, model,
 roi, accept, reject, trigger, stable_frames, still_ms, motion_level,
 presence_share, store, image_max_side, jpeg_quality, listen, operator, threads,
-reconnect_max);
-flags given on the command line override the file.
+reconnect_max, auth_store, kiosk_role, tls_cert, tls_key); flags given on the command line
+override the file.
+
+Access: every page but the operator's live page needs a login (users are
+managed with "pruefplatz users"). On the first start with no users, serve
+creates the user admin (roles admin, engineer) and prints its generated
+password once. The station's own screen (a browser on this machine at
+http://127.0.0.1…) gets --kiosk-role without a login, so "make run" shows live
+verdicts at once; that kiosk is off whenever --listen is not a loopback
+address. With --tls-cert and --tls-key the UI serves HTTPS and the session
+cookie is marked Secure.
 
 Triggers: continuous records once per part when the same result held for
 --stable-frames frames (a resting part whose answer keeps changing is recorded
@@ -131,6 +149,10 @@ Ctrl-C stops the web server, then the station, then closes the store.`,
 	f.StringVar(&c.Reference, "reference", "", "catalogue folder <class>/<image> for the sales page's reference pictures (default: the model's training dataset)")
 	f.IntVar(&c.Threads, "threads", 1, "ONNX Runtime threads for inference")
 	f.DurationVar(&c.ReconnectMax, "reconnect-max", 10*time.Second, "longest wait between attempts to reopen a camera or stream that is lost or cannot be opened")
+	f.StringVar(&c.AuthStore, "auth-store", "", "users, sessions, API tokens and audit log, a bbolt file (default: auth.db beside --store)")
+	f.StringVar(&c.KioskRole, "kiosk-role", string(auth.RoleOperator), `roles the station's own screen gets without login, comma-separated, "none" for no kiosk; only when --listen is loopback`)
+	f.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) for HTTPS; needs --tls-key")
+	f.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for HTTPS; needs --tls-cert")
 	return cmd
 }
 
@@ -219,6 +241,35 @@ func mergeServeConfig(cmd *cobra.Command, c *serveConfig, file serveConfig) {
 	if file.Threads != 0 {
 		set("threads", func() { c.Threads = file.Threads })
 	}
+	if file.AuthStore != "" {
+		set("auth-store", func() { c.AuthStore = file.AuthStore })
+	}
+	if file.KioskRole != "" {
+		set("kiosk-role", func() { c.KioskRole = file.KioskRole })
+	}
+	if file.TLSCert != "" {
+		set("tls-cert", func() { c.TLSCert = file.TLSCert })
+	}
+	if file.TLSKey != "" {
+		set("tls-key", func() { c.TLSKey = file.TLSKey })
+	}
+}
+
+// kioskRoles are the roles the loopback kiosk gets: none unless the UI
+// listens on loopback only, where nobody but this machine can connect.
+func kioskRoles(spec, listen string) ([]auth.Role, error) {
+	if spec == "" || spec == "none" {
+		return nil, nil
+	}
+	rs, err := auth.ParseRoles(spec)
+	if err != nil {
+		return nil, fmt.Errorf("--kiosk-role: %w", err)
+	}
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil || !isLoopback(host) {
+		return nil, nil
+	}
+	return rs, nil
 }
 
 func parseROI(s string) (*inspector.Rect, error) {
@@ -257,6 +308,19 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 	roi, err := parseROI(c.ROI)
 	if err != nil {
 		return err
+	}
+	kiosk, err := kioskRoles(c.KioskRole, c.Listen)
+	if err != nil {
+		return err
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	var tlsCert tls.Certificate
+	if c.TLSCert != "" {
+		if tlsCert, err = tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
+			return fmt.Errorf("TLS: %w", err)
+		}
 	}
 	src := c.Source
 	if src == "" {
@@ -337,6 +401,25 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 			log.Error("closing the store", "err", err)
 		}
 	}()
+	authPath := c.AuthStore
+	if authPath == "" {
+		authPath = filepath.Join(filepath.Dir(c.Store), "auth.db")
+	}
+	users, err := bolt.OpenAuth(authPath)
+	if err != nil {
+		model.Classifier.Close()
+		return err
+	}
+	authSvc := auth.NewService(users, 0, nil)
+	authSvc.Log = log.With("component", "auth")
+	if name, pw, err := authSvc.Bootstrap(ctx); err != nil {
+		model.Classifier.Close()
+		return fmt.Errorf("first user: %w", err)
+	} else if pw != "" {
+		fmt.Fprintf(cmd.OutOrStdout(), "No users yet: created user %q (roles admin, engineer) with the password\n\n    %s\n\n"+
+			"It is shown only now. Log in at /login, then add users with `pruefplatz users add` and change this\n"+
+			"password with `pruefplatz users passwd %s`.\n", name, pw, name)
+	}
 
 	var th *inspector.Thresholds
 	if c.Accept != 0 || c.Reject != 0 {
@@ -372,22 +455,36 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 			ref = model.Card.Dataset.Path
 		}
 	}
-	ui := stationui.New(stationui.Config{Operator: c.Operator, ReferenceImages: ref, Logger: log.With("component", "ui")}, st, store, reg)
+	ui := stationui.New(stationui.Config{Operator: c.Operator, ReferenceImages: ref, Logger: log.With("component", "ui"),
+		Auth: authSvc, KioskRoles: kiosk, SecureCookies: c.TLSCert != ""}, st, store, reg)
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		st.Close()
 		return fmt.Errorf("listen %s: %w", c.Listen, err)
 	}
 	if host, _, _ := net.SplitHostPort(c.Listen); !isLoopback(host) {
-		log.Warn("the web UI is reachable from the network (chosen with --listen)", "addr", ln.Addr().String())
+		log.Warn("the web UI is reachable from the network (chosen with --listen); every page needs a login, no kiosk",
+			"addr", ln.Addr().String(), "tls", c.TLSCert != "")
 	}
 	srv := &http.Server{Handler: ui.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	log.Info("station serving", "url", "http://"+ln.Addr().String()+"/", "source", src, "model",
-		model.Card.Name+"/"+model.Card.Version, "trigger", trigger, "store", c.Store)
-	fmt.Fprintf(cmd.OutOrStdout(), "Prüfplatz station on http://%s/ (Ctrl-C stops)\n", ln.Addr())
+	scheme := "http"
+	if c.TLSCert != "" {
+		scheme = "https"
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{tlsCert}, MinVersion: tls.VersionTLS12}
+	}
+	log.Info("station serving", "url", scheme+"://"+ln.Addr().String()+"/", "source", src, "model",
+		model.Card.Name+"/"+model.Card.Version, "trigger", trigger, "store", c.Store, "auth_store", authPath,
+		"kiosk", auth.JoinRoles(kiosk))
+	fmt.Fprintf(cmd.OutOrStdout(), "Prüfplatz station on %s://%s/ (Ctrl-C stops)\n", scheme, ln.Addr())
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if c.TLSCert != "" {
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case <-ctx.Done():
 	case err = <-errc:

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -162,6 +164,26 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	if st.SourceState != inspector.SourceLive || st.Model.Name != defaultModel || st.Live == nil {
 		t.Errorf("status %+v", st)
+	}
+	// The first start made an admin and printed its password once; the
+	// kiosk (this loopback client) sees the live page, nothing more (the
+	// engineer page answers 403 with the login form).
+	if !regexp.MustCompile(`created user "admin" .*\n\n    \S{20}\n`).MatchString(s.out.String()) {
+		t.Errorf("no first-start admin password in the output:\n%s", s.out.String())
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for path, want := range map[string]int{"/": 200, "/engineer": 403, "/api/models": 403, "/api/backup": 403} {
+		resp, err := noRedirect.Get("http://" + s.addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s as the kiosk: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(s.store), "auth.db")); err != nil {
+		t.Errorf("no auth store beside the verdict store: %v", err)
 	}
 	if err := s.stop(); err != nil {
 		t.Errorf("serve ended with %v", err)

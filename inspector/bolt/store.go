@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -247,14 +248,6 @@ func (s *Store) Image(id uint64, thumb bool) ([]byte, error) {
 	return out, err
 }
 
-// effective is the outcome and label that count: the human's if reviewed.
-func effective(v *inspector.Verdict) (inspector.Outcome, string) {
-	if v.Review != nil {
-		return v.Review.Outcome, v.Review.Label
-	}
-	return v.Outcome, v.Label
-}
-
 func matches(v *inspector.Verdict, q inspector.VerdictQuery) bool {
 	if !q.From.IsZero() && v.Time.Before(q.From) {
 		return false
@@ -262,7 +255,7 @@ func matches(v *inspector.Verdict, q inspector.VerdictQuery) bool {
 	if !q.To.IsZero() && !v.Time.Before(q.To) {
 		return false
 	}
-	out, label := effective(v)
+	out, label := v.Effective()
 	if q.Outcome != "" && out != q.Outcome && v.Outcome != q.Outcome {
 		return false
 	}
@@ -320,7 +313,9 @@ func (s *Store) List(ctx context.Context, q inspector.VerdictQuery) ([]inspector
 	return out, err
 }
 
-// SetReview records a human's review; earlier reviews are kept in the record's history.
+// SetReview records a human's review as the effective one; earlier reviews
+// stay in the record's history, in order (see inspector.Verdict.AddReview).
+// inspector.ErrNotFound if the verdict is absent.
 func (s *Store) SetReview(ctx context.Context, id uint64, r inspector.Review) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketVerdicts)
@@ -333,10 +328,7 @@ func (s *Store) SetReview(ctx context.Context, id uint64, r inspector.Review) er
 		if err := json.Unmarshal(data, &v); err != nil {
 			return err
 		}
-		if v.Review != nil {
-			v.History = append(v.History, *v.Review)
-		}
-		v.Review = &r
+		v.AddReview(r)
 		out, err := json.Marshal(&v)
 		if err != nil {
 			return err
@@ -349,20 +341,25 @@ func (s *Store) SetReview(ctx context.Context, id uint64, r inspector.Review) er
 func (s *Store) Counts(ctx context.Context, from time.Time) (map[inspector.Outcome]int, error) {
 	counts := map[inspector.Outcome]int{}
 	err := s.walk(ctx, inspector.VerdictQuery{From: from}, func(v *inspector.Verdict) bool {
-		o, _ := effective(v)
+		o, _ := v.Effective()
 		counts[o]++
 		return true
 	})
 	return counts, err
 }
 
-// Stats returns the number of verdicts, file size and time range.
+// Stats returns the number of verdicts, the file's size on disk (what a
+// backup of the file or the disk it fills will see; bbolt grows the file
+// ahead of its data) and the time range.
 func (s *Store) Stats() (inspector.StoreStats, error) {
 	var st inspector.StoreStats
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketVerdicts)
 		st.Count = b.Stats().KeyN
 		st.SizeBytes = tx.Size()
+		if fi, err := os.Stat(s.path); err == nil {
+			st.SizeBytes = fi.Size()
+		}
 		c := b.Cursor()
 		if _, d := c.First(); d != nil {
 			var v inspector.Verdict
@@ -431,7 +428,8 @@ func (s *Store) Export(ctx context.Context, w io.Writer, format string, q inspec
 	case "csv":
 		cw := csv.NewWriter(w)
 		cw.Write([]string{"id", "time", "source", "trigger", "model", "version", "model_sha256", "dataset_hash", "outcome",
-			"label", "top1_score", "top_k", "review_label", "review_outcome", "review_by", "review_at", "review_comment"})
+			"label", "top1_score", "top_k", "review_label", "review_outcome", "review_by", "review_at", "review_comment",
+			"reviews"})
 		var werr error
 		err := s.walk(ctx, q, func(v *inspector.Verdict) bool {
 			var topk []string
@@ -443,9 +441,10 @@ func (s *Store) Export(ctx context.Context, w io.Writer, format string, q inspec
 				}
 			}
 			rec := []string{strconv.FormatUint(v.ID, 10), v.Time.Format(time.RFC3339Nano), v.Source, v.Trigger, v.Model.Name,
-				v.Model.Version, v.Model.SHA256, v.Model.DatasetHash, string(v.Outcome), v.Label, top1, strings.Join(topk, " "), "", "", "", "", ""}
+				v.Model.Version, v.Model.SHA256, v.Model.DatasetHash, string(v.Outcome), v.Label, top1, strings.Join(topk, " "), "", "", "", "", "", ""}
 			if r := v.Review; r != nil {
-				copy(rec[12:], []string{r.Label, string(r.Outcome), r.By, r.At.Format(time.RFC3339), r.Comment})
+				copy(rec[12:], []string{r.Label, string(r.Outcome), r.By, r.At.Format(time.RFC3339), r.Comment,
+					reviewTrail(v.Reviews())})
 			}
 			werr = cw.Write(rec)
 			return werr == nil
@@ -489,6 +488,19 @@ func (s *Store) Export(ctx context.Context, w io.Writer, format string, q inspec
 		return err
 	}
 	return fmt.Errorf("export format %q (want csv or json)", format)
+}
+
+// reviewTrail writes every review, oldest first, for one CSV cell:
+// "2025-03-01T06:00:00Z anna ok; 2025-03-01T06:05:00Z ben dent (comment)".
+func reviewTrail(rs []inspector.Review) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = r.At.Format(time.RFC3339) + " " + r.By + " " + r.Label
+		if r.Comment != "" {
+			parts[i] += " (" + r.Comment + ")"
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // Backup writes a consistent copy of the whole store to w while it keeps

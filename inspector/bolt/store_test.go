@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
+	bbolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
 
@@ -135,6 +136,69 @@ func TestReviewAndCounts(t *testing.T) {
 	}
 	if c[inspector.OutcomeUncertain] != 3 || c[inspector.OutcomeOK] != 1 {
 		t.Errorf("counts %v: the review should count", c)
+	}
+	// Both exports carry both reviews, oldest first.
+	var buf bytes.Buffer
+	if err := s.Export(ctx, &buf, "csv", inspector.VerdictQuery{}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil || len(rows) != 5 || rows[0][17] != "reviews" {
+		t.Fatalf("csv: %v %v", rows, err)
+	}
+	if got, want := rows[3][17], "2026-11-23T08:00:00Z anna scratch; 2026-11-23T09:00:00Z ben ok (was dust)"; rows[3][0] != "2" || got != want {
+		t.Errorf("csv reviews of verdict %s: %q, want %q", rows[3][0], got, want)
+	}
+	buf.Reset()
+	if err := s.Export(ctx, &buf, "json", inspector.VerdictQuery{}); err != nil {
+		t.Fatal(err)
+	}
+	var all []inspector.Verdict
+	if err := json.Unmarshal(buf.Bytes(), &all); err != nil || len(all) != 4 {
+		t.Fatalf("json: %v", err)
+	}
+	if rs := all[2].Reviews(); len(rs) != 2 || rs[0].By != "anna" || rs[1].By != "ben" {
+		t.Errorf("json reviews %+v", rs)
+	}
+	st, err := s.Stats()
+	fi, ferr := os.Stat(s.Path())
+	if err != nil || ferr != nil || st.Count != 4 || st.SizeBytes == 0 || st.SizeBytes != fi.Size() {
+		t.Errorf("stats %+v (%v); the file has %d bytes (%v)", st, err, fi.Size(), ferr)
+	}
+}
+
+// TestLegacyReviewRecord reads a record written before reviews had a
+// history (one "review", no "review_history") and reviews it again.
+func TestLegacyReviewRecord(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	legacy := `{"id":1,"time":"2025-03-01T06:00:00Z","source":"cam","trigger":"continuous","model":{"name":"m","version":"v1","sha256":"","dataset_hash":""},` +
+		`"thresholds":{"accept":0.8,"reject":0.2},"outcome":"nok","label":"dent","top_k":[{"label":"dent","index":1,"score":0.9}],` +
+		`"review":{"label":"ok","outcome":"ok","by":"operator","at":"2025-03-01T06:01:00Z","confirmed":false}}`
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketVerdicts)
+		b.SetSequence(1)
+		return b.Put(key(1), []byte(legacy))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.Get(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs := v.Reviews(); len(rs) != 1 || rs[0].By != "operator" {
+		t.Fatalf("legacy reviews %+v", rs)
+	}
+	if o, l := v.Effective(); o != inspector.OutcomeOK || l != "ok" {
+		t.Errorf("legacy effective %s %s", o, l)
+	}
+	if err := s.SetReview(ctx, 1, inspector.Review{Label: "dent", Outcome: inspector.OutcomeNOK, By: "ben", Via: "session", At: t0.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	v, _ = s.Get(ctx, 1)
+	if rs := v.Reviews(); len(rs) != 2 || rs[0].By != "operator" || rs[1].By != "ben" || rs[1].Via != "session" {
+		t.Errorf("after a second review %+v", rs)
 	}
 }
 

@@ -11,7 +11,7 @@
       ["FPS", (s.fps || 0).toFixed(1)], ["Frames / dropped", s.frames + " / " + s.dropped], ["Trigger", s.trigger],
       ["Model", (s.model.name || "none") + " " + (s.model.version || "") + (s.model_error ? " — " + s.model_error : "")],
       ["Model sha256", s.model.sha256 || ""], ["Dataset", s.model.dataset_hash || ""],
-      ["Store", ((s.store_size_bytes || 0) / 1048576).toFixed(1) + " MiB" + (s.store_error ? " — " + s.store_error : "")],
+      ["Store", bytes(s.store ? s.store.size_bytes : s.store_size_bytes) + (s.store ? ", " + s.store.count + " verdicts" : "") + (s.store_error ? " — " + s.store_error : "")],
       ["Shift since", new Date(s.shift_start).toLocaleString()]];
     for (const [k, v] of rows) dl.append(el("dt", { text: k }), el("dd", { text: v }));
   }
@@ -35,6 +35,7 @@
   async function act(path, body) {
     try { await api("POST", path, body); } catch (e) { alert(e.message); }
     loadModels(); loadStatus();
+    if (document.body.dataset.admin === "true") loadAdmin().catch(() => {});
   }
 
   async function loadVerdicts(more) {
@@ -48,9 +49,26 @@
         el("td", { text: v.id }), el("td", { text: new Date(v.time).toLocaleString() }), el("td", { text: v.outcome }),
         el("td", { text: v.label }), el("td", { text: top ? pct(top.score) : "" }),
         el("td", { text: v.model.name + " " + v.model.version }),
-        el("td", { text: v.review ? v.review.label + " (" + v.review.by + ")" + (v.review.comment ? " “" + v.review.comment + "”" : "") : "" })));
+        el("td", { text: v.review ? v.review.label + " (" + v.review.by + ")" + (v.review.comment ? " “" + v.review.comment + "”" : "") +
+          ((v.review_history || []).length ? " — earlier: " + v.review_history.map((r) => r.label + " (" + r.by + ")").join(", ") : "") : "" })));
     }
     next = r.next || 0; $("more").hidden = !next;
+  }
+
+  async function loadAdmin() {
+    const a = await api("GET", "/api/audit?limit=100"), tb = $("audit");
+    tb.textContent = "";
+    for (const e of a.events) {
+      tb.append(el("tr", { class: e.ok ? "" : "failed" }, el("td", { text: e.id }), el("td", { text: new Date(e.time).toLocaleString() }),
+        el("td", { text: e.actor }), el("td", { text: e.via || "" }), el("td", { text: e.addr || "" }), el("td", { text: e.action }),
+        el("td", { text: e.target || "" }), el("td", { text: e.detail || "" }), el("td", { text: e.ok ? "yes" : "no" })));
+    }
+    const u = await api("GET", "/api/users"), ub = $("users");
+    ub.textContent = "";
+    for (const x of u.users) ub.append(el("tr", {}, el("td", { text: x.name }), el("td", { text: "user" }), el("td", { text: x.roles.join(", ") }),
+      el("td", { text: x.disabled ? "disabled" : "active" }), el("td", { text: new Date(x.created).toLocaleString() })));
+    for (const x of u.tokens) ub.append(el("tr", {}, el("td", { text: x.name + " (" + x.id + ")" }), el("td", { text: "token" }), el("td", { text: x.roles.join(", ") }),
+      el("td", { text: x.revoked ? "revoked" : "active" }), el("td", { text: new Date(x.created).toLocaleString() })));
   }
 
   $("filters").addEventListener("submit", (e) => {
@@ -66,5 +84,7 @@
   });
   $("more").addEventListener("click", () => loadVerdicts(true));
   $("btn-rollback").addEventListener("click", () => { if (confirm("Re-activate the previous model?")) act("/api/models/rollback"); });
-  loadStatus().catch(() => {}); loadModels().catch(() => {}); loadVerdicts(false).catch(() => {});
+  const isEng = document.body.dataset.engineer === "true", isAdmin = document.body.dataset.admin === "true";
+  if (isEng) { loadStatus().catch(() => {}); loadModels().catch(() => {}); loadVerdicts(false).catch(() => {}); }
+  if (isAdmin) loadAdmin().catch(() => {});
 })();
