@@ -35,5 +35,6 @@ func subcommands() []*cobra.Command {
 		newServeCmd(),
 		newModelsCmd(),
 		newEvalCmd(),
+		newEmbedCmd(),
 	}
 }
