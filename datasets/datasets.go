@@ -5,17 +5,21 @@
 package datasets
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"image"
 	_ "image/jpeg" // registered for DecodeConfig
 	_ "image/png"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	_ "golang.org/x/image/bmp"
+
+	"github.com/pruefplatz/pruefplatz/inspector"
 )
 
 // Sample is one labelled image.
@@ -171,9 +175,16 @@ func checkImage(path string, full bool) (w, h int, err error) {
 		b := img.Bounds()
 		return b.Dx(), b.Dy(), nil
 	}
-	cfg, _, err := image.DecodeConfig(f)
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return 0, 0, fmt.Errorf("unreadable: %w", err)
+	}
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
 		return 0, 0, fmt.Errorf("not a decodable image: %w", err)
+	}
+	if err := inspector.CheckComplete(format, data); err != nil {
+		return 0, 0, fmt.Errorf("unreadable %s: %w", format, err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return 0, 0, fmt.Errorf("image has no pixels (%dx%d)", cfg.Width, cfg.Height)

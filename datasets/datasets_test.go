@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"image"
+	"image/jpeg"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -245,5 +246,36 @@ func TestManifest(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(out); !bytes.Contains(b, []byte(m.Files[0].SHA256)) {
 		t.Error("written manifest lacks file hashes")
+	}
+}
+
+// TestLoadFindsCutJPEG: a JPEG cut after 700 bytes (which OpenCV would
+// decode with grey fill) is a problem naming the file even with the quick
+// header check.
+func TestLoadFindsCutJPEG(t *testing.T) {
+	root := makeDataset(t, map[string]int{"a": 5, "b": 5})
+	img := image.NewRGBA(image.Rect(0, 0, 320, 240))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i * 7)
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(root, "a", "whole.jpg"), buf.Bytes())
+	writeFile(t, filepath.Join(root, "a", "cut.jpg"), buf.Bytes()[:700])
+	ds, err := Load(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, p := range ds.Problems {
+		found = found || (strings.HasSuffix(p.Path, "cut.jpg") && strings.Contains(p.Err, "truncated"))
+		if strings.HasSuffix(p.Path, "whole.jpg") {
+			t.Errorf("the whole JPEG was refused: %v", p)
+		}
+	}
+	if !found {
+		t.Errorf("cut.jpg not named as a problem: %v", ds.Problems)
 	}
 }

@@ -26,19 +26,33 @@ type Card struct {
 	Thresholds   inspector.Thresholds `json:"thresholds"`
 	ThresholdWhy string               `json:"threshold_rule,omitempty"`
 	Architecture string               `json:"architecture"`
-	Training     *TrainingInfo        `json:"training,omitempty"`
-	Dataset      *DatasetInfo         `json:"dataset,omitempty"`
-	Metrics      map[string]*Metrics  `json:"metrics,omitempty"` // "validation", "test"
-	Verification *Verification        `json:"verification,omitempty"`
-	ONNXSHA256   string               `json:"onnx_sha256"`
-	ONNXInput    string               `json:"onnx_input"`
-	ONNXOutput   string               `json:"onnx_output"`
+	// Backbone names the pretrained backbone inside the model, if any.
+	Backbone *BackboneInfo `json:"backbone,omitempty"`
+	// Warnings an engineer must read before trusting the figures, such
+	// as a test split too small to mean anything.
+	Warnings     []string            `json:"warnings,omitempty"`
+	Training     *TrainingInfo       `json:"training,omitempty"`
+	Dataset      *DatasetInfo        `json:"dataset,omitempty"`
+	Metrics      map[string]*Metrics `json:"metrics,omitempty"` // "validation", "test"
+	Verification *Verification       `json:"verification,omitempty"`
+	ONNXSHA256   string              `json:"onnx_sha256"`
+	ONNXInput    string              `json:"onnx_input"`
+	ONNXOutput   string              `json:"onnx_output"`
 	// Outputs says whether the ONNX output is "logits" or "probabilities".
 	Outputs  string            `json:"outputs"`
 	Imported bool              `json:"imported,omitempty"`
 	Tool     string            `json:"tool"`
 	Created  time.Time         `json:"created"`
 	Files    map[string]string `json:"files,omitempty"` // e.g. "curve": "curve.png"
+}
+
+// BackboneInfo records the pretrained backbone a model is built on.
+type BackboneInfo struct {
+	Name    string `json:"name"`
+	SHA256  string `json:"sha256"`
+	License string `json:"license"`
+	Source  string `json:"source,omitempty"`
+	Frozen  bool   `json:"frozen"`
 }
 
 // TrainingInfo records how a model was trained.
@@ -57,9 +71,17 @@ type TrainingInfo struct {
 	Sampling      string          `json:"sampling"`
 	Seed          uint64          `json:"seed"`
 	Augmentation  json.RawMessage `json:"augmentation"`
-	Seconds       float64         `json:"seconds"`
-	ImagesPerSec  float64         `json:"images_per_second"`
-	Curve         []EpochStats    `json:"curve,omitempty"`
+	// AugmentedViews is the number of augmented copies of each training
+	// image embedded once (backbone models).
+	AugmentedViews int `json:"augmented_views,omitempty"`
+	// EmbedSeconds, EmbedCacheHits and EmbedComputed describe the
+	// embedding step of a backbone model (Seconds includes it).
+	EmbedSeconds   float64      `json:"embed_seconds,omitempty"`
+	EmbedCacheHits int          `json:"embed_cache_hits,omitempty"`
+	EmbedComputed  int          `json:"embed_computed,omitempty"`
+	Seconds        float64      `json:"seconds"`
+	ImagesPerSec   float64      `json:"images_per_second"`
+	Curve          []EpochStats `json:"curve,omitempty"`
 }
 
 // EpochStats is one point of the training curve.
@@ -160,6 +182,22 @@ func (c *Card) Probabilities(out []float32) []float32 {
 		return out
 	}
 	return inspector.Softmax(out)
+}
+
+// MinTestPerClass is the fewest test images per class whose accuracy means
+// anything: with fewer, one image moves a class's figure by over 10 points.
+const MinTestPerClass = 10
+
+// SmallTestSplitWarnings returns one warning per class with fewer than
+// MinTestPerClass test images (testCounts: class → images), in class order.
+func SmallTestSplitWarnings(testCounts map[string]int, classes []string) []string {
+	var w []string
+	for _, c := range classes {
+		if n := testCounts[c]; n < MinTestPerClass {
+			w = append(w, fmt.Sprintf("test split too small to mean much: class %q has %d test images (fewer than %d); its test figures are anecdotes", c, n, MinTestPerClass))
+		}
+	}
+	return w
 }
 
 func contains(list []string, s string) bool {

@@ -29,6 +29,10 @@ var (
 	ErrNoModel = errors.New("no such model")
 	// ErrTampered is returned when a model file does not match its card's sha256.
 	ErrTampered = errors.New("model file does not match its card")
+	// ErrLabelChange is returned by CheckLabels when a new version's labels
+	// differ from the previous version's: stations, reviews and dashboards
+	// keyed by label would silently mean something else.
+	ErrLabelChange = errors.New("labels differ from the previous version's")
 	// ErrNoHistory is returned by Rollback when there is nothing to go back to.
 	ErrNoHistory = errors.New("no earlier active model to roll back to")
 )
@@ -133,6 +137,23 @@ func versionNum(v string) int {
 		return -1
 	}
 	return n
+}
+
+// CheckLabels returns an error wrapping ErrLabelChange when the newest
+// version of name has labels other than labels (in order); a model with no
+// version yet passes.
+func (r Registry) CheckLabels(name string, labels []string) error {
+	prev, err := r.Get(name, "latest")
+	if errors.Is(err, ErrNoModel) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if strings.Join(prev.Labels, "\x00") != strings.Join(labels, "\x00") {
+		return fmt.Errorf("%w: %s/%s has %v, the new version %v", ErrLabelChange, name, prev.Version, prev.Labels, labels)
+	}
+	return nil
 }
 
 // NextVersion is the version a new model of this name gets: v1, v2, …

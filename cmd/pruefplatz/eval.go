@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -41,7 +42,15 @@ func newEvalCmd() *cobra.Command {
 				return err
 			}
 			start := time.Now()
-			res, err := eval.Evaluate(cmd.Context(), card, modelPath, ds)
+			// The manifest beside the model says which images it learned from.
+			var known eval.Known
+			if mf := card.Files["manifest"]; mf != "" {
+				known, err = eval.KnownFromManifest(filepath.Join(filepath.Dir(modelPath), mf))
+				if err != nil && !errors.Is(err, os.ErrNotExist) {
+					return err
+				}
+			}
+			res, err := eval.EvaluateKnown(cmd.Context(), card, modelPath, ds, known)
 			if err != nil {
 				return err
 			}
@@ -64,6 +73,16 @@ func newEvalCmd() *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "%s/%s on %s\n%s\n", card.Name, card.Version, data, res.Metrics.Table())
+			if res.SeenN > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %d of %d images were in the model's training or validation split (same content); the figures above flatter the model\n",
+					res.SeenN, res.Metrics.N)
+				if res.Unseen != nil {
+					fmt.Fprintf(w, "\nimages the model never learned from (%d):\n%s\n", res.Unseen.N, res.Unseen.Table())
+				} else {
+					fmt.Fprintln(w, "\nimages the model never learned from: none")
+				}
+				fmt.Fprintf(w, "images from its training or validation split (%d):\n%s\n", res.SeenMetrics.N, res.SeenMetrics.Table())
+			}
 			for _, s := range res.Skipped {
 				fmt.Fprintf(w, "skipped %s: %s\n", s.Path, s.Err)
 			}

@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -118,5 +119,51 @@ func TestEvalRefusals(t *testing.T) {
 	}
 	if _, err := runEval("--models", root, "--model", "demo-parts", "--data", data, "--out", t.TempDir()); !errors.Is(err, models.ErrTampered) {
 		t.Fatalf("tampered registry model: %v, want ErrTampered", err)
+	}
+}
+
+// TestEvalWarnsOnSeenImages: two of the evaluated images are listed in the
+// model's manifest as training and validation images; eval warns, counts
+// them, and reports the two groups' figures apart.
+func TestEvalWarnsOnSeenImages(t *testing.T) {
+	onnxtest.FindLibrary(t)
+	root := copyModel(t)
+	card, err := models.Registry{Root: root}.Get("demo-parts", "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := evalData(t, 2, card.Labels)
+	files, _ := filepath.Glob(filepath.Join(data, "*", "*.jpg"))
+	var mf []map[string]string
+	for i, split := range []string{"train", "val", "test"} {
+		sum, err := models.FileSHA256(files[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		mf = append(mf, map[string]string{"path": filepath.Base(files[i]), "split": split, "sha256": sum})
+	}
+	b, _ := json.Marshal(map[string]any{"files": mf})
+	mustWriteFile(t, filepath.Join(root, "demo-parts", "v1", "manifest.json"), b)
+
+	text, err := runEval("--models", root, "--model", "demo-parts", "--data", data, "--out", t.TempDir())
+	if err != nil {
+		t.Fatalf("eval: %v\n%s", err, text)
+	}
+	n := len(files)
+	for _, want := range []string{
+		"warning: 2 of " + strconv.Itoa(n) + " images were in the model's training or validation split",
+		"images the model never learned from (" + strconv.Itoa(n-2) + ")",
+		"images from its training or validation split (2)",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+func mustWriteFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

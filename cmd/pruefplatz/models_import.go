@@ -16,6 +16,7 @@ import (
 
 // newModelsImportCmd publishes an ONNX model exported elsewhere (e.g. PyTorch) with a card.
 func newModelsImportCmd(root *string) *cobra.Command {
+	var allowLabelChange bool
 	var onnxPath, labelsPath, mean, std, resize, interp, okLabels, outputs, name, version string
 	var size, channels int
 	cmd := &cobra.Command{
@@ -94,6 +95,11 @@ func newModelsImportCmd(root *string) *cobra.Command {
 			if err := card.Validate(); err != nil {
 				return err
 			}
+			if !allowLabelChange {
+				if err := reg.CheckLabels(name, labels); err != nil {
+					return fmt.Errorf("%w (pass --allow-label-change if that is intended)", err)
+				}
+			}
 			dir, err := reg.Publish(card, map[string]string{models.ModelFile: onnxPath})
 			if err != nil {
 				return err
@@ -115,6 +121,7 @@ func newModelsImportCmd(root *string) *cobra.Command {
 	f.StringVar(&outputs, "outputs", "logits", "what the ONNX output is: logits or probabilities")
 	f.StringVar(&name, "name", "imported", "model name in the registry")
 	f.StringVar(&version, "version", "", "version (default: the next vN)")
+	f.BoolVar(&allowLabelChange, "allow-label-change", false, "publish even when the labels differ from the previous version's")
 	for _, r := range []string{"onnx", "labels", "input-size"} {
 		_ = cmd.MarkFlagRequired(r)
 	}

@@ -36,5 +36,6 @@ func subcommands() []*cobra.Command {
 		newModelsCmd(),
 		newEvalCmd(),
 		newUsersCmd(),
+		newEmbedCmd(),
 	}
 }

@@ -1,19 +1,25 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/pruefplatz/pruefplatz/augment"
 	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/bolt"
+	"github.com/pruefplatz/pruefplatz/models/backbones"
 	"github.com/pruefplatz/pruefplatz/models/train"
 	"github.com/spf13/cobra"
 )
 
 func newTrainCmd() *cobra.Command {
 	var opt train.Options
-	var pipeline, resize, interp, roi string
+	var pipeline, resize, interp, roi, backbone, cacheDir string
 	cmd := &cobra.Command{
 		Use:   "train --data DIR --name NAME",
 		Short: "Train a classifier on an ImageFolder dataset and publish it as a new model version",
@@ -38,6 +44,37 @@ validation loss stops improving. For a defect model name the OK classes with
 					return err
 				}
 				opt.Pipeline = &p
+			}
+			if backbone != backbones.None {
+				b, err := backbones.Get(opt.Registry, backbone)
+				if err != nil {
+					return err
+				}
+				opt.Backbone = &b
+				// The CNN's defaults do not fit a head on frozen features:
+				// left unset, the backbone path's own defaults apply.
+				for name, zero := range map[string]func(){
+					"epochs": func() { opt.Epochs = 0 }, "patience": func() { opt.Patience = 0 },
+					"batch": func() { opt.Batch = 0 }, "resize": func() { resize = "" },
+				} {
+					if !cmd.Flags().Changed(name) {
+						zero()
+					}
+				}
+				for _, name := range []string{"input-size", "channels", "stem-stride"} {
+					if cmd.Flags().Changed(name) {
+						return fmt.Errorf("--%s does not apply with --backbone %s (the backbone fixes its input); use --backbone none", name, backbone)
+					}
+				}
+				if resize == "" {
+					resize = string(defaultBackboneResize)
+				}
+				cache, closeCache, err := openEmbedCache(cacheDir, opt.Data)
+				if err != nil {
+					return err
+				}
+				defer closeCache()
+				opt.Cache = cache
 			}
 			opt.Resize = inspector.ResizeMode(resize)
 			opt.Interpolation = inspector.Interpolation(interp)
@@ -89,6 +126,43 @@ validation loss stops improving. For a defect model name the OK classes with
 	f.StringVar(&pipeline, "pipeline", "", "augmentation pipeline file (YAML or JSON; default: mild built-in pipeline)")
 	f.StringSliceVar(&opt.OKLabels, "ok-labels", nil, "classes that mean OK (makes a defect model), e.g. --ok-labels ok")
 	f.StringVar(&opt.Backend, "backend", train.BackendONNX, "training backend: onnx (ONNX Runtime) or go (pure Go, slow)")
+	f.StringVar(&backbone, "backbone", backbones.MobileNetV2, "pretrained backbone to train a head on (frozen features): "+strings.Join(backbones.Names(), ", ")+", or none for the small CNN from scratch")
+	f.IntVar(&opt.Views, "views", 4, "augmented copies of each training image embedded once and cached (--backbone only); -1 for none")
+	f.IntVar(&opt.Hidden, "hidden", 256, "width of the head's hidden ReLU layer (--backbone only); -1 for a linear head")
+	f.IntVar(&opt.Threads, "threads", 0, "ONNX Runtime threads for embedding (--backbone only; default all cores)")
+	f.StringVar(&cacheDir, "cache-dir", "", "folder of the embedding caches, one file per dataset (default: the user cache folder, pruefplatz/embed)")
+	f.BoolVar(&opt.AllowLabelChange, "allow-label-change", false, "publish even when the labels differ from the previous version's")
 	f.Float64Var(&opt.Tolerance, "tolerance", 1e-4, "largest allowed probability difference between trained and exported model")
 	return cmd
+}
+
+// defaultBackboneResize is how frames reach the backbone unless --resize
+// says otherwise (see docs/training.md, "Pretrained backbone").
+const defaultBackboneResize = inspector.ResizeStretch
+
+// openEmbedCache opens the embedding cache file of a dataset: one bbolt
+// file per dataset folder (named by a hash of its absolute path) in dir, or
+// in the user cache folder.
+func openEmbedCache(dir, data string) (*bolt.EmbedCache, func(), error) {
+	if dir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return nil, nil, fmt.Errorf("no cache folder (%w): pass --cache-dir", err)
+		}
+		dir = filepath.Join(base, "pruefplatz", "embed")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	abs, err := filepath.Abs(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	sum := sha256.Sum256([]byte(abs))
+	path := filepath.Join(dir, filepath.Base(abs)+"-"+hex.EncodeToString(sum[:6])+".db")
+	c, err := bolt.OpenEmbedCache(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, func() { c.Close() }, nil
 }

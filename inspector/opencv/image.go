@@ -57,6 +57,11 @@ func DecodeImage(data []byte, lim Limits) (gocv.Mat, error) {
 	if int64(cfg.Width)*int64(cfg.Height) > lim.MaxPixels {
 		return gocv.NewMat(), fmt.Errorf("%w: %dx%d pixels (limit %d)", inspector.ErrImageTooLarge, cfg.Width, cfg.Height, lim.MaxPixels)
 	}
+	// OpenCV decodes a cut-off JPEG without an error, filling the missing
+	// rows with grey: a plausible-looking image that is not the part.
+	if err := inspector.CheckComplete(format, data); err != nil {
+		return gocv.NewMat(), fmt.Errorf("%w: %s %v", inspector.ErrBadImage, format, err)
+	}
 	m, err := imDecode(data)
 	if err != nil || m.Empty() {
 		m.Close()

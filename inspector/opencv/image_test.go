@@ -9,6 +9,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"os"
 	"testing"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
@@ -59,6 +60,12 @@ func hugePNGHeader(w, h uint32) []byte {
 
 func TestDecodeImage(t *testing.T) {
 	good := jpegBytes(t, 40, 30)
+	// A camera JPEG (EXIF, restart-free baseline) from the backbone's check photos.
+	photo, err := os.ReadFile("../../models/backbones/mobilenet-v2/testdata/hot_dog.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := jpegBytes(t, 320, 240)
 	cases := []struct {
 		name string
 		data []byte
@@ -84,6 +91,13 @@ func TestDecodeImage(t *testing.T) {
 		{"zero bytes", nil, Limits{}, inspector.ErrBadImage},
 		{"text", []byte("hello, this is not an image"), Limits{}, inspector.ErrBadImage},
 		{"truncated jpeg", good[:len(good)/3], Limits{}, inspector.ErrBadImage},
+		// OpenCV decodes these with grey fill and no error.
+		{"jpeg cut after 700 bytes", big[:700], Limits{}, inspector.ErrBadImage},
+		{"jpeg missing its last bytes", big[:len(big)-2], Limits{}, inspector.ErrBadImage},
+		{"camera jpeg", photo, Limits{}, nil},
+		{"camera jpeg cut after 700 bytes", photo[:700], Limits{}, inspector.ErrBadImage},
+		{"camera jpeg cut near the end", photo[:len(photo)-300], Limits{}, inspector.ErrBadImage},
+		{"jpeg with bytes after the end marker", append(bytes.Clone(big), "trailer"...), Limits{}, nil},
 		{"corrupt png body", func() []byte {
 			b := pngBytes(t, 30, 30)
 			c := bytes.Clone(b)

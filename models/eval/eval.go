@@ -4,7 +4,9 @@ package eval
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
 
 	"github.com/pruefplatz/pruefplatz/datasets"
 	"github.com/pruefplatz/pruefplatz/inspector/onnx"
@@ -24,6 +26,41 @@ type Result struct {
 	Probs   [][]float32
 	Truth   []int
 	Skipped []Skipped
+	// Seen gives, per evaluated image, the model's split it was in
+	// ("train" or "val"), or "" for an image the model never learned from
+	// (by content hash, see Known).
+	Seen []string
+	// SeenN counts the evaluated images of Seen that are not "". When it is
+	// above zero, Unseen and SeenMetrics hold the figures of the two groups
+	// (nil for an empty group): figures on training images flatter a model.
+	SeenN       int
+	Unseen      *models.Metrics
+	SeenMetrics *models.Metrics
+}
+
+// Known maps an image file's sha256 to the split of a model's manifest it
+// was in, for the training and validation splits only (the test split was
+// never learned from).
+type Known map[string]string
+
+// KnownFromManifest reads a model's manifest.json. It returns the read or
+// parse error.
+func KnownFromManifest(path string) (Known, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var m datasets.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("eval: manifest %s: %w", path, err)
+	}
+	k := Known{}
+	for _, f := range m.Files {
+		if f.Split == "train" || f.Split == "val" {
+			k[f.SHA256] = f.Split
+		}
+	}
+	return k, nil
 }
 
 // LabelMap maps each dataset class onto the card's label index. It returns an
@@ -49,6 +86,13 @@ func LabelMap(card *models.Card, classes []string) (map[string]int, error) {
 // model or building the preprocessor, ctx's error, and classification errors;
 // unreadable images are skipped and listed in Result.Skipped.
 func Evaluate(ctx context.Context, card *models.Card, modelPath string, ds *datasets.Dataset) (*Result, error) {
+	return EvaluateKnown(ctx, card, modelPath, ds, nil)
+}
+
+// EvaluateKnown is Evaluate that also marks the images whose content the
+// model learned from (known, from its manifest) and reports their figures
+// apart (Result.Seen, SeenN, Unseen, SeenMetrics).
+func EvaluateKnown(ctx context.Context, card *models.Card, modelPath string, ds *datasets.Dataset, known Known) (*Result, error) {
 	lm, err := LabelMap(card, ds.Classes)
 	if err != nil {
 		return nil, err
@@ -92,11 +136,42 @@ func Evaluate(ctx context.Context, card *models.Card, modelPath string, ds *data
 				best = i
 			}
 		}
+		seen := ""
+		if len(known) > 0 {
+			if sum, err := models.FileSHA256(smp.Path); err == nil {
+				seen = known[sum]
+			}
+		}
+		if seen != "" {
+			res.SeenN++
+		}
+		res.Seen = append(res.Seen, seen)
 		res.Probs = append(res.Probs, p)
 		res.Truth = append(res.Truth, lm[smp.Class])
 		pred = append(pred, best)
 	}
 	res.Metrics = models.ComputeMetrics(card.Labels, res.Truth, pred)
 	res.Metrics.AddThresholdStats(res.Probs, res.Truth, card.Thresholds, card.OKLabels)
+	if res.SeenN > 0 {
+		res.Unseen = subset(card, res, pred, false)
+		res.SeenMetrics = subset(card, res, pred, true)
+	}
 	return res, nil
+}
+
+// subset computes the metrics of the seen (or unseen) images; nil when there are none.
+func subset(card *models.Card, res *Result, pred []int, seen bool) *models.Metrics {
+	var probs [][]float32
+	var truth, p []int
+	for i := range res.Probs {
+		if (res.Seen[i] != "") == seen {
+			probs, truth, p = append(probs, res.Probs[i]), append(truth, res.Truth[i]), append(p, pred[i])
+		}
+	}
+	if len(probs) == 0 {
+		return nil
+	}
+	m := models.ComputeMetrics(card.Labels, truth, p)
+	m.AddThresholdStats(probs, truth, card.Thresholds, card.OKLabels)
+	return m
 }

@@ -1,0 +1,631 @@
+package train
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"image"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/layers"
+	"github.com/gomlx/gomlx/ml/layers/regularizer"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/initializer"
+	gtrain "github.com/gomlx/gomlx/ml/train"
+	"github.com/gomlx/gomlx/ml/train/loss"
+	"github.com/gomlx/gomlx/ml/train/optimizer"
+	"github.com/pruefplatz/pruefplatz/datasets"
+	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/embed"
+	"github.com/pruefplatz/pruefplatz/inspector/onnx"
+	"github.com/pruefplatz/pruefplatz/inspector/opencv"
+	"github.com/pruefplatz/pruefplatz/models"
+	"gocv.io/x/gocv"
+)
+
+// headScale multiplies the unit-length embeddings before the head: their
+// entries are about 1/√1280 each, and logits of a zero-initialised head
+// would need huge weights (and many Adam steps) to leave the uniform start.
+// It is folded into the first layer's weights at export.
+const headScale = 16
+
+// embedded is a split's embeddings with their labels and files.
+type embedded struct {
+	vecs   [][]float32
+	labels []int
+	files  []string // one per vector
+	views  []int    // view index per vector (0: unaugmented)
+	stats  embed.CacheStats
+}
+
+// trainOnBackbone is Train's path for a frozen pretrained backbone: every
+// image (and Views augmented copies of each training image) is embedded
+// once through the shared embedder and cache, a small head learns on the
+// vectors, and backbone and head are exported as one ONNX graph.
+func trainOnBackbone(ctx context.Context, opt Options, start time.Time, reg models.Registry, ds *datasets.Dataset,
+	split datasets.Split, manifest *datasets.Manifest, warnings []string) (*Result, error) {
+	bb := *opt.Backbone
+	spec := embed.Spec(opt.Resize, opt.ROI)
+	if err := onnx.Init(opt.ORTLib); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	runner, err := onnx.OpenBackbone(bb, onnx.Options{Threads: opt.Threads})
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	defer runner.Close()
+	emb, err := embed.New(runner, spec, 16)
+	if err != nil {
+		return nil, err
+	}
+	cache := opt.Cache
+	if cache == nil {
+		cache = embed.MemCache{}
+	}
+	sums := map[string]string{}
+	for _, f := range manifest.Files {
+		sums[filepath.Join(ds.Root, filepath.FromSlash(f.Path))] = f.SHA256
+	}
+	views := opt.Views
+	fmt.Fprintf(opt.Out, "embedding %d images with %s (%d augmented views per training image, %d threads)\n",
+		len(ds.Samples), bb.Name, views, opt.Threads)
+	embedStart := time.Now()
+	e := embedder{opt: opt, spec: spec, emb: emb, cache: cache, sums: sums, backbone: bb.SHA256, aug: opt.Pipeline.JSON()}
+	tr, probs1, err := e.split(ctx, split.Train, views)
+	if err != nil {
+		return nil, err
+	}
+	va, probs2, err := e.split(ctx, split.Val, 0)
+	if err != nil {
+		return nil, err
+	}
+	te, probs3, err := e.split(ctx, split.Test, 0)
+	if err != nil {
+		return nil, err
+	}
+	embedSecs := time.Since(embedStart).Seconds()
+	hits := tr.stats.Hits + va.stats.Hits + te.stats.Hits
+	computed := tr.stats.Computed + va.stats.Computed + te.stats.Computed
+	fmt.Fprintf(opt.Out, "embedded %d vectors in %.1f s (%d from the cache, %d computed)\n", hits+computed, embedSecs, hits, computed)
+	var problems []string
+	for _, p := range append(append(append(ds.Problems, probs1...), probs2...), probs3...) {
+		problems = append(problems, p.String())
+	}
+	for _, p := range append(append(probs1, probs2...), probs3...) {
+		fmt.Fprintln(opt.Out, "skipped:", p)
+	}
+	if len(tr.vecs) == 0 || len(va.vecs) == 0 {
+		return nil, errors.New("train: no readable training or validation images")
+	}
+
+	h, err := trainHead(ctx, opt, tr, va, len(ds.Classes))
+	if err != nil {
+		return nil, err
+	}
+	valProbs, testProbs := h.probs(va.vecs), h.probs(te.vecs)
+	var okIdx []int
+	for i, c := range ds.Classes {
+		for _, l := range opt.OKLabels {
+			if c == l {
+				okIdx = append(okIdx, i)
+			}
+		}
+	}
+	th := models.ChooseThresholds(valProbs, va.labels, okIdx, 0.99)
+	metrics := map[string]*models.Metrics{
+		"validation": evaluate(ds.Classes, valProbs, va.labels, th, opt.OKLabels),
+		"test":       evaluate(ds.Classes, testProbs, te.labels, th, opt.OKLabels),
+	}
+	fmt.Fprintf(opt.Out, "\ntest set (%d images):\n%s", len(te.vecs), metrics["test"].Table())
+
+	tmp, err := os.MkdirTemp("", "pruefplatz-train-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	onnxPath := filepath.Join(tmp, models.ModelFile)
+	if err := exportGrafted(opt, bb, h.layers, onnxPath); err != nil {
+		return nil, err
+	}
+	// The reference images' tensors, made again as the station will make them.
+	n := min(16, len(te.files))
+	refX := make([][]float32, n)
+	for i := 0; i < n; i++ {
+		x, err := stationTensor(te.files[i], spec)
+		if err != nil {
+			return nil, fmt.Errorf("verify: %w", err)
+		}
+		refX[i] = x
+	}
+	ver, err := verify(opt, onnxPath, spec, len(ds.Classes), refX, testProbs[:n], te.files[:n], nil)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(opt.Out, "export verified with ONNX Runtime: %d reference images, max difference %.2g (tolerance %.0e)\n",
+		len(ver.References), ver.MaxAbsDiff, ver.Tolerance)
+
+	arch := fmt.Sprintf("%s (frozen, ImageNet) → embedding 1280 → L2 normalisation", bb.Name)
+	for i, l := range h.layers {
+		if i < len(h.layers)-1 {
+			arch += fmt.Sprintf(" → dense(%d)+ReLU", l.Out)
+		} else {
+			arch += fmt.Sprintf(" → dense(%d) logits", l.Out)
+		}
+	}
+	card := &models.Card{
+		Name: opt.Name, Version: opt.Version, Labels: ds.Classes, Input: spec, OKLabels: opt.OKLabels,
+		Thresholds: th, ThresholdWhy: models.ThresholdRule, Architecture: arch + "; input NCHW float32",
+		Backbone: &models.BackboneInfo{Name: bb.Name, SHA256: bb.SHA256, License: bb.License, Source: bb.Source, Frozen: true},
+		Training: &models.TrainingInfo{
+			Backend: opt.Backend, Epochs: opt.Epochs, EpochsRun: len(h.curve), BestEpoch: h.bestEpoch, Batch: opt.Batch,
+			StepsPerEpoch: h.steps, Patience: opt.Patience,
+			LearningRate: opt.LR, Schedule: "Adam, cosine annealing per epoch to 2% of the start",
+			EarlyStopping: fmt.Sprintf("validation loss, patience %d epochs; weights of the best epoch kept", opt.Patience),
+			Sampling:      "class-balanced: each vector draws a class uniformly, then a vector of it",
+			Seed:          opt.Seed, Augmentation: opt.Pipeline.JSON(), AugmentedViews: views,
+			Seconds: math.Round((embedSecs+h.secs)*10) / 10, EmbedSeconds: math.Round(embedSecs*10) / 10,
+			EmbedCacheHits: hits, EmbedComputed: computed,
+			ImagesPerSec: math.Round(float64(computed) / math.Max(embedSecs, 1e-3)), Curve: h.curve,
+		},
+		Dataset: &models.DatasetInfo{Path: opt.Data, ManifestHash: manifest.Hash(), ClassCounts: manifest.ClassCounts,
+			SplitCounts: manifest.SplitCounts, Problems: problems},
+		Warnings: warnings,
+		Metrics:  metrics, Verification: ver, ONNXInput: embed.InputName, ONNXOutput: "logits", Outputs: "logits",
+		Tool: "pruefplatz train --backbone (GoMLX v0.28.3 head, ONNX graph grafted in Go)", Created: opt.Now().UTC().Truncate(time.Second),
+		Files: map[string]string{"curve": "curve.png", "confusion": "confusion.png", "manifest": "manifest.json"},
+	}
+	return publish(ctx, opt, reg, card, manifest, tmp, onnxPath, start)
+}
+
+// publish writes the manifest and plots beside the verified model and
+// publishes the version; nothing reaches the registry before this.
+func publish(ctx context.Context, opt Options, reg models.Registry, card *models.Card, manifest *datasets.Manifest,
+	tmp, onnxPath string, start time.Time) (*Result, error) {
+	if err := manifest.WriteFile(filepath.Join(tmp, "manifest.json")); err != nil {
+		return nil, err
+	}
+	if err := writeCurvePNG(filepath.Join(tmp, "curve.png"), card.Training.Curve); err != nil {
+		return nil, err
+	}
+	if err := WriteConfusionPNG(filepath.Join(tmp, "confusion.png"), card.Metrics["test"]); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	files := map[string]string{models.ModelFile: onnxPath}
+	for _, f := range card.Files {
+		files[f] = filepath.Join(tmp, f)
+	}
+	dir, err := reg.Publish(card, files)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(opt.Out, "published %s/%s in %s (%.0fs)\n", card.Name, card.Version, dir, opt.Now().Sub(start).Seconds())
+	return &Result{Card: card, Dir: dir}, nil
+}
+
+// stationTensor decodes a file and preprocesses it as the station does.
+func stationTensor(path string, spec inspector.InputSpec) ([]float32, error) {
+	img, err := opencv.ReadImageFile(path, opencv.Limits{})
+	if err != nil {
+		return nil, err
+	}
+	defer img.Close()
+	x := make([]float32, spec.TensorLen())
+	return x, opencv.Preprocess(img, spec, x)
+}
+
+// embedder embeds dataset images, view by view, through the cache.
+type embedder struct {
+	opt      Options
+	spec     inspector.InputSpec
+	emb      *embed.Embedder
+	cache    embed.Cache
+	sums     map[string]string // file → sha256, from the manifest
+	backbone string
+	aug      []byte
+}
+
+func (e *embedder) key(sum string, view int) embed.Key {
+	p := embed.KeyParts{ImageSHA256: sum, BackboneSHA256: e.backbone, Spec: e.spec}
+	if view > 0 {
+		// View 0 is the image as the station sees it: its key does not
+		// depend on the augmentation, so runs with other pipelines share it.
+		p.Augmentation, p.Seed, p.View = e.aug, e.opt.Seed, view
+	}
+	return embed.MakeKey(p)
+}
+
+// split embeds samples with view 0 and views augmented copies each.
+// Unreadable images are skipped and reported.
+func (e *embedder) split(ctx context.Context, samples []datasets.Sample, views int) (*embedded, []datasets.Problem, error) {
+	out := &embedded{}
+	var problems []datasets.Problem
+	const chunk = 16 // images per round: decode in parallel, then embed
+	for start := 0; start < len(samples); start += chunk {
+		part := samples[start:min(start+chunk, len(samples))]
+		var keys []embed.Key
+		type item struct{ img, view int }
+		var items []item
+		for i, s := range part {
+			for v := 0; v <= views; v++ {
+				keys = append(keys, e.key(e.sums[s.Path], v))
+				items = append(items, item{i, v})
+			}
+		}
+		have, err := e.cache.Get(keys)
+		if err != nil {
+			return nil, nil, fmt.Errorf("embed cache: %w", err)
+		}
+		need := make([][]int, len(part)) // per image: the views to compute
+		for k, v := range have {
+			if v == nil {
+				need[items[k].img] = append(need[items[k].img], items[k].view)
+			}
+		}
+		tensors, errs := e.tensors(ctx, part, need)
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		var ks []embed.Key
+		var idx []int
+		for k, it := range items {
+			if errs[it.img] != nil {
+				continue
+			}
+			ks = append(ks, keys[k])
+			idx = append(idx, k)
+		}
+		vecs, st, err := embed.Cached(ctx, e.emb, e.cache, ks, func(i int, dst []float32) error {
+			it := items[idx[i]]
+			x := tensors[it.img][it.view]
+			if x == nil {
+				return fmt.Errorf("%s view %d: no tensor (cache changed during the run)", part[it.img].Path, it.view)
+			}
+			copy(dst, x)
+			return nil
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		out.stats.Hits += st.Hits
+		out.stats.Computed += st.Computed
+		for i, s := range part {
+			if errs[i] != nil {
+				problems = append(problems, datasets.Problem{Path: s.Path, Err: errs[i].Error()})
+			}
+		}
+		for j, k := range idx {
+			it := items[k]
+			out.vecs = append(out.vecs, vecs[j])
+			out.labels = append(out.labels, part[it.img].Label)
+			out.files = append(out.files, part[it.img].Path)
+			out.views = append(out.views, it.view)
+		}
+	}
+	return out, problems, nil
+}
+
+// tensors decodes the images that need views on all cores and makes each
+// needed view's tensor: view 0 through the station's Preprocessor from the
+// whole image; view v > 0 cut to the ROI, pre-shrunk, augmented with a
+// generator seeded by (seed, image content, v), then preprocessed.
+func (e *embedder) tensors(ctx context.Context, part []datasets.Sample, need [][]int) ([]map[int][]float32, []error) {
+	out := make([]map[int][]float32, len(part))
+	errs := make([]error, len(part))
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	workers := min(runtime.NumCPU(), len(part))
+	augSpec := e.spec
+	augSpec.ROI = nil
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pre, err := opencv.NewPreprocessor(e.spec)
+			if err != nil {
+				for i := range jobs {
+					errs[i] = err
+				}
+				return
+			}
+			defer pre.Close()
+			preAug, err := opencv.NewPreprocessor(augSpec)
+			if err != nil {
+				for i := range jobs {
+					errs[i] = err
+				}
+				return
+			}
+			defer preAug.Close()
+			aug := gocv.NewMat()
+			defer aug.Close()
+			for i := range jobs {
+				out[i], errs[i] = e.viewTensors(part[i].Path, need[i], pre, preAug, &aug)
+			}
+		}()
+	}
+	for i := range part {
+		if len(need[i]) == 0 || ctx.Err() != nil {
+			continue
+		}
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	return out, errs
+}
+
+func (e *embedder) viewTensors(path string, views []int, pre, preAug *opencv.Preprocessor, aug *gocv.Mat) (map[int][]float32, error) {
+	img, err := opencv.ReadImageFile(path, opencv.Limits{})
+	if err != nil {
+		return nil, err
+	}
+	defer img.Close()
+	out := map[int][]float32{}
+	var small gocv.Mat // the ROI, pre-shrunk: the augmentations' source
+	defer func() { small.Close() }()
+	sum, _ := hex.DecodeString(e.sums[path])
+	var imgSeed uint64
+	if len(sum) >= 8 {
+		imgSeed = binary.LittleEndian.Uint64(sum)
+	}
+	for _, v := range views {
+		x := make([]float32, e.spec.TensorLen())
+		if v == 0 {
+			if err := pre.Run(img, x); err != nil {
+				return nil, err
+			}
+			out[v] = x
+			continue
+		}
+		if small.Ptr() == nil {
+			src := img
+			if r := e.spec.ROI; r != nil {
+				area := image.Rect(r.X, r.Y, r.X+r.W, r.Y+r.H).Intersect(image.Rect(0, 0, img.Cols(), img.Rows()))
+				if area.Empty() {
+					return nil, fmt.Errorf("roi %+v lies outside the %dx%d image", *r, img.Cols(), img.Rows())
+				}
+				region := img.Region(area)
+				src = region.Clone()
+				region.Close()
+				defer src.Close()
+			}
+			if s, ok := opencv.PreShrink(src, e.spec); ok {
+				small = s
+			} else {
+				small = src.Clone()
+			}
+		}
+		rng := rand.New(rand.NewPCG(e.opt.Seed^imgSeed, uint64(v)))
+		if _, err := e.opt.Pipeline.Apply(small, aug, rng); err != nil {
+			return nil, err
+		}
+		if err := preAug.Run(*aug, x); err != nil {
+			return nil, err
+		}
+		out[v] = x
+	}
+	return out, nil
+}
+
+// head is a trained head: its layers (the scale folded in) and a forward pass.
+type head struct {
+	layers    []headLayer
+	curve     []models.EpochStats
+	bestEpoch int
+	steps     int
+	secs      float64
+}
+
+// probs runs the head in Go on normalised embeddings. It is the "trained"
+// side of the export check; the graph's Gemm computes the same sums.
+func (h *head) probs(vecs [][]float32) [][]float32 {
+	out := make([][]float32, len(vecs))
+	for n, v := range vecs {
+		x := v
+		for li, l := range h.layers {
+			y := append([]float32(nil), l.B...)
+			for i, xi := range x[:l.In] {
+				if xi == 0 {
+					continue
+				}
+				row := l.W[i*l.Out : (i+1)*l.Out]
+				for j, w := range row {
+					y[j] += xi * w
+				}
+			}
+			if li < len(h.layers)-1 {
+				for j := range y {
+					y[j] = max(y[j], 0)
+				}
+			}
+			x = y
+		}
+		out[n] = inspector.Softmax(x)
+	}
+	return out
+}
+
+// trainHead learns the head on the training vectors with GoMLX: Adam,
+// cosine-annealed, class-balanced batches, early stopping on the validation
+// loss with the best epoch's weights kept.
+func trainHead(ctx context.Context, opt Options, tr, va *embedded, classes int) (*head, error) {
+	backend, err := newBackend(opt)
+	if err != nil {
+		return nil, err
+	}
+	defer backend.Finalize()
+	store := model.NewStore()
+	store.SetParam(model.ParamInitialSeed, int64(opt.Seed))
+	store.SetParam(regularizer.ParamL2, opt.WeightDecay)
+	hidden := opt.Hidden
+	modelFn := func(scope *model.Scope, x *graph.Node) *graph.Node {
+		x = graph.MulScalar(x, headScale)
+		if hidden > 0 {
+			x = layers.Dense(scope.In("head0"), x, true, hidden)
+			x = graph.Max(x, graph.ZerosLike(x))
+			x = layers.DropoutStatic(scope, x, 0.2)
+			return layers.Dense(scope.In("head1").WithInitializer(initializer.Zero), x, true, classes)
+		}
+		return layers.Dense(scope.In("head0").WithInitializer(initializer.Zero), x, true, classes)
+	}
+	trainer := gtrain.NewTrainer(backend, store, func(scope *model.Scope, spec any, inputs []*graph.Node) []*graph.Node {
+		return []*graph.Node{modelFn(scope, inputs[0])}
+	}, loss.SparseCategoricalCrossEntropyLogits, optimizer.Adam().LearningRate(opt.LR).Done(), nil, nil)
+	lrVar := optimizer.LearningRateVar(store.RootScope(), dtypes.Float32, opt.LR)
+
+	byClass := make([][]int, classes)
+	for i, l := range tr.labels {
+		byClass[l] = append(byClass[l], i)
+	}
+	var nonEmpty []int
+	for c, idx := range byClass {
+		if len(idx) > 0 {
+			nonEmpty = append(nonEmpty, c)
+		}
+	}
+	bs := opt.Batch
+	steps := opt.StepsPerEpoch
+	if steps <= 0 {
+		steps = max(10, len(tr.vecs)/bs)
+	}
+	h := &head{steps: steps}
+	// Training accuracy on the unaugmented views: a fifth of the work.
+	var tr0 [][]float32
+	var tr0y []int
+	for i, v := range tr.views {
+		if v == 0 {
+			tr0, tr0y = append(tr0, tr.vecs[i]), append(tr0y, tr.labels[i])
+		}
+	}
+	bestLoss := math.Inf(1)
+	var best []headLayer
+	t0 := time.Now()
+	for epoch := 1; epoch <= opt.Epochs; epoch++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		lr := opt.LR * (0.02 + 0.98*0.5*(1+math.Cos(math.Pi*float64(epoch-1)/float64(opt.Epochs))))
+		if err := lrVar.SetValue(tensors.FromScalar(float32(lr))); err != nil {
+			return nil, err
+		}
+		rng := rand.New(rand.NewPCG(opt.Seed, uint64(epoch)))
+		var lossSum float64
+		for k := 0; k < steps; k++ {
+			x := make([]float32, bs*embed.Dim)
+			y := make([]int32, bs)
+			for i := 0; i < bs; i++ {
+				c := nonEmpty[rng.IntN(len(nonEmpty))]
+				j := byClass[c][rng.IntN(len(byClass[c]))]
+				copy(x[i*embed.Dim:], tr.vecs[j])
+				y[i] = int32(c)
+			}
+			m, err := trainer.TrainStep(gtrain.Batch{
+				Inputs: []*tensors.Tensor{tensors.FromFlatDataAndDimensions(x, bs, embed.Dim)},
+				Labels: []*tensors.Tensor{tensors.FromFlatDataAndDimensions(y, bs, 1)}})
+			if err != nil {
+				return nil, fmt.Errorf("train: head step: %w", err)
+			}
+			lossSum += float64(tensors.MustCopyFlatData[float32](m[0])[0])
+			for _, t := range m {
+				t.FinalizeAll()
+			}
+		}
+		cur, err := headLayers(store, hidden > 0)
+		if err != nil {
+			return nil, err
+		}
+		h.layers = cur
+		_, trAcc := lossAndAccuracy(h.probs(tr0), tr0y)
+		vl, vacc := lossAndAccuracy(h.probs(va.vecs), va.labels)
+		st := models.EpochStats{Epoch: epoch, TrainLoss: lossSum / float64(steps), TrainAcc: trAcc, ValLoss: vl, ValAcc: vacc, LR: lr}
+		h.curve = append(h.curve, st)
+		fmt.Fprintf(opt.Out, "epoch %3d/%d  train loss %.4f  train acc %.3f  val loss %.4f  val acc %.3f  lr %.5f\n",
+			epoch, opt.Epochs, st.TrainLoss, trAcc, vl, vacc, lr)
+		if vl < bestLoss-1e-4 {
+			bestLoss, h.bestEpoch, best = vl, epoch, cur
+		} else if epoch-h.bestEpoch >= opt.Patience {
+			fmt.Fprintf(opt.Out, "early stop: validation loss has not improved for %d epochs (best: epoch %d)\n", opt.Patience, h.bestEpoch)
+			break
+		}
+	}
+	h.layers = best
+	h.secs = time.Since(t0).Seconds()
+	return h, nil
+}
+
+// headLayers copies the head's weights out of the store, with headScale
+// folded into the first layer so the graph takes the normalised embedding.
+func headLayers(store *model.Store, hidden bool) ([]headLayer, error) {
+	names := []string{"head0"}
+	if hidden {
+		names = append(names, "head1")
+	}
+	var out []headLayer
+	for i, n := range names {
+		s := store.RootScope().In("%s", n).In("dense")
+		wv, bv := s.GetVariable("weights"), s.GetVariable("biases")
+		if wv == nil || bv == nil {
+			return nil, fmt.Errorf("train: head layer %s has no weights", n)
+		}
+		wt, err := wv.Value()
+		if err != nil {
+			return nil, err
+		}
+		bt, err := bv.Value()
+		if err != nil {
+			return nil, err
+		}
+		w := tensors.MustCopyFlatData[float32](wt)
+		b := tensors.MustCopyFlatData[float32](bt)
+		d := wv.Shape().Dimensions
+		if i == 0 {
+			for j := range w {
+				w[j] *= headScale
+			}
+		}
+		out = append(out, headLayer{W: w, B: b, In: d[0], Out: d[1]})
+	}
+	return out, nil
+}
+
+// exportGrafted writes the backbone with the head grafted on to path.
+func exportGrafted(opt Options, bb embed.Backbone, hl []headLayer, path string) error {
+	if err := bb.Verify(); err != nil {
+		return err
+	}
+	src, err := os.ReadFile(bb.File)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	g, err := graftHead(src, embed.OutEmbedding, hl)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	f, err := opt.createFile(path)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	_, err = f.Write(g)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("export to %s: %w", path, err)
+	}
+	return nil
+}

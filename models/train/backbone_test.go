@@ -1,0 +1,137 @@
+//go:build onnx
+
+package train
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pruefplatz/pruefplatz/inspector/embed"
+	"github.com/pruefplatz/pruefplatz/inspector/onnx"
+	"github.com/pruefplatz/pruefplatz/models"
+	"github.com/pruefplatz/pruefplatz/models/backbones"
+)
+
+func backboneOptions(t *testing.T, data string) Options {
+	t.Helper()
+	b, err := backbones.Get(filepath.Join(repoRoot(t), "models"), backbones.MobileNetV2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Options{Data: data, Name: "bb", Registry: t.TempDir(), Epochs: 4, Patience: 4, Batch: 8, StepsPerEpoch: 3,
+		Seed: 1, ORTLib: ortLib(t), Backbone: &b, Views: 1, Threads: 2, Hidden: 8}
+}
+
+// TestTrainBackboneExportMatches trains a head on the frozen backbone end to
+// end: the published model is one ONNX file (one input, one output, the
+// ImageNet classifier pruned away) whose ONNX Runtime answers equal the
+// trained head's; the card names the backbone and warns about the tiny test
+// split; a second run on the same cache embeds nothing.
+func TestTrainBackboneExportMatches(t *testing.T) {
+	data := tinyDataset(t, []string{"left", "right"}, []int{12, 12})
+	opt := backboneOptions(t, data)
+	cache := embed.MemCache{}
+	opt.Cache = cache
+	var out bytes.Buffer
+	opt.Out = &out
+	res, err := Train(context.Background(), opt)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	c := res.Card
+	if c.Backbone == nil || c.Backbone.Name != backbones.MobileNetV2 || c.Backbone.SHA256 != opt.Backbone.SHA256 || c.Backbone.License != "Apache-2.0" {
+		t.Errorf("card backbone %+v", c.Backbone)
+	}
+	if c.Verification == nil || len(c.Verification.References) == 0 || c.Verification.MaxAbsDiff > c.Verification.Tolerance {
+		t.Fatalf("verification %+v", c.Verification)
+	}
+	// The reference images, run again through the published file: the
+	// exported answers are the trained ones.
+	path := filepath.Join(res.Dir, models.ModelFile)
+	info, err := onnx.Inspect(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := info.CheckShapes(c.Input, len(c.Labels)); err != nil {
+		t.Fatalf("published model: %v", err)
+	}
+	sess, err := onnx.Open(path, c.Input, len(c.Labels), onnx.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	for _, ref := range c.Verification.References {
+		matches, _ := filepath.Glob(filepath.Join(data, "*", ref.File))
+		file := ""
+		for _, m := range matches {
+			if sum, _ := models.FileSHA256(m); sum == ref.FileSHA256 {
+				file = m
+			}
+		}
+		if file == "" {
+			t.Fatalf("reference %s (sha256 %s) not found", ref.File, ref.FileSHA256)
+		}
+		x, err := stationTensor(file, c.Input)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logits, err := sess.Classify(context.Background(), x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, p := range c.Probabilities(logits) {
+			if d := float64(p - ref.Trained[j]); d > 1e-4 || d < -1e-4 {
+				t.Errorf("%s class %d: exported %.6f, trained %.6f", ref.File, j, p, ref.Trained[j])
+			}
+		}
+	}
+	st, _ := os.Stat(path)
+	bst, _ := os.Stat(opt.Backbone.File)
+	if st.Size() >= bst.Size() {
+		t.Errorf("model %d bytes, backbone %d: the ImageNet classifier was not pruned", st.Size(), bst.Size())
+	}
+	if len(c.Warnings) != 2 || !strings.Contains(c.Warnings[0], "test split too small") {
+		t.Errorf("card warnings %q, want one small-test-split warning per class", c.Warnings)
+	}
+	if c.Training.EmbedComputed == 0 || c.Training.AugmentedViews != 1 {
+		t.Errorf("first run: %d computed, %d views", c.Training.EmbedComputed, c.Training.AugmentedViews)
+	}
+
+	// Second run, same data and cache: nothing embedded again.
+	opt.Version = "v2"
+	res2, err := Train(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr := res2.Card.Training; tr.EmbedComputed != 0 || tr.EmbedCacheHits != c.Training.EmbedComputed {
+		t.Errorf("second run computed %d, hit %d; want 0 and %d", tr.EmbedComputed, tr.EmbedCacheHits, c.Training.EmbedComputed)
+	}
+}
+
+// TestTrainRefusesLabelChange: a new version of a name whose labels differ
+// from the previous version's is refused before any work, unless allowed.
+func TestTrainRefusesLabelChange(t *testing.T) {
+	opt := backboneOptions(t, tinyDataset(t, []string{"left", "right"}, []int{12, 12}))
+	opt.Epochs = 1
+	if _, err := Train(context.Background(), opt); err != nil {
+		t.Fatal(err)
+	}
+	opt.Data = tinyDataset(t, []string{"left", "right", "top"}, []int{12, 12, 12})
+	_, err := Train(context.Background(), opt)
+	if !errors.Is(err, models.ErrLabelChange) {
+		t.Fatalf("label change: %v, want ErrLabelChange", err)
+	}
+	if _, err := os.Stat(filepath.Join(opt.Registry, "bb", "v2")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused version was published: %v", err)
+	}
+	opt.AllowLabelChange = true
+	res, err := Train(context.Background(), opt)
+	if err != nil || res.Card.Version != "v2" {
+		t.Fatalf("allowed label change: %v", err)
+	}
+}

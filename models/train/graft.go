@@ -1,0 +1,275 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// Field numbers of onnx.proto used by graftHead.
+const (
+	modelGraph = 7 // ModelProto.graph
+
+	graphNode        = 1  // GraphProto.node
+	graphInitializer = 5  // GraphProto.initializer
+	graphInput       = 11 // GraphProto.input
+	graphOutput      = 12 // GraphProto.output
+	graphValueInfo   = 13 // GraphProto.value_info
+
+	nodeInput  = 1 // NodeProto.input
+	nodeOutput = 2 // NodeProto.output
+
+	tensorName    = 8 // TensorProto.name
+	valueInfoName = 1 // ValueInfoProto.name
+
+	onnxFloat = 1 // TensorProto.DataType.FLOAT
+)
+
+// headLayer is one dense layer of a head: y = x·W + b, W [In, Out] row-major.
+type headLayer struct {
+	W       []float32
+	B       []float32
+	In, Out int
+}
+
+// graftHead returns the backbone ModelProto with a head attached to its
+// embedding output: LpNormalization (the embedder's L2 normalisation), then
+// one Gemm per layer with a Relu between them, ending in output "logits"
+// [N, classes]. Everything the embedding does not need (the ImageNet
+// classifier, the feature-map outputs) is dropped with its weights, so the
+// file is one self-contained model with one input and one output, which the
+// station, eval and `models import` take like any other.
+//
+// It edits the protobuf at the wire level: fields it does not touch are
+// copied byte for byte. It returns an error for a file that is not an ONNX
+// model with a graph producing embedOut.
+func graftHead(model []byte, embedOut string, layers []headLayer) ([]byte, error) {
+	if len(layers) == 0 {
+		return nil, errors.New("graft: no head layers")
+	}
+	for i, l := range layers {
+		if len(l.W) != l.In*l.Out || len(l.B) != l.Out || (i > 0 && layers[i-1].Out != l.In) {
+			return nil, fmt.Errorf("graft: layer %d: %d weights and %d biases for %d→%d", i, len(l.W), len(l.B), l.In, l.Out)
+		}
+	}
+	var out []byte
+	var graph []byte
+	found := false
+	err := eachField(model, func(num protowire.Number, typ protowire.Type, raw []byte, val []byte) {
+		if num == modelGraph && typ == protowire.BytesType && !found {
+			graph, found = val, true
+			return
+		}
+		out = append(out, raw...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("graft: model: %w", err)
+	}
+	if !found {
+		return nil, errors.New("graft: the model has no graph")
+	}
+	g, err := graftGraph(graph, embedOut, layers)
+	if err != nil {
+		return nil, err
+	}
+	out = protowire.AppendTag(out, modelGraph, protowire.BytesType)
+	return protowire.AppendBytes(out, g), nil
+}
+
+type rawNode struct {
+	raw      []byte
+	inputs   []string
+	outputs  []string
+	needed   bool
+	position int
+}
+
+func graftGraph(graph []byte, embedOut string, layers []headLayer) ([]byte, error) {
+	type field struct {
+		num protowire.Number
+		raw []byte
+		val []byte
+	}
+	var fields []field
+	var nodes []*rawNode
+	producer := map[string]*rawNode{}
+	err := eachField(graph, func(num protowire.Number, typ protowire.Type, raw, val []byte) {
+		fields = append(fields, field{num, raw, val})
+		if num == graphNode && typ == protowire.BytesType {
+			n := &rawNode{raw: raw, position: len(fields) - 1}
+			_ = eachField(val, func(num protowire.Number, typ protowire.Type, _, v []byte) {
+				switch {
+				case num == nodeInput && typ == protowire.BytesType:
+					n.inputs = append(n.inputs, string(v))
+				case num == nodeOutput && typ == protowire.BytesType:
+					n.outputs = append(n.outputs, string(v))
+				}
+			})
+			nodes = append(nodes, n)
+			for _, o := range n.outputs {
+				producer[o] = n
+			}
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("graft: graph: %w", err)
+	}
+	if producer[embedOut] == nil {
+		return nil, fmt.Errorf("graft: no node produces %q", embedOut)
+	}
+	// Walk back from the embedding: the nodes and tensors it needs.
+	usedTensor := map[string]bool{}
+	stack := []string{embedOut}
+	for len(stack) > 0 {
+		t := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if usedTensor[t] {
+			continue
+		}
+		usedTensor[t] = true
+		if n := producer[t]; n != nil && !n.needed {
+			n.needed = true
+			for _, in := range n.inputs {
+				if in != "" {
+					stack = append(stack, in)
+				}
+			}
+		}
+	}
+	nameOf := func(val []byte, num protowire.Number) string {
+		name := ""
+		_ = eachField(val, func(n protowire.Number, typ protowire.Type, _, v []byte) {
+			if n == num && typ == protowire.BytesType {
+				name = string(v)
+			}
+		})
+		return name
+	}
+	var g []byte
+	for i, f := range fields {
+		switch f.num {
+		case graphNode:
+			keep := false
+			for _, n := range nodes {
+				if n.position == i {
+					keep = n.needed
+				}
+			}
+			if !keep {
+				continue
+			}
+		case graphInitializer:
+			if !usedTensor[nameOf(f.val, tensorName)] {
+				continue
+			}
+		case graphInput, graphValueInfo:
+			if !usedTensor[nameOf(f.val, valueInfoName)] {
+				continue
+			}
+		case graphOutput:
+			continue
+		}
+		g = append(g, f.raw...)
+	}
+
+	// The head.
+	node := func(op, out string, attrs []byte, in ...string) {
+		var n []byte
+		for _, s := range in {
+			n = appendString(n, nodeInput, s)
+		}
+		n = appendString(n, nodeOutput, out)
+		n = appendString(n, 3, "head/"+op+"/"+out) // name
+		n = appendString(n, 4, op)                 // op_type
+		n = append(n, attrs...)
+		g = appendMessage(g, graphNode, n)
+	}
+	intAttr := func(name string, v int64) []byte {
+		var a []byte
+		a = appendString(a, 1, name) // AttributeProto.name
+		a = protowire.AppendTag(a, 3, protowire.VarintType)
+		a = protowire.AppendVarint(a, uint64(v)) // i
+		a = protowire.AppendTag(a, 20, protowire.VarintType)
+		a = protowire.AppendVarint(a, 2) // type INT
+		return appendMessage(nil, 5, a)
+	}
+	x := "head/normalised"
+	node("LpNormalization", x, append(intAttr("axis", 1), intAttr("p", 2)...), embedOut)
+	for i, l := range layers {
+		w, b := fmt.Sprintf("head/w%d", i), fmt.Sprintf("head/b%d", i)
+		g = appendMessage(g, graphInitializer, floatTensor(w, []int64{int64(l.In), int64(l.Out)}, l.W))
+		g = appendMessage(g, graphInitializer, floatTensor(b, []int64{int64(l.Out)}, l.B))
+		y := fmt.Sprintf("head/dense%d", i)
+		if i == len(layers)-1 {
+			y = "logits"
+		}
+		node("Gemm", y, nil, x, w, b)
+		x = y
+		if i < len(layers)-1 {
+			node("Relu", y+"/relu", nil, y)
+			x = y + "/relu"
+		}
+	}
+	// output logits: float [N, classes], N symbolic like the backbone's batch.
+	var dimN, dimC, shape, tensorType, typ, vi []byte
+	dimN = appendString(nil, 2, "N") // Dimension.dim_param
+	dimC = protowire.AppendTag(nil, 1, protowire.VarintType)
+	dimC = protowire.AppendVarint(dimC, uint64(layers[len(layers)-1].Out)) // Dimension.dim_value
+	shape = appendMessage(appendMessage(nil, 1, dimN), 1, dimC)
+	tensorType = protowire.AppendTag(nil, 1, protowire.VarintType)
+	tensorType = protowire.AppendVarint(tensorType, onnxFloat)
+	tensorType = appendMessage(tensorType, 2, shape)
+	typ = appendMessage(nil, 1, tensorType) // TypeProto.tensor_type
+	vi = appendMessage(appendString(nil, 1, "logits"), 2, typ)
+	g = appendMessage(g, graphOutput, vi)
+	return g, nil
+}
+
+// eachField calls fn for every top-level field of a protobuf message with
+// its raw bytes (tag included) and, for length-delimited fields, its value.
+func eachField(msg []byte, fn func(num protowire.Number, typ protowire.Type, raw, val []byte)) error {
+	for len(msg) > 0 {
+		num, typ, n := protowire.ConsumeTag(msg)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		m := protowire.ConsumeFieldValue(num, typ, msg[n:])
+		if m < 0 {
+			return protowire.ParseError(m)
+		}
+		var val []byte
+		if typ == protowire.BytesType {
+			val, _ = protowire.ConsumeBytes(msg[n:])
+		}
+		fn(num, typ, msg[:n+m], val)
+		msg = msg[n+m:]
+	}
+	return nil
+}
+
+func appendString(b []byte, num protowire.Number, s string) []byte {
+	return protowire.AppendString(protowire.AppendTag(b, num, protowire.BytesType), s)
+}
+
+func appendMessage(b []byte, num protowire.Number, m []byte) []byte {
+	return protowire.AppendBytes(protowire.AppendTag(b, num, protowire.BytesType), m)
+}
+
+// floatTensor encodes a float32 TensorProto with its values as raw_data.
+func floatTensor(name string, dims []int64, vals []float32) []byte {
+	var t []byte
+	for _, d := range dims {
+		t = protowire.AppendTag(t, 1, protowire.VarintType)
+		t = protowire.AppendVarint(t, uint64(d))
+	}
+	t = protowire.AppendTag(t, 2, protowire.VarintType)
+	t = protowire.AppendVarint(t, onnxFloat)
+	t = appendString(t, tensorName, name)
+	raw := make([]byte, 0, 4*len(vals))
+	for _, v := range vals {
+		raw = protowire.AppendFixed32(raw, math.Float32bits(v))
+	}
+	return appendMessage(t, 9, raw) // raw_data, little endian
+}
