@@ -1,6 +1,7 @@
 package inspector
 
 import (
+	"encoding/json"
 	"math"
 	"sort"
 	"time"
@@ -198,6 +199,24 @@ func (v *Verdict) Reviews() []Review {
 	}
 	out := make([]Review, 0, len(v.History)+1)
 	return append(append(out, v.History...), *v.Review)
+}
+
+// EffectiveResult is the outcome and label that count, as the JSON of a
+// verdict carries them, so pages and exports never re-derive the rule.
+type EffectiveResult struct {
+	Outcome  Outcome `json:"outcome"`
+	Label    string  `json:"label"`
+	Reviewed bool    `json:"reviewed"`
+}
+
+// MarshalJSON writes the verdict with its effective result added.
+func (v Verdict) MarshalJSON() ([]byte, error) {
+	type plain Verdict // without this method
+	o, l := v.Effective()
+	return json.Marshal(struct {
+		plain
+		Effective EffectiveResult `json:"effective"`
+	}{plain(v), EffectiveResult{Outcome: o, Label: l, Reviewed: v.Review != nil && v.Review.Outcome != ""}})
 }
 
 // Effective returns the outcome and label that count: the latest review's

@@ -1,6 +1,7 @@
 package inspector
 
 import (
+	"encoding/json"
 	"math"
 	"testing"
 )
@@ -144,5 +145,40 @@ func TestInputSpecValidate(t *testing.T) {
 				t.Errorf("%+v accepted", s)
 			}
 		})
+	}
+}
+
+func TestVerdictJSONCarriesEffective(t *testing.T) {
+	v := Verdict{ID: 7, Decision: Decision{Outcome: OutcomeNOK, Label: "scratch"}}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		ID        uint64          `json:"id"`
+		Label     string          `json:"label"`
+		Effective EffectiveResult `json:"effective"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != 7 || got.Label != "scratch" || got.Effective != (EffectiveResult{OutcomeNOK, "scratch", false}) {
+		t.Errorf("unreviewed: %s", b)
+	}
+	v.AddReview(Review{Label: "ok", Outcome: OutcomeOK, By: "anna"})
+	v.AddReview(Review{Label: "dent", Outcome: OutcomeNOK, By: "ben"})
+	b, _ = json.Marshal(&v)
+	json.Unmarshal(b, &got)
+	if got.Effective != (EffectiveResult{OutcomeNOK, "dent", true}) {
+		t.Errorf("reviewed twice: %s", b)
+	}
+	// A review without an outcome (a comment) does not change what counts.
+	w := Verdict{Decision: Decision{Outcome: OutcomeOK, Label: "ok"}, Review: &Review{Comment: "looked twice"}}
+	if o, l := w.Effective(); o != OutcomeOK || l != "ok" {
+		t.Errorf("comment-only review: %s %s", o, l)
+	}
+	var back Verdict
+	if err := json.Unmarshal(b, &back); err != nil || back.Review == nil || back.Review.By != "ben" || len(back.History) != 1 {
+		t.Errorf("round trip: %+v, %v", back, err)
 	}
 }

@@ -14,16 +14,15 @@ package bolt
 import (
 	"context"
 	"encoding/binary"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/pruefplatz/pruefplatz/internal/verdictcsv"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
 	bbolt "go.etcd.io/bbolt"
@@ -426,35 +425,20 @@ func (s *Store) Prune(ctx context.Context, maxCount int, maxAge time.Duration, n
 func (s *Store) Export(ctx context.Context, w io.Writer, format string, q inspector.VerdictQuery) error {
 	switch format {
 	case "csv":
-		cw := csv.NewWriter(w)
-		cw.Write([]string{"id", "time", "source", "trigger", "model", "version", "model_sha256", "dataset_hash", "outcome",
-			"label", "top1_score", "top_k", "review_label", "review_outcome", "review_by", "review_at", "review_comment",
-			"reviews"})
+		cw, err := verdictcsv.NewWriter(w)
+		if err != nil {
+			return err
+		}
 		var werr error
-		err := s.walk(ctx, q, func(v *inspector.Verdict) bool {
-			var topk []string
-			top1 := ""
-			for i, p := range v.TopK {
-				topk = append(topk, fmt.Sprintf("%s:%.4f", p.Label, p.Score))
-				if i == 0 {
-					top1 = strconv.FormatFloat(float64(p.Score), 'f', 4, 32)
-				}
-			}
-			rec := []string{strconv.FormatUint(v.ID, 10), v.Time.Format(time.RFC3339Nano), v.Source, v.Trigger, v.Model.Name,
-				v.Model.Version, v.Model.SHA256, v.Model.DatasetHash, string(v.Outcome), v.Label, top1, strings.Join(topk, " "), "", "", "", "", "", ""}
-			if r := v.Review; r != nil {
-				copy(rec[12:], []string{r.Label, string(r.Outcome), r.By, r.At.Format(time.RFC3339), r.Comment,
-					reviewTrail(v.Reviews())})
-			}
-			werr = cw.Write(rec)
+		err = s.walk(ctx, q, func(v *inspector.Verdict) bool {
+			werr = cw.Write(v)
 			return werr == nil
 		})
-		cw.Flush()
-		if err == nil {
-			err = werr
+		if ferr := cw.Flush(); werr == nil {
+			werr = ferr
 		}
 		if err == nil {
-			err = cw.Error()
+			err = werr
 		}
 		return err
 	case "json":
@@ -488,19 +472,6 @@ func (s *Store) Export(ctx context.Context, w io.Writer, format string, q inspec
 		return err
 	}
 	return fmt.Errorf("export format %q (want csv or json)", format)
-}
-
-// reviewTrail writes every review, oldest first, for one CSV cell:
-// "2025-03-01T06:00:00Z anna ok; 2025-03-01T06:05:00Z ben dent (comment)".
-func reviewTrail(rs []inspector.Review) string {
-	parts := make([]string, len(rs))
-	for i, r := range rs {
-		parts[i] = r.At.Format(time.RFC3339) + " " + r.By + " " + r.Label
-		if r.Comment != "" {
-			parts[i] += " (" + r.Comment + ")"
-		}
-	}
-	return strings.Join(parts, "; ")
 }
 
 // Backup writes a consistent copy of the whole store to w while it keeps

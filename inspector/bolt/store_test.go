@@ -143,10 +143,17 @@ func TestReviewAndCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows, err := csv.NewReader(&buf).ReadAll()
-	if err != nil || len(rows) != 5 || rows[0][17] != "reviews" {
+	col := map[string]int{}
+	for i, name := range rows[0] {
+		col[name] = i
+	}
+	if err != nil || len(rows) != 5 || rows[0][col["reviews"]] != "reviews" {
 		t.Fatalf("csv: %v %v", rows, err)
 	}
-	if got, want := rows[3][17], "2026-11-23T08:00:00Z anna scratch; 2026-11-23T09:00:00Z ben ok (was dust)"; rows[3][0] != "2" || got != want {
+	if rows[3][col["effective_outcome"]] != "ok" || rows[3][col["outcome"]] != "uncertain" {
+		t.Errorf("csv effective outcome of the reviewed verdict: %v", rows[3])
+	}
+	if got, want := rows[3][col["reviews"]], "2026-11-23T08:00:00Z anna scratch; 2026-11-23T09:00:00Z ben ok (was dust)"; rows[3][0] != "2" || got != want {
 		t.Errorf("csv reviews of verdict %s: %q, want %q", rows[3][0], got, want)
 	}
 	buf.Reset()

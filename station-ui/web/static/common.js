@@ -42,8 +42,8 @@ function el(tag, attrs, ...kids) {
 }
 function pct(x) { return Math.round((x || 0) * 100) + "%"; }
 function hhmm(t) { const d = new Date(t); return isNaN(d) ? "" : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false }); }
-// effective mirrors inspector.Verdict.Effective: the latest review counts.
+// effective is the outcome and label that count, as the API computes them
+// (inspector.Verdict.Effective: the latest review).
 function effective(v) {
-  if (v.review && v.review.outcome) return { outcome: v.review.outcome, label: v.review.label, reviewed: true };
-  return { outcome: v.outcome, label: v.label, reviewed: false };
+  return v.effective || { outcome: v.outcome, label: v.label, reviewed: false };
 }
