@@ -126,7 +126,7 @@ validation loss stops improving. For a defect model name the OK classes with
 	f.StringVar(&pipeline, "pipeline", "", "augmentation pipeline file (YAML or JSON; default: mild built-in pipeline)")
 	f.StringSliceVar(&opt.OKLabels, "ok-labels", nil, "classes that mean OK (makes a defect model), e.g. --ok-labels ok")
 	f.StringVar(&opt.Backend, "backend", train.BackendONNX, "training backend: onnx (ONNX Runtime) or go (pure Go, slow)")
-	f.StringVar(&backbone, "backbone", backbones.MobileNetV2, "pretrained backbone to train a head on (frozen features): "+strings.Join(backbones.Names(), ", ")+", or none for the small CNN from scratch")
+	f.StringVar(&backbone, "backbone", backbones.None, "pretrained backbone to train a head on (frozen features): "+strings.Join(backbones.Names(), ", ")+", or none for the small CNN from scratch")
 	f.IntVar(&opt.Views, "views", 4, "augmented copies of each training image embedded once and cached (--backbone only); -1 for none")
 	f.IntVar(&opt.Hidden, "hidden", 256, "width of the head's hidden ReLU layer (--backbone only); -1 for a linear head")
 	f.IntVar(&opt.Threads, "threads", 0, "ONNX Runtime threads for embedding (--backbone only; default all cores)")
