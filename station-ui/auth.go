@@ -115,7 +115,9 @@ func (s *Server) guard(ri routeInfo) gin.HandlerFunc {
 				c.FullPath(), strings.Join(ri.access.Names(), " or "), p.Name, auth.JoinRoles(p.Roles))
 			if ri.page {
 				c.Header("Cache-Control", "no-store")
-				c.HTML(http.StatusForbidden, "login.html", s.pageData(c, safeNext(c.Request.URL.RequestURI()), err.Error()))
+				d := s.pageData(c, safeNext(c.Request.URL.RequestURI()), "")
+				d.Message = d.T("error."+errorCode(err, http.StatusForbidden)) + " — " + err.Error()
+				c.HTML(http.StatusForbidden, "login.html", d)
 				c.Abort()
 				return
 			}
@@ -276,10 +278,16 @@ type pageData struct {
 	CSRF    string
 	Message string
 	Next    string
+	// Text is the page's language: {{.Text.T "id"}} in templates, and the
+	// catalogue handed to the page's script.
+	Text pageText
 }
 
+// T is the message id in the page's language.
+func (d pageData) T(id string) string { return d.Text.T(id) }
+
 func (s *Server) pageData(c *gin.Context, next, msg string) pageData {
-	d := pageData{Roles: map[string]bool{}, Message: msg, Next: next}
+	d := pageData{Roles: map[string]bool{}, Message: msg, Next: next, Text: s.text.page(s.text.lang(c))}
 	if p := principal(c); p != nil {
 		d.User, d.Kiosk, d.CSRF = p.Name, p.Via == auth.ViaKiosk, p.CSRF
 		for _, r := range p.Roles {

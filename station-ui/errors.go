@@ -61,7 +61,27 @@ func httpStatus(err error) int {
 	}
 }
 
-// fail answers err as JSON {"error": message} with the mapped status. Server
+// errorCode is the stable, language-free name of a failure that the pages
+// translate ("error.<code>" in web/i18n); the message stays English.
+func errorCode(err error, status int) string {
+	switch {
+	case errors.Is(err, auth.ErrBadCredentials):
+		return "bad_credentials"
+	case errors.Is(err, inspector.ErrBadImage):
+		return "bad_image"
+	}
+	return statusCodes[status]
+}
+
+// statusCodes names each status the API answers with (httpStatus).
+var statusCodes = map[int]string{
+	http.StatusBadRequest: "bad_request", http.StatusUnauthorized: "unauthenticated", http.StatusForbidden: "forbidden",
+	http.StatusNotFound: "not_found", http.StatusConflict: "conflict", http.StatusRequestEntityTooLarge: "too_large",
+	http.StatusUnsupportedMediaType: "unsupported_media_type", http.StatusTooManyRequests: "rate_limited",
+	http.StatusNotImplemented: "unavailable", http.StatusInternalServerError: "internal", 499: "internal",
+}
+
+// fail answers err as JSON {"error": message, "code": code} with the mapped status. Server
 // errors are logged and their detail withheld from the client.
 func (s *Server) fail(c *gin.Context, err error) {
 	code := httpStatus(err)
@@ -74,5 +94,5 @@ func (s *Server) fail(c *gin.Context, err error) {
 		s.log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
 		msg = http.StatusText(code)
 	}
-	c.AbortWithStatusJSON(code, gin.H{"error": msg})
+	c.AbortWithStatusJSON(code, gin.H{"error": msg, "code": errorCode(err, code)})
 }

@@ -131,6 +131,7 @@ type Server struct {
 
 	engine *gin.Engine
 	tmpl   *template.Template
+	text   *translations
 
 	// heartbeat is the SSE comment interval; tests shorten it.
 	heartbeat time.Duration
@@ -183,6 +184,11 @@ func New(cfg Config, st inspector.Station, store Store, reg Models) *Server {
 	}
 	s.metrics = newMetrics(s)
 	s.tmpl = template.Must(template.ParseFS(webFS, "web/*.html"))
+	text, err := loadTranslations(webFS)
+	if err != nil {
+		panic(err) // the catalogues are compiled in; TestCataloguesComplete checks them
+	}
+	s.text = text
 	s.engine = s.routes()
 	return s
 }
@@ -279,7 +285,7 @@ func (s *Server) recover() gin.HandlerFunc {
 			if p := recover(); p != nil {
 				s.log.Error("handler panic", "path", c.Request.URL.Path, "panic", p)
 				if !c.Writer.Written() {
-					c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"error": "internal error"})
+					c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"error": "internal error", "code": "internal"})
 				}
 			}
 		}()

@@ -1,5 +1,24 @@
 // Shared helpers for the Prüfplatz pages (plain ES2017, no build step).
 "use strict";
+// The page's language and its message catalogue, rendered by the server
+// from web/i18n/<lang>.json (station-ui/i18n.go).
+const I18N = (function () {
+  const e = document.getElementById("i18n");
+  try { return JSON.parse(e.textContent); } catch (err) { return { lang: "en", msgs: {} }; }
+})();
+// t returns message id in the page's language, with {{.Name}} placeholders filled from vars.
+function t(id, vars) {
+  let s = (I18N.msgs && I18N.msgs[id]) || id;
+  for (const [k, v] of Object.entries(vars || {})) s = s.split("{{." + k + "}}").join(String(v));
+  return s;
+}
+// A language chosen on a page is remembered (cookie) and wins over the browser's.
+document.addEventListener("click", (ev) => {
+  const b = ev.target.closest && ev.target.closest("[data-lang]");
+  if (!b) return;
+  document.cookie = "lang=" + b.dataset.lang + "; path=/; max-age=31536000; SameSite=Strict";
+  location.reload();
+});
 async function api(method, path, body) {
   const opt = { method, headers: {}, credentials: "same-origin" };
   if (method !== "GET" && method !== "HEAD") {
@@ -14,15 +33,22 @@ async function api(method, path, body) {
   const text = await res.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch (e) { data = { error: text }; }
-  if (!res.ok) { throw new Error((data && data.error) || res.status + " " + res.statusText); }
+  if (!res.ok) {
+    // The API's messages are English; its stable code has a translation.
+    const code = data && data.code, msg = (data && data.error) || res.status + " " + res.statusText;
+    const known = code && I18N.msgs && I18N.msgs["error." + code];
+    const err = new Error(known ? (I18N.lang === "en" ? msg : known + " (" + msg + ")") : msg);
+    err.code = code; err.status = res.status;
+    throw err;
+  }
   return data;
 }
 function bytes(n) {
   n = n || 0;
   if (n < 1024) return n + " B";
-  if (n < 1048576) return (n / 1024).toFixed(0) + " KiB";
-  if (n < 1073741824) return (n / 1048576).toFixed(1) + " MiB";
-  return (n / 1073741824).toFixed(2) + " GiB";
+  if (n < 1048576) return num(n / 1024, 0) + " KiB";
+  if (n < 1073741824) return num(n / 1048576, 1) + " MiB";
+  return num(n / 1073741824, 2) + " GiB";
 }
 // Every page with a logout button ends the session and goes to the login page.
 document.addEventListener("DOMContentLoaded", () => {
@@ -40,8 +66,11 @@ function el(tag, attrs, ...kids) {
   for (const k of kids) if (k != null) e.append(k);
   return e;
 }
-function pct(x) { return Math.round((x || 0) * 100) + "%"; }
-function hhmm(t) { const d = new Date(t); return isNaN(d) ? "" : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false }); }
+// Numbers, percentages and dates follow the page's language ("98,7 %" in German).
+function pct(x) { return new Intl.NumberFormat(I18N.lang, { style: "percent", maximumFractionDigits: 1 }).format(x || 0); }
+function num(x, digits) { return new Intl.NumberFormat(I18N.lang, { minimumFractionDigits: digits || 0, maximumFractionDigits: digits || 0 }).format(x || 0); }
+function hhmm(ts) { const d = new Date(ts); return isNaN(d) ? "" : d.toLocaleTimeString(I18N.lang, { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false }); }
+function when(ts) { const d = new Date(ts); return isNaN(d) ? "" : d.toLocaleString(I18N.lang); }
 // effective is the outcome and label that count, as the API computes them
 // (inspector.Verdict.Effective: the latest review).
 function effective(v) {

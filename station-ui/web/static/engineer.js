@@ -7,12 +7,12 @@
   async function loadStatus() {
     const s = await api("GET", "/api/status"), dl = $("status");
     dl.textContent = "";
-    const rows = [["Source", s.source + " (" + s.source_state + ")" + (s.source_error ? " — " + s.source_error : "")],
-      ["FPS", (s.fps || 0).toFixed(1)], ["Frames / dropped", s.frames + " / " + s.dropped], ["Trigger", s.trigger],
-      ["Model", (s.model.name || "none") + " " + (s.model.version || "") + (s.model_error ? " — " + s.model_error : "")],
-      ["Model sha256", s.model.sha256 || ""], ["Dataset", s.model.dataset_hash || ""],
-      ["Store", bytes(s.store ? s.store.size_bytes : s.store_size_bytes) + (s.store ? ", " + s.store.count + " verdicts" : "") + (s.store_error ? " — " + s.store_error : "")],
-      ["Shift since", new Date(s.shift_start).toLocaleString()]];
+    const rows = [[t("eng.st_source"), s.source + " (" + t("state." + s.source_state) + ")" + (s.source_error ? " — " + s.source_error : "")],
+      [t("eng.st_fps"), num(s.fps, 1)], [t("eng.st_frames"), num(s.frames) + " / " + num(s.dropped)], [t("eng.st_trigger"), s.trigger],
+      [t("eng.st_model"), (s.model.name || t("eng.none")) + " " + (s.model.version || "") + (s.model_error ? " — " + s.model_error : "")],
+      [t("eng.st_sha"), s.model.sha256 || ""], [t("eng.st_dataset"), s.model.dataset_hash || ""],
+      [t("eng.st_store"), bytes(s.store ? s.store.size_bytes : s.store_size_bytes) + (s.store ? ", " + t("eng.st_verdicts", { N: num(s.store.count) }) : "") + (s.store_error ? " — " + s.store_error : "")],
+      [t("eng.st_shift"), when(s.shift_start)]];
     for (const [k, v] of rows) dl.append(el("dt", { text: k }), el("dd", { text: v }));
   }
 
@@ -24,8 +24,8 @@
       const test = c.metrics && (c.metrics.test || c.metrics.validation);
       tb.append(el("tr", { class: active ? "active" : "" },
         el("td", { text: c.name }), el("td", { text: c.version }), el("td", { text: (c.labels || []).join(", ") }),
-        el("td", { text: test ? pct(test.accuracy) : "–" }), el("td", { text: c.created && new Date(c.created).getFullYear() > 2000 ? new Date(c.created).toLocaleString() : "" }),
-        el("td", {}, active ? el("b", { text: "active" }) : el("button", { class: "btn small", text: "Activate",
+        el("td", { text: test ? pct(test.accuracy) : "–" }), el("td", { text: c.created && new Date(c.created).getFullYear() > 2000 ? when(c.created) : "" }),
+        el("td", {}, active ? el("b", { text: t("eng.active") }) : el("button", { class: "btn small", text: t("eng.activate"),
           onclick: () => act("/api/models/activate", { name: c.name, version: c.version }) }))));
     }
     $("model-errors").hidden = !(r.errors && r.errors.length);
@@ -46,11 +46,11 @@
       const top = (v.top_k || [])[0];
       tb.append(el("tr", {},
         el("td", {}, el("a", { href: "/api/verdicts/" + v.id + "/image" }, el("img", { src: "/api/verdicts/" + v.id + "/thumb", alt: "", loading: "lazy" }))),
-        el("td", { text: v.id }), el("td", { text: new Date(v.time).toLocaleString() }), el("td", { text: v.outcome }),
+        el("td", { text: v.id }), el("td", { text: when(v.time) }), el("td", { text: t("outcome." + v.outcome) }),
         el("td", { text: v.label }), el("td", { text: top ? pct(top.score) : "" }),
         el("td", { text: v.model.name + " " + v.model.version }),
         el("td", { text: v.review ? v.review.label + " (" + v.review.by + ")" + (v.review.comment ? " “" + v.review.comment + "”" : "") +
-          ((v.review_history || []).length ? " — earlier: " + v.review_history.map((r) => r.label + " (" + r.by + ")").join(", ") : "") : "" })));
+          ((v.review_history || []).length ? " — " + t("eng.earlier") + ": " + v.review_history.map((r) => r.label + " (" + r.by + ")").join(", ") : "") : "" })));
     }
     next = r.next || 0; $("more").hidden = !next;
   }
@@ -59,16 +59,16 @@
     const a = await api("GET", "/api/audit?limit=100"), tb = $("audit");
     tb.textContent = "";
     for (const e of a.events) {
-      tb.append(el("tr", { class: e.ok ? "" : "failed" }, el("td", { text: e.id }), el("td", { text: new Date(e.time).toLocaleString() }),
+      tb.append(el("tr", { class: e.ok ? "" : "failed" }, el("td", { text: e.id }), el("td", { text: when(e.time) }),
         el("td", { text: e.actor }), el("td", { text: e.via || "" }), el("td", { text: e.addr || "" }), el("td", { text: e.action }),
-        el("td", { text: e.target || "" }), el("td", { text: e.detail || "" }), el("td", { text: e.ok ? "yes" : "no" })));
+        el("td", { text: e.target || "" }), el("td", { text: e.detail || "" }), el("td", { text: e.ok ? t("eng.yes") : t("eng.no") })));
     }
     const u = await api("GET", "/api/users"), ub = $("users");
     ub.textContent = "";
-    for (const x of u.users) ub.append(el("tr", {}, el("td", { text: x.name }), el("td", { text: "user" }), el("td", { text: x.roles.join(", ") }),
-      el("td", { text: x.disabled ? "disabled" : "active" }), el("td", { text: new Date(x.created).toLocaleString() })));
-    for (const x of u.tokens) ub.append(el("tr", {}, el("td", { text: x.name + " (" + x.id + ")" }), el("td", { text: "token" }), el("td", { text: x.roles.join(", ") }),
-      el("td", { text: x.revoked ? "revoked" : "active" }), el("td", { text: new Date(x.created).toLocaleString() })));
+    for (const x of u.users) ub.append(el("tr", {}, el("td", { text: x.name }), el("td", { text: t("eng.user") }), el("td", { text: x.roles.join(", ") }),
+      el("td", { text: x.disabled ? t("eng.disabled") : t("eng.active") }), el("td", { text: when(x.created) })));
+    for (const x of u.tokens) ub.append(el("tr", {}, el("td", { text: x.name + " (" + x.id + ")" }), el("td", { text: t("eng.token") }), el("td", { text: x.roles.join(", ") }),
+      el("td", { text: x.revoked ? t("eng.revoked") : t("eng.active") }), el("td", { text: when(x.created) })));
   }
 
   $("filters").addEventListener("submit", (e) => {
@@ -83,7 +83,7 @@
     loadVerdicts(false).catch((e) => alert(e.message));
   });
   $("more").addEventListener("click", () => loadVerdicts(true));
-  $("btn-rollback").addEventListener("click", () => { if (confirm("Re-activate the previous model?")) act("/api/models/rollback"); });
+  $("btn-rollback").addEventListener("click", () => { if (confirm(t("eng.rollback_confirm"))) act("/api/models/rollback"); });
   const isEng = document.body.dataset.engineer === "true", isAdmin = document.body.dataset.admin === "true";
   if (isEng) { loadStatus().catch(() => {}); loadModels().catch(() => {}); loadVerdicts(false).catch(() => {}); }
   if (isAdmin) loadAdmin().catch(() => {});

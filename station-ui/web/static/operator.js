@@ -3,7 +3,7 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   const st = { labels: [], ok: [], current: null, history: [], busy: false };
-  const BIG = { ok: "OK", nok: "NOK", uncertain: "?", none: "—" };
+  const BIG = { ok: t("op.big_ok"), nok: t("op.big_nok"), uncertain: "?", none: "—" };
 
   function toast(msg, good) {
     const t = $("toast");
@@ -39,23 +39,23 @@
     tile.dataset.id = v.id;
     tile.dataset.reviewed = e.reviewed ? "true" : "false";
     let big = BIG[e.outcome] || pretty(e.label), label = pretty(e.label);
-    if (e.outcome === "class") { big = pretty(e.label); label = "part"; }
-    if (label.toLowerCase() === String(big).toLowerCase()) label = e.outcome === "ok" ? "good part" : "";
-    if (e.outcome === "uncertain") { big = "uncertain"; label = "please decide: 1…" + Math.min(9, st.labels.length || 9); }
+    if (e.outcome === "class") { big = pretty(e.label); label = t("op.part"); }
+    if (label.toLowerCase() === String(big).toLowerCase() || e.label === "ok") label = e.outcome === "ok" ? t("op.good_part") : "";
+    if (e.outcome === "uncertain") { big = t("op.big_uncertain"); label = t("op.please_decide", { N: Math.min(9, st.labels.length || 9) }); }
     $("verdict-big").textContent = big;
     $("verdict-label").textContent = label;
     $("verdict-label").dataset.label = e.label || "";
     const top = (v.top_k || [])[0];
     $("verdict-meta").textContent = "#" + v.id + " · " + hhmm(v.time) +
-      (top ? " · machine: " + top.label + " " + pct(top.score) : "");
+      (top ? " · " + t("op.machine") + ": " + pretty(top.label) + " " + pct(top.score) : "");
     const rs = $("review-state");
     if (v.review) {
       rs.className = "review-state done";
-      rs.textContent = (v.review.confirmed ? "✓ confirmed" : "✎ set to " + v.review.label) + " by " + v.review.by +
+      rs.textContent = (v.review.confirmed ? t("op.confirmed_by", { By: v.review.by }) : t("op.set_to_by", { Label: pretty(v.review.label), By: v.review.by })) +
         " · " + hhmm(v.review.at) + (v.review.comment ? " · “" + v.review.comment + "”" : "");
     } else {
       rs.className = "review-state";
-      rs.textContent = e.outcome === "uncertain" ? "The machine is not sure — choose the class." : "Not reviewed yet";
+      rs.textContent = e.outcome === "uncertain" ? t("op.not_sure") : t("op.not_reviewed");
     }
     markCurrent();
     tile.classList.add("flash"); setTimeout(() => tile.classList.remove("flash"), 300);
@@ -68,7 +68,7 @@
       const li = el("li", { class: "o-" + e.outcome + (st.current && st.current.id === v.id ? " sel" : ""), "data-id": v.id,
         title: "#" + v.id + " " + (e.label || e.outcome), onclick: () => { st.current = v; renderTile(); renderHistory(); } },
         el("img", { src: "/api/verdicts/" + v.id + "/thumb", alt: "", loading: "lazy" }),
-        el("div", { class: "h-l", text: (e.reviewed ? "✎ " : "") + (e.label || e.outcome) }),
+        el("div", { class: "h-l", text: (e.reviewed ? "✎ " : "") + (pretty(e.label) || t("outcome." + e.outcome)) }),
         el("div", { class: "h-t", text: hhmm(v.time) }));
       ol.append(li);
     }
@@ -91,11 +91,11 @@
 
   function renderStatus(s) {
     const src = $("st-source");
-    src.textContent = (s.source_state || "?") + (s.fps ? " · " + s.fps.toFixed(1) + " fps" : "");
+    src.textContent = t("state." + (s.source_state || "connecting")) + (s.fps ? " · " + num(s.fps, 1) + " fps" : "");
     src.className = "pill " + (s.source_state === "live" ? "live" : "bad");
     src.title = s.source + (s.source_error ? " — " + s.source_error : "");
     const m = $("st-model");
-    m.textContent = s.model && s.model.name ? s.model.name + " " + s.model.version : "no model";
+    m.textContent = s.model && s.model.name ? s.model.name + " " + s.model.version : t("op.no_model");
     m.className = "pill" + (s.model_error ? " bad" : "");
     m.title = s.model_error || (s.model && s.model.sha256) || "";
     // A lost camera must not look like a frozen picture of the table.
@@ -104,18 +104,18 @@
     $("live").style.visibility = lost ? "hidden" : "";
     $("no-camera-reason").textContent = lost ? (s.source_error || s.source) : "";
     $("live-caption").textContent = s.source_state === "live" ? (renderLive.last || "") :
-      lost ? "" : "camera " + s.source_state + (s.source_error ? ": " + s.source_error : "");
+      lost ? "" : t("op.camera_state", { State: t("state." + s.source_state) }) + (s.source_error ? ": " + s.source_error : "");
   }
 
   function renderLive(d, present) {
     if (!d) return;
     if (!present) {
-      renderLive.last = "live: no part on the table";
+      renderLive.last = t("op.live_no_part");
       $("live-caption").textContent = renderLive.last;
       return;
     }
     const top = (d.top_k || [])[0];
-    renderLive.last = "live: " + (d.outcome === "uncertain" ? "uncertain" : d.label) + (top ? " " + pct(top.score) : "");
+    renderLive.last = t("op.live") + ": " + (d.outcome === "uncertain" ? t("op.big_uncertain") : pretty(d.label)) + (top ? " " + pct(top.score) : "");
     $("live-caption").textContent = renderLive.last;
   }
 
@@ -126,8 +126,8 @@
 
   async function review(label) {
     const v = st.current;
-    if (!v) { toast("No verdict to review yet."); return; }
-    if (!label) { toast("Uncertain — choose the class with 1…9."); return; }
+    if (!v) { toast(t("op.no_verdict_to_review")); return; }
+    if (!label) { toast(t("op.choose_class")); return; }
     if (st.busy) return;
     st.busy = true;
     try {
@@ -136,15 +136,15 @@
       const nv = await api("POST", "/api/verdicts/" + v.id + "/review", body);
       $("comment").value = "";
       upsert(nv); refreshCounts();
-      toast(nv.review.confirmed ? "Confirmed: " + label : "Saved: " + label, true);
-    } catch (e) { toast("Not saved: " + e.message); }
+      toast(t(nv.review.confirmed ? "op.confirmed" : "op.saved", { Label: pretty(label) }), true);
+    } catch (e) { toast(t("op.not_saved", { Err: e.message })); }
     finally { st.busy = false; }
   }
 
   function confirm() { if (st.current) review(effective(st.current).label); }
 
   async function trigger() {
-    try { upsert(await api("POST", "/api/trigger")); refreshCounts(); } catch (e) { toast("Check failed: " + e.message); }
+    try { upsert(await api("POST", "/api/trigger")); refreshCounts(); } catch (e) { toast(t("op.check_failed", { Err: e.message })); }
   }
 
   document.addEventListener("keydown", (ev) => {
@@ -162,7 +162,7 @@
   });
   $("btn-trigger").addEventListener("click", trigger);
   $("btn-shift").addEventListener("click", async () => {
-    if (!window.confirm("Start a new shift? The counters restart at zero.")) return;
+    if (!window.confirm(t("op.new_shift_confirm"))) return;
     await api("POST", "/api/shift"); refreshCounts();
   });
   const live = $("live");
@@ -188,12 +188,12 @@
   }
 
   (async function init() {
-    try { await loadLabels(); } catch (e) { toast("Labels: " + e.message); }
+    try { await loadLabels(); } catch (e) { toast(t("eng.labels") + ": " + e.message); }
     try {
       const page = await api("GET", "/api/verdicts?limit=12");
       st.history = page.verdicts; st.current = st.history[0] || null;
       renderTile(); renderHistory();
-    } catch (e) { toast("Verdicts: " + e.message); }
+    } catch (e) { toast(t("eng.verdicts") + ": " + e.message); }
     try { renderStatus(await api("GET", "/api/status")); } catch (e) { /* shown by SSE */ }
     refreshCounts();
     connect();
