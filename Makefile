@@ -18,11 +18,7 @@ TEST_TIMEOUT ?= 30m
 # Packages that hold Mats; their leak tests run with -tags matprofile.
 MATPROFILE_PKGS := $(shell find inspector augment datasets -name '*_test.go' -exec grep -l 'go:build matprofile' {} + 2>/dev/null | xargs -rn1 dirname | sort -u | sed 's|^|./|')
 
-<<<<<<< HEAD
-.PHONY: setup setup-test setup-bench build run test verify-models bench bench-augment bench-train bench-station lint clean demo-data models
-=======
-.PHONY: setup setup-test setup-bench build run test bench bench-augment bench-train bench-embed bench-station lint clean demo-data models
->>>>>>> backbone
+.PHONY: setup setup-test setup-bench build run test verify-models bench bench-augment bench-train bench-embed bench-station lint clean demo-data models
 
 setup:
 	@.setup/setup.sh
@@ -82,6 +78,13 @@ bench-embed: setup build
 
 bench-station: setup-bench build
 	set -o pipefail; $(GO) test -run '^$$' -bench . -benchtime 300x -v ./inspector/station/ ./inspector/bolt/ ./inspector/opencv/ | grep -E '^(Benchmark|ok|FAIL|PASS|building|built)|SKIP|skip|e2e|bench_test'
+	@echo "Frame path of a model on the pretrained backbone (a head trained here on a small demo set):"
+	rm -rf out/bench-backbone
+	./$(BIN) demo-data --out out/bench-backbone/data --per-class 12 --feed-parts 1 >/dev/null
+	./$(BIN) train --backbone mobilenet-v2 --backbones models/backbones --data out/bench-backbone/data/demo-parts \
+		--name bench-backbone --models out/bench-backbone/models --cache-dir out/bench-backbone/cache >/dev/null
+	set -o pipefail; $(GO) test -run '^$$' -bench 'FramePath$$' -benchtime 300x -v ./inspector/station/ \
+		-args -models $(CURDIR)/out/bench-backbone/models -model bench-backbone | grep -E '^(Benchmark|ok|FAIL)'
 
 lint: setup
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

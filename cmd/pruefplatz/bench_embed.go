@@ -17,7 +17,7 @@ import (
 )
 
 func newBenchEmbedCmd() *cobra.Command {
-	var root string
+	var root, backboneDir string
 	var seconds float64
 	cmd := &cobra.Command{
 		Use:   "embed",
@@ -35,7 +35,7 @@ images/s of both and the ratio of their times (goal: at most 1.2).`,
 			if err := onnx.Init(lib); err != nil {
 				return err
 			}
-			b, err := backbones.Get(root, backbones.MobileNetV2)
+			b, err := backbones.Get(backbones.Folder(backboneDir, root), backbones.MobileNetV2)
 			if err != nil {
 				return err
 			}
@@ -53,7 +53,9 @@ images/s of both and the ratio of their times (goal: at most 1.2).`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&root, "models", "models", "model registry folder (holds backbones/)")
+	cmd.Flags().StringVar(&root, "models", "models", "model registry folder")
+	cmd.Flags().StringVar(&backboneDir, "backbones", "", "folder of the pretrained backbones (default: the registry's backbones/ when it has one, else models/backbones)")
+
 	cmd.Flags().Float64Var(&seconds, "seconds", 3, "measuring time per case and side")
 	return cmd
 }

@@ -24,7 +24,7 @@ import (
 
 // newEmbedCmd writes the backbone embeddings of a dataset's images.
 func newEmbedCmd() *cobra.Command {
-	var data, out, root, backbone, resize string
+	var data, out, root, backbone, resize, backboneDir string
 	var threads, batch int
 	cmd := &cobra.Command{
 		Use:   "embed --data DIR --out FILE.npy",
@@ -46,7 +46,7 @@ skipped and named on stderr.`,
 			for _, p := range ds.Problems {
 				fmt.Fprintln(cmd.ErrOrStderr(), "dataset:", p)
 			}
-			b, err := backbones.Get(root, backbone)
+			b, err := backbones.Get(backbones.Folder(backboneDir, root), backbone)
 			if err != nil {
 				return err
 			}
@@ -112,7 +112,8 @@ skipped and named on stderr.`,
 	f := cmd.Flags()
 	f.StringVar(&data, "data", "", "ImageFolder dataset DIR/<class>/*.jpg")
 	f.StringVar(&out, "out", "", "output .npy file (float32 [N,1280]); the index goes to the same name with .csv")
-	f.StringVar(&root, "models", "models", "model registry folder (holds backbones/)")
+	f.StringVar(&backboneDir, "backbones", "", "folder of the pretrained backbones (default: the registry's backbones/ when it has one, else models/backbones)")
+	f.StringVar(&root, "models", "models", "model registry folder")
 	f.StringVar(&backbone, "backbone", backbones.MobileNetV2, "pretrained backbone: "+fmt.Sprint(backbones.Names()))
 	f.StringVar(&resize, "resize", string(defaultBackboneResize), "how images become the 224×224 input: stretch, letterbox or centercrop")
 	f.IntVar(&threads, "threads", runtime.NumCPU(), "ONNX Runtime threads")

@@ -19,7 +19,7 @@ import (
 
 func newTrainCmd() *cobra.Command {
 	var opt train.Options
-	var pipeline, resize, interp, roi, backbone, cacheDir string
+	var pipeline, resize, interp, roi, backbone, cacheDir, backboneDir string
 	cmd := &cobra.Command{
 		Use:   "train --data DIR --name NAME",
 		Short: "Train a classifier on an ImageFolder dataset and publish it as a new model version",
@@ -46,7 +46,7 @@ validation loss stops improving. For a defect model name the OK classes with
 				opt.Pipeline = &p
 			}
 			if backbone != backbones.None {
-				b, err := backbones.Get(opt.Registry, backbone)
+				b, err := backbones.Get(backbones.Folder(backboneDir, opt.Registry), backbone)
 				if err != nil {
 					return err
 				}
@@ -126,6 +126,7 @@ validation loss stops improving. For a defect model name the OK classes with
 	f.StringVar(&pipeline, "pipeline", "", "augmentation pipeline file (YAML or JSON; default: mild built-in pipeline)")
 	f.StringSliceVar(&opt.OKLabels, "ok-labels", nil, "classes that mean OK (makes a defect model), e.g. --ok-labels ok")
 	f.StringVar(&opt.Backend, "backend", train.BackendONNX, "training backend: onnx (ONNX Runtime) or go (pure Go, slow)")
+	f.StringVar(&backboneDir, "backbones", "", "folder of the pretrained backbones (default: the registry's backbones/ when it has one, else models/backbones)")
 	f.StringVar(&backbone, "backbone", backbones.None, "pretrained backbone to train a head on (frozen features): "+strings.Join(backbones.Names(), ", ")+", or none for the small CNN from scratch")
 	f.IntVar(&opt.Views, "views", 4, "augmented copies of each training image embedded once and cached (--backbone only); -1 for none")
 	f.IntVar(&opt.Hidden, "hidden", 256, "width of the head's hidden ReLU layer (--backbone only); -1 for a linear head")

@@ -18,6 +18,7 @@ import (
 
 var (
 	modelsRoot = flag.String("models", "../../models", "model registry for the end-to-end test and benchmarks")
+	modelName  = flag.String("model", defaultModel, "model the end-to-end test and benchmarks run (newest version)")
 	ortLib     = flag.String("ort-lib", "../../.deps/onnxruntime/libonnxruntime.so.1", "ONNX Runtime library")
 )
 
@@ -53,7 +54,7 @@ func realModel(t testing.TB) (*Model, models.Registry) {
 	if err := onnx.Init(*ortLib); err != nil {
 		t.Fatal(err)
 	}
-	m, err := registryLoader(reg)(context.Background(), defaultModel, "")
+	m, err := registryLoader(reg)(context.Background(), *modelName, "")
 	if err != nil {
 		t.Fatal(err)
 	}

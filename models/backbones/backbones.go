@@ -7,6 +7,7 @@ package backbones
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 
@@ -15,6 +16,24 @@ import (
 
 // Dir is the folder of the backbones inside a model registry root.
 const Dir = "backbones"
+
+// Folder is where the backbones are: dir when given; else the registry
+// root's backbones/ when it has one; else the repository's models/backbones,
+// so a registry kept elsewhere still finds the backbone the project ships.
+func Folder(dir, registry string) string {
+	if dir != "" {
+		return dir
+	}
+	if d := filepath.Join(registry, Dir); isDir(d) {
+		return d
+	}
+	return filepath.Join("models", Dir)
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
 
 // MobileNetV2 is the name of MobileNetV2 1.0/224 (ImageNet).
 const MobileNetV2 = "mobilenet-v2"
@@ -48,14 +67,14 @@ func Names() []string {
 	return n
 }
 
-// Get returns the backbone name as it lies in the registry root (for
-// example "models"): root/backbones/<name>/<file>. It does not read the
+// Get returns the backbone name as it lies in dir, the backbones folder
+// (for example "models/backbones"): dir/<name>/<file>. It does not read the
 // file; embed.Backbone.Verify (called by onnx.OpenBackbone) does. It returns
 // an error wrapping ErrUnknown for a name not in Names.
-func Get(root, name string) (embed.Backbone, error) {
+func Get(dir, name string) (embed.Backbone, error) {
 	k, ok := shipped[name]
 	if !ok {
 		return embed.Backbone{}, fmt.Errorf("%w %q (have %v, or %q for the from-scratch CNN)", ErrUnknown, name, Names(), None)
 	}
-	return embed.Backbone{Name: name, File: filepath.Join(root, Dir, name, k.file), SHA256: k.sha256, License: k.license, Source: k.source}, nil
+	return embed.Backbone{Name: name, File: filepath.Join(dir, name, k.file), SHA256: k.sha256, License: k.license, Source: k.source}, nil
 }

@@ -19,7 +19,7 @@ import (
 
 func backboneOptions(t *testing.T, data string) Options {
 	t.Helper()
-	b, err := backbones.Get(filepath.Join(repoRoot(t), "models"), backbones.MobileNetV2)
+	b, err := backbones.Get(filepath.Join(repoRoot(t), "models", backbones.Dir), backbones.MobileNetV2)
 	if err != nil {
 		t.Fatal(err)
 	}
