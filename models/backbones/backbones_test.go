@@ -16,7 +16,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 )
 
-const root = ".." // the registry root: models/
+const root = "." // this folder: models/backbones
 
 func initORT(t testing.TB) {
 	t.Helper()
@@ -207,4 +207,20 @@ func abs(x float64) float64 {
 		return -x
 	}
 	return x
+}
+
+func TestFolder(t *testing.T) {
+	reg := t.TempDir()
+	if got := Folder("/opt/bb", reg); got != "/opt/bb" {
+		t.Errorf("flag: %s", got)
+	}
+	if got := Folder("", reg); got != filepath.Join("models", Dir) {
+		t.Errorf("registry without backbones/: %s, want the repository's", got)
+	}
+	if err := os.Mkdir(filepath.Join(reg, Dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := Folder("", reg); got != filepath.Join(reg, Dir) {
+		t.Errorf("registry with backbones/: %s", got)
+	}
 }
