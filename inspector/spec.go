@@ -29,8 +29,7 @@ const (
 	InterpArea Interpolation = "area"
 	// InterpLinear is OpenCV's INTER_LINEAR where the last step shrinks
 	// by less than 2× both ways, so it still reads every source pixel, at
-	// about a fifth of INTER_AREA's cost (0.04 against 0.21 ms for
-	// 150→128 px, most of the station's preprocessing time). A larger
+	// a fraction of INTER_AREA's cost (BenchmarkPreprocessROI). A larger
 	// step, left by a stretch that changes the aspect ratio, stays
 	// INTER_AREA.
 	InterpLinear Interpolation = "linear"

@@ -108,11 +108,9 @@ func (info Info) CheckShapes(spec inspector.InputSpec, classes int) error {
 
 // Options tune a session.
 type Options struct {
-	// Threads is ONNX Runtime's intra-op thread count; 0 means 1. Measured
-	// on 2 cores with the 64×64 parts model (BenchmarkClassify): 0.25 ms per
-	// frame on one thread, 0.19 ms on two. One thread is a fraction of a
-	// percent of a core at camera rates and leaves the other core to the
-	// camera and the web UI.
+	// Threads is ONNX Runtime's intra-op thread count; 0 means 1. A second
+	// thread gains little for the small models (BenchmarkClassify), and one
+	// thread leaves the other core to the camera and the web UI.
 	Threads int
 }
 

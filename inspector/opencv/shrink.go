@@ -10,11 +10,10 @@ import (
 // image is at least twice the target (an exact factor of two is OpenCV's
 // vectorised area path; an odd last row or column is dropped), then takes
 // one last step from less than twice the target. One INTER_AREA from a
-// non-integer factor takes OpenCV's generic path instead: on a 2-core
-// machine a 300×300 ROI to 64×64 measured 0.64 ms that way against about
-// 0.1 ms this way, and 640×480 → 200×150 1.1–1.6 ms against 0.13 ms. The
-// result is an area average of the same pixels, within a few grey levels
-// of the one-step resize.
+// non-integer factor takes OpenCV's generic path instead, several times
+// slower (BenchmarkPreprocessROI). The result is an area
+// average of the same pixels, within a few grey levels of the one-step
+// resize.
 //
 // The Preprocessor (and so training), the station's scene detection and
 // the thumbnails all shrink through it. It keeps its buffers between calls

@@ -162,9 +162,8 @@ func (o *Options) defaults() {
 		o.Resize = inspector.ResizeStretch
 	}
 	if o.Interpolation == "" {
-		// A quarter of INTER_AREA's preprocessing time in the station
-		// (0.10 against 0.34 ms for the defect station's 300 px ROI to
-		// 128 px), with the same accuracy on demo-defects.
+		// A fraction of INTER_AREA's preprocessing time in the station
+		// (BenchmarkPreprocessROI), with the same accuracy on demo-defects.
 		o.Interpolation = inspector.InterpLinear
 	}
 	if o.LR <= 0 {
