@@ -59,7 +59,7 @@ type Options struct {
 	Seed     uint64
 	LR       float64 // default 0.003 (Adam), cosine-annealed to 2 % of it
 	Patience int     // epochs without validation-loss improvement before stopping; default 8
-	// StepsPerEpoch defaults to the training images over the batch size (at least 8).
+	// StepsPerEpoch defaults to the training images over the batch size (at least 30).
 	StepsPerEpoch int
 	Pipeline      *augment.Pipeline // default augment.DefaultPipeline()
 	OKLabels      []string          // labels that mean OK: makes a defect model
