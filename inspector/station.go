@@ -88,6 +88,9 @@ type Station interface {
 	// Subscribe returns a channel of events until ctx ends. A slow
 	// subscriber loses events rather than slowing the station.
 	Subscribe(ctx context.Context) <-chan Event
+	// Publish hands an event from outside the station's loop (a review
+	// made through the UI) to the same subscribers.
+	Publish(e Event)
 	// LatestJPEG returns the newest annotated frame and its sequence number
 	// (0 and nil before the first frame).
 	LatestJPEG() ([]byte, uint64)

@@ -432,7 +432,7 @@ func (s *Server) review(c *gin.Context) {
 		return
 	}
 	s.metrics.reviews.WithLabelValues(strconv.FormatBool(r.Confirmed)).Inc()
-	s.publish(inspector.Event{Kind: inspector.EventReview, Time: r.At, Verdict: v})
+	s.st.Publish(inspector.Event{Kind: inspector.EventReview, Time: r.At, Verdict: v})
 	c.JSON(http.StatusOK, v)
 }
 

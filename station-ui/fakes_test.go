@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pruefplatz/pruefplatz/inspector/events"
+
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/models"
 )
@@ -117,7 +119,7 @@ type fakeStation struct {
 	mu          sync.Mutex
 	labels, ok  []string
 	store       inspector.VerdictStore
-	subs        map[chan inspector.Event]struct{}
+	events      *events.Broker
 	jpg         []byte
 	seq         uint64
 	model       inspector.ModelRef
@@ -134,8 +136,8 @@ var _ inspector.Station = (*fakeStation)(nil)
 func newFakeStation(store inspector.VerdictStore) *fakeStation {
 	return &fakeStation{
 		labels: []string{"ok", "scratch", "dent", "crack"}, ok: []string{"ok"}, store: store,
-		subs:  map[chan inspector.Event]struct{}{},
-		model: inspector.ModelRef{Name: "flange", Version: "v2", SHA256: "abc123", DatasetHash: "d41d8"},
+		events: events.New(16),
+		model:  inspector.ModelRef{Name: "flange", Version: "v2", SHA256: "abc123", DatasetHash: "d41d8"},
 		decode: func(b []byte) error {
 			if _, _, err := image.DecodeConfig(bytes.NewReader(b)); err != nil {
 				return fmt.Errorf("%w: %v", inspector.ErrBadImage, err)
@@ -156,36 +158,16 @@ func (f *fakeStation) Status() inspector.StationStatus {
 		Trigger: inspector.TriggerContinuous, Model: f.model, Started: time.Unix(0, 0)}
 }
 
+// The fake publishes on the real broker, as the station does.
 func (f *fakeStation) Subscribe(ctx context.Context) <-chan inspector.Event {
-	ch := make(chan inspector.Event, 16)
-	f.mu.Lock()
-	f.subs[ch] = struct{}{}
-	f.mu.Unlock()
-	go func() {
-		<-ctx.Done()
-		f.mu.Lock()
-		delete(f.subs, ch)
-		f.mu.Unlock()
-	}()
-	return ch
+	return f.events.Subscribe(ctx)
 }
 
-func (f *fakeStation) subscribers() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.subs)
-}
+func (f *fakeStation) Publish(ev inspector.Event) { f.events.Publish(ev) }
 
-func (f *fakeStation) emit(ev inspector.Event) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for ch := range f.subs {
-		select {
-		case ch <- ev:
-		default:
-		}
-	}
-}
+func (f *fakeStation) subscribers() int { return f.events.Subscribers() }
+
+func (f *fakeStation) emit(ev inspector.Event) { f.events.Publish(ev) }
 
 // setFrame publishes a new frame (seq advances).
 func (f *fakeStation) setFrame(jpg []byte) {

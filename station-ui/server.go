@@ -140,7 +140,6 @@ type Server struct {
 
 	mu         sync.Mutex
 	shiftStart time.Time
-	subs       map[chan inspector.Event]struct{}
 
 	metrics *metrics
 
@@ -178,7 +177,6 @@ func New(cfg Config, st inspector.Station, store Store, reg Models) *Server {
 		heartbeat:     15 * time.Second,
 		frameInterval: time.Second / 15,
 		shiftStart:    cfg.Now(),
-		subs:          map[chan inspector.Event]struct{}{},
 		routeAccess:   map[string]routeInfo{},
 		kioskCSRF:     newKioskToken(),
 	}
@@ -290,31 +288,6 @@ func (s *Server) recover() gin.HandlerFunc {
 			}
 		}()
 		c.Next()
-	}
-}
-
-// publish pushes an event that did not come from the station (a review made
-// through this server) to every SSE subscriber, dropping it for a slow one.
-func (s *Server) publish(ev inspector.Event) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for ch := range s.subs {
-		select {
-		case ch <- ev:
-		default:
-		}
-	}
-}
-
-func (s *Server) subscribeLocal() (chan inspector.Event, func()) {
-	ch := make(chan inspector.Event, 16)
-	s.mu.Lock()
-	s.subs[ch] = struct{}{}
-	s.mu.Unlock()
-	return ch, func() {
-		s.mu.Lock()
-		delete(s.subs, ch)
-		s.mu.Unlock()
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 	"github.com/pruefplatz/pruefplatz/inspector"
 )
 
-// events streams station events and reviews made here as server-sent events
+// events streams the station's events (reviews made here included) as server-sent events
 // until the client leaves. Each event's SSE name is its kind; comments keep
 // idle proxies and the browser's connection alive.
 func (s *Server) events(c *gin.Context) {
@@ -26,8 +26,6 @@ func (s *Server) events(c *gin.Context) {
 	w.WriteHeader(http.StatusOK)
 
 	stationEvents := s.st.Subscribe(ctx)
-	local, unsubscribe := s.subscribeLocal()
-	defer unsubscribe()
 	s.metrics.sseClients.Inc()
 	defer s.metrics.sseClients.Dec()
 
@@ -46,10 +44,6 @@ func (s *Server) events(c *gin.Context) {
 			if !ok {
 				return // the station shut down
 			}
-			if !s.writeEvent(c, ev, "") {
-				return
-			}
-		case ev := <-local:
 			if !s.writeEvent(c, ev, "") {
 				return
 			}

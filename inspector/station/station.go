@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pruefplatz/pruefplatz/inspector/events"
+
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/inspector/opencv"
 	"github.com/pruefplatz/pruefplatz/models"
@@ -72,6 +74,9 @@ type Config struct {
 	ReadActive func() (*models.Active, error)
 	Now        func() time.Time
 	Logger     *slog.Logger
+	// Events is the broker the station publishes on (the web UI and
+	// integrations subscribe to it); nil makes one of its own.
+	Events *events.Broker
 }
 
 func (c *Config) defaults() {
@@ -117,6 +122,9 @@ func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Events == nil {
+		c.Events = events.New(32)
+	}
 }
 
 // Station is the running inspection loop. It implements inspector.Station.
@@ -133,21 +141,21 @@ type Station struct {
 	// model is closed only after its last call returns.
 	inferMu sync.RWMutex
 
-	mu          sync.Mutex // guards the fields below
-	latest      gocv.Mat
-	seq         uint64
-	state       inspector.SourceState
-	sourceErr   string
-	modelErr    string
-	storeErr    string
-	fps         float64
-	frames      uint64
-	dropped     uint64
-	processed   uint64
-	live        *inspector.Decision
-	present     bool
-	started     time.Time
-	subscribers map[chan inspector.Event]struct{}
+	mu        sync.Mutex // guards the fields below
+	latest    gocv.Mat
+	seq       uint64
+	state     inspector.SourceState
+	sourceErr string
+	modelErr  string
+	storeErr  string
+	fps       float64
+	frames    uint64
+	dropped   uint64
+	processed uint64
+	live      *inspector.Decision
+	present   bool
+	started   time.Time
+	events    *events.Broker
 
 	jpegMu  sync.Mutex // guards the live-view cache
 	overlay gocv.Mat
@@ -185,7 +193,7 @@ func New(cfg Config, name string, open func() (FrameSource, error), m *Model, lo
 	cfg.defaults()
 	s := &Station{
 		cfg: cfg, open: open, name: name, store: store, loader: loader, log: cfg.Logger,
-		latest: gocv.NewMat(), overlay: gocv.NewMat(), logged: map[string]time.Time{}, state: inspector.SourceConnecting, subscribers: map[chan inspector.Event]struct{}{},
+		latest: gocv.NewMat(), overlay: gocv.NewMat(), logged: map[string]time.Time{}, state: inspector.SourceConnecting, events: cfg.Events,
 		newFrame: make(chan struct{}, 1), triggers: make(chan chan triggerResult), uploadPre: map[*Model]*opencv.Preprocessor{},
 	}
 	s.model.Store(m)
@@ -381,30 +389,14 @@ func (s *Station) Status() inspector.StationStatus {
 
 // Subscribe returns events until ctx ends; a full channel drops events.
 func (s *Station) Subscribe(ctx context.Context) <-chan inspector.Event {
-	ch := make(chan inspector.Event, 32)
-	s.mu.Lock()
-	s.subscribers[ch] = struct{}{}
-	s.mu.Unlock()
-	go func() {
-		<-ctx.Done()
-		s.mu.Lock()
-		delete(s.subscribers, ch)
-		s.mu.Unlock()
-		close(ch)
-	}()
-	return ch
+	return s.events.Subscribe(ctx)
 }
 
-func (s *Station) publish(e inspector.Event) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for ch := range s.subscribers {
-		select {
-		case ch <- e:
-		default:
-		}
-	}
-}
+// Publish tells subscribers about an event from outside the loop (a review
+// made through the web UI), on the same broker as the station's own.
+func (s *Station) Publish(e inspector.Event) { s.events.Publish(e) }
+
+func (s *Station) publish(e inspector.Event) { s.events.Publish(e) }
 
 // Labels returns the active model's labels.
 func (s *Station) Labels() []string {
