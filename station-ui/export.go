@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -50,4 +51,78 @@ func writeAuditCSV(w io.Writer, evs []auth.Event) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+func (s *Server) export(c *gin.Context) {
+	format := c.DefaultQuery("format", "csv")
+	if format != "csv" && format != "json" {
+		s.fail(c, badRequest("format=%q (want csv or json)", format))
+		return
+	}
+	q, err := parseQuery(c, 0)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	ctype := map[string]string{"csv": "text/csv; charset=utf-8", "json": "application/json"}[format]
+	name := fmt.Sprintf("pruefplatz-verdicts-%s.%s", s.cfg.Now().UTC().Format("20060102-150405"), format)
+	c.Header("Content-Type", ctype)
+	c.Header("Content-Disposition", `attachment; filename="`+name+`"`)
+	// Streamed: headers go out with the first byte, so an error before it
+	// still becomes a proper status, and one after it can only be logged.
+	w := &lazyWriter{c: c}
+	if ex, ok := s.store.(Exporter); ok {
+		err = ex.Export(c.Request.Context(), w, format, q)
+	} else {
+		err = s.exportFallback(c, w, format, q)
+	}
+	s.audit(c, auth.ActionExport, c.Request.URL.RawQuery, format, err == nil)
+	switch {
+	case err != nil && !w.started:
+		c.Writer.Header().Del("Content-Disposition")
+		s.fail(c, err)
+	case err != nil:
+		s.log.Error("export interrupted", "err", err)
+	case !w.started:
+		c.Status(http.StatusOK)
+	}
+}
+
+// lazyWriter commits the 200 status on the first write.
+type lazyWriter struct {
+	c       *gin.Context
+	started bool
+}
+
+func (w *lazyWriter) Write(p []byte) (int, error) {
+	if !w.started {
+		w.started = true
+		w.c.Status(http.StatusOK)
+	}
+	return w.c.Writer.Write(p)
+}
+
+func (s *Server) backup(c *gin.Context) {
+	b, ok := s.store.(Backuper)
+	if !ok {
+		s.fail(c, fmt.Errorf("%w: this store cannot make backups", errUnavailable))
+		return
+	}
+	name := fmt.Sprintf("pruefplatz-%s.db", s.cfg.Now().UTC().Format("20060102-150405"))
+	c.Header("Content-Type", "application/octet-stream")
+	c.Header("Content-Disposition", `attachment; filename="`+name+`"`)
+	// Streamed: a multi-gigabyte store must not be buffered. A failure after
+	// the first byte can only cut the download short, so it is logged.
+	w := &lazyWriter{c: c}
+	n, err := b.Backup(w)
+	s.audit(c, auth.ActionBackup, name, fmt.Sprintf("%d bytes", n), err == nil)
+	switch {
+	case err != nil && !w.started:
+		c.Writer.Header().Del("Content-Disposition")
+		s.fail(c, err)
+	case err != nil:
+		s.log.Error("backup interrupted", "err", err, "bytes", n)
+	default:
+		s.log.Info("backup served", "bytes", n)
+	}
 }
