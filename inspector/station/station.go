@@ -7,8 +7,6 @@ package station
 import (
 	"context"
 	"errors"
-	"fmt"
-	"image/color"
 	"log/slog"
 	"os"
 	"sync"
@@ -244,134 +242,6 @@ func (s *Station) Close() error {
 	return nil
 }
 
-// readLoop keeps the newest frame in s.latest; it never queues frames, so a
-// slow worker sees the scene as it is now, not as it was.
-func (s *Station) readLoop(ctx context.Context) {
-	frame := gocv.NewMat()
-	defer frame.Close()
-	var src FrameSource
-	defer func() {
-		if src != nil {
-			src.Close()
-		}
-	}()
-	backoff := s.cfg.Backoff
-	var count int
-	windowStart := time.Now()
-	for ctx.Err() == nil {
-		if src == nil {
-			// Only a source opened without error is kept: an opener that
-			// returns a typed nil pointer with its error would otherwise
-			// leave a non-nil interface that panics on Read.
-			opened, err := s.openSource()
-			if err != nil {
-				s.setSource(inspector.SourceDisconnected, err)
-				if !sleep(ctx, backoff) {
-					return
-				}
-				backoff = min(2*backoff, s.cfg.MaxBackoff)
-				continue
-			}
-			src = opened
-			s.setSource(inspector.SourceLive, nil)
-		}
-		err := src.Read(&frame)
-		switch {
-		case errors.Is(err, inspector.ErrSourceEnded):
-			s.setSource(inspector.SourceEnded, nil)
-			return
-		case err != nil:
-			s.setSource(inspector.SourceDisconnected, err)
-			src.Close()
-			src = nil
-			if !sleep(ctx, backoff) {
-				return
-			}
-			backoff = min(2*backoff, s.cfg.MaxBackoff)
-			continue
-		}
-		backoff = s.cfg.Backoff
-		s.mu.Lock()
-		frame.CopyTo(&s.latest)
-		s.seq++
-		s.frames++
-		if s.state != inspector.SourceLive {
-			s.state, s.sourceErr = inspector.SourceLive, ""
-		}
-		s.mu.Unlock()
-		select {
-		case s.newFrame <- struct{}{}:
-		default:
-			s.mu.Lock()
-			s.dropped++ // the worker had not taken the previous frame
-			s.mu.Unlock()
-		}
-		count++
-		if el := time.Since(windowStart); el >= time.Second {
-			s.mu.Lock()
-			s.fps = float64(count) / el.Seconds()
-			s.mu.Unlock()
-			count, windowStart = 0, time.Now()
-		}
-	}
-}
-
-// openSource calls the opener and turns a panic in it (a cgo boundary) into
-// an error, so a broken driver costs a reconnect, not the station.
-func (s *Station) openSource() (src FrameSource, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			src, err = nil, fmt.Errorf("opening the source panicked: %v", r)
-		}
-	}()
-	src, err = s.open()
-	if err != nil {
-		return nil, err
-	}
-	if src == nil {
-		return nil, errors.New("the source opener returned no source")
-	}
-	return src, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-func (s *Station) setSource(st inspector.SourceState, err error) {
-	s.mu.Lock()
-	changed := s.state != st
-	s.state = st
-	if st != inspector.SourceLive {
-		s.fps = 0
-	}
-	s.sourceErr = ""
-	if err != nil {
-		s.sourceErr = err.Error()
-	}
-	s.mu.Unlock()
-	switch {
-	case err != nil && changed:
-		s.log.Warn("source", "name", s.name, "state", st, "err", err)
-	case err != nil:
-		// A dead camera is retried for hours: say so now and then, not every try.
-		s.limited("source", "source still failing", "name", s.name, "state", st, "err", err)
-	case changed:
-		s.log.Info("source", "name", s.name, "state", st)
-	}
-	if changed {
-		st := s.Status()
-		s.publish(inspector.Event{Kind: inspector.EventStatus, Time: s.cfg.Now(), Status: &st})
-	}
-}
-
 // Status returns a snapshot for /api/status.
 func (s *Station) Status() inspector.StationStatus {
 	s.mu.Lock()
@@ -417,64 +287,6 @@ func (s *Station) OKLabels() []string {
 // Model returns the active model.
 func (s *Station) Model() *Model { return s.model.Load() }
 
-// ActivateModel loads, validates and warms name/version (one inference),
-// then swaps it in atomically. On error the old model keeps serving and the
-// error shows in Status().ModelError; the loader's error is returned.
-func (s *Station) ActivateModel(ctx context.Context, name, version string) error {
-	if s.loader == nil {
-		return errors.New("station: no model loader")
-	}
-	m, err := s.loader(ctx, name, version)
-	if err == nil {
-		_, err = m.Classifier.Classify(ctx, make([]float32, m.Card.Input.TensorLen()))
-		if err != nil {
-			m.Classifier.Close()
-			err = fmt.Errorf("warm-up: %w", err)
-		}
-	}
-	if err != nil {
-		err = fmt.Errorf("model %s/%s: %w", name, version, err)
-		s.setModelErr(err)
-		s.log.Error("model swap refused; the old model keeps serving", "model", name+"/"+version, "err", err)
-		return err
-	}
-	// The write lock waits for an inference still running on the old model,
-	// so it can be closed safely.
-	s.inferMu.Lock()
-	old := s.model.Swap(m)
-	s.inferMu.Unlock()
-	if old != nil && old.Classifier != nil && old.Classifier != m.Classifier {
-		old.Classifier.Close()
-	}
-	s.mu.Lock()
-	s.modelErr = ""
-	s.mu.Unlock()
-	s.log.Info("model active", "name", m.Card.Name, "version", m.Card.Version, "sha256", short(m.Card.ONNXSHA256))
-	st := s.Status()
-	s.publish(inspector.Event{Kind: inspector.EventStatus, Time: s.cfg.Now(), Status: &st})
-	return nil
-}
-
-func (s *Station) clearModelErr() {
-	s.mu.Lock()
-	s.modelErr = ""
-	s.mu.Unlock()
-}
-
-func short(h string) string { return h[:min(12, len(h))] }
-
-// setModelErr records a model error for Status and tells subscribers when it changed.
-func (s *Station) setModelErr(err error) {
-	s.mu.Lock()
-	changed := s.modelErr != err.Error()
-	s.modelErr = err.Error()
-	s.mu.Unlock()
-	if changed {
-		st := s.Status()
-		s.publish(inspector.Event{Kind: inspector.EventStatus, Time: s.cfg.Now(), Status: &st})
-	}
-}
-
 // ErrStopped is returned by Trigger when the station is not running.
 var ErrStopped = errors.New("station is not running")
 
@@ -509,42 +321,6 @@ func (s *Station) Trigger(ctx context.Context) (*inspector.Verdict, error) {
 	}
 }
 
-// LatestJPEG returns the newest frame with the ROI and the live decision
-// drawn on it, and its sequence number (nil and 0 before the first frame).
-// It encodes lazily, only when asked, at most once per frame and at most
-// about 15 times a second however many viewers ask; in between it returns
-// the cached image.
-func (s *Station) LatestJPEG() ([]byte, uint64) {
-	s.jpegMu.Lock()
-	defer s.jpegMu.Unlock()
-	s.mu.Lock()
-	seq := s.seq
-	if seq == 0 || s.latest.Empty() {
-		s.mu.Unlock()
-		return nil, 0
-	}
-	if seq == s.jpegSeq || (s.jpeg != nil && time.Since(s.jpegAt) < liveInterval) {
-		s.mu.Unlock()
-		return s.jpeg, s.jpegSeq
-	}
-	// Copy under the lock, draw and encode outside it: the reader must not wait.
-	s.latest.CopyTo(&s.overlay)
-	live, present := s.live, s.present
-	s.mu.Unlock()
-	text, c := overlayText(live, present)
-	opencv.DrawOverlay(&s.overlay, s.roi(), text, c)
-	b, err := opencv.EncodeJPEG(s.overlay, 80)
-	if err != nil {
-		s.limited("live view", "live view encode failed", "err", err)
-		return s.jpeg, s.jpegSeq
-	}
-	s.jpeg, s.jpegSeq, s.jpegAt = b, seq, time.Now()
-	return b, seq
-}
-
-// liveInterval bounds live-view encoding to about 15 frames a second.
-const liveInterval = 66 * time.Millisecond
-
 // limited logs a warning at most once per logEvery for each key, so a
 // dead camera or a full disk does not flood the log.
 func (s *Station) limited(key, msg string, args ...any) {
@@ -561,37 +337,3 @@ func (s *Station) limited(key, msg string, args ...any) {
 }
 
 const logEvery = 30 * time.Second
-
-func overlayText(d *inspector.Decision, present bool) (string, color.RGBA) {
-	if d == nil || len(d.TopK) == 0 {
-		return "", color.RGBA{90, 90, 90, 255}
-	}
-	if !present {
-		// The model answers on the empty table too; shown as a red NOK it
-		// would look like a rejected part.
-		return "no part", color.RGBA{90, 90, 90, 255}
-	}
-	top := d.TopK[0]
-	txt := fmt.Sprintf("%s %.0f%%", top.Label, 100*top.Score)
-	switch d.Outcome {
-	case inspector.OutcomeOK:
-		return "OK  " + txt, color.RGBA{40, 160, 40, 255}
-	case inspector.OutcomeNOK:
-		return "NOK  " + txt, color.RGBA{210, 40, 40, 255}
-	case inspector.OutcomeUncertain:
-		return "?  " + txt, color.RGBA{230, 160, 0, 255}
-	}
-	return txt, color.RGBA{30, 110, 200, 255}
-}
-
-// roi is the region the classifier looks at: the configured one, else the
-// active model's (a defect model trained on a placement mark has one).
-func (s *Station) roi() *inspector.Rect {
-	if s.cfg.ROI != nil {
-		return s.cfg.ROI
-	}
-	if m := s.model.Load(); m != nil && m.Card != nil {
-		return m.Card.Input.ROI
-	}
-	return nil
-}
