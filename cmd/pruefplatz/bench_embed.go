@@ -28,11 +28,7 @@ same tensors through a bare onnxruntime_go session with preallocated tensors. It
 images/s of both and the ratio of their times (goal: at most 1.2).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			lib, err := ortLibPath(cmd)
-			if err != nil {
-				return err
-			}
-			if err := onnx.Init(lib); err != nil {
+			if err := initORT(cmd); err != nil {
 				return err
 			}
 			b, err := backbones.Get(backbones.Folder(backboneDir, root), backbones.MobileNetV2)

@@ -50,11 +50,7 @@ skipped and named on stderr.`,
 			if err != nil {
 				return err
 			}
-			lib, err := ortLibPath(cmd)
-			if err != nil {
-				return err
-			}
-			if err := onnx.Init(lib); err != nil {
+			if err := initORT(cmd); err != nil {
 				return err
 			}
 			r, err := onnx.OpenBackbone(b, onnx.Options{Threads: threads})

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pruefplatz/pruefplatz/datasets"
-	"github.com/pruefplatz/pruefplatz/inspector/onnx"
 	"github.com/pruefplatz/pruefplatz/models"
 	"github.com/pruefplatz/pruefplatz/models/eval"
 	"github.com/pruefplatz/pruefplatz/models/train"
@@ -34,11 +33,7 @@ func newEvalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			lib, err := ortLibPath(cmd)
-			if err != nil {
-				return err
-			}
-			if err := onnx.Init(lib); err != nil {
+			if err := initORT(cmd); err != nil {
 				return err
 			}
 			start := time.Now()

@@ -106,11 +106,7 @@ func newModelsCmd() *cobra.Command {
 
 	check := func(cmd *cobra.Command) func(*models.Card, string) error {
 		return func(c *models.Card, path string) error {
-			lib, err := ortLibPath(cmd)
-			if err != nil {
-				return err
-			}
-			if err := onnx.Init(lib); err != nil {
+			if err := initORT(cmd); err != nil {
 				return err
 			}
 			s, err := onnx.Open(path, c.Input, len(c.Labels), onnx.Options{})

@@ -44,11 +44,7 @@ func newModelsImportCmd(root *string) *cobra.Command {
 			}
 			spec := inspector.InputSpec{Width: size, Height: size, Channels: channels, Resize: inspector.ResizeMode(resize), Mean: m, Std: s,
 				Interpolation: inspector.Interpolation(interp)}
-			lib, err := ortLibPath(cmd)
-			if err != nil {
-				return err
-			}
-			if err := onnx.Init(lib); err != nil {
+			if err := initORT(cmd); err != nil {
 				return err
 			}
 			info, err := onnx.Inspect(onnxPath)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/pruefplatz/pruefplatz/inspector/onnx"
 	"github.com/spf13/cobra"
 )
 
@@ -57,4 +58,13 @@ func ortLibPath(cmd *cobra.Command) (string, error) {
 	}
 	return "", errors.New("ONNX Runtime library not found; looked at:\n  " + strings.Join(tried, "\n  ") +
 		"\nrun `make setup` in the checkout, or pass --ort-lib / set PRUEFPLATZ_ORT_LIB")
+}
+
+// initORT finds the ONNX Runtime library (ortLibPath) and loads it.
+func initORT(cmd *cobra.Command) error {
+	lib, err := ortLibPath(cmd)
+	if err != nil {
+		return err
+	}
+	return onnx.Init(lib)
 }

@@ -333,11 +333,7 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 		return err
 	}
 
-	lib, err := ortLibPath(cmd)
-	if err != nil {
-		return err
-	}
-	if err := onnx.Init(lib); err != nil {
+	if err := initORT(cmd); err != nil {
 		return err
 	}
 	reg := models.Registry{Root: c.Models}

@@ -114,19 +114,7 @@ func trainOnBackbone(ctx context.Context, opt Options, start time.Time, reg mode
 		return nil, err
 	}
 	valProbs, testProbs := h.probs(va.vecs), h.probs(te.vecs)
-	var okIdx []int
-	for i, c := range ds.Classes {
-		for _, l := range opt.OKLabels {
-			if c == l {
-				okIdx = append(okIdx, i)
-			}
-		}
-	}
-	th := models.ChooseThresholds(valProbs, va.labels, okIdx, 0.99)
-	metrics := map[string]*models.Metrics{
-		"validation": evaluate(ds.Classes, valProbs, va.labels, th, opt.OKLabels),
-		"test":       evaluate(ds.Classes, testProbs, te.labels, th, opt.OKLabels),
-	}
+	th, metrics := judge(opt, ds.Classes, valProbs, va.labels, testProbs, te.labels)
 	fmt.Fprintf(opt.Out, "\ntest set (%d images):\n%s", len(te.vecs), metrics["test"].Table())
 
 	tmp, err := os.MkdirTemp("", "pruefplatz-train-")

@@ -120,19 +120,7 @@ func trainCNN(ctx context.Context, opt Options, start time.Time, j *job) (*Resul
 	if err != nil {
 		return nil, err
 	}
-	var okIdx []int
-	for i, c := range ds.Classes {
-		for _, l := range opt.OKLabels {
-			if c == l {
-				okIdx = append(okIdx, i)
-			}
-		}
-	}
-	th := models.ChooseThresholds(valProbs, valIm.labels, okIdx, 0.99)
-	metrics := map[string]*models.Metrics{
-		"validation": evaluate(ds.Classes, valProbs, valIm.labels, th, opt.OKLabels),
-		"test":       evaluate(ds.Classes, testProbs, testIm.labels, th, opt.OKLabels),
-	}
+	th, metrics := judge(opt, ds.Classes, valProbs, valIm.labels, testProbs, testIm.labels)
 	fmt.Fprintf(opt.Out, "\ntest set (%d images):\n%s", len(testX), metrics["test"].Table())
 
 	// Export and prove it in a temporary folder; publish only at the end.

@@ -495,3 +495,22 @@ func round6(p []float32) []float32 {
 	}
 	return out
 }
+
+// judge chooses the thresholds on the validation split (see
+// models.ChooseThresholds) and measures both splits with them: the same
+// rule for every kind of model.
+func judge(opt Options, classes []string, valProbs [][]float32, valLabels []int, testProbs [][]float32, testLabels []int) (inspector.Thresholds, map[string]*models.Metrics) {
+	var okIdx []int
+	for i, c := range classes {
+		for _, l := range opt.OKLabels {
+			if c == l {
+				okIdx = append(okIdx, i)
+			}
+		}
+	}
+	th := models.ChooseThresholds(valProbs, valLabels, okIdx, 0.99)
+	return th, map[string]*models.Metrics{
+		"validation": evaluate(classes, valProbs, valLabels, th, opt.OKLabels),
+		"test":       evaluate(classes, testProbs, testLabels, th, opt.OKLabels),
+	}
+}
