@@ -432,7 +432,11 @@ func (s *Server) review(c *gin.Context) {
 		return
 	}
 	s.metrics.reviews.WithLabelValues(strconv.FormatBool(r.Confirmed)).Inc()
-	s.publish(inspector.Event{Kind: inspector.EventReview, Time: r.At, Verdict: v})
+	ev := inspector.Event{Kind: inspector.EventReview, Time: r.At, Verdict: v}
+	if s.cfg.Notify != nil {
+		s.cfg.Notify(ev)
+	}
+	s.publish(ev)
 	c.JSON(http.StatusOK, v)
 }
 

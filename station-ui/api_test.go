@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"hash/crc32"
 	"image"
 	"image/color"
@@ -523,5 +524,35 @@ func TestNewShiftResetsCounts(t *testing.T) {
 	mustJSON(t, f.do("POST", "/api/shift", "", nil).Body.Bytes(), &c)
 	if c.Total != 0 || !c.ShiftStart.Equal(now) {
 		t.Errorf("after new shift: %+v", c)
+	}
+}
+
+// TestReviewNotifiesIntegrations: a stored review reaches Config.Notify
+// (MQTT, webhooks) with its effective result; a failed one does not, and the
+// integrations' collectors are served on /metrics.
+func TestReviewNotifiesIntegrations(t *testing.T) {
+	var got []inspector.Event
+	gauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "pruefplatz_test_integration_gauge", Help: "test"})
+	gauge.Set(42)
+	f := newFixture(t, func(c *Config) {
+		c.Notify = func(e inspector.Event) { got = append(got, e) }
+		c.Collectors = []prometheus.Collector{gauge}
+	})
+	v, _ := f.st.record(context.Background(), "scratch", 0.9)
+	if rec := f.do("POST", fmt.Sprintf("/api/verdicts/%d/review", v.ID), "application/json", []byte(`{"label":"nope"}`)); rec.Code != 400 {
+		t.Fatalf("bad label: %d", rec.Code)
+	}
+	if len(got) != 0 {
+		t.Fatalf("a refused review was notified: %+v", got)
+	}
+	if rec := f.do("POST", fmt.Sprintf("/api/verdicts/%d/review", v.ID), "application/json", []byte(`{"label":"ok"}`)); rec.Code != 200 {
+		t.Fatalf("review: %d %s", rec.Code, rec.Body.String())
+	}
+	if len(got) != 1 || got[0].Kind != inspector.EventReview || got[0].Verdict == nil || got[0].Verdict.Review == nil || got[0].Verdict.Review.By != "Anna" {
+		t.Fatalf("notified %+v", got)
+	}
+	rec := f.do("GET", "/metrics", "", nil)
+	if !strings.Contains(rec.Body.String(), "pruefplatz_test_integration_gauge 42") {
+		t.Errorf("integration collector not on /metrics (%d)", rec.Code)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
@@ -56,6 +57,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Notify, if set, is told of each review after it is stored, before
+	// the pages see it; integrations (MQTT, webhooks) persist it there,
+	// since a slow SSE subscriber loses events. It must return quickly.
+	Notify func(inspector.Event)
+	// Collectors are extra Prometheus collectors served on /metrics (the
+	// integrations' queue depths).
+	Collectors []prometheus.Collector
 }
 
 // Upload limits when Config leaves them 0.

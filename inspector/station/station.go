@@ -70,8 +70,15 @@ type Config struct {
 	ActiveFile string
 	ActivePoll time.Duration
 	ReadActive func() (*models.Active, error)
-	Now        func() time.Time
-	Logger     *slog.Logger
+	// Notify, if set, is called with every event but the live ones (a
+	// verdict after it is stored, a status change), on the goroutine that
+	// made it and before UI subscribers see it. Unlike Subscribe it loses
+	// nothing, so integrations that must deliver every verdict (MQTT,
+	// webhooks) persist from it; it must return quickly (a disk write, no
+	// network) because it runs on the camera loop.
+	Notify func(inspector.Event)
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -396,6 +403,9 @@ func (s *Station) Subscribe(ctx context.Context) <-chan inspector.Event {
 }
 
 func (s *Station) publish(e inspector.Event) {
+	if s.cfg.Notify != nil && e.Kind != inspector.EventLive {
+		s.cfg.Notify(e)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for ch := range s.subscribers {

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/mqtt"
+	"github.com/pruefplatz/pruefplatz/inspector/outbox"
+)
+
+// mqttPasswordEnv names the environment variable serve reads the MQTT
+// password from when no password_file is configured.
+const mqttPasswordEnv = "PRUEFPLATZ_MQTT_PASSWORD"
+
+// mqttConfig is the config file's mqtt section (docs/integration.md).
+type mqttConfig struct {
+	Broker   string `yaml:"broker"` // tcp://host:1883 or ssl://host:8883; empty: MQTT off
+	ClientID string `yaml:"client_id"`
+	Username string `yaml:"username"`
+	// PasswordFile holds the password (first line); without it the
+	// password comes from $PRUEFPLATZ_MQTT_PASSWORD. Never logged.
+	PasswordFile string `yaml:"password_file"`
+	Prefix       string `yaml:"topic_prefix"` // default pruefplatz/<station>
+	CAFile       string `yaml:"ca_file"`      // PEM roots for ssl:// (default: the system's)
+	CertFile     string `yaml:"cert_file"`    // client certificate, with key_file
+	KeyFile      string `yaml:"key_file"`
+}
+
+// integrations are the outbound connections serve runs beside the UI.
+type integrations struct {
+	box        *outbox.DB
+	mqtt       *mqtt.Client
+	notify     []func(inspector.Event)
+	collectors []prometheus.Collector
+}
+
+// Notify fans an event out to every integration; each only writes to its
+// durable queue, so this is safe on the camera loop.
+func (in *integrations) Notify(e inspector.Event) {
+	for _, n := range in.notify {
+		n(e)
+	}
+}
+
+func (in *integrations) start(ctx context.Context) {
+	if in.mqtt != nil {
+		in.mqtt.Start(ctx)
+	}
+}
+
+func (in *integrations) Close() error {
+	var errs []error
+	if in.mqtt != nil {
+		errs = append(errs, in.mqtt.Close())
+	}
+	if in.box != nil {
+		errs = append(errs, in.box.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// openIntegrations opens the outbox and builds the configured clients;
+// trigger is what an MQTT trigger message calls. Nothing connects until
+// start. With nothing configured it returns an empty set (no outbox file).
+func openIntegrations(c serveConfig, station string, trigger func(context.Context) error, log *slog.Logger) (*integrations, error) {
+	in := &integrations{}
+	if c.MQTT.Broker == "" {
+		return in, nil
+	}
+	path := c.Outbox
+	if path == "" {
+		path = filepath.Join(filepath.Dir(c.Store), "outbox.db")
+	}
+	box, err := outbox.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	in.box = box
+	fail := func(err error) (*integrations, error) {
+		in.Close()
+		return nil, err
+	}
+	if c.MQTT.Broker != "" {
+		m := c.MQTT
+		pw, err := secret(m.PasswordFile, mqttPasswordEnv)
+		if err != nil {
+			return fail(fmt.Errorf("mqtt password: %w", err))
+		}
+		tc, err := tlsClientConfig(m.CAFile, m.CertFile, m.KeyFile)
+		if err != nil {
+			return fail(fmt.Errorf("mqtt TLS: %w", err))
+		}
+		q, err := box.Queue("mqtt", 0)
+		if err != nil {
+			return fail(err)
+		}
+		cl, err := mqtt.New(mqtt.Config{
+			Broker: m.Broker, ClientID: m.ClientID, Username: m.Username, Password: pw, TLS: tc,
+			Station: station, Prefix: m.Prefix, BaseURL: c.BaseURL, Trigger: trigger,
+			Logger: log.With("component", "mqtt"),
+		}, q)
+		if err != nil {
+			return fail(err)
+		}
+		in.mqtt = cl
+		in.notify = append(in.notify, cl.Notify)
+		in.collectors = append(in.collectors, cl.Collector())
+	}
+	var qs []*outbox.Queue
+	for _, name := range []string{"mqtt"} {
+		if q, err := box.Queue(name, 0); err == nil {
+			qs = append(qs, q)
+		}
+	}
+	in.collectors = append(in.collectors, outbox.Collector{Queues: qs})
+	return in, nil
+}
+
+// secret reads a password from file (first line) or, without one, from
+// the environment variable env ("" when neither is set).
+func secret(file, env string) (string, error) {
+	if file == "" {
+		return os.Getenv(env), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimRight(line, "\r"), nil
+}
+
+// tlsClientConfig builds a client TLS config from PEM files; nil when none
+// is given (the library then uses the system roots for ssl:// brokers).
+func tlsClientConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
+	if caFile == "" && certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: no PEM certificate", caFile)
+		}
+		tc.RootCAs = pool
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("cert_file and key_file go together")
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, err
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/pruefplatz/pruefplatz/datasets/demo"
+	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/mqtt/mosquittotest"
+)
+
+func TestServeIntegrationConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "station.yaml")
+	yaml := "station: line3\nbase_url: https://line3.local\nmqtt:\n  broker: tcp://broker:1883\n  username: st\n  password_file: " +
+		filepath.Join(dir, "pw") + "\n  topic_prefix: plant/line3\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := resolved(t, "--config", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Station != "line3" || c.BaseURL != "https://line3.local" || c.MQTT.Broker != "tcp://broker:1883" ||
+		c.MQTT.Username != "st" || c.MQTT.Prefix != "plant/line3" {
+		t.Errorf("file values not taken: %+v", c)
+	}
+	c, _ = resolved(t, "--config", path, "--mqtt-broker", "ssl://other:8883", "--station", "line4")
+	if c.MQTT.Broker != "ssl://other:8883" || c.Station != "line4" || c.MQTT.Username != "st" {
+		t.Errorf("flags did not override the file: %+v", c)
+	}
+
+	os.WriteFile(filepath.Join(dir, "pw"), []byte("s3cret\n"), 0o600)
+	if pw, err := secret(filepath.Join(dir, "pw"), mqttPasswordEnv); err != nil || pw != "s3cret" {
+		t.Errorf("password file: %q %v", pw, err)
+	}
+	t.Setenv(mqttPasswordEnv, "from-env")
+	if pw, _ := secret("", mqttPasswordEnv); pw != "from-env" {
+		t.Errorf("password from the environment: %q", pw)
+	}
+	if _, err := secret(filepath.Join(dir, "missing"), mqttPasswordEnv); err == nil {
+		t.Error("a missing password file was accepted")
+	}
+}
+
+// TestServeTalksMQTT runs serve against a real mosquitto in manual-trigger
+// mode: a message on the trigger topic records a verdict, which arrives on
+// the verdict topic; the retained status says online while it runs and
+// offline after it stopped.
+func TestServeTalksMQTT(t *testing.T) {
+	b := mosquittotest.Start(t)
+	feed := t.TempDir()
+	if _, err := demo.GenerateFeed(context.Background(), demo.FeedOptions{Seed: 3, Parts: 1, FPS: 15, Out: feed}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	byTopic := map[string][]paho.Message{}
+	rec := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()).SetClientID("mes").SetOrderMatters(true))
+	if tok := rec.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("receiver: %v", tok.Error())
+	}
+	defer rec.Disconnect(100)
+	if tok := rec.Subscribe("pruefplatz/e2e/#", 1, func(_ paho.Client, m paho.Message) {
+		mu.Lock()
+		byTopic[m.Topic()] = append(byTopic[m.Topic()], m)
+		mu.Unlock()
+	}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	last := func(topic string) paho.Message {
+		mu.Lock()
+		defer mu.Unlock()
+		if ms := byTopic[topic]; len(ms) > 0 {
+			return ms[len(ms)-1]
+		}
+		return nil
+	}
+
+	s := startServe(t, "--source", filepath.Join(feed, "feed.avi"), "--fps", "30", "--trigger", "manual",
+		"--station", "e2e", "--mqtt-broker", b.URL(), "--base-url", "http://station:8080")
+	var verdict paho.Message
+	deadline := time.Now().Add(30 * time.Second)
+	for verdict == nil && time.Now().Before(deadline) {
+		// Triggers before the first frame fail; keep asking, as a PLC would.
+		rec.Publish("pruefplatz/e2e/trigger", 1, false, "{}").WaitTimeout(time.Second)
+		time.Sleep(300 * time.Millisecond)
+		verdict = last("pruefplatz/e2e/verdict")
+	}
+	if verdict == nil {
+		t.Fatalf("no verdict on MQTT after triggering over MQTT\n%s", s.out.String())
+	}
+	var n inspector.Notice
+	if err := json.Unmarshal(verdict.Payload(), &n); err != nil {
+		t.Fatal(err)
+	}
+	if n.Station != "e2e" || n.Trigger != string(inspector.TriggerManual) || n.Model.Name != defaultModel || n.Model.SHA256 == "" ||
+		n.Image != fmt.Sprintf("http://station:8080/api/verdicts/%d/image", n.ID) || len(n.Scores) == 0 {
+		t.Errorf("verdict notice %+v", n)
+	}
+	online := func() (bool, bool) {
+		m := last("pruefplatz/e2e/status")
+		if m == nil {
+			return false, false
+		}
+		var st struct{ Online bool }
+		json.Unmarshal(m.Payload(), &st)
+		return st.Online, true
+	}
+	if on, ok := online(); !ok || !on {
+		t.Errorf("status while serving: online=%v seen=%v", on, ok)
+	}
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if on, _ := online(); !on {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Error("status still online after serve stopped")
+}
