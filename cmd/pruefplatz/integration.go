@@ -10,12 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/inspector/mqtt"
 	"github.com/pruefplatz/pruefplatz/inspector/outbox"
+	"github.com/pruefplatz/pruefplatz/inspector/webhook"
 )
 
 // mqttPasswordEnv names the environment variable serve reads the MQTT
@@ -36,10 +38,24 @@ type mqttConfig struct {
 	KeyFile      string `yaml:"key_file"`
 }
 
+// webhookConfig is one entry of the config file's webhooks list.
+type webhookConfig struct {
+	Name string `yaml:"name"`
+	URL  string `yaml:"url"`
+	// SecretFile holds the HMAC key (first line); else the environment
+	// variable SecretEnv. Never logged.
+	SecretFile  string              `yaml:"secret_file"`
+	SecretEnv   string              `yaml:"secret_env"`
+	Outcomes    []inspector.Outcome `yaml:"outcomes"`     // default: every verdict
+	MaxFailures int                 `yaml:"max_failures"` // default 10
+	Timeout     time.Duration       `yaml:"timeout"`      // default 5s
+}
+
 // integrations are the outbound connections serve runs beside the UI.
 type integrations struct {
 	box        *outbox.DB
 	mqtt       *mqtt.Client
+	webhooks   []*webhook.Webhook
 	notify     []func(inspector.Event)
 	collectors []prometheus.Collector
 }
@@ -56,10 +72,16 @@ func (in *integrations) start(ctx context.Context) {
 	if in.mqtt != nil {
 		in.mqtt.Start(ctx)
 	}
+	for _, w := range in.webhooks {
+		w.Start(ctx)
+	}
 }
 
 func (in *integrations) Close() error {
 	var errs []error
+	for _, w := range in.webhooks {
+		errs = append(errs, w.Close())
+	}
 	if in.mqtt != nil {
 		errs = append(errs, in.mqtt.Close())
 	}
@@ -74,7 +96,7 @@ func (in *integrations) Close() error {
 // start. With nothing configured it returns an empty set (no outbox file).
 func openIntegrations(c serveConfig, station string, trigger func(context.Context) error, log *slog.Logger) (*integrations, error) {
 	in := &integrations{}
-	if c.MQTT.Broker == "" {
+	if c.MQTT.Broker == "" && len(c.Webhooks) == 0 {
 		return in, nil
 	}
 	path := c.Outbox
@@ -117,10 +139,42 @@ func openIntegrations(c serveConfig, station string, trigger func(context.Contex
 		in.collectors = append(in.collectors, cl.Collector())
 	}
 	var qs []*outbox.Queue
-	for _, name := range []string{"mqtt"} {
-		if q, err := box.Queue(name, 0); err == nil {
-			qs = append(qs, q)
+	if in.mqtt != nil {
+		q, _ := box.Queue("mqtt", 0) // opened above: the same queue
+		qs = append(qs, q)
+	}
+	names := map[string]bool{}
+	for _, wc := range c.Webhooks {
+		if names[wc.Name] {
+			return fail(fmt.Errorf("webhooks: name %q used twice", wc.Name))
 		}
+		names[wc.Name] = true
+		key := ""
+		if wc.SecretFile != "" || wc.SecretEnv != "" {
+			if key, err = secret(wc.SecretFile, wc.SecretEnv); err != nil {
+				return fail(fmt.Errorf("webhook %s secret: %w", wc.Name, err))
+			}
+		}
+		q, err := box.Queue("webhook/"+wc.Name, 0)
+		if err != nil {
+			return fail(err)
+		}
+		w, err := webhook.New(webhook.Config{
+			Name: wc.Name, URL: wc.URL, Secret: key, Outcomes: wc.Outcomes, MaxFailures: wc.MaxFailures,
+			Timeout: wc.Timeout, Station: station, BaseURL: c.BaseURL, Logger: log.With("component", "webhook"),
+		}, q)
+		if err != nil {
+			return fail(err)
+		}
+		if key == "" {
+			log.Warn("webhook sends unsigned requests (no secret_file or secret_env)", "webhook", wc.Name)
+		}
+		in.webhooks = append(in.webhooks, w)
+		in.notify = append(in.notify, w.Notify)
+		qs = append(qs, q)
+	}
+	if len(in.webhooks) > 0 {
+		in.collectors = append(in.collectors, webhook.Collector{Webhooks: in.webhooks})
 	}
 	in.collectors = append(in.collectors, outbox.Collector{Queues: qs})
 	return in, nil

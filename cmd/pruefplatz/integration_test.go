@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync"
@@ -15,6 +19,7 @@ import (
 	"github.com/pruefplatz/pruefplatz/datasets/demo"
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/inspector/mqtt/mosquittotest"
+	"github.com/pruefplatz/pruefplatz/inspector/webhook"
 )
 
 func TestServeIntegrationConfig(t *testing.T) {
@@ -128,4 +133,68 @@ func TestServeTalksMQTT(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Error("status still online after serve stopped")
+}
+
+// TestWebhooksFromConfig reads a webhooks list from the config file, opens
+// the integrations and sends a NOK verdict to a loopback receiver that
+// checks the signature with the secret from the named environment variable;
+// an OK verdict is filtered out.
+func TestWebhooksFromConfig(t *testing.T) {
+	got := make(chan inspector.Notice, 4)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := webhook.Verify("hook-key", r.Header, body); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		var n inspector.Notice
+		json.Unmarshal(body, &n)
+		got <- n
+	}))
+	defer recv.Close()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "station.yaml")
+	yaml := "station: line3\nstore: " + filepath.Join(dir, "v.db") + "\nwebhooks:\n  - name: shift-lead\n    url: " + recv.URL +
+		"\n    secret_env: HOOK_KEY\n    outcomes: [nok, uncertain]\n    max_failures: 5\n    timeout: 2s\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := resolved(t, "--config", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Webhooks) != 1 || c.Webhooks[0].Timeout != 2*time.Second || len(c.Webhooks[0].Outcomes) != 2 {
+		t.Fatalf("webhooks %+v", c.Webhooks)
+	}
+	t.Setenv("HOOK_KEY", "hook-key")
+	in, err := openIntegrations(c, "line3", nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	in.start(ctx)
+	defer func() {
+		cancel()
+		if err := in.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	in.Notify(inspector.Event{Kind: inspector.EventVerdict, Verdict: &inspector.Verdict{ID: 1, Decision: inspector.Decision{Outcome: inspector.OutcomeOK}}})
+	in.Notify(inspector.Event{Kind: inspector.EventVerdict, Verdict: &inspector.Verdict{ID: 2, Decision: inspector.Decision{Outcome: inspector.OutcomeNOK}}})
+	select {
+	case n := <-got:
+		if n.ID != 2 || n.Station != "line3" {
+			t.Fatalf("received %+v", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no webhook delivery")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "outbox.db")); err != nil {
+		t.Errorf("no outbox beside the store: %v", err)
+	}
+
+	c.Webhooks = append(c.Webhooks, c.Webhooks[0])
+	if _, err := openIntegrations(c, "line3", nil, slog.New(slog.DiscardHandler)); err == nil {
+		t.Error("two webhooks with one name accepted")
+	}
 }

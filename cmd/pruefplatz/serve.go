@@ -73,6 +73,8 @@ type serveConfig struct {
 	// Outbox is the durable queue file of MQTT and webhooks (default: outbox.db beside the store).
 	Outbox string     `yaml:"outbox"`
 	MQTT   mqttConfig `yaml:"mqtt"`
+	// Webhooks receive verdicts by HTTP POST (config file only).
+	Webhooks []webhookConfig `yaml:"webhooks"`
 }
 
 func newServeCmd() *cobra.Command { return newServeCmdWith(runServe) }
@@ -103,7 +105,8 @@ roi, accept, reject, trigger, stable_frames, still_ms, motion_level,
 presence_share, store, image_max_side, jpeg_quality, listen, operator, threads,
 reconnect_max, auth_store, kiosk_role, tls_cert, tls_key, station, base_url,
 outbox, mqtt: {broker, client_id, username, password_file, topic_prefix,
-ca_file, cert_file, key_file}); flags given on the command line
+ca_file, cert_file, key_file}, webhooks: [{name, url, secret_file, secret_env,
+outcomes, max_failures, timeout}]); flags given on the command line
 override the file.
 
 Access: every page but the operator's live page needs a login (users are
@@ -280,6 +283,7 @@ func mergeServeConfig(cmd *cobra.Command, c *serveConfig, file serveConfig) {
 	if file.Outbox != "" {
 		set("outbox", func() { c.Outbox = file.Outbox })
 	}
+	c.Webhooks = file.Webhooks
 	broker := c.MQTT.Broker
 	c.MQTT = file.MQTT
 	if ch("mqtt-broker") || file.MQTT.Broker == "" {
