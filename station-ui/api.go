@@ -681,3 +681,13 @@ func (s *Server) referenceImage(c *gin.Context) {
 	c.Header("Cache-Control", "public, max-age=3600")
 	c.File(p)
 }
+
+// plcStatus answers GET /api/plc: whether a PLC handshake runs and, if so,
+// its connection, mode and register map with the current values.
+func (s *Server) plcStatus(c *gin.Context) {
+	if s.cfg.PLC == nil {
+		c.JSON(http.StatusOK, gin.H{"enabled": false})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"enabled": true, "plc": s.cfg.PLC()})
+}

@@ -556,3 +556,19 @@ func TestReviewNotifiesIntegrations(t *testing.T) {
 		t.Errorf("integration collector not on /metrics (%d)", rec.Code)
 	}
 }
+
+func TestPLCStatus(t *testing.T) {
+	off := newFixture(t, nil)
+	if rec := off.do("GET", "/api/plc", "", nil); rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != `{"enabled":false}` {
+		t.Errorf("without a PLC: %d %s", rec.Code, rec.Body.String())
+	}
+	on := newFixture(t, func(c *Config) {
+		c.PLC = func() any {
+			return map[string]any{"mode": "server", "registers": []map[string]any{{"name": "part_ready", "value": 1}}}
+		}
+	})
+	rec := on.do("GET", "/api/plc", "", nil)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"enabled":true`) || !strings.Contains(rec.Body.String(), `"part_ready"`) {
+		t.Errorf("with a PLC: %d %s", rec.Code, rec.Body.String())
+	}
+}

@@ -64,6 +64,9 @@ type Config struct {
 	// Collectors are extra Prometheus collectors served on /metrics (the
 	// integrations' queue depths).
 	Collectors []prometheus.Collector
+	// PLC, if set, returns the PLC handshake's state and register map
+	// (plc.Snapshot) for GET /api/plc; nil means no PLC is configured.
+	PLC func() any
 }
 
 // Upload limits when Config leaves them 0.
@@ -260,6 +263,7 @@ func (s *Server) routes() *gin.Engine {
 	s.handle(r, "GET", "/api/export", engineer, s.export)
 	s.handle(r, "GET", "/api/backup", engineer, s.backup)
 	s.handle(r, "GET", "/api/models", engineer, s.listModels)
+	s.handle(r, "GET", "/api/plc", engineer, s.plcStatus)
 	s.handle(r, "POST", "/api/models/activate", engineer, s.activateModel)
 	s.handle(r, "POST", "/api/models/rollback", engineer, s.rollbackModel)
 	s.handle(r, "GET", "/api/reference", sales, s.referenceList)

@@ -17,6 +17,7 @@ import (
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/inspector/mqtt"
 	"github.com/pruefplatz/pruefplatz/inspector/outbox"
+	"github.com/pruefplatz/pruefplatz/inspector/plc"
 	"github.com/pruefplatz/pruefplatz/inspector/webhook"
 )
 
@@ -49,6 +50,29 @@ type webhookConfig struct {
 	Outcomes    []inspector.Outcome `yaml:"outcomes"`     // default: every verdict
 	MaxFailures int                 `yaml:"max_failures"` // default 10
 	Timeout     time.Duration       `yaml:"timeout"`      // default 5s
+}
+
+// plcConfig is the config file's plc section (docs/integration.md).
+type plcConfig struct {
+	Mode      string        `yaml:"mode"`    // server or client; empty: no PLC
+	Address   string        `yaml:"address"` // listen (server) or PLC (client) host:port
+	Base      uint16        `yaml:"base"`    // address of part_ready (default 0)
+	UnitID    uint8         `yaml:"unit_id"` // client mode (default 1)
+	Timeout   time.Duration `yaml:"timeout"` // no verdict by then: uncertain (default 2s)
+	Heartbeat time.Duration `yaml:"heartbeat"`
+	Poll      time.Duration `yaml:"poll"` // client mode (default 20ms)
+}
+
+// openPLC builds the handshake when one is configured (nil otherwise).
+func openPLC(c plcConfig, trigger func(context.Context) (*inspector.Verdict, error), log *slog.Logger) (*plc.PLC, error) {
+	if c.Mode == "" && c.Address == "" {
+		return nil, nil
+	}
+	if c.Mode == "" {
+		c.Mode = string(plc.ModeServer)
+	}
+	return plc.New(plc.Config{Mode: plc.Mode(c.Mode), Address: c.Address, Base: c.Base, UnitID: c.UnitID,
+		Timeout: c.Timeout, Heartbeat: c.Heartbeat, Poll: c.Poll, Trigger: trigger, Logger: log.With("component", "plc")})
 }
 
 // integrations are the outbound connections serve runs beside the UI.

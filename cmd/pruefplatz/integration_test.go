@@ -6,19 +6,24 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/simonvetter/modbus"
 
 	"github.com/pruefplatz/pruefplatz/datasets/demo"
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/inspector/mqtt/mosquittotest"
+	"github.com/pruefplatz/pruefplatz/inspector/plc"
 	"github.com/pruefplatz/pruefplatz/inspector/webhook"
 )
 
@@ -197,4 +202,80 @@ func TestWebhooksFromConfig(t *testing.T) {
 	if _, err := openIntegrations(c, "line3", nil, slog.New(slog.DiscardHandler)); err == nil {
 		t.Error("two webhooks with one name accepted")
 	}
+}
+
+// TestServePLCHandshake runs serve as a Modbus/TCP server in manual-trigger
+// mode with the default model on the demo feed, and plays the PLC with the
+// library's client: each cycle (part_ready → result_valid) must answer
+// with a real result. It logs the round trip's p50 and p99, classification
+// included; PRUEFPLATZ_PLC_CYCLES sets the number of cycles (default 20).
+func TestServePLCHandshake(t *testing.T) {
+	n := 20
+	if s := os.Getenv("PRUEFPLATZ_PLC_CYCLES"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	feed := t.TempDir()
+	if _, err := demo.GenerateFeed(context.Background(), demo.FeedOptions{Seed: 3, Parts: 2, FPS: 15, Out: feed}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s := startServe(t, "--source", filepath.Join(feed, "feed.avi"), "--fps", "30", "--trigger", "manual", "--plc-address", addr)
+	deadline := time.Now().Add(30 * time.Second)
+	for s.status(t).Live == nil && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	c, err := modbus.NewClient(&modbus.ClientConfiguration{URL: "tcp://" + addr, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitValid := func(want uint16) []uint16 {
+		end := time.Now().Add(5 * time.Second)
+		for time.Now().Before(end) {
+			regs, err := c.ReadRegisters(0, plc.NumRegisters, modbus.HOLDING_REGISTER)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if regs[plc.RegValid] == want {
+				return regs
+			}
+			time.Sleep(500 * time.Microsecond)
+		}
+		t.Fatalf("result_valid did not become %d", want)
+		return nil
+	}
+	var rts []time.Duration
+	for i := range n {
+		start := time.Now()
+		if err := c.WriteRegister(plc.RegPartReady, 1); err != nil {
+			t.Fatal(err)
+		}
+		regs := waitValid(1)
+		rts = append(rts, time.Since(start))
+		if r := regs[plc.RegResult]; r < plc.ResultOK || r > plc.ResultUncertain {
+			t.Fatalf("cycle %d: result %d", i, r)
+		}
+		if err := c.WriteRegister(plc.RegPartReady, 0); err != nil {
+			t.Fatal(err)
+		}
+		waitValid(0)
+	}
+	regs := waitValid(0)
+	if int(regs[plc.RegCycles]) != n {
+		t.Errorf("cycles register %d, want %d", regs[plc.RegCycles], n)
+	}
+	slices.Sort(rts)
+	t.Logf("PLC round trip part_ready → result_valid over %d cycles, classification included: p50 %v, p99 %v, max %v",
+		n, rts[len(rts)/2].Round(10*time.Microsecond), rts[len(rts)*99/100].Round(10*time.Microsecond), rts[len(rts)-1].Round(10*time.Microsecond))
 }

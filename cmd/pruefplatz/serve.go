@@ -75,6 +75,7 @@ type serveConfig struct {
 	MQTT   mqttConfig `yaml:"mqtt"`
 	// Webhooks receive verdicts by HTTP POST (config file only).
 	Webhooks []webhookConfig `yaml:"webhooks"`
+	PLC      plcConfig       `yaml:"plc"`
 }
 
 func newServeCmd() *cobra.Command { return newServeCmdWith(runServe) }
@@ -106,7 +107,8 @@ presence_share, store, image_max_side, jpeg_quality, listen, operator, threads,
 reconnect_max, auth_store, kiosk_role, tls_cert, tls_key, station, base_url,
 outbox, mqtt: {broker, client_id, username, password_file, topic_prefix,
 ca_file, cert_file, key_file}, webhooks: [{name, url, secret_file, secret_env,
-outcomes, max_failures, timeout}]); flags given on the command line
+outcomes, max_failures, timeout}], plc: {mode, address, base, unit_id, timeout,
+heartbeat, poll}); flags given on the command line
 override the file.
 
 Access: every page but the operator's live page needs a login (users are
@@ -174,6 +176,8 @@ Ctrl-C stops the web server, then the station, then closes the store.`,
 	f.StringVar(&c.BaseURL, "base-url", "", "the UI's address as other systems reach it (image links in MQTT and webhook messages)")
 	f.StringVar(&c.Outbox, "outbox", "", "durable queue of MQTT and webhook messages, a bbolt file (default: outbox.db beside --store)")
 	f.StringVar(&c.MQTT.Broker, "mqtt-broker", "", "MQTT broker URL, tcp://host:1883 or ssl://host:8883 (default: no MQTT)")
+	f.StringVar(&c.PLC.Mode, "plc-mode", "server", "PLC handshake over Modbus/TCP: server (the PLC connects to --plc-address) or client (the station connects to the PLC there)")
+	f.StringVar(&c.PLC.Address, "plc-address", "", "Modbus/TCP host:port to listen on (server) or of the PLC (client); empty: no PLC")
 	return cmd
 }
 
@@ -284,6 +288,14 @@ func mergeServeConfig(cmd *cobra.Command, c *serveConfig, file serveConfig) {
 		set("outbox", func() { c.Outbox = file.Outbox })
 	}
 	c.Webhooks = file.Webhooks
+	mode, addr := c.PLC.Mode, c.PLC.Address
+	c.PLC = file.PLC
+	if ch("plc-mode") || file.PLC.Mode == "" {
+		c.PLC.Mode = mode
+	}
+	if ch("plc-address") || file.PLC.Address == "" {
+		c.PLC.Address = addr
+	}
 	broker := c.MQTT.Broker
 	c.MQTT = file.MQTT
 	if ch("mqtt-broker") || file.MQTT.Broker == "" {
@@ -505,6 +517,20 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 	st = station.New(cfg, src, open, model, loader, store)
 	st.Start(ctx)
 	integ.start(ctx)
+	var plcInfo func() any
+	if c.PLC.Address != "" {
+		p, err := openPLC(c.PLC, st.Trigger, log)
+		if err == nil {
+			err = p.Start(ctx)
+		}
+		if err != nil {
+			st.Close()
+			return err
+		}
+		defer p.Close()
+		plcInfo = func() any { return p.Snapshot() }
+		log.Info("PLC handshake", "mode", c.PLC.Mode, "address", c.PLC.Address, "base", c.PLC.Base)
+	}
 
 	gin.SetMode(gin.ReleaseMode) // no route dump on every start
 	ref := c.Reference
@@ -514,7 +540,7 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 		}
 	}
 	ui := stationui.New(stationui.Config{Operator: c.Operator, ReferenceImages: ref, Logger: log.With("component", "ui"),
-		Auth: authSvc, KioskRoles: kiosk, SecureCookies: c.TLSCert != "", Notify: integ.Notify, Collectors: integ.collectors}, st, store, reg)
+		Auth: authSvc, KioskRoles: kiosk, SecureCookies: c.TLSCert != "", Notify: integ.Notify, Collectors: integ.collectors, PLC: plcInfo}, st, store, reg)
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		st.Close()

@@ -322,8 +322,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 
 // BenchmarkRoundTrip is the PLC's view of one cycle on loopback, part_ready
 // written to result_valid seen, with a trigger that answers at once (the
-// classification's share is measured end to end in cmd/pruefplatz's
-// BenchmarkPLCRoundTrip). It reports p50 and p99.
+// classification's share is measured end to end by cmd/pruefplatz's
+// TestServePLCHandshake). It reports p50 and p99.
 func BenchmarkRoundTrip(b *testing.B) {
 	addr := freeAddr(b)
 	startPLC(b, Config{Mode: ModeServer, Address: addr, Trigger: nokVerdict})
