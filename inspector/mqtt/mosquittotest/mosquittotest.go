@@ -18,7 +18,7 @@ import (
 // Broker is a real mosquitto on a loopback port, with a config of its own
 // in a temp folder: the Debian service is neither needed nor touched.
 type Broker struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	port int // stays the same across Restart
 	conf string
@@ -28,7 +28,7 @@ type Broker struct {
 
 // Need skips when mosquitto is missing, except under CI=true,
 // where a missing broker must fail the run rather than hide the tests.
-func Need(t *testing.T) string {
+func Need(t testing.TB) string {
 	t.Helper()
 	p, err := exec.LookPath("mosquitto")
 	if err != nil {
@@ -40,7 +40,7 @@ func Need(t *testing.T) string {
 	return p
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -52,7 +52,7 @@ func freePort(t *testing.T) int {
 
 // Start starts mosquitto with persistence (so a receiver's session
 // and its queued QoS 1 messages survive a restart) plus extra config lines.
-func Start(t *testing.T, extra ...string) *Broker {
+func Start(t testing.TB, extra ...string) *Broker {
 	t.Helper()
 	Need(t)
 	b := &Broker{t: t, dir: t.TempDir(), port: freePort(t)}
@@ -122,7 +122,7 @@ func (b *Broker) Stop() {
 	b.cmd = nil
 }
 
-type prefixWriter struct{ t *testing.T }
+type prefixWriter struct{ t testing.TB }
 
 func (w *prefixWriter) Write(p []byte) (int, error) {
 	if strings.Contains(string(p), "should not be run as root") {
