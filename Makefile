@@ -18,11 +18,7 @@ TEST_TIMEOUT ?= 30m
 # Packages that hold Mats; their leak tests run with -tags matprofile.
 MATPROFILE_PKGS := $(shell find inspector augment datasets -name '*_test.go' -exec grep -l 'go:build matprofile' {} + 2>/dev/null | xargs -rn1 dirname | sort -u | sed 's|^|./|')
 
-<<<<<<< HEAD
-.PHONY: setup setup-test setup-bench build run test verify-models bench bench-augment bench-train bench-station lint clean demo-data models
-=======
-.PHONY: setup setup-test setup-bench build run test bench bench-augment bench-train bench-embed bench-station lint clean demo-data models
->>>>>>> backbone
+.PHONY: setup setup-test setup-bench build run test verify-models bench bench-augment bench-train bench-embed bench-station lint clean demo-data models
 
 setup:
 	@.setup/setup.sh
