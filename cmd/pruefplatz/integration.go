@@ -80,15 +80,31 @@ type integrations struct {
 	box        *outbox.DB
 	mqtt       *mqtt.Client
 	webhooks   []*webhook.Webhook
-	notify     []func(inspector.Event)
+	sinks      []sink
 	collectors []prometheus.Collector
+	log        *slog.Logger
 }
 
-// Notify fans an event out to every integration; each only writes to its
-// durable queue, so this is safe on the camera loop.
+// sink is one integration's encoder and queue.
+type sink struct {
+	encode func(inspector.Event) ([]byte, bool)
+	q      *outbox.Queue
+}
+
+// Notify fans an event out to every integration's durable queue in one
+// disk write, and does no network I/O, so it is safe on the camera loop.
 func (in *integrations) Notify(e inspector.Event) {
-	for _, n := range in.notify {
-		n(e)
+	var items []outbox.Item
+	for _, s := range in.sinks {
+		if b, ok := s.encode(e); ok {
+			items = append(items, outbox.Item{Queue: s.q, Data: b})
+		}
+	}
+	if len(items) == 0 {
+		return
+	}
+	if err := in.box.Put(items...); err != nil {
+		in.log.Error("integration messages not queued", "kind", e.Kind, "err", err)
 	}
 }
 
@@ -119,7 +135,7 @@ func (in *integrations) Close() error {
 // trigger is what an MQTT trigger message calls. Nothing connects until
 // start. With nothing configured it returns an empty set (no outbox file).
 func openIntegrations(c serveConfig, station string, trigger func(context.Context) error, log *slog.Logger) (*integrations, error) {
-	in := &integrations{}
+	in := &integrations{log: log}
 	if c.MQTT.Broker == "" && len(c.Webhooks) == 0 {
 		return in, nil
 	}
@@ -159,7 +175,7 @@ func openIntegrations(c serveConfig, station string, trigger func(context.Contex
 			return fail(err)
 		}
 		in.mqtt = cl
-		in.notify = append(in.notify, cl.Notify)
+		in.sinks = append(in.sinks, sink{cl.Encode, q})
 		in.collectors = append(in.collectors, cl.Collector())
 	}
 	var qs []*outbox.Queue
@@ -194,7 +210,7 @@ func openIntegrations(c serveConfig, station string, trigger func(context.Contex
 			log.Warn("webhook sends unsigned requests (no secret_file or secret_env)", "webhook", wc.Name)
 		}
 		in.webhooks = append(in.webhooks, w)
-		in.notify = append(in.notify, w.Notify)
+		in.sinks = append(in.sinks, sink{w.Encode, q})
 		qs = append(qs, q)
 	}
 	if len(in.webhooks) > 0 {

@@ -259,14 +259,31 @@ func (c *Client) onTrigger(_ paho.Client, _ paho.Message) {
 
 // Notify queues the message for e (verdicts, reviews and status; live
 // decisions are ignored). It writes to disk and returns; a failure (queue
-// full, disk) is logged and counted, never passed to the station.
+// full, disk) is logged and counted, never passed to the station. Callers
+// feeding several integrations use Encode and outbox.DB.Put instead, for one
+// disk write in all.
 func (c *Client) Notify(e inspector.Event) {
+	b, ok := c.Encode(e)
+	if !ok {
+		return
+	}
+	if err := c.q.Put(b); err != nil {
+		c.log.Error("mqtt message not queued", "kind", e.Kind, "err", err)
+	}
+}
+
+// Queue is the outbox queue the client sends from.
+func (c *Client) Queue() *outbox.Queue { return c.q }
+
+// Encode returns the queue record for e, false for events MQTT does not
+// carry (live decisions).
+func (c *Client) Encode(e inspector.Event) ([]byte, bool) {
 	var env envelope
 	var payload any
 	switch e.Kind {
 	case inspector.EventVerdict, inspector.EventReview:
 		if e.Verdict == nil {
-			return
+			return nil, false
 		}
 		env.Topic = string(e.Kind)
 		payload = inspector.NewNotice(e.Kind, e.Verdict, c.cfg.Station, c.cfg.BaseURL)
@@ -277,19 +294,18 @@ func (c *Client) Notify(e inspector.Event) {
 		env.Topic, env.Retain = "status", true
 		payload = statusMessage{Online: true, Station: c.cfg.Station, Time: e.Time.UTC(), Status: e.Status}
 	default:
-		return
+		return nil, false
 	}
 	b, err := json.Marshal(payload)
 	if err == nil {
 		env.Payload = b
 		b, err = json.Marshal(env)
 	}
-	if err == nil {
-		err = c.q.Put(b)
-	}
 	if err != nil {
-		c.log.Error("mqtt message not queued", "topic", env.Topic, "err", err)
+		c.log.Error("mqtt message not encoded", "topic", env.Topic, "err", err)
+		return nil, false
 	}
+	return b, true
 }
 
 // Start connects (retrying in the background) and starts sending the

@@ -45,6 +45,7 @@ type DB struct {
 	mu     sync.Mutex
 	queues map[string]*Queue
 	closed atomic.Bool
+	putMu  sync.Mutex // serialises Put so that the bounds hold
 }
 
 // Open opens (creating if needed) the outbox file at path.
@@ -121,30 +122,63 @@ func (q *Queue) Rejected() uint64 { return q.full.Load() }
 // it returns ErrFull when the queue holds its maximum, ErrClosed after
 // Close, and the file's error otherwise.
 func (q *Queue) Put(data []byte) error {
-	if q.d.closed.Load() {
+	return q.d.Put(Item{Queue: q, Data: data})
+}
+
+// Item is one message for one queue, for DB.Put.
+type Item struct {
+	Queue *Queue
+	Data  []byte
+}
+
+// Put appends each item to its queue in one transaction, so a message for
+// several receivers costs one fsync. A full queue refuses its item (counted
+// in Rejected) and the others are still written; the error then wraps
+// ErrFull. A nil error means every item is on disk. It returns ErrClosed
+// after Close, and the file's error otherwise (then nothing was written).
+func (d *DB) Put(items ...Item) error {
+	if d.closed.Load() {
 		return ErrClosed
 	}
-	q.putMu.Lock()
-	defer q.putMu.Unlock()
-	if q.depth.Load() >= int64(q.max) {
-		q.full.Add(1)
-		return ErrFull
-	}
-	err := q.d.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(q.name)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
+	d.putMu.Lock()
+	defer d.putMu.Unlock()
+	var full []string
+	take := items[:0:0]
+	for _, it := range items {
+		if it.Queue.depth.Load() >= int64(it.Queue.max) {
+			it.Queue.full.Add(1)
+			full = append(full, it.Queue.Name())
+			continue
 		}
-		return b.Put(key(seq), data)
-	})
-	if err != nil {
-		return fmt.Errorf("outbox %s: %w", q.name, err)
+		take = append(take, it)
 	}
-	q.depth.Add(1)
-	select {
-	case q.wake <- struct{}{}:
-	default:
+	if len(take) > 0 {
+		err := d.db.Update(func(tx *bolt.Tx) error {
+			for _, it := range take {
+				b := tx.Bucket(it.Queue.name)
+				seq, err := b.NextSequence()
+				if err != nil {
+					return err
+				}
+				if err := b.Put(key(seq), it.Data); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("outbox: %w", err)
+		}
+		for _, it := range take {
+			it.Queue.depth.Add(1)
+			select {
+			case it.Queue.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+	if len(full) > 0 {
+		return fmt.Errorf("%w: %v", ErrFull, full)
 	}
 	return nil
 }

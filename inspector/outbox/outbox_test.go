@@ -210,3 +210,26 @@ func TestRunWakesOnPut(t *testing.T) {
 		t.Fatal("idle Run did not wake on Put")
 	}
 }
+
+// TestPutManyOneTransaction: one Put feeds several queues; a full queue
+// refuses its item without costing the others theirs.
+func TestPutManyOneTransaction(t *testing.T) {
+	d, _ := openTemp(t)
+	defer d.Close()
+	a, _ := d.Queue("a", 0)
+	b, _ := d.Queue("b", 1)
+	if err := d.Put(Item{a, []byte("1")}, Item{b, []byte("1")}); err != nil {
+		t.Fatal(err)
+	}
+	err := d.Put(Item{a, []byte("2")}, Item{b, []byte("2")})
+	if !errors.Is(err, ErrFull) || !strings.Contains(err.Error(), "b") {
+		t.Fatalf("put into a full b: %v", err)
+	}
+	if a.Len() != 2 || b.Len() != 1 || b.Rejected() != 1 || a.Rejected() != 0 {
+		t.Fatalf("a %d b %d rejected %d/%d", a.Len(), b.Len(), a.Rejected(), b.Rejected())
+	}
+	msgs, _ := a.Peek(5)
+	if len(msgs) != 2 || string(msgs[1].Data) != "2" {
+		t.Fatalf("a holds %+v", msgs)
+	}
+}

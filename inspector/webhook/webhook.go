@@ -169,19 +169,34 @@ func (w *Webhook) Status() Status {
 // (up to the outbox bound), so a restart after the receiver is fixed
 // delivers what it missed.
 func (w *Webhook) Notify(e inspector.Event) {
-	if e.Kind != inspector.EventVerdict || e.Verdict == nil {
+	b, ok := w.Encode(e)
+	if !ok {
 		return
 	}
-	if o, _ := e.Verdict.Effective(); len(w.cfg.Outcomes) > 0 && !slices.Contains(w.cfg.Outcomes, o) {
-		return
-	}
-	b, err := json.Marshal(inspector.NewNotice(e.Kind, e.Verdict, w.cfg.Station, w.cfg.BaseURL))
-	if err == nil {
-		err = w.q.Put(b)
-	}
-	if err != nil {
+	if err := w.q.Put(b); err != nil {
 		w.log.Error("webhook message not queued", "verdict", e.Verdict.ID, "err", err)
 	}
+}
+
+// Queue is the outbox queue the webhook delivers from.
+func (w *Webhook) Queue() *outbox.Queue { return w.q }
+
+// Encode returns the queue record for e, false when the webhook does not
+// send it (not a verdict, or an outcome not selected). Callers feeding
+// several integrations put the records with one outbox.DB.Put.
+func (w *Webhook) Encode(e inspector.Event) ([]byte, bool) {
+	if e.Kind != inspector.EventVerdict || e.Verdict == nil {
+		return nil, false
+	}
+	if o, _ := e.Verdict.Effective(); len(w.cfg.Outcomes) > 0 && !slices.Contains(w.cfg.Outcomes, o) {
+		return nil, false
+	}
+	b, err := json.Marshal(inspector.NewNotice(e.Kind, e.Verdict, w.cfg.Station, w.cfg.BaseURL))
+	if err != nil {
+		w.log.Error("webhook message not encoded", "verdict", e.Verdict.ID, "err", err)
+		return nil, false
+	}
+	return b, true
 }
 
 // Start begins delivering. Call it once.
