@@ -124,10 +124,15 @@ Triggers: continuous records once per part when the same result held for
 --stable-frames frames (a resting part whose answer keeps changing is recorded
 as uncertain after three times as many); auto records when a placed part has not moved for
 --still-ms; manual records only on request (UI button, POST /api/trigger).
+
 Integration (docs/integration.md): with --mqtt-broker (or mqtt.broker) every
 verdict, review and status change is published under pruefplatz/<station>/,
 through a queue on disk (--outbox) that holds them while the broker is down;
 the MQTT password comes from mqtt.password_file or $` + mqttPasswordEnv + `.
+Each entry of webhooks gets the selected verdicts by signed HTTP POST, from
+the same queue. With --plc-address the station does the part-ready/result
+handshake with a PLC over Modbus/TCP, as server (the PLC connects) or as
+client of the PLC (--plc-mode); the register map is served at /api/plc.
 
 Ctrl-C stops the web server, then the station, then closes the store.`,
 		Args: cobra.NoArgs,
