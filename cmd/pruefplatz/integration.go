@@ -139,6 +139,13 @@ func openIntegrations(c serveConfig, station string, trigger func(context.Contex
 	if c.MQTT.Broker == "" && len(c.Webhooks) == 0 {
 		return in, nil
 	}
+	names := map[string]bool{}
+	for _, wc := range c.Webhooks {
+		if wc.Name == "" || names[wc.Name] {
+			return nil, fmt.Errorf("webhooks: each needs a name of its own (%q)", wc.Name)
+		}
+		names[wc.Name] = true
+	}
 	path := c.Outbox
 	if path == "" {
 		path = filepath.Join(filepath.Dir(c.Store), "outbox.db")
@@ -183,12 +190,7 @@ func openIntegrations(c serveConfig, station string, trigger func(context.Contex
 		q, _ := box.Queue("mqtt", 0) // opened above: the same queue
 		qs = append(qs, q)
 	}
-	names := map[string]bool{}
 	for _, wc := range c.Webhooks {
-		if names[wc.Name] {
-			return fail(fmt.Errorf("webhooks: name %q used twice", wc.Name))
-		}
-		names[wc.Name] = true
 		key := ""
 		if wc.SecretFile != "" || wc.SecretEnv != "" {
 			if key, err = secret(wc.SecretFile, wc.SecretEnv); err != nil {
@@ -202,6 +204,11 @@ func openIntegrations(c serveConfig, station string, trigger func(context.Contex
 		w, err := webhook.New(webhook.Config{
 			Name: wc.Name, URL: wc.URL, Secret: key, Outcomes: wc.Outcomes, MaxFailures: wc.MaxFailures,
 			Timeout: wc.Timeout, Station: station, BaseURL: c.BaseURL, Logger: log.With("component", "webhook"),
+			// The alarm goes out through the other integrations (MQTT's alarm topic).
+			OnDisabled: func(name string, err error) {
+				in.Notify(inspector.Event{Kind: inspector.EventAlarm, Time: time.Now(), Alarm: &inspector.Alarm{
+					Source: "webhook/" + name, Message: "disabled after repeated failures: " + err.Error()}})
+			},
 		}, q)
 		if err != nil {
 			return fail(err)

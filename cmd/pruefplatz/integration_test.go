@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -199,8 +200,8 @@ func TestWebhooksFromConfig(t *testing.T) {
 	}
 
 	c.Webhooks = append(c.Webhooks, c.Webhooks[0])
-	if _, err := openIntegrations(c, "line3", nil, slog.New(slog.DiscardHandler)); err == nil {
-		t.Error("two webhooks with one name accepted")
+	if _, err := openIntegrations(c, "line3", nil, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "name of its own") {
+		t.Errorf("two webhooks with one name: %v", err)
 	}
 }
 
@@ -278,4 +279,46 @@ func TestServePLCHandshake(t *testing.T) {
 	slices.Sort(rts)
 	t.Logf("PLC round trip part_ready → result_valid over %d cycles, classification included: p50 %v, p99 %v, max %v",
 		n, rts[len(rts)/2].Round(10*time.Microsecond), rts[len(rts)*99/100].Round(10*time.Microsecond), rts[len(rts)-1].Round(10*time.Microsecond))
+}
+
+// TestWebhookAlarmReachesMQTT: a webhook whose receiver keeps failing
+// disables itself, and the alarm goes out on the MQTT alarm topic.
+func TestWebhookAlarmReachesMQTT(t *testing.T) {
+	b := mosquittotest.Start(t)
+	alarms := make(chan []byte, 4)
+	rec := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()).SetClientID("ops"))
+	if tok := rec.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("receiver: %v", tok.Error())
+	}
+	defer rec.Disconnect(100)
+	if tok := rec.Subscribe("pruefplatz/line3/alarm", 1, func(_ paho.Client, m paho.Message) { alarms <- m.Payload() }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusBadGateway)
+	}))
+	defer down.Close()
+	dir := t.TempDir()
+	c := serveConfig{Store: filepath.Join(dir, "v.db"), MQTT: mqttConfig{Broker: b.URL()},
+		Webhooks: []webhookConfig{{Name: "mes", URL: down.URL, MaxFailures: 1}}}
+	in, err := openIntegrations(c, "line3", nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	in.start(ctx)
+	defer func() {
+		cancel()
+		in.Close()
+	}()
+	in.Notify(inspector.Event{Kind: inspector.EventVerdict, Verdict: &inspector.Verdict{ID: 1, Decision: inspector.Decision{Outcome: inspector.OutcomeNOK}}})
+	select {
+	case p := <-alarms:
+		var a struct{ Source, Message string }
+		if err := json.Unmarshal(p, &a); err != nil || a.Source != "webhook/mes" || a.Message == "" {
+			t.Fatalf("alarm %s (%v)", p, err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no alarm on MQTT after the webhook disabled itself")
+	}
 }

@@ -7,6 +7,7 @@
 //	<prefix>/review   every stored review (inspector.Notice), QoS 1
 //	<prefix>/status   station status, QoS 1, retained; the broker publishes
 //	                  {"online":false} there when the station dies (will)
+//	<prefix>/alarm    alarms (e.g. a webhook disabled itself), QoS 1
 //	<prefix>/trigger  subscribed: any message records a verdict now
 //
 // Notify writes each message to a durable outbox queue and returns; one
@@ -125,6 +126,13 @@ type statusMessage struct {
 	Station string                   `json:"station"`
 	Time    time.Time                `json:"time"`
 	Status  *inspector.StationStatus `json:"status,omitempty"`
+}
+
+// alarmMessage is the alarm topic's payload.
+type alarmMessage struct {
+	Station string    `json:"station"`
+	Time    time.Time `json:"time"`
+	inspector.Alarm
 }
 
 // New checks cfg and makes a client sending through q; nothing connects
@@ -293,6 +301,12 @@ func (c *Client) Encode(e inspector.Event) ([]byte, bool) {
 		c.mu.Unlock()
 		env.Topic, env.Retain = "status", true
 		payload = statusMessage{Online: true, Station: c.cfg.Station, Time: e.Time.UTC(), Status: e.Status}
+	case inspector.EventAlarm:
+		if e.Alarm == nil {
+			return nil, false
+		}
+		env.Topic = "alarm"
+		payload = alarmMessage{Station: c.cfg.Station, Time: e.Time.UTC(), Alarm: *e.Alarm}
 	default:
 		return nil, false
 	}

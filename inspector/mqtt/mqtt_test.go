@@ -149,11 +149,16 @@ func TestPublishesVerdictReviewAndRetainedStatus(t *testing.T) {
 	rv.AddReview(inspector.Review{Label: "ok", Outcome: inspector.OutcomeOK, By: "anna", Confirmed: false})
 	c.Notify(inspector.Event{Kind: inspector.EventReview, Verdict: &rv})
 	c.Notify(inspector.Event{Kind: inspector.EventStatus, Time: v.Time, Status: &inspector.StationStatus{Source: "cam0", SourceState: inspector.SourceDisconnected}})
+	c.Notify(inspector.Event{Kind: inspector.EventAlarm, Time: v.Time, Alarm: &inspector.Alarm{Source: "webhook/mes", Message: "disabled"}})
 
 	msgs := r.wait(t, 10*time.Second, func(m []paho.Message) bool {
 		return len(byTopic(m, "pruefplatz/test/verdict")) == 1 && len(byTopic(m, "pruefplatz/test/review")) == 1 &&
-			len(byTopic(m, "pruefplatz/test/status")) >= 2
+			len(byTopic(m, "pruefplatz/test/status")) >= 2 && len(byTopic(m, "pruefplatz/test/alarm")) == 1
 	})
+	var am alarmMessage
+	if err := json.Unmarshal(byTopic(msgs, "pruefplatz/test/alarm")[0].Payload(), &am); err != nil || am.Source != "webhook/mes" || am.Station != "test" {
+		t.Fatalf("alarm %+v %v", am, err)
+	}
 	var n inspector.Notice
 	if err := json.Unmarshal(byTopic(msgs, "pruefplatz/test/verdict")[0].Payload(), &n); err != nil {
 		t.Fatal(err)
