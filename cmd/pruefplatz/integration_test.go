@@ -60,6 +60,17 @@ func TestServeIntegrationConfig(t *testing.T) {
 	if _, err := secret(filepath.Join(dir, "missing"), mqttPasswordEnv); err == nil {
 		t.Error("a missing password file was accepted")
 	}
+
+	if tc, err := tlsClientConfig("", "", ""); tc != nil || err != nil {
+		t.Errorf("no TLS files: %v %v", tc, err)
+	}
+	os.WriteFile(filepath.Join(dir, "not.pem"), []byte("hello"), 0o600)
+	if _, err := tlsClientConfig(filepath.Join(dir, "not.pem"), "", ""); err == nil || !strings.Contains(err.Error(), "no PEM") {
+		t.Errorf("a CA file without certificates: %v", err)
+	}
+	if _, err := tlsClientConfig("", filepath.Join(dir, "pw"), ""); err == nil {
+		t.Error("a client certificate without its key was accepted")
+	}
 }
 
 // TestServeTalksMQTT runs serve against a real mosquitto in manual-trigger
