@@ -66,7 +66,17 @@ const (
 	EventReview EventKind = "review"
 	// EventStatus carries a status change (source state, model swap).
 	EventStatus EventKind = "status"
+	// EventAlarm carries an alarm from a part of the station that needs a
+	// person (a webhook that disabled itself); integrations forward it.
+	EventAlarm EventKind = "alarm"
 )
+
+// Alarm says what needs a person's attention.
+type Alarm struct {
+	// Source names the part that raised it, e.g. "webhook/shift-lead".
+	Source  string `json:"source"`
+	Message string `json:"message"`
+}
 
 // Event is pushed to UI subscribers (server-sent events).
 type Event struct {
@@ -79,6 +89,7 @@ type Event struct {
 	PartPresent bool           `json:"part_present,omitempty"`
 	Verdict     *Verdict       `json:"verdict,omitempty"`
 	Status      *StationStatus `json:"status,omitempty"`
+	Alarm       *Alarm         `json:"alarm,omitempty"`
 }
 
 // Station is what the web UI needs from the running station. inspector/station

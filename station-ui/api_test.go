@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"hash/crc32"
 	"image"
 	"image/color"
@@ -523,5 +524,68 @@ func TestNewShiftResetsCounts(t *testing.T) {
 	mustJSON(t, f.do("POST", "/api/shift", "", nil).Body.Bytes(), &c)
 	if c.Total != 0 || !c.ShiftStart.Equal(now) {
 		t.Errorf("after new shift: %+v", c)
+	}
+}
+
+// TestReviewNotifiesIntegrations: a stored review is published through the
+// station (whose Notify feeds MQTT and webhooks) with its effective result;
+// a failed one is not, and the integrations' collectors are served on
+// /metrics.
+func TestReviewNotifiesIntegrations(t *testing.T) {
+	gauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "pruefplatz_test_integration_gauge", Help: "test"})
+	gauge.Set(42)
+	f := newFixture(t, func(c *Config) {
+		c.Collectors = []prometheus.Collector{gauge}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := f.st.Subscribe(ctx)
+	var got []inspector.Event
+	drain := func() {
+		for {
+			select {
+			case e := <-events:
+				got = append(got, e)
+			default:
+				return
+			}
+		}
+	}
+	v, _ := f.st.record(context.Background(), "scratch", 0.9)
+	drain()
+	got = nil // the verdict's own event
+	if rec := f.do("POST", fmt.Sprintf("/api/verdicts/%d/review", v.ID), "application/json", []byte(`{"label":"nope"}`)); rec.Code != 400 {
+		t.Fatalf("bad label: %d", rec.Code)
+	}
+	drain()
+	if len(got) != 0 {
+		t.Fatalf("a refused review was notified: %+v", got)
+	}
+	if rec := f.do("POST", fmt.Sprintf("/api/verdicts/%d/review", v.ID), "application/json", []byte(`{"label":"ok"}`)); rec.Code != 200 {
+		t.Fatalf("review: %d %s", rec.Code, rec.Body.String())
+	}
+	drain()
+	if len(got) != 1 || got[0].Kind != inspector.EventReview || got[0].Verdict == nil || got[0].Verdict.Review == nil || got[0].Verdict.Review.By != "Anna" {
+		t.Fatalf("notified %+v", got)
+	}
+	rec := f.do("GET", "/metrics", "", nil)
+	if !strings.Contains(rec.Body.String(), "pruefplatz_test_integration_gauge 42") {
+		t.Errorf("integration collector not on /metrics (%d)", rec.Code)
+	}
+}
+
+func TestPLCStatus(t *testing.T) {
+	off := newFixture(t, nil)
+	if rec := off.do("GET", "/api/plc", "", nil); rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != `{"enabled":false}` {
+		t.Errorf("without a PLC: %d %s", rec.Code, rec.Body.String())
+	}
+	on := newFixture(t, func(c *Config) {
+		c.PLC = func() any {
+			return map[string]any{"mode": "server", "registers": []map[string]any{{"name": "part_ready", "value": 1}}}
+		}
+	})
+	rec := on.do("GET", "/api/plc", "", nil)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"enabled":true`) || !strings.Contains(rec.Body.String(), `"part_ready"`) {
+		t.Errorf("with a PLC: %d %s", rec.Code, rec.Body.String())
 	}
 }

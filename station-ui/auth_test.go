@@ -59,6 +59,7 @@ var routeCalls = map[string]routeCall{
 	"GET /api/export":               {want: 200},
 	"GET /api/backup":               {want: 501}, // the in-memory store makes no backups
 	"GET /api/models":               {want: 200},
+	"GET /api/plc":                  {want: 200},
 	"POST /api/models/activate":     {ctype: "application/json", body: `{"name":"flange","version":"v1"}`, want: 200},
 	"POST /api/models/rollback":     {want: 200},
 	"GET /api/reference":            {want: 200},

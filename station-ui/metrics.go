@@ -58,6 +58,11 @@ func newMetrics(s *Server) *metrics {
 	m.reg.MustRegister(m.requests, m.latency, m.verdicts, m.classified, m.reviews, m.sseClients, m.streamClients, m.streamFrames,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&stationCollector{s: s})
+	for _, c := range s.cfg.Collectors {
+		if err := m.reg.Register(c); err != nil {
+			s.log.Warn("integration metric not registered", "err", err)
+		}
+	}
 	if p, ok := s.st.(CollectorProvider); ok {
 		for _, c := range p.Collectors() {
 			if err := m.reg.Register(c); err != nil {

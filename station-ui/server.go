@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
@@ -56,6 +57,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Collectors are extra Prometheus collectors served on /metrics (the
+	// integrations' queue depths).
+	Collectors []prometheus.Collector
+	// PLC, if set, returns the PLC handshake's state and register map
+	// (plc.Snapshot) for GET /api/plc; nil means no PLC is configured.
+	PLC func() any
 }
 
 // Upload limits when Config leaves them 0.
@@ -250,6 +257,7 @@ func (s *Server) routes() *gin.Engine {
 	s.handle(r, "GET", "/api/export", engineer, s.export)
 	s.handle(r, "GET", "/api/backup", engineer, s.backup)
 	s.handle(r, "GET", "/api/models", engineer, s.listModels)
+	s.handle(r, "GET", "/api/plc", engineer, s.plcStatus)
 	s.handle(r, "POST", "/api/models/activate", engineer, s.activateModel)
 	s.handle(r, "POST", "/api/models/rollback", engineer, s.rollbackModel)
 	s.handle(r, "GET", "/api/reference", sales, s.referenceList)

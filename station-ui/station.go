@@ -135,3 +135,13 @@ func (s *Server) trigger(c *gin.Context) {
 	s.metrics.verdicts.WithLabelValues(string(v.Outcome)).Inc()
 	c.JSON(http.StatusOK, v)
 }
+
+// plcStatus answers GET /api/plc: whether a PLC handshake runs and, if so,
+// its connection, mode and register map with the current values.
+func (s *Server) plcStatus(c *gin.Context) {
+	if s.cfg.PLC == nil {
+		c.JSON(http.StatusOK, gin.H{"enabled": false})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"enabled": true, "plc": s.cfg.PLC()})
+}

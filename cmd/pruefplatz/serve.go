@@ -66,6 +66,16 @@ type serveConfig struct {
 	KioskRole string `yaml:"kiosk_role"`
 	TLSCert   string `yaml:"tls_cert"` // PEM certificate; with TLSKey the UI serves HTTPS
 	TLSKey    string `yaml:"tls_key"`
+	// Station names this station in MQTT topics and notices (default: the host name).
+	Station string `yaml:"station"`
+	// BaseURL is the UI's address as other systems reach it, for image links in notices.
+	BaseURL string `yaml:"base_url"`
+	// Outbox is the durable queue file of MQTT and webhooks (default: outbox.db beside the store).
+	Outbox string     `yaml:"outbox"`
+	MQTT   mqttConfig `yaml:"mqtt"`
+	// Webhooks receive verdicts by HTTP POST (config file only).
+	Webhooks []webhookConfig `yaml:"webhooks"`
+	PLC      plcConfig       `yaml:"plc"`
 }
 
 func newServeCmd() *cobra.Command { return newServeCmdWith(runServe) }
@@ -94,7 +104,11 @@ log) and retries, waiting longer each time up to --reconnect-max.
 Settings come from --config FILE (YAML; keys: source, loop, fps, models, model,
 roi, accept, reject, trigger, stable_frames, still_ms, motion_level,
 presence_share, store, image_max_side, jpeg_quality, listen, operator, threads,
-reconnect_max, auth_store, kiosk_role, tls_cert, tls_key); flags given on the command line
+reconnect_max, auth_store, kiosk_role, tls_cert, tls_key, station, base_url,
+outbox, mqtt: {broker, client_id, username, password_file, topic_prefix,
+ca_file, cert_file, key_file}, webhooks: [{name, url, secret_file, secret_env,
+outcomes, max_failures, timeout}], plc: {mode, address, base, unit_id, timeout,
+heartbeat, poll}); flags given on the command line
 override the file.
 
 Access: every page but the operator's live page needs a login (users are
@@ -110,6 +124,16 @@ Triggers: continuous records once per part when the same result held for
 --stable-frames frames (a resting part whose answer keeps changing is recorded
 as uncertain after three times as many); auto records when a placed part has not moved for
 --still-ms; manual records only on request (UI button, POST /api/trigger).
+
+Integration (docs/integration.md): with --mqtt-broker (or mqtt.broker) every
+verdict, review and status change is published under pruefplatz/<station>/,
+through a queue on disk (--outbox) that holds them while the broker is down;
+the MQTT password comes from mqtt.password_file or $` + mqttPasswordEnv + `.
+Each entry of webhooks gets the selected verdicts by signed HTTP POST, from
+the same queue. With --plc-address the station does the part-ready/result
+handshake with a PLC over Modbus/TCP, as server (the PLC connects) or as
+client of the PLC (--plc-mode); the register map is served at /api/plc.
+
 Ctrl-C stops the web server, then the station, then closes the store.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -153,6 +177,12 @@ Ctrl-C stops the web server, then the station, then closes the store.`,
 	f.StringVar(&c.KioskRole, "kiosk-role", string(auth.RoleOperator), `roles the station's own screen gets without login, comma-separated, "none" for no kiosk; only when --listen is loopback`)
 	f.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) for HTTPS; needs --tls-key")
 	f.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for HTTPS; needs --tls-cert")
+	f.StringVar(&c.Station, "station", "", "station name in MQTT topics and notices (default: the host name)")
+	f.StringVar(&c.BaseURL, "base-url", "", "the UI's address as other systems reach it (image links in MQTT and webhook messages)")
+	f.StringVar(&c.Outbox, "outbox", "", "durable queue of MQTT and webhook messages, a bbolt file (default: outbox.db beside --store)")
+	f.StringVar(&c.MQTT.Broker, "mqtt-broker", "", "MQTT broker URL, tcp://host:1883 or ssl://host:8883 (default: no MQTT)")
+	f.StringVar(&c.PLC.Mode, "plc-mode", "server", "PLC handshake over Modbus/TCP: server (the PLC connects to --plc-address) or client (the station connects to the PLC there)")
+	f.StringVar(&c.PLC.Address, "plc-address", "", "Modbus/TCP host:port to listen on (server) or of the PLC (client); empty: no PLC")
 	return cmd
 }
 
@@ -252,6 +282,29 @@ func mergeServeConfig(cmd *cobra.Command, c *serveConfig, file serveConfig) {
 	}
 	if file.TLSKey != "" {
 		set("tls-key", func() { c.TLSKey = file.TLSKey })
+	}
+	if file.Station != "" {
+		set("station", func() { c.Station = file.Station })
+	}
+	if file.BaseURL != "" {
+		set("base-url", func() { c.BaseURL = file.BaseURL })
+	}
+	if file.Outbox != "" {
+		set("outbox", func() { c.Outbox = file.Outbox })
+	}
+	c.Webhooks = file.Webhooks
+	mode, addr := c.PLC.Mode, c.PLC.Address
+	c.PLC = file.PLC
+	if ch("plc-mode") || file.PLC.Mode == "" {
+		c.PLC.Mode = mode
+	}
+	if ch("plc-address") || file.PLC.Address == "" {
+		c.PLC.Address = addr
+	}
+	broker := c.MQTT.Broker
+	c.MQTT = file.MQTT
+	if ch("mqtt-broker") || file.MQTT.Broker == "" {
+		c.MQTT.Broker = broker
 	}
 }
 
@@ -428,10 +481,31 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 		}
 		th = &t
 	}
+	stationName := c.Station
+	if stationName == "" {
+		if stationName, err = os.Hostname(); err != nil || stationName == "" {
+			stationName = "station"
+		}
+	}
+	var st *station.Station
+	integ, err := openIntegrations(c, stationName, func(ctx context.Context) error {
+		_, err := st.Trigger(ctx)
+		return err
+	}, log)
+	if err != nil {
+		model.Classifier.Close()
+		return err
+	}
+	defer func() {
+		if err := integ.Close(); err != nil {
+			log.Error("closing the integrations", "err", err)
+		}
+	}()
 	cfg := station.Config{
 		Trigger: trigger, StableFrames: c.Stable, StillFor: time.Duration(c.StillMS) * time.Millisecond,
 		MotionLevel: c.Motion, PresenceShare: c.Presence, ROI: roi, Thresholds: th,
 		ImageMaxSide: c.MaxSide, JPEGQuality: c.Quality, MaxBackoff: c.ReconnectMax, Logger: log.With("component", "station"),
+		Notify: integ.Notify,
 	}
 	if c.Model == "" {
 		// Follow `pruefplatz models activate` from other shells, unless the
@@ -441,8 +515,23 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 	open := func() (station.FrameSource, error) {
 		return opencv.OpenSource(src, opencv.SourceOptions{Loop: *c.Loop, FPS: fps})
 	}
-	st := station.New(cfg, src, open, model, loader, store)
+	st = station.New(cfg, src, open, model, loader, store)
 	st.Start(ctx)
+	integ.start(ctx)
+	var plcInfo func() any
+	if c.PLC.Address != "" {
+		p, err := openPLC(c.PLC, st.Trigger, log)
+		if err == nil {
+			err = p.Start(ctx)
+		}
+		if err != nil {
+			st.Close()
+			return err
+		}
+		defer p.Close()
+		plcInfo = func() any { return p.Snapshot() }
+		log.Info("PLC handshake", "mode", c.PLC.Mode, "address", c.PLC.Address, "base", c.PLC.Base)
+	}
 
 	gin.SetMode(gin.ReleaseMode) // no route dump on every start
 	ref := c.Reference
@@ -452,7 +541,7 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 		}
 	}
 	ui := stationui.New(stationui.Config{Operator: c.Operator, ReferenceImages: ref, Logger: log.With("component", "ui"),
-		Auth: authSvc, KioskRoles: kiosk, SecureCookies: c.TLSCert != ""}, st, store, reg)
+		Auth: authSvc, KioskRoles: kiosk, SecureCookies: c.TLSCert != "", Collectors: integ.collectors, PLC: plcInfo}, st, store, reg)
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		st.Close()

@@ -11,7 +11,10 @@ import (
 
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/inspector/bolt"
+	"github.com/pruefplatz/pruefplatz/inspector/mqtt"
+	"github.com/pruefplatz/pruefplatz/inspector/mqtt/mosquittotest"
 	"github.com/pruefplatz/pruefplatz/inspector/opencv"
+	"github.com/pruefplatz/pruefplatz/inspector/outbox"
 	ort "github.com/yalue/onnxruntime_go"
 	"gocv.io/x/gocv"
 )
@@ -248,5 +251,63 @@ func BenchmarkRecordConcurrentFull(b *testing.B) {
 				b.Fatal(err)
 			}
 		})
+	}
+}
+
+// BenchmarkRecordPublishing records verdicts (JPEG, thumbnail, committed
+// bbolt transaction) alternately on a station without integrations and on
+// one whose Notify hook queues each verdict for MQTT (outbox write) while a
+// Paho client delivers the queue to a real mosquitto. off- and on- p50/p99
+// come from the same run; ratio = on p50 / off p50. The frame path itself
+// (BenchmarkFramePath) never calls Notify: live decisions are not notified.
+func BenchmarkRecordPublishing(b *testing.B) {
+	broker := mosquittotest.Start(b)
+	off, m, frames, d, _ := benchVerdict(b, 1)
+	box, err := outbox.Open(filepath.Join(b.TempDir(), "outbox.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer box.Close()
+	q, err := box.Queue("mqtt", 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	client, err := mqtt.New(mqtt.Config{Broker: broker.URL(), Station: "bench", Logger: quietLog()}, q)
+	if err != nil {
+		b.Fatal(err)
+	}
+	client.Start(context.Background())
+	defer client.Close()
+	store, err := bolt.Open(filepath.Join(b.TempDir(), "verdicts-on.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	on := New(Config{Logger: quietLog(), Notify: client.Notify}, "bench", nil, m, nil, store)
+	ctx := context.Background()
+	dOff, dOn := make([]time.Duration, b.N), make([]time.Duration, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		for _, c := range []struct {
+			st *Station
+			ds []time.Duration
+		}{{off, dOff}, {on, dOn}} {
+			t0 := time.Now()
+			if _, err := c.st.record(ctx, m, frames[0], d, inspector.TriggerManual); err != nil {
+				b.Fatal(err)
+			}
+			c.ds[i] = time.Since(t0)
+		}
+	}
+	b.StopTimer()
+	p50off, _ := quantiles(b, dOff, "off-")
+	p50on, _ := quantiles(b, dOn, "on-")
+	b.ReportMetric(p50on/p50off, "ratio")
+	deadline := time.Now().Add(30 * time.Second)
+	for q.Len() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if q.Len() > 0 {
+		b.Fatalf("%d verdicts not delivered to the broker", q.Len())
 	}
 }

@@ -70,8 +70,16 @@ type Config struct {
 	ActiveFile string
 	ActivePoll time.Duration
 	ReadActive func() (*models.Active, error)
-	Now        func() time.Time
-	Logger     *slog.Logger
+	// Notify, if set, is called with every event but the live ones (a
+	// verdict after it is stored, a status change, a review published
+	// through Publish), on the goroutine that made it and before
+	// subscribers see it. Unlike Subscribe it loses nothing, so
+	// integrations that must deliver every verdict (MQTT, webhooks) persist
+	// from it; it must return quickly (a disk write, no network) because it
+	// runs on the camera loop.
+	Notify func(inspector.Event)
+	Now    func() time.Time
+	Logger *slog.Logger
 	// Events is the broker the station publishes on (the web UI and
 	// integrations subscribe to it); nil makes one of its own.
 	Events *events.Broker
@@ -262,12 +270,16 @@ func (s *Station) Subscribe(ctx context.Context) <-chan inspector.Event {
 	return s.events.Subscribe(ctx)
 }
 
-// Publish tells subscribers about an event from outside the loop (a review
-// made through the web UI), on the same broker as the station's own.
-func (s *Station) Publish(e inspector.Event) { s.events.Publish(e) }
+// Publish tells subscribers (and Notify) about an event from outside the
+// loop, such as a review made through the web UI, on the station's broker.
+func (s *Station) Publish(e inspector.Event) { s.publish(e) }
 
-func (s *Station) publish(e inspector.Event) { s.events.Publish(e) }
-
+func (s *Station) publish(e inspector.Event) {
+	if s.cfg.Notify != nil && e.Kind != inspector.EventLive {
+		s.cfg.Notify(e)
+	}
+	s.events.Publish(e)
+}
 // Labels returns the active model's labels.
 func (s *Station) Labels() []string {
 	if m := s.model.Load(); m != nil {

@@ -593,3 +593,93 @@ func TestContinuousTriggerUnsettled(t *testing.T) {
 		t.Errorf("part state after the part left: %+v", ps)
 	}
 }
+
+// TestNotifyGetsEveryVerdictWhereSubscribersDrop: the Notify hook sees every
+// stored verdict in order, and the status changes, even when a subscriber
+// that is never read has long lost events; it never sees live decisions.
+func TestNotifyGetsEveryVerdictWhereSubscribersDrop(t *testing.T) {
+	var mu sync.Mutex
+	var kinds []inspector.EventKind
+	var ids []uint64
+	notify := func(e inspector.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		kinds = append(kinds, e.Kind)
+		if e.Kind == inspector.EventVerdict {
+			ids = append(ids, e.Verdict.ID)
+		}
+	}
+	store := &memStore{}
+	st := newSynthStation(t, Config{Trigger: inspector.TriggerManual, Notify: notify}, nil, &constClassifier{n: 5, idx: 3}, nil, store)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	waitFor(t, "a frame", 5*time.Second, func() bool { return st.Status().Live != nil })
+	slow := st.Subscribe(ctx) // never read
+	const n = 60
+	for range n {
+		if _, err := st.Trigger(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(slow) != cap(slow) || cap(slow) >= n {
+		t.Fatalf("the subscriber should have dropped events: holds %d of %d", len(slow), cap(slow))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	stored := store.all()
+	if len(ids) != n || len(stored) != n {
+		t.Fatalf("notified %d verdicts, stored %d, want %d", len(ids), len(stored), n)
+	}
+	for i, v := range stored {
+		if ids[i] != v.ID {
+			t.Fatalf("notification %d is verdict %d, store has %d there", i, ids[i], v.ID)
+		}
+	}
+	sawStatus := false
+	for _, k := range kinds {
+		if k == inspector.EventLive {
+			t.Fatal("Notify got a live decision")
+		}
+		sawStatus = sawStatus || k == inspector.EventStatus
+	}
+	if !sawStatus {
+		t.Error("Notify got no status change (the source going live)")
+	}
+}
+
+// TestPublishedReviewReachesNotify: a review the UI publishes through the
+// station goes to Notify (the integrations' durable queue) and to
+// subscribers; live decisions go only to subscribers.
+func TestPublishedReviewReachesNotify(t *testing.T) {
+	var mu sync.Mutex
+	var notified []inspector.EventKind
+	cfg := Config{Trigger: inspector.TriggerManual, Notify: func(e inspector.Event) {
+		mu.Lock()
+		notified = append(notified, e.Kind)
+		mu.Unlock()
+	}}
+	st := newSynthStation(t, cfg, nil, &constClassifier{n: 5, idx: 3}, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sub := st.Subscribe(ctx)
+	st.Publish(inspector.Event{Kind: inspector.EventReview, Verdict: &inspector.Verdict{ID: 9}})
+	for e := range sub {
+		if e.Kind == inspector.EventReview {
+			break
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	reviews := 0
+	for _, k := range notified {
+		if k == inspector.EventLive {
+			t.Error("a live decision reached Notify")
+		}
+		if k == inspector.EventReview {
+			reviews++
+		}
+	}
+	if reviews != 1 {
+		t.Errorf("Notify saw %d reviews (%v), want 1", reviews, notified)
+	}
+}
