@@ -202,7 +202,7 @@ func openCatalogue(cmd *cobra.Command, f catalogueFlags, wait bool) (*openedCata
 	o := &openedCatalogue{svc: svc, store: st, emb: emb}
 	if wait {
 		svc.Start(cmd.Context())
-		svc.Close()
+		svc.Wait()
 	}
 	return o, nil
 }

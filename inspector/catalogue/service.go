@@ -146,6 +146,9 @@ func (s *Service) Start(ctx context.Context) {
 	}()
 }
 
+// Wait waits for the background work Start began to finish.
+func (s *Service) Wait() { s.wg.Wait() }
+
 // Close stops background work and waits for it.
 func (s *Service) Close() {
 	if s.cancel != nil {
