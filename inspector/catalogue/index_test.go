@@ -105,7 +105,7 @@ func TestSearchMatchesBruteForce(t *testing.T) {
 				}
 				sort.Slice(ranked, func(i, j int) bool { return ranked[i].s > ranked[j].s })
 				for i, h := range hits {
-					// int8 rounding: scores within 0.01 of float64; ranks may swap only for near ties.
+					// int16 rounding: scores within 0.01 of float64; ranks may swap only for near ties.
 					if d := math.Abs(float64(h.Score) - want[h.Part]); d > 0.01 {
 						t.Fatalf("part %s: score %.4f, exact %.4f", h.Part, h.Score, want[h.Part])
 					}
