@@ -258,7 +258,8 @@ type Calibration struct {
 	// Known are the leave-one-photo-out best scores of each photo's own
 	// part; Unknown the best scores with the photo's whole part left out
 	// (leave-one-part-out): what a part not in the catalogue scores.
-	Known, Unknown int
+	Known   int `json:"known_queries"`
+	Unknown int `json:"unknown_queries"`
 	// FalseReject is the share of Known below the threshold; Rejected the
 	// share of Unknown below it.
 	FalseReject float64 `json:"false_reject"`
