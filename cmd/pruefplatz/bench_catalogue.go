@@ -162,6 +162,17 @@ func benchCatalogue(cmd *cobra.Command, parts, per, queries, threads int, python
 	fmt.Fprintf(w, "| search step | p50 | p95 | recall@5 vs exact |\n|---|---|---|---|\n")
 	fmt.Fprintf(w, "| ours (int16 scan, per-part max) | %s | %s | %.4f |\n", pct(took, 50), pct(took, 95), recall)
 	fmt.Fprintf(w, "| exact float32, Go, 1 core | %s | %s | 1 |\n", pct(exactTook, 50), pct(exactTook, 95))
+	var ext []time.Duration
+	for r := range 5 {
+		vs := make([][]float32, 5)
+		for i := range vs {
+			vs[i] = photo(r)
+		}
+		t := time.Now()
+		ix.Extend("new-"+strconv.Itoa(r), []string{"a", "b", "c", "d", "e"}, vs)
+		ext = append(ext, time.Since(t))
+	}
+	fmt.Fprintf(w, "| index update for a new part with 5 photos (copy-on-write extend of the %d vectors) | %s | %s | |\n", n, pct(ext, 50), pct(ext, 95))
 	if err := benchNumPyPeer(cmd.Context(), w, python, flat, qs, per, ours); err != nil {
 		fmt.Fprintf(w, "| NumPy exact | skipped: %v | | |\n", err)
 	}

@@ -29,6 +29,7 @@ type Index struct {
 	photos []string  // photo id per vector
 	parts  []string  // part numbers
 	mean   []float32 // subtracted from every vector; nil: none
+	partIx map[string]int32
 	// Workers is the number of goroutines a search splits the scan over.
 	Workers int
 }
@@ -72,6 +73,7 @@ func (b *Builder) Add(part, photo string, v []float32) bool {
 func (b *Builder) Build() *Index {
 	ix := b.ix
 	ix.Workers = min(runtime.GOMAXPROCS(0), 2)
+	ix.partIx = b.partIx
 	n := len(ix.owner)
 	if b.Center && n > 1 {
 		ix.mean = make([]float32, ix.dim)
@@ -87,23 +89,63 @@ func (b *Builder) Build() *Index {
 	ix.q = make([]int16, n*ix.dim)
 	ix.scale = make([]float32, n)
 	for i := range n {
-		v := ix.prepare(b.raw[i*ix.dim : (i+1)*ix.dim])
-		var mx float32
-		for _, x := range v {
-			mx = max(mx, float32(math.Abs(float64(x))))
-		}
-		s := mx / 32767
-		inv := float32(0)
-		if s > 0 {
-			inv = 1 / s
-		}
-		for j, x := range v {
-			ix.q[i*ix.dim+j] = int16(math.Round(float64(x * inv)))
-		}
-		ix.scale[i] = s
+		ix.scale[i] = ix.quantize(b.raw[i*ix.dim:(i+1)*ix.dim], ix.q[i*ix.dim:(i+1)*ix.dim])
 	}
 	b.raw = nil
 	return &ix
+}
+
+// quantize writes v, prepared, into q and returns its scale.
+func (ix *Index) quantize(v []float32, q []int16) float32 {
+	v = ix.prepare(v)
+	var mx float32
+	for _, x := range v {
+		mx = max(mx, float32(math.Abs(float64(x))))
+	}
+	s := mx / 32767
+	inv := float32(0)
+	if s > 0 {
+		inv = 1 / s
+	}
+	for j, x := range v {
+		q[j] = int16(math.Round(float64(x * inv)))
+	}
+	return s
+}
+
+// Extend returns a new index with more photos of a part, keeping ix's
+// centre (a full rebuild recomputes it); ix itself is unchanged, so
+// searches running on it are not disturbed. Vectors of another length are
+// skipped. It copies the index: linear in its size, but without the
+// store scan and the embedding a rebuild needs.
+func (ix *Index) Extend(part string, photos []string, vecs [][]float32) *Index {
+	nx := *ix
+	nx.q = slices.Grow(slices.Clip(ix.q), len(vecs)*ix.dim)
+	nx.scale = slices.Clip(ix.scale)
+	nx.owner = slices.Clip(ix.owner)
+	nx.photos = slices.Clip(ix.photos)
+	nx.parts = slices.Clip(ix.parts)
+	nx.partIx = make(map[string]int32, len(ix.partIx)+1)
+	for k, v := range ix.partIx {
+		nx.partIx[k] = v
+	}
+	pi, ok := nx.partIx[part]
+	if !ok {
+		pi = int32(len(nx.parts))
+		nx.partIx[part] = pi
+		nx.parts = append(nx.parts, part)
+	}
+	for i, v := range vecs {
+		if len(v) != ix.dim {
+			continue
+		}
+		at := len(nx.q)
+		nx.q = append(nx.q, make([]int16, ix.dim)...)
+		nx.scale = append(nx.scale, nx.quantize(v, nx.q[at:]))
+		nx.owner = append(nx.owner, pi)
+		nx.photos = append(nx.photos, photos[i])
+	}
+	return &nx
 }
 
 // prepare returns v centred (when the index centres) and unit length, as

@@ -179,3 +179,39 @@ func TestCalibrate(t *testing.T) {
 		t.Errorf("floor: threshold %.3f, want 0.99", floor.Threshold)
 	}
 }
+
+// TestExtendMatchesBuild: extending an index gives the scores a build of
+// all vectors gives (with the same centre), and leaves the old index as it was.
+func TestExtendMatchesBuild(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var vecs [][]float32
+	for range 40 {
+		vecs = append(vecs, unit(rng, 32))
+	}
+	part := func(i int) string { return string(rune('A' + i/4)) }
+	all, some := NewBuilder(32), NewBuilder(32)
+	all.Center, some.Center = false, false
+	for i, v := range vecs {
+		all.Add(part(i), "", v)
+		if i < 30 {
+			some.Add(part(i), "", v)
+		}
+	}
+	full, small := all.Build(), some.Build()
+	ext := small
+	for i := 30; i < 40; i += 2 {
+		ext = ext.Extend(part(i), []string{"x", "y"}, vecs[i:i+2])
+	}
+	if small.Len() != 30 || ext.Len() != 40 || ext.Parts() != full.Parts() {
+		t.Fatalf("lengths %d %d, parts %d vs %d", small.Len(), ext.Len(), ext.Parts(), full.Parts())
+	}
+	for range 10 {
+		q := unit(rng, 32)
+		a, b := full.Search(q, 5, nil), ext.Search(q, 5, nil)
+		for i := range a {
+			if a[i].Part != b[i].Part || math.Abs(float64(a[i].Score-b[i].Score)) > 1e-5 {
+				t.Fatalf("rank %d: build %+v, extend %+v", i, a[i], b[i])
+			}
+		}
+	}
+}

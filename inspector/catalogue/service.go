@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 )
@@ -119,6 +120,53 @@ func (s *Service) reload() error {
 	s.status.Parts, s.status.Photos, s.status.Pending = len(pm), ix.Len(), pending
 	s.status.Backbone, s.status.BackboneSHA, s.status.Calibration = s.emb.BackboneName(), s.emb.Backbone(), cal
 	return nil
+}
+
+// SyncCalibrationLimit is the index size up to which a change recalibrates
+// before it returns; larger catalogues recalibrate in the background and
+// answer with the previous threshold meanwhile (calibration scans the
+// index a few hundred times).
+const SyncCalibrationLimit = 5000
+
+// extend adds stored photos to the index without a rebuild; writeMu is held.
+func (s *Service) extend(p Part, photos []NewPhoto) {
+	ids := make([]string, len(photos))
+	vecs := make([][]float32, len(photos))
+	for i, ph := range photos {
+		ids[i], vecs[i] = ph.ID, ph.Vector
+	}
+	s.mu.RLock()
+	ix := s.ix
+	s.mu.RUnlock()
+	if p.Active {
+		ix = ix.Extend(p.Number, ids, vecs)
+	}
+	s.mu.Lock()
+	s.ix = ix
+	if _, ok := s.parts[p.Number]; !ok {
+		s.parts = maps.Clone(s.parts)
+		s.parts[p.Number] = p
+	}
+	s.status.Parts, s.status.Photos = len(s.parts), ix.Len()
+	s.mu.Unlock()
+	if ix.Len() <= SyncCalibrationLimit {
+		s.setCalibration(ix, ix.Calibrate(s.opt.TargetFalseReject, s.opt.Floor))
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.setCalibration(ix, ix.Calibrate(s.opt.TargetFalseReject, s.opt.Floor))
+	}()
+}
+
+// setCalibration keeps cal unless a newer index has replaced ix meanwhile.
+func (s *Service) setCalibration(ix *Index, cal Calibration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ix == ix {
+		s.cal, s.status.Calibration = cal, cal
+	}
 }
 
 // dimOf is the embedding length; an Embedder may say it, else 1280.
@@ -350,7 +398,8 @@ func (s *Service) AddPart(ctx context.Context, p Part, images [][]byte, minPhoto
 	if err := s.store.AddPart(p, photos, s.emb.Backbone()); err != nil {
 		return err
 	}
-	return s.reload()
+	s.extend(p, photos)
+	return nil
 }
 
 // AddPhotos adds reference photos to a part (ErrNotFound, ErrDuplicatePhoto).
@@ -367,7 +416,14 @@ func (s *Service) AddPhotos(ctx context.Context, number string, images [][]byte,
 	if err := s.store.AddPhotos(number, photos, s.emb.Backbone()); err != nil {
 		return err
 	}
-	return s.reload()
+	s.mu.RLock()
+	p, ok := s.parts[number]
+	s.mu.RUnlock()
+	if !ok {
+		return s.reload()
+	}
+	s.extend(p, photos)
+	return nil
 }
 
 // RemovePart deletes a part (ErrNotFound).
