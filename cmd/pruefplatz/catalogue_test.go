@@ -150,3 +150,44 @@ func waitJS(expr string, d time.Duration) chromedp.Action[chromedp.Void] {
 		return chromedp.Void{}, err
 	}
 }
+
+// TestCatalogueCLI runs eval, search, add, list and remove on a small demo
+// catalogue with the real backbone.
+func TestCatalogueCLI(t *testing.T) {
+	dir := smallDemoCatalogue(t)
+	out, err := runCLI(t, "catalogue", "eval", "--ref", filepath.Join(dir, "reference"), "--query", filepath.Join(dir, "customer"), "--unknown", filepath.Join(dir, "unknown"))
+	if err != nil {
+		t.Fatalf("eval: %v\n%s", err, out)
+	}
+	for _, want := range []string{"reference: 7 parts, 35 photos; queries: 28 of known parts, 4 of parts not in the reference set",
+		"| top-1 accuracy (known parts) |", "| top-5 accuracy (known parts) |", `| "not in the catalogue" (unknown parts) |`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("eval output lacks %q:\n%s", want, out)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "c.db")
+	ref := func(part, n string) string { return filepath.Join(dir, "reference", part, n) }
+	out, err = runCLI(t, "catalogue", "add", "HB-1", "--name", "Bolt", "--attr", "material=steel", ref("HB-M8-40", "00.jpg"), ref("HB-M8-40", "01.jpg"), "--catalogue", file)
+	if err != nil || !strings.Contains(out, "added HB-1 (Bolt) with 2 photos") {
+		t.Fatalf("add: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "catalogue", "add", "HB-2", "--name", "Same photo", ref("HB-M8-40", "00.jpg"), "--catalogue", file)
+	if err == nil || !strings.Contains(err.Error(), "already in the catalogue") {
+		t.Errorf("adding a stored photo again: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "catalogue", "add", "WA-1", "--name", "Washer", ref("WA-10-Z", "00.jpg"), ref("WA-10-Z", "01.jpg"), "--catalogue", file)
+	if err != nil {
+		t.Fatalf("add: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "catalogue", "search", filepath.Join(dir, "reference", "WA-10-Z", "02.jpg"), "--catalogue", file)
+	if err != nil || !strings.Contains(out, "1     WA-1") {
+		t.Errorf("search: %v\n%s", err, out)
+	}
+	if out, err = runCLI(t, "catalogue", "remove", "WA-1", "--catalogue", file); err != nil {
+		t.Fatalf("remove: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "catalogue", "list", "--catalogue", file)
+	if err != nil || strings.Contains(out, "WA-1") || !strings.Contains(out, "HB-1") {
+		t.Errorf("list after remove: %v\n%s", err, out)
+	}
+}
