@@ -93,6 +93,11 @@ With no flags it plays the demo feed (` + defaultFeed + `, looping at its
 own frame rate) with the registry's active model, or ` + defaultModel + ` when none is
 active: "make run" shows live verdicts without a camera.
 
+The sales page searches the spare-part catalogue (--catalogue, default
+catalogue.db beside --store; see "pruefplatz catalogue"), never the station's
+model. Without --source an empty catalogue is filled with the demo catalogue
+in the background (drawn first if missing), with its progress logged.
+
 A camera or stream that cannot be opened, or is lost, does not stop the
 station: it reports the source as disconnected (page, /api/status, /metrics,
 log) and retries, waiting longer each time up to --reconnect-max.
