@@ -18,7 +18,7 @@ TEST_TIMEOUT ?= 30m
 # Packages that hold Mats; their leak tests run with -tags matprofile.
 MATPROFILE_PKGS := $(shell find inspector augment datasets -name '*_test.go' -exec grep -l 'go:build matprofile' {} + 2>/dev/null | xargs -rn1 dirname | sort -u | sed 's|^|./|')
 
-.PHONY: setup setup-test setup-bench build run test verify-models bench bench-augment bench-train bench-embed bench-station lint clean demo-data models
+.PHONY: setup setup-test setup-bench build run test verify-models bench bench-augment bench-train bench-embed bench-station bench-catalogue lint clean demo-data models
 
 setup:
 	@.setup/setup.sh
@@ -71,7 +71,7 @@ models: build demo-data
 		--roi 170,90,300,300 --input-size 128 --stem-stride 2 --lr 0.003 --epochs 64 --patience 25 --seed 1 \
 		--pipeline augment/pipelines/fixed-station.yaml
 
-bench: bench-augment bench-train bench-embed bench-station
+bench: bench-augment bench-train bench-embed bench-station bench-catalogue
 
 bench-augment: setup-bench build
 	./$(BIN) bench augment
@@ -81,6 +81,9 @@ bench-train: setup-bench build
 
 bench-embed: setup build
 	./$(BIN) bench embed
+
+bench-catalogue: setup-bench build
+	./$(BIN) bench catalogue
 
 bench-station: setup-bench build
 	set -o pipefail; $(GO) test -run '^$$' -bench . -benchtime 300x -v ./inspector/station/ ./inspector/bolt/ ./inspector/opencv/ | grep -E '^(Benchmark|ok|FAIL|PASS|building|built)|SKIP|skip|e2e|bench_test'

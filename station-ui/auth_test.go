@@ -67,6 +67,17 @@ var routeCalls = map[string]routeCall{
 	"GET /api/users":                {want: 200},
 	"GET /api/audit":                {want: 200},
 	"GET /api/audit/export":         {want: 200},
+	// No catalogue in this fixture: allowed callers get 501.
+	"GET /api/catalogue":                      {want: 501},
+	"GET /api/catalogue/parts":                {want: 501},
+	"POST /api/catalogue/parts":               {ctype: "multipart/form-data; boundary=x", body: "--x--\r\n", want: 501},
+	"GET /api/catalogue/parts/:number":        {path: "/api/catalogue/parts/P-1", want: 501},
+	"DELETE /api/catalogue/parts/:number":     {path: "/api/catalogue/parts/P-1", want: 501},
+	"GET /api/catalogue/photos/:id":           {path: "/api/catalogue/photos/abc", want: 501},
+	"POST /api/catalogue/search":              {ctype: "image/png", body: string(smallPNG()), want: 501},
+	"GET /api/catalogue/matches":              {want: 501},
+	"POST /api/catalogue/matches/:id/confirm": {path: "/api/catalogue/matches/m1/confirm", ctype: "application/json", body: `{"part":""}`, want: 501},
+	"POST /api/catalogue/matches/:id/accept":  {path: "/api/catalogue/matches/m1/accept", want: 501},
 }
 
 // roleFixture is a fixture without kiosk, with one user per role.

@@ -20,6 +20,7 @@ import (
 	"github.com/pruefplatz/pruefplatz/datasets/demo"
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/inspector/auth"
+	"github.com/pruefplatz/pruefplatz/inspector/catalogue/catalogtest"
 	"github.com/pruefplatz/pruefplatz/inspector/opencv"
 	"github.com/pruefplatz/pruefplatz/internal/browsertest"
 )
@@ -252,30 +253,17 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 // engineer page's model and verdict tables.
 func TestSalesAndEngineerPagesInBrowser(t *testing.T) {
 	ctx := newBrowser(t)
-	refs := t.TempDir()
-	for i, c := range demo.PartClasses {
-		img, err := demo.Image(3, demo.SetParts, c, i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.MkdirAll(filepath.Join(refs, c), 0o755)
-		if err := os.WriteFile(filepath.Join(refs, c, "ref.jpg"), img, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	// The station's own screen holding every role: these pages run as the
-	// kiosk (TestLoginInBrowser covers logging in).
-	f := newFixture(t, func(c *Config) { c.ReferenceImages = refs; c.KioskRoles = auth.AllRoles })
+	// kiosk (TestLoginInBrowser covers logging in). The sales page searches
+	// the catalogue, never the station's model.
+	withCat, _ := withCatalogue(t, 6)
+	f := newFixture(t, func(c *Config) { withCat(c); c.KioskRoles = auth.AllRoles })
 	f.st.labels, f.st.ok = demo.PartClasses, nil
 	for _, l := range []string{"washer", "hex_nut", "spring"} {
 		f.st.record(context.Background(), l, 0.95)
 	}
-	photo, err := demo.Image(11, demo.SetParts, "angle_bracket", 5)
-	if err != nil {
-		t.Fatal(err)
-	}
 	photoPath := filepath.Join(t.TempDir(), "customer.jpg")
-	os.WriteFile(photoPath, photo, 0o644)
+	os.WriteFile(photoPath, catalogtest.Photo(4, 30, 0.1), 0o644)
 	base := startServer(t, f.h)
 
 	if err := chromedp.Do(ctx,
@@ -287,12 +275,15 @@ func TestSalesAndEngineerPagesInBrowser(t *testing.T) {
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := chromedp.Do(wctx, chromedp.WaitVisible(`#results li:nth-child(3) .name`)); err != nil {
+	if err := chromedp.Do(wctx, chromedp.WaitVisible(`#results li:nth-child(3) .pn`)); err != nil {
 		msg, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("error").textContent + " | " + document.getElementById("results").innerHTML`))
 		t.Fatalf("no results after upload: %v (page: %s)", err, msg)
 	}
-	if first := text(t, ctx, "#results li:first-child .name"); first != strings.ReplaceAll(demo.PartClasses[0], "_", " ") {
-		t.Errorf("best match %q, want %q", first, demo.PartClasses[0])
+	if first := text(t, ctx, "#results li:first-child .pn"); first != "P-4" {
+		t.Errorf("best match %q, want P-4", first)
+	}
+	if n := f.st.classified.Load(); n != 0 {
+		t.Errorf("the sales page used the station's model %d times", n)
 	}
 	refsShown, err := chromedp.Run(ctx, chromedp.Poll[bool](
 		`[...document.querySelectorAll("#results img")].every(i => i.complete && i.naturalWidth > 0)`,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/inspector/auth"
+	"github.com/pruefplatz/pruefplatz/inspector/catalogue"
 	"github.com/pruefplatz/pruefplatz/models"
 )
 
@@ -44,7 +45,11 @@ func httpStatus(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, auth.ErrUserExists):
 		return http.StatusConflict
-	case errors.Is(err, inspector.ErrNotFound), errors.Is(err, models.ErrNoModel):
+	case errors.Is(err, catalogue.ErrExists), errors.Is(err, catalogue.ErrDuplicatePhoto):
+		return http.StatusConflict
+	case errors.Is(err, catalogue.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, inspector.ErrNotFound), errors.Is(err, models.ErrNoModel), errors.Is(err, catalogue.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, inspector.ErrImageTooLarge), errors.As(err, &maxErr):
 		return http.StatusRequestEntityTooLarge

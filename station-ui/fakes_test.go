@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pruefplatz/pruefplatz/inspector/events"
@@ -129,6 +130,8 @@ type fakeStation struct {
 	now         func() time.Time
 	// images, when set, gives the frame and thumbnail recorded for a label.
 	images func(label string) (frame, thumb []byte)
+	// classified counts ClassifyImage calls: the sales page must not make any.
+	classified atomic.Int64
 }
 
 var _ inspector.Station = (*fakeStation)(nil)
@@ -210,6 +213,7 @@ func (f *fakeStation) Trigger(ctx context.Context) (*inspector.Verdict, error) {
 }
 
 func (f *fakeStation) ClassifyImage(ctx context.Context, data []byte, store bool) (*inspector.Verdict, error) {
+	f.classified.Add(1)
 	if err := f.decode(data); err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/inspector/auth"
+	"github.com/pruefplatz/pruefplatz/inspector/catalogue"
 	"github.com/pruefplatz/pruefplatz/models"
 )
 
@@ -53,6 +54,12 @@ type Config struct {
 	// ReferenceImages is an optional catalogue folder <class>/*.jpg; the
 	// first image of a class illustrates it on the sales page.
 	ReferenceImages string
+	// Catalogue is the spare-part catalogue the sales page searches; nil
+	// answers the catalogue API with 501.
+	Catalogue *catalogue.Service
+	// MaxPartUpload bounds one add-part request, all photos together
+	// (default DefaultMaxPartUpload).
+	MaxPartUpload int64
 	// Logger receives request errors (default slog.Default()).
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
@@ -163,6 +170,9 @@ func New(cfg Config, st inspector.Station, store Store, reg Models) *Server {
 	if cfg.MaxUpload <= 0 {
 		cfg.MaxUpload = DefaultMaxUpload
 	}
+	if cfg.MaxPartUpload <= 0 {
+		cfg.MaxPartUpload = DefaultMaxPartUpload
+	}
 	if cfg.MaxPixels == 0 {
 		cfg.MaxPixels = DefaultMaxPixels
 	}
@@ -265,6 +275,7 @@ func (s *Server) routes() *gin.Engine {
 	s.handle(r, "GET", "/api/users", admin, s.listUsers)
 	s.handle(r, "GET", "/api/audit", admin, s.listAudit)
 	s.handle(r, "GET", "/api/audit/export", admin, s.exportAudit)
+	s.catalogueRoutes(r)
 	return r
 }
 

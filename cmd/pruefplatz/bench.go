@@ -16,6 +16,7 @@ func newBenchCmd() *cobra.Command {
 		newBenchAugmentCmd(),
 		newBenchTrainCmd(),
 		newBenchEmbedCmd(),
+		newBenchCatalogueCmd(),
 	)
 	return cmd
 }

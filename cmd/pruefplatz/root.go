@@ -37,5 +37,6 @@ func subcommands() []*cobra.Command {
 		newEvalCmd(),
 		newUsersCmd(),
 		newEmbedCmd(),
+		newCatalogueCmd(),
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -19,10 +20,12 @@ import (
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/inspector/auth"
 	"github.com/pruefplatz/pruefplatz/inspector/bolt"
+	"github.com/pruefplatz/pruefplatz/inspector/catalogue"
 	"github.com/pruefplatz/pruefplatz/inspector/onnx"
 	"github.com/pruefplatz/pruefplatz/inspector/opencv"
 	"github.com/pruefplatz/pruefplatz/inspector/station"
 	"github.com/pruefplatz/pruefplatz/models"
+	"github.com/pruefplatz/pruefplatz/models/backbones"
 	stationui "github.com/pruefplatz/pruefplatz/station-ui"
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
@@ -64,6 +67,9 @@ type serveConfig struct {
 	// KioskRole are the roles the station's own screen gets without a login
 	// ("operator" by default; "none" turns it off). Only on a loopback listen address.
 	KioskRole string `yaml:"kiosk_role"`
+	// Catalogue is the spare-part catalogue file the sales page searches
+	// (default: catalogue.db beside the verdict store).
+	Catalogue string `yaml:"catalogue"`
 	TLSCert   string `yaml:"tls_cert"` // PEM certificate; with TLSKey the UI serves HTTPS
 	TLSKey    string `yaml:"tls_key"`
 	// Station names this station in MQTT topics and notices (default: the host name).
@@ -97,6 +103,11 @@ With no flags it plays the demo feed (` + defaultFeed + `, looping at its
 own frame rate) with the registry's active model, or ` + defaultModel + ` when none is
 active: "make run" shows live verdicts without a camera.
 
+The sales page searches the spare-part catalogue (--catalogue, default
+catalogue.db beside --store; see "pruefplatz catalogue"), never the station's
+model. Without --source an empty catalogue is filled with the demo catalogue
+in the background (drawn first if missing), with its progress logged.
+
 A camera or stream that cannot be opened, or is lost, does not stop the
 station: it reports the source as disconnected (page, /api/status, /metrics,
 log) and retries, waiting longer each time up to --reconnect-max.
@@ -104,7 +115,7 @@ log) and retries, waiting longer each time up to --reconnect-max.
 Settings come from --config FILE (YAML; keys: source, loop, fps, models, model,
 roi, accept, reject, trigger, stable_frames, still_ms, motion_level,
 presence_share, store, image_max_side, jpeg_quality, listen, operator, threads,
-reconnect_max, auth_store, kiosk_role, tls_cert, tls_key, station, base_url,
+reconnect_max, auth_store, kiosk_role, catalogue, tls_cert, tls_key, station, base_url,
 outbox, mqtt: {broker, client_id, username, password_file, topic_prefix,
 ca_file, cert_file, key_file}, webhooks: [{name, url, secret_file, secret_env,
 outcomes, max_failures, timeout}], plc: {mode, address, base, unit_id, timeout,
@@ -175,6 +186,7 @@ Ctrl-C stops the web server, then the station, then closes the store.`,
 	f.DurationVar(&c.ReconnectMax, "reconnect-max", 10*time.Second, "longest wait between attempts to reopen a camera or stream that is lost or cannot be opened")
 	f.StringVar(&c.AuthStore, "auth-store", "", "users, sessions, API tokens and audit log, a bbolt file (default: auth.db beside --store)")
 	f.StringVar(&c.KioskRole, "kiosk-role", string(auth.RoleOperator), `roles the station's own screen gets without login, comma-separated, "none" for no kiosk; only when --listen is loopback`)
+	f.StringVar(&c.Catalogue, "catalogue", "", "spare-part catalogue for the sales page, a bbolt file (default: catalogue.db beside --store)")
 	f.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) for HTTPS; needs --tls-key")
 	f.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for HTTPS; needs --tls-cert")
 	f.StringVar(&c.Station, "station", "", "station name in MQTT topics and notices (default: the host name)")
@@ -276,6 +288,9 @@ func mergeServeConfig(cmd *cobra.Command, c *serveConfig, file serveConfig) {
 	}
 	if file.KioskRole != "" {
 		set("kiosk-role", func() { c.KioskRole = file.KioskRole })
+	}
+	if file.Catalogue != "" {
+		set("catalogue", func() { c.Catalogue = file.Catalogue })
 	}
 	if file.TLSCert != "" {
 		set("tls-cert", func() { c.TLSCert = file.TLSCert })
@@ -533,6 +548,9 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 		log.Info("PLC handshake", "mode", c.PLC.Mode, "address", c.PLC.Address, "base", c.PLC.Base)
 	}
 
+	cat, catDone := serveCatalogue(ctx, cmd, c, log)
+	defer catDone()
+
 	gin.SetMode(gin.ReleaseMode) // no route dump on every start
 	ref := c.Reference
 	if ref == "" && model.Card.Dataset != nil {
@@ -541,7 +559,8 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 		}
 	}
 	ui := stationui.New(stationui.Config{Operator: c.Operator, ReferenceImages: ref, Logger: log.With("component", "ui"),
-		Auth: authSvc, KioskRoles: kiosk, SecureCookies: c.TLSCert != "", Collectors: integ.collectors, PLC: plcInfo}, st, store, reg)
+		Auth: authSvc, KioskRoles: kiosk, SecureCookies: c.TLSCert != "", Collectors: integ.collectors, PLC: plcInfo,
+		Catalogue: cat}, st, store, reg)
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		st.Close()
@@ -594,4 +613,57 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// serveCatalogue opens the spare-part catalogue for the sales page. It is
+// independent of the station's model: its own backbone session, its own
+// file. Without a source (the demo), an empty catalogue is filled with the
+// demo catalogue in the background, generated first if missing. A
+// catalogue that cannot be opened is logged and the sales page says so;
+// the station runs on. done stops the background work and closes it all.
+func serveCatalogue(ctx context.Context, cmd *cobra.Command, c serveConfig, log *slog.Logger) (*catalogue.Service, func()) {
+	file := c.Catalogue
+	if file == "" {
+		file = filepath.Join(filepath.Dir(c.Store), "catalogue.db")
+	}
+	clog := log.With("component", "catalogue")
+	o, err := openCatalogue(cmd, catalogueFlags{file: file, models: c.Models, backbone: backbones.MobileNetV2, threads: max(c.Threads, 1)}, false)
+	if err != nil {
+		clog.Error("catalogue not available; the sales page cannot search", "file", file, "err", err)
+		return nil, func() {}
+	}
+	bg, stop := context.WithCancel(ctx)
+	o.svc.Start(bg)
+	var wg sync.WaitGroup
+	if c.Source == "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if parts, err := o.svc.Parts(); err != nil || len(parts) > 0 {
+				return
+			}
+			out := filepath.Dir(filepath.Dir(defaultFeed))
+			last := -1
+			err := demo.GenerateCatalogue(bg, demo.CatalogueOptions{Seed: 1, Out: out, Workers: 1, Progress: func(_ string, done, total int) {
+				if tenth := 10 * done / max(total, 1); tenth != last {
+					last = tenth
+					clog.Info("drawing the demo catalogue", "photos", done, "of", total)
+				}
+			}})
+			if err == nil {
+				err = importDemoCatalogue(bg, o.svc, demo.CatalogueDir(out), clog.Info)
+			}
+			if err != nil && bg.Err() == nil {
+				clog.Warn("demo catalogue not loaded", "err", err)
+			}
+		}()
+	}
+	clog.Info("catalogue open", "file", file, "parts", o.svc.Status().Parts, "backbone", o.emb.BackboneName())
+	return o.svc, func() {
+		stop()
+		wg.Wait()
+		if err := o.Close(); err != nil {
+			clog.Error("closing the catalogue", "err", err)
+		}
+	}
 }

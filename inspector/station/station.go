@@ -280,6 +280,7 @@ func (s *Station) publish(e inspector.Event) {
 	}
 	s.events.Publish(e)
 }
+
 // Labels returns the active model's labels.
 func (s *Station) Labels() []string {
 	if m := s.model.Load(); m != nil {

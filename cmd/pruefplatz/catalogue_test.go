@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/pruefplatz/pruefplatz/datasets/demo"
+	"github.com/pruefplatz/pruefplatz/internal/browsertest"
+)
+
+// smallDemoCatalogue draws a few demo catalogue parts (a left/right pair,
+// a bolt in two lengths, three others) and one part not in it.
+func smallDemoCatalogue(t *testing.T) string {
+	t.Helper()
+	want := map[string]bool{"BRL-7050": true, "BRR-7050": true, "HB-M8-40": true, "HB-M8-60": true,
+		"WA-10-Z": true, "BB-6201": true, "SP-50-6": true, "X-GEAR-24": true}
+	var parts []demo.CataloguePart
+	for _, p := range demo.CatalogueParts() {
+		if want[p.Number] {
+			parts = append(parts, p)
+		}
+	}
+	out := t.TempDir()
+	if err := demo.GenerateCatalogue(context.Background(), demo.CatalogueOptions{Seed: 1, Out: out, Parts: parts, Ref: 5, Customer: 4, Workers: 2}); err != nil {
+		t.Fatal(err)
+	}
+	return demo.CatalogueDir(out)
+}
+
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	repo, _ := filepath.Abs("../..")
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetArgs(append(args, "--models", filepath.Join(repo, "models"), "--ort-lib", filepath.Join(repo, ".deps", "onnxruntime", ortLibName)))
+	root.SetOut(&out)
+	root.SetErr(&out)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+// TestSalesCatalogueInBrowser is the issue's end-to-end check with the real
+// backbone: import a small demo catalogue with the CLI, serve it, upload a
+// customer photo on /sales, confirm the part, accept the photo as an
+// engineer, add a new part with 3 photos and find it at once.
+func TestSalesCatalogueInBrowser(t *testing.T) {
+	ctx := browsertest.New(t, 120*time.Second)
+	dir := smallDemoCatalogue(t)
+	file := filepath.Join(t.TempDir(), "catalogue.db")
+	out, err := runCLI(t, "catalogue", "import", filepath.Join(dir, "reference"), "--parts", filepath.Join(dir, "parts.csv"), "--catalogue", file)
+	if err != nil || !strings.Contains(out, "imported 7 parts with 35 photos") {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "catalogue", "show", "BRL-7050", "--catalogue", file)
+	if err != nil || !strings.Contains(out, `"mirror_of": "BRR-7050"`) {
+		t.Fatalf("show: %v\n%s", err, out)
+	}
+	frames := filepath.Join(t.TempDir(), "frames")
+	writeFrames(t, frames, 3)
+	s := startServe(t, "--source", frames, "--catalogue", file, "--kiosk-role", "operator,sales,engineer")
+	base := "http://" + s.addr
+
+	query := filepath.Join(dir, "customer", "BRL-7050", "01.jpg")
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(1280, 800),
+		chromedp.Navigate(base+"/sales"),
+		waitJS(`document.getElementById("catinfo").textContent.includes("7 parts")`, 20*time.Second),
+		chromedp.SetUploadFiles("#file", []string{query}),
+		chromedp.WaitVisible(`#results li:nth-child(5) .pn`),
+	); err != nil {
+		msg, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("error").textContent`))
+		t.Fatalf("search on /sales: %v (%s)\n%s", err, msg, s.out.String())
+	}
+	results, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#results .pn")].map(e => e.textContent)`))
+	if len(results) != 5 || !contains(results[:2], "BRL-7050") {
+		t.Errorf("results %v: BRL-7050 not among the first two", results)
+	}
+	mirror, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`!document.getElementById("mirror").hidden`))
+	if pair := len(results) >= 2 && contains(results[:2], "BRR-7050"); pair != mirror {
+		t.Errorf("results %v: mirror warning shown %v", results, mirror)
+	}
+	verdict, _ := chromedp.Run(ctx, chromedp.Text("#verdict"))
+	t.Logf("answer: %s; results %v", verdict, results)
+	if *updateScreenshots {
+		shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err == nil {
+			err = os.WriteFile(filepath.Join("..", "..", "station-ui", "screenshots", "sales-catalogue.png"), shot, 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Confirm the right part (whatever rank it has), then accept it as an engineer.
+	if err := chromedp.Do(ctx,
+		chromedp.Click(`#results button[data-part="BRL-7050"]`),
+		waitJS(`document.getElementById("recorded").textContent.includes("BRL-7050")`, 5*time.Second),
+		chromedp.WaitVisible(`#matchlist button.accept`),
+		chromedp.Click(`#matchlist button.accept`),
+		waitJS(`document.getElementById("matchlist").textContent.includes("reference photo since")`, 5*time.Second),
+	); err != nil {
+		t.Fatalf("confirm and accept: %v\n%s", err, s.out.String())
+	}
+	var part struct{ Photos []struct{ Origin string } }
+	json.Unmarshal(s.get(t, "/api/catalogue/parts/BRL-7050"), &part)
+	if len(part.Photos) != 6 {
+		t.Errorf("BRL-7050 has %d reference photos after the accept, want 6", len(part.Photos))
+	}
+
+	// A new part with 3 photos, searchable at once.
+	var newPhotos []string
+	for _, n := range []string{"00.jpg", "01.jpg", "02.jpg"} {
+		newPhotos = append(newPhotos, filepath.Join(dir, "unknown", "X-GEAR-24", n))
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Click(`#addpart summary`),
+		chromedp.SendKeys(`#addform input[name="number"]`, "GEAR-24"),
+		chromedp.SendKeys(`#addform input[name="name"]`, "Spur gear, 24 teeth"),
+		chromedp.SetUploadFiles(`#addform input[name="photo"]`, newPhotos),
+		chromedp.Click(`#addform button[type="submit"]`),
+		waitJS(`document.getElementById("addmsg").textContent.includes("Added GEAR-24")`, 20*time.Second),
+		chromedp.SetUploadFiles("#file", []string{filepath.Join(dir, "unknown", "X-GEAR-24", "03.jpg")}),
+		waitJS(`(document.querySelector("#results li:first-child .pn") || {}).textContent === "GEAR-24"`, 10*time.Second),
+	); err != nil {
+		msg, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("addmsg").textContent + " | " + document.getElementById("results").textContent`))
+		t.Fatalf("add part and find it: %v (%s)\n%s", err, msg, s.out.String())
+	}
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// waitJS waits until expr is truthy on the page.
+func waitJS(expr string, d time.Duration) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(d))(ctx, t)
+		return chromedp.Void{}, err
+	}
+}
+
+// TestCatalogueCLI runs eval, search, add, list and remove on a small demo
+// catalogue with the real backbone.
+func TestCatalogueCLI(t *testing.T) {
+	dir := smallDemoCatalogue(t)
+	out, err := runCLI(t, "catalogue", "eval", "--ref", filepath.Join(dir, "reference"), "--query", filepath.Join(dir, "customer"), "--unknown", filepath.Join(dir, "unknown"))
+	if err != nil {
+		t.Fatalf("eval: %v\n%s", err, out)
+	}
+	for _, want := range []string{"reference: 7 parts, 35 photos; queries: 28 of known parts, 4 of parts not in the reference set",
+		"| top-1 accuracy (known parts) |", "| top-5 accuracy (known parts) |", `| "not in the catalogue" (unknown parts) |`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("eval output lacks %q:\n%s", want, out)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "c.db")
+	ref := func(part, n string) string { return filepath.Join(dir, "reference", part, n) }
+	out, err = runCLI(t, "catalogue", "add", "HB-1", "--name", "Bolt", "--attr", "material=steel", ref("HB-M8-40", "00.jpg"), ref("HB-M8-40", "01.jpg"), "--catalogue", file)
+	if err != nil || !strings.Contains(out, "added HB-1 (Bolt) with 2 photos") {
+		t.Fatalf("add: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "catalogue", "add", "HB-2", "--name", "Same photo", ref("HB-M8-40", "00.jpg"), "--catalogue", file)
+	if err == nil || !strings.Contains(err.Error(), "already in the catalogue") {
+		t.Errorf("adding a stored photo again: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "catalogue", "add", "WA-1", "--name", "Washer", ref("WA-10-Z", "00.jpg"), ref("WA-10-Z", "01.jpg"), "--catalogue", file)
+	if err != nil {
+		t.Fatalf("add: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "catalogue", "search", filepath.Join(dir, "reference", "WA-10-Z", "02.jpg"), "--catalogue", file)
+	if err != nil || !strings.Contains(out, "1     WA-1") {
+		t.Errorf("search: %v\n%s", err, out)
+	}
+	if out, err = runCLI(t, "catalogue", "remove", "WA-1", "--catalogue", file); err != nil {
+		t.Fatalf("remove: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "catalogue", "list", "--catalogue", file)
+	if err != nil || strings.Contains(out, "WA-1") || !strings.Contains(out, "HB-1") {
+		t.Errorf("list after remove: %v\n%s", err, out)
+	}
+}
