@@ -13,13 +13,13 @@
     try {
       const s = await api("GET", "/api/catalogue");
       const c = s.calibration || {};
-      let t = `Catalogue: ${s.parts} parts, ${s.photos} reference photos · backbone ${s.backbone} (${String(s.backbone_sha256).slice(0, 12)}) · ` +
-        `"not in the catalogue" below a score of ${(c.threshold || 0).toFixed(3)} (leave-one-part-out: ${pct(c.false_reject)} of known photos fall below it, ${pct(c.unknown_rejected)} of unknown ones)`;
-      if (s.reembedding) t += ` · embedding photos with the new backbone: ${s.reembed_done} of ${s.reembed_total}`;
-      if (s.pending && !s.reembedding) t += ` · ${s.pending} photos waiting to be embedded`;
-      $("catinfo").textContent = t;
+      let line = t("sales.status", { Parts: num(s.parts), Photos: num(s.photos), Backbone: s.backbone, Sha: String(s.backbone_sha256).slice(0, 12),
+        Threshold: num(c.threshold, 3), FalseReject: pct(c.false_reject), UnknownRejected: pct(c.unknown_rejected) });
+      if (s.reembedding) line += t("sales.reembedding", { Done: num(s.reembed_done), Total: num(s.reembed_total) });
+      if (s.pending && !s.reembedding) line += t("sales.pending", { N: num(s.pending) });
+      $("catinfo").textContent = line;
       if (s.reembedding || s.parts === 0) setTimeout(status, 3000);
-    } catch (e) { $("catinfo").textContent = "Catalogue unavailable: " + e.message; }
+    } catch (e) { $("catinfo").textContent = t("sales.unavailable", { Err: e.message }); }
   }
 
   async function search(file) {
@@ -38,26 +38,26 @@
     $("answer").hidden = false;
     const v = $("verdict");
     if (!a.results.length) {
-      v.className = "verdict nic"; v.textContent = "The catalogue is empty.";
+      v.className = "verdict nic"; v.textContent = t("sales.empty");
     } else if (a.not_in_catalogue) {
       v.className = "verdict nic";
-      v.textContent = `Not in the catalogue: the best score ${a.results[0].score.toFixed(3)} is below the threshold ${a.threshold.toFixed(3)}. The nearest parts are shown for comparison only.`;
+      v.textContent = t("sales.not_in_catalogue", { Score: num(a.results[0].score, 3), Threshold: num(a.threshold, 3) });
     } else {
       v.className = "verdict ok";
-      v.textContent = `Best match: ${a.results[0].part} — ${a.results[0].name} (score ${a.results[0].score.toFixed(3)}, threshold ${a.threshold.toFixed(3)})`;
+      v.textContent = t("sales.best_match", { Part: a.results[0].part, Name: a.results[0].name, Score: num(a.results[0].score, 3), Threshold: num(a.threshold, 3) });
     }
-    v.title = `answered in ${Math.round(ms)} ms from ${a.photos} reference photos`;
+    v.title = t("sales.answered", { Ms: Math.round(ms), Photos: num(a.photos) });
     $("mirror").hidden = !a.mirror_twins;
-    if (a.mirror_twins) $("mirror").textContent = `Check the side: ${a.results[0].part} and ${a.results[1].part} are mirror images (left and right). Compare the photo with both.`;
+    if (a.mirror_twins) $("mirror").textContent = t("sales.mirror", { A: a.results[0].part, B: a.results[1].part });
     a.results.forEach((r, i) => {
       $("results").append(el("li", { class: a.not_in_catalogue ? "weak" : (i === 0 ? "best" : "") },
-        el("img", { src: photo(r.photo), alt: "reference photo of " + r.part }),
+        el("img", { src: photo(r.photo), alt: t("sales.reference_of", { Part: r.part }) }),
         el("div", {},
           el("div", { class: "pn", text: r.part }),
           el("div", { class: "name", text: r.name }),
-          el("div", { text: "score " + r.score.toFixed(3) }),
+          el("div", { text: t("sales.score", { Score: num(r.score, 3) }) }),
           el("div", { class: "barwrap" }, el("div", { class: "barfill", style: "width:" + pct(Math.max(0, r.score)) })),
-          el("button", { class: "btn small confirm", type: "button", "data-part": r.part, text: "This is it", onclick: () => confirm(r.part) }))));
+          el("button", { class: "btn small confirm", type: "button", "data-part": r.part, text: t("sales.this_is_it"), onclick: () => confirm(r.part) }))));
     });
   }
 
@@ -65,7 +65,7 @@
     if (!match) return;
     try {
       match = await api("POST", "/api/catalogue/matches/" + match.id + "/confirm", { part });
-      $("recorded").textContent = part ? `Recorded: ${part}, by ${match.by}.` : `Recorded: none of these, by ${match.by}.`;
+      $("recorded").textContent = part ? t("sales.recorded", { Part: part, By: match.by }) : t("sales.recorded_none", { By: match.by });
       matches();
     } catch (e) { fail(e); }
   }
@@ -75,10 +75,10 @@
       const ms = await api("GET", "/api/catalogue/matches?limit=20");
       const list = $("matchlist"); list.textContent = "";
       for (const m of ms.filter((m) => m.confirmed)) {
-        const li = el("li", {}, el("img", { src: photo(m.query), alt: "customer photo" }),
-          el("span", { text: `${hhmm(m.at)} ${m.by}: ${m.chosen || "none of these"}` + (m.answer.results.length ? ` (best was ${m.answer.results[0].part} ${m.answer.results[0].score.toFixed(3)})` : "") }));
-        if (m.accepted_by) li.append(el("span", { class: "muted", text: ` · reference photo since ${m.accepted_by} accepted it` }));
-        else if (engineer && m.chosen) li.append(el("button", { class: "btn small accept", type: "button", text: "Accept as reference photo", onclick: async () => {
+        const li = el("li", {}, el("img", { src: photo(m.query), alt: t("sales.customer_photo") }),
+          el("span", { text: `${hhmm(m.at)} ${m.by}: ${m.chosen || t("sales.none_lc")}` + (m.answer.results.length ? t("sales.best_was", { Part: m.answer.results[0].part, Score: num(m.answer.results[0].score, 3) }) : "") }));
+        if (m.accepted_by) li.append(el("span", { class: "muted", text: t("sales.accepted", { By: m.accepted_by }) }));
+        else if (engineer && m.chosen) li.append(el("button", { class: "btn small accept", type: "button", text: t("sales.accept"), onclick: async () => {
           try { await api("POST", "/api/catalogue/matches/" + m.id + "/accept"); matches(); status(); } catch (e) { fail(e); }
         } }));
         list.append(li);
@@ -99,11 +99,11 @@
   });
   $("addform").addEventListener("submit", async (e) => {
     e.preventDefault();
-    $("addmsg").textContent = "Adding…";
+    $("addmsg").textContent = t("sales.adding");
     const t0 = performance.now();
     try {
       const r = await api("POST", "/api/catalogue/parts", new FormData(e.target));
-      $("addmsg").textContent = `Added ${r.part.number} with ${r.photos.length} photos in ${((performance.now() - t0) / 1000).toFixed(1)} s; it is searchable now.`;
+      $("addmsg").textContent = t("sales.added", { Part: r.part.number, N: r.photos.length, S: num((performance.now() - t0) / 1000, 1) });
       e.target.reset(); status();
     } catch (err) { $("addmsg").textContent = err.message; }
   });
