@@ -1,0 +1,82 @@
+package inspector
+
+import "context"
+
+// Heatmap says where a model sees a defect: a coarse grid of per-region
+// anomaly levels over the model's input, kept small enough to travel with
+// every live decision and to be stored with the verdict record.
+//
+// Data holds W×H levels, row-major, 0 (like the good parts) to 255 (at or
+// above Scale, the model's NOK threshold in its own score units). Area is
+// the part of the stored frame the grid covers, as fractions of the
+// frame's width and height; it may reach beyond the frame (0..1) where the
+// model's input was padded (letterbox).
+type Heatmap struct {
+	W     int     `json:"w"`
+	H     int     `json:"h"`
+	Data  []byte  `json:"data"` // base64 in JSON
+	Scale float32 `json:"scale"`
+	// Score is the image's anomaly score (the largest patch distance).
+	Score float32 `json:"score"`
+	// Hot is the hottest region, in grid cells: the connected cells around
+	// the hottest one that reach at least half its level.
+	Hot  Rect `json:"hot"`
+	Area Area `json:"area"`
+}
+
+// Area is a rectangle in fractions of an image's width and height.
+type Area struct {
+	X float32 `json:"x"`
+	Y float32 `json:"y"`
+	W float32 `json:"w"`
+	H float32 `json:"h"`
+}
+
+// Locator is a Classifier that also says where it looks: an anomaly model
+// returns its scores (as Classify) and a heatmap. The station detects it
+// and records the map with the verdict.
+type Locator interface {
+	Classifier
+	Locate(ctx context.Context, input []float32) ([]float32, *Heatmap, error)
+}
+
+// HottestRegion returns the bounding box (in cells) of the 4-connected
+// cells around the hottest cell of a w×h grid whose level is at least half
+// the hottest one's. An empty or all-zero grid gives an empty Rect.
+func HottestRegion(data []byte, w, h int) Rect {
+	if w <= 0 || h <= 0 || len(data) < w*h {
+		return Rect{}
+	}
+	best := 0
+	for i, v := range data[:w*h] {
+		if v > data[best] {
+			best = i
+		}
+	}
+	if data[best] == 0 {
+		return Rect{}
+	}
+	level := (int(data[best]) + 1) / 2
+	seen := make([]bool, w*h)
+	stack := []int{best}
+	seen[best] = true
+	x0, y0, x1, y1 := w, h, -1, -1
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		x, y := i%w, i/w
+		x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x), max(y1, y)
+		for _, d := range [4][2]int{{1, 0}, {-1, 0}, {0, 1}, {0, -1}} {
+			nx, ny := x+d[0], y+d[1]
+			if nx < 0 || ny < 0 || nx >= w || ny >= h {
+				continue
+			}
+			j := ny*w + nx
+			if !seen[j] && int(data[j]) >= level {
+				seen[j] = true
+				stack = append(stack, j)
+			}
+		}
+	}
+	return Rect{X: x0, Y: y0, W: x1 - x0 + 1, H: y1 - y0 + 1}
+}
