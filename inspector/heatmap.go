@@ -80,3 +80,32 @@ func HottestRegion(data []byte, w, h int) Rect {
 	}
 	return Rect{X: x0, Y: y0, W: x1 - x0 + 1, H: y1 - y0 + 1}
 }
+
+// InputArea is the part of a w×h frame that a model input made by spec
+// covers, in fractions of the frame (see Heatmap.Area): the ROI, and for
+// letterbox the padded square around it.
+func InputArea(spec InputSpec, w, h int) Area {
+	if w <= 0 || h <= 0 {
+		return Area{W: 1, H: 1}
+	}
+	x, y, rw, rh := 0.0, 0.0, float64(w), float64(h)
+	if r := spec.ROI; r != nil && !r.Empty() {
+		x0, y0 := max(0, r.X), max(0, r.Y)
+		x1, y1 := min(w, r.X+r.W), min(h, r.Y+r.H)
+		if x1 > x0 && y1 > y0 {
+			x, y, rw, rh = float64(x0), float64(y0), float64(x1-x0), float64(y1-y0)
+		}
+	}
+	switch spec.Resize {
+	case ResizeLetterbox:
+		// The content is scaled to fit and centred; the input spans more.
+		s := min(float64(spec.Width)/rw, float64(spec.Height)/rh)
+		iw, ih := float64(spec.Width)/s, float64(spec.Height)/s
+		x, y, rw, rh = x-(iw-rw)/2, y-(ih-rh)/2, iw, ih
+	case ResizeCenterCrop:
+		s := max(float64(spec.Width)/rw, float64(spec.Height)/rh)
+		iw, ih := float64(spec.Width)/s, float64(spec.Height)/s
+		x, y, rw, rh = x+(rw-iw)/2, y+(rh-ih)/2, iw, ih
+	}
+	return Area{X: float32(x / float64(w)), Y: float32(y / float64(h)), W: float32(rw / float64(w)), H: float32(rh / float64(h))}
+}

@@ -148,8 +148,8 @@ func TestBankRoundTrip(t *testing.T) {
 	}
 }
 
-func TestFitterStagedReduction(t *testing.T) {
-	f := NewFitter(FitOptions{Ratio: 0.05, Pool: 400, Seed: 1, Proj: 16})
+func TestFitterTwoStage(t *testing.T) {
+	f := NewFitter(FitOptions{Ratio: 0.05, ImageKeep: 0.2, Seed: 1, Proj: 16})
 	for i := 0; i < 6; i++ {
 		f.Add(randPoints(uint64(10+i), 150, Dim))
 	}
@@ -157,7 +157,7 @@ func TestFitterStagedReduction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Patches != 900 || st.Bank != 45 || b.Len() != 45 || st.Stages == 0 {
+	if st.Patches != 900 || st.Bank != 45 || b.Len() != 45 || st.Pool != 180 {
 		t.Errorf("stats %+v", st)
 	}
 	if _, _, err := NewFitter(FitOptions{}).Bank(); err == nil {

@@ -6,13 +6,15 @@ import "fmt"
 type FitOptions struct {
 	// Ratio is the share of all seen patches the bank keeps (default 0.01).
 	Ratio float64
-	// MaxBank caps the bank (default 16384 patches); the nearest-neighbour
+	// MaxBank caps the bank (default 4096 patches): the nearest-neighbour
 	// search per frame grows with it.
 	MaxBank int
-	// Pool is the most patches held before an intermediate coreset
-	// reduction (default 250000, 128 MB of float32): large tiled datasets
-	// would otherwise need gigabytes before the first selection.
-	Pool int
+	// ImageKeep, when above 0, first reduces each image's patches to this
+	// share by the same greedy selection within the image. Greedy coreset
+	// costs patches × bank; on large tiled datasets the one-stage
+	// selection would take hours, the two-stage one keeps every image's
+	// outlying patches and takes seconds.
+	ImageKeep float64
 	// Proj is the random-projection dimension for the selection (default 32).
 	Proj    int
 	Seed    uint64
@@ -24,10 +26,7 @@ func (o *FitOptions) defaults() {
 		o.Ratio = 0.01
 	}
 	if o.MaxBank <= 0 {
-		o.MaxBank = 16384
-	}
-	if o.Pool <= 0 {
-		o.Pool = 250000
+		o.MaxBank = 4096
 	}
 	if o.Proj <= 0 {
 		o.Proj = 32
@@ -40,7 +39,6 @@ type Fitter struct {
 	pool   []float32
 	seen   int // patches added
 	images int
-	stages int // intermediate reductions
 }
 
 // NewFitter returns an empty Fitter.
@@ -51,30 +49,22 @@ func NewFitter(opt FitOptions) *Fitter {
 
 // Add adds one good image's patch features (patches×Dim).
 func (f *Fitter) Add(feats []float32) {
-	f.pool = append(f.pool, feats...)
-	f.seen += len(feats) / Dim
+	n := len(feats) / Dim
+	f.seen += n
 	f.images++
-	if n := len(f.pool) / Dim; n > f.opt.Pool {
-		// Keep four times what the final bank may need, at least: the
-		// last selection then still chooses among the reduced pool.
-		keep := max(f.opt.Pool/4, min(4*f.target(), f.opt.Pool/2))
-		f.reduce(keep)
-		f.stages++
+	if f.opt.ImageKeep > 0 && f.opt.ImageKeep < 1 {
+		k := max(1, int(f.opt.ImageKeep*float64(n)+0.5))
+		idx := Coreset(feats, n, Dim, k, f.opt.Proj, f.opt.Seed+uint64(f.images), f.opt.Workers)
+		for _, j := range idx {
+			f.pool = append(f.pool, feats[j*Dim:(j+1)*Dim]...)
+		}
+		return
 	}
+	f.pool = append(f.pool, feats...)
 }
 
 func (f *Fitter) target() int {
 	return max(1, min(f.opt.MaxBank, int(f.opt.Ratio*float64(f.seen)+0.5)))
-}
-
-func (f *Fitter) reduce(k int) {
-	n := len(f.pool) / Dim
-	idx := Coreset(f.pool, n, Dim, k, f.opt.Proj, f.opt.Seed+uint64(f.stages), f.opt.Workers)
-	out := make([]float32, len(idx)*Dim)
-	for i, j := range idx {
-		copy(out[i*Dim:(i+1)*Dim], f.pool[j*Dim:(j+1)*Dim])
-	}
-	f.pool = out
 }
 
 // FitStats describe a finished bank.
@@ -82,7 +72,7 @@ type FitStats struct {
 	Images  int `json:"images"`
 	Patches int `json:"patches_seen"`
 	Bank    int `json:"bank_patches"`
-	Stages  int `json:"intermediate_reductions"`
+	Pool    int `json:"pool_patches"` // after the per-image stage
 }
 
 // Bank selects the final bank by greedy coreset. It returns ErrNoImages
@@ -91,10 +81,16 @@ func (f *Fitter) Bank() (*Bank, FitStats, error) {
 	if f.images == 0 {
 		return nil, FitStats{}, ErrNoImages
 	}
-	f.reduce(f.target())
-	b, err := NewBank(f.pool, Dim)
+	pool := len(f.pool) / Dim
+	idx := Coreset(f.pool, pool, Dim, f.target(), f.opt.Proj, f.opt.Seed, f.opt.Workers)
+	data := make([]float32, len(idx)*Dim)
+	for i, j := range idx {
+		copy(data[i*Dim:(i+1)*Dim], f.pool[j*Dim:(j+1)*Dim])
+	}
+	f.pool = nil
+	b, err := NewBank(data, Dim)
 	if err != nil {
 		return nil, FitStats{}, fmt.Errorf("anomaly: %w", err)
 	}
-	return b, FitStats{Images: f.images, Patches: f.seen, Bank: b.Len(), Stages: f.stages}, nil
+	return b, FitStats{Images: f.images, Patches: f.seen, Pool: pool, Bank: b.Len()}, nil
 }

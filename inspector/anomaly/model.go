@@ -2,6 +2,7 @@ package anomaly
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -45,15 +46,36 @@ func (p Params) Probabilities(score float32) []float32 {
 	return []float32{float32(ok), float32(1 - ok)}
 }
 
+// Searcher finds, for each of len(dst) patches in q (×Dim), the distance
+// to its nearest bank patch. Bank is the pure-Go one; inspector/onnx has
+// one on ONNX Runtime's matrix multiply.
+type Searcher interface {
+	Nearest(ctx context.Context, q, dst []float32) error
+}
+
+// GoSearcher searches a Bank in pure Go with Workers goroutines.
+type GoSearcher struct {
+	Bank    *Bank
+	Workers int
+}
+
+// Nearest implements Searcher.
+func (s GoSearcher) Nearest(_ context.Context, q, dst []float32) error {
+	s.Bank.Nearest(q, dst, s.Workers)
+	return nil
+}
+
 // Model scores images against a memory bank; it implements
 // inspector.Locator. It is not safe for concurrent use (the station calls
 // it from one goroutine at a time).
 type Model struct {
-	P     Params
-	Bank  *Bank
-	r     embed.Runner
-	tiles []float32
-	dists []float32
+	P    Params
+	Bank *Bank
+	// Search is the nearest-neighbour search (default GoSearcher); Close
+	// closes it when it is an io.Closer.
+	Search Searcher
+	r      embed.Runner
+	tiles  []float32
 }
 
 var _ inspector.Locator = (*Model)(nil)
@@ -70,7 +92,7 @@ func New(r embed.Runner, bank *Bank, p Params) (*Model, error) {
 	if p.Sigma <= 0 {
 		p.Sigma = 1
 	}
-	return &Model{P: p, Bank: bank, r: r}, nil
+	return &Model{P: p, Bank: bank, r: r, Search: GoSearcher{Bank: bank, Workers: p.Workers}}, nil
 }
 
 func bankDim(b *Bank) int {
@@ -87,15 +109,26 @@ func (m *Model) InputLen() int { s := embed.Size * m.P.Grid; return 3 * s * s }
 // features ((28·g)² × Dim). It returns an error for x of the wrong length
 // or the Runner's error.
 func (m *Model) Features(ctx context.Context, x []float32) ([]float32, error) {
-	g := m.P.Grid
-	if len(x) != m.InputLen() {
-		return nil, fmt.Errorf("%w: input has %d values, the model takes %d", inspector.ErrModelShape, len(x), m.InputLen())
-	}
 	if len(m.tiles) != len(x) {
 		m.tiles = make([]float32, len(x))
 	}
-	Tiles(x, g, m.tiles)
-	b, err := m.r.Run(ctx, m.tiles, g*g, embed.FeatS8|embed.FeatS16)
+	return Extract(ctx, m.r, x, m.P.Grid, m.tiles)
+}
+
+// Extract runs the backbone r on the g×g tiles of the input x ([3, 224·g,
+// 224·g]) and returns the image's patch features ((28·g)² × Dim). scratch
+// holds the tiles (len(x) values; nil allocates). It returns an error
+// wrapping inspector.ErrModelShape for x of the wrong length, or r's error.
+func Extract(ctx context.Context, r embed.Runner, x []float32, g int, scratch []float32) ([]float32, error) {
+	s := embed.Size * g
+	if len(x) != 3*s*s {
+		return nil, fmt.Errorf("%w: input has %d values, the model takes %d", inspector.ErrModelShape, len(x), 3*s*s)
+	}
+	if len(scratch) != len(x) {
+		scratch = make([]float32, len(x))
+	}
+	Tiles(x, g, scratch)
+	b, err := r.Run(ctx, scratch, g*g, embed.FeatS8|embed.FeatS16)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +143,9 @@ func (m *Model) Distances(ctx context.Context, x []float32) ([]float32, error) {
 		return nil, err
 	}
 	d := make([]float32, len(f)/Dim)
-	m.Bank.Nearest(f, d, m.P.Workers)
+	if err := m.Search.Nearest(ctx, f, d); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -193,12 +228,16 @@ func Smooth(d []float32, w, h int, sigma float32) []float32 {
 	return out
 }
 
-// Close closes the backbone runner when it is an io.Closer.
+// Close closes the backbone runner and the searcher where they are
+// io.Closers.
 func (m *Model) Close() error {
-	if c, ok := m.r.(io.Closer); ok {
-		return c.Close()
+	var errs []error
+	for _, v := range []any{m.r, m.Search} {
+		if c, ok := v.(io.Closer); ok {
+			errs = append(errs, c.Close())
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Threshold is how the score thresholds were chosen from held-out good

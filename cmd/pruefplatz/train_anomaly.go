@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/onnx"
+	"github.com/pruefplatz/pruefplatz/models/anomaly"
+	"github.com/pruefplatz/pruefplatz/models/backbones"
+)
+
+// anomalyFlags are train's flags for --anomaly.
+type anomalyFlags struct {
+	on       bool
+	opt      anomaly.Options
+	backbone string
+}
+
+func (a *anomalyFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.BoolVar(&a.on, "anomaly", false, "train a good-only anomaly model (PatchCore-style, from the OK classes alone; other classes only evaluate it)")
+	f.IntVar(&a.opt.Grid, "grid", 1, "--anomaly: 224 px tiles per side of the input (2: a 448 px input in 4 tiles), so small defects on large images survive")
+	f.Float64Var(&a.opt.Fit.Ratio, "coreset-ratio", 0.01, "--anomaly: share of the OK patches the memory bank keeps (greedy coreset)")
+	f.IntVar(&a.opt.Fit.MaxBank, "max-bank", 4096, "--anomaly: most patches in the memory bank (inference time grows with it)")
+	f.Float64Var(&a.opt.Fit.ImageKeep, "image-keep", 0, "--anomaly: share of each image's patches kept before the final selection (default: chosen when the pool passes 250,000 patches)")
+	f.Float64Var(&a.opt.Quantile, "quantile", 0.99, "--anomaly: OK threshold = this quantile of the held-out OK images' scores")
+	f.Float64Var(&a.opt.Margin, "margin", 0.10, "--anomaly: NOK threshold = OK threshold × (1 + margin); between them: uncertain")
+	f.StringVar(&a.opt.Masks, "masks", "", "--anomaly: folder MASKS/<class>/<image>.png of defect masks, to check where the heatmap points (demo-data writes datasets/demo-defects-masks)")
+}
+
+// runAnomaly trains and publishes an anomaly model.
+func (a *anomalyFlags) run(cmd *cobra.Command, data, name, registry, version, resize, roi string, okLabels []string, seed uint64, threads int) error {
+	o := a.opt
+	o.Data, o.Name, o.Registry, o.Version, o.OKLabels = data, name, registry, version, okLabels
+	o.Fit.Seed, o.Threads, o.Out = seed, threads, cmd.ErrOrStderr()
+	if cmd.Flags().Changed("resize") {
+		o.Resize = inspector.ResizeMode(resize)
+	}
+	if roi != "" {
+		r, err := parseROI(roi)
+		if err != nil {
+			return err
+		}
+		o.ROI = r
+	}
+	if a.backbone == backbones.None {
+		return fmt.Errorf("--anomaly needs a pretrained backbone (its feature maps); --backbone %s", backbones.None)
+	}
+	b, err := backbones.Get(registry, a.backbone)
+	if err != nil {
+		return err
+	}
+	o.Backbone = b
+	lib, err := ortLibPath(cmd)
+	if err != nil {
+		return err
+	}
+	if err := onnx.Init(lib); err != nil {
+		return err
+	}
+	res, err := anomaly.Train(cmd.Context(), o)
+	if err != nil {
+		return err
+	}
+	msg := ""
+	if e := res.Card.Anomaly.Eval; e != nil {
+		msg = fmt.Sprintf(": image AUROC %.3f, recall %.1f %% at %.1f %% false alarms", e.AUROC, 100*e.Recall, 100*e.FalseAlarms)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s/%s%s, saved in %s\n", res.Card.Name, res.Card.Version, msg, res.Dir)
+	return nil
+}
