@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/spf13/cobra"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
+	ia "github.com/pruefplatz/pruefplatz/inspector/anomaly"
 	"github.com/pruefplatz/pruefplatz/inspector/onnx"
 	"github.com/pruefplatz/pruefplatz/models/anomaly"
 	"github.com/pruefplatz/pruefplatz/models/backbones"
@@ -60,6 +62,7 @@ func (a *anomalyFlags) run(cmd *cobra.Command, data, name, registry, version, re
 	if err := onnx.Init(lib); err != nil {
 		return err
 	}
+	o.Search = nearestSearch(threads)
 	res, err := anomaly.Train(cmd.Context(), o)
 	if err != nil {
 		return err
@@ -70,4 +73,13 @@ func (a *anomalyFlags) run(cmd *cobra.Command, data, name, registry, version, re
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s/%s%s, saved in %s\n", res.Card.Name, res.Card.Version, msg, res.Dir)
 	return nil
+}
+
+// nearestSearch makes anomaly models search their bank on ONNX Runtime
+// (threads 0: all cores).
+func nearestSearch(threads int) func(*ia.Bank) (ia.Searcher, error) {
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	return func(b *ia.Bank) (ia.Searcher, error) { return onnx.NewNearest(b, onnx.Options{Threads: threads}) }
 }
