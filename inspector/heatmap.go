@@ -19,7 +19,7 @@ type Heatmap struct {
 	// Score is the image's anomaly score (the largest patch distance).
 	Score float32 `json:"score"`
 	// Hot is the hottest region, in grid cells: the connected cells around
-	// the hottest one that reach at least half its level.
+	// the hottest one that reach halfway from the map's median to its peak.
 	Hot  Rect `json:"hot"`
 	Area Area `json:"area"`
 }
@@ -41,8 +41,10 @@ type Locator interface {
 }
 
 // HottestRegion returns the bounding box (in cells) of the 4-connected
-// cells around the hottest cell of a w×h grid whose level is at least half
-// the hottest one's. An empty or all-zero grid gives an empty Rect.
+// cells around the hottest cell of a w×h grid whose level reaches halfway
+// from the grid's median level to the hottest one's: measured from the
+// median, a defect stands out of an evenly warm part. An empty or all-zero
+// grid gives an empty Rect.
 func HottestRegion(data []byte, w, h int) Rect {
 	if w <= 0 || h <= 0 || len(data) < w*h {
 		return Rect{}
@@ -56,10 +58,21 @@ func HottestRegion(data []byte, w, h int) Rect {
 	if data[best] == 0 {
 		return Rect{}
 	}
-	level := (int(data[best]) + 1) / 2
-	seen := make([]bool, w*h)
+	var hist [256]int
+	for _, v := range data[:w*h] {
+		hist[v]++
+	}
+	median, seen := 0, 0
+	for v, n := range hist {
+		if seen += n; 2*seen >= w*h {
+			median = v
+			break
+		}
+	}
+	level := (median + int(data[best]) + 1) / 2
+	done := make([]bool, w*h)
 	stack := []int{best}
-	seen[best] = true
+	done[best] = true
 	x0, y0, x1, y1 := w, h, -1, -1
 	for len(stack) > 0 {
 		i := stack[len(stack)-1]
@@ -72,8 +85,8 @@ func HottestRegion(data []byte, w, h int) Rect {
 				continue
 			}
 			j := ny*w + nx
-			if !seen[j] && int(data[j]) >= level {
-				seen[j] = true
+			if !done[j] && int(data[j]) >= level {
+				done[j] = true
 				stack = append(stack, j)
 			}
 		}

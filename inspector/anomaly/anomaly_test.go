@@ -258,7 +258,8 @@ func TestLocateFindsTheSpot(t *testing.T) {
 func TestHottestRegion(t *testing.T) {
 	d := make([]byte, 25)
 	d[2*5+3], d[2*5+4], d[3*5+3] = 200, 150, 120
-	d[0] = 90 // below half, not connected
+	d[0] = 110 // hot enough but not connected
+	d[4] = 90  // connected to nothing, below halfway from the median (0)
 	if r := inspector.HottestRegion(d, 5, 5); r != (inspector.Rect{X: 3, Y: 2, W: 2, H: 2}) {
 		t.Errorf("%+v", r)
 	}

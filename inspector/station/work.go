@@ -279,7 +279,20 @@ func (s *Station) decide(ctx context.Context, m *Model, pre *opencv.Preprocessor
 	if err := pre.Run(frame, tensor); err != nil {
 		return inspector.Decision{}, err
 	}
-	out, err := m.Classifier.Classify(ctx, tensor)
+	var out []float32
+	var hm *inspector.Heatmap
+	var err error
+	// A model that can say where it looks (an anomaly model) gives its
+	// heatmap, placed on the frame through the same spec that made the
+	// tensor.
+	if loc, ok := m.Classifier.(inspector.Locator); ok {
+		out, hm, err = loc.Locate(ctx, tensor)
+		if hm != nil {
+			hm.Area = inspector.InputArea(pre.Spec(), frame.Cols(), frame.Rows())
+		}
+	} else {
+		out, err = m.Classifier.Classify(ctx, tensor)
+	}
 	if err != nil {
 		return inspector.Decision{}, err
 	}
@@ -287,7 +300,9 @@ func (s *Station) decide(ctx context.Context, m *Model, pre *opencv.Preprocessor
 	if s.cfg.Thresholds != nil {
 		th = *s.cfg.Thresholds
 	}
-	return inspector.Decide(m.Card.Probabilities(out), m.Card.Labels, th, m.Card.OKLabels, s.cfg.TopK), nil
+	d := inspector.Decide(m.Card.Probabilities(out), m.Card.Labels, th, m.Card.OKLabels, s.cfg.TopK)
+	d.Heatmap = hm
+	return d, nil
 }
 
 // record stores a verdict for frame; a store failure is reported, and the

@@ -257,7 +257,10 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	fmt.Fprintf(opt.Out, "threshold: OK up to %.4g (%.0f %% quantile of %d held-out OK images), NOK from %.4g (+%.0f %%)\n",
 		th.ScoreOK, 100*th.Quantile, th.N, th.ScoreNOK, 100*th.Margin)
 	var evalRes *models.AnomalyEval
-	if len(sp.Test)+len(defects) > 0 {
+	var warnings []string
+	if len(sp.Test) == 0 || len(defects) == 0 {
+		warnings = append(warnings, fmt.Sprintf("not evaluated: %d good test images and %d defect images; AUROC and recall need both", len(sp.Test), len(defects)))
+	} else {
 		r, err := ev.evaluate(ctx, sp.Test, defects, opt.OKLabels, opt.Masks, opt.Out)
 		if err != nil {
 			return nil, err
@@ -307,6 +310,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 		Tool: "pruefplatz train --anomaly", Created: opt.Now().UTC().Truncate(time.Second),
 		Files: map[string]string{"manifest": "manifest.json"},
 	}
+	card.Warnings = warnings
 	if evalRes != nil && evalRes.Good < models.MinTestPerClass {
 		card.Warnings = append(card.Warnings, fmt.Sprintf("only %d good test images: the false-alarm figures are anecdotes", evalRes.Good))
 	}
