@@ -310,3 +310,6 @@ func AUROC(good, bad []float32) float64 {
 	nb, ng := float64(len(bad)), float64(len(good))
 	return (rankSum - nb*(nb+1)/2) / (nb * ng)
 }
+
+// Runner returns the backbone runner the model extracts features with.
+func (m *Model) Runner() embed.Runner { return m.r }

@@ -453,10 +453,11 @@ func (ev *evaluator) scores(ctx context.Context, ss []datasets.Sample, out io.Wr
 // EvalResult is an anomaly model's evaluation with what it skipped.
 type EvalResult struct {
 	models.AnomalyEval
-	ScoreOK, ScoreNOK float32
-	problems          []string
-	classes           []string
-	perClassN         map[string]int
+	ScoreOK   float32        `json:"score_ok"`
+	ScoreNOK  float32        `json:"score_nok"`
+	PerClassN map[string]int `json:"images_per_class"`
+	problems  []string
+	classes   []string
 }
 
 // Table is the evaluation as a text table.
@@ -468,7 +469,7 @@ func (r *EvalResult) Table() string {
 	fmt.Fprintf(&b, "oracle thresholds on these good images: recall %.1f %% at ≤ 5 %% false alarms, %.1f %% at ≤ 2 %%\n", 100*r.RecallAt5, 100*r.RecallAt2)
 	fmt.Fprintf(&b, "%-16s %8s %10s\n", "defect class", "images", "recall")
 	for _, c := range r.classes {
-		fmt.Fprintf(&b, "%-16s %8d %9.1f%%\n", c, r.perClassN[c], 100*r.PerClass[c])
+		fmt.Fprintf(&b, "%-16s %8d %9.1f%%\n", c, r.PerClassN[c], 100*r.PerClass[c])
 	}
 	if r.Masks > 0 {
 		fmt.Fprintf(&b, "hottest heatmap cell on the defect: %.1f %% of %d masked defect images\n", 100*r.HotOnDefect, r.Masks)
@@ -477,7 +478,7 @@ func (r *EvalResult) Table() string {
 }
 
 func (ev *evaluator) evaluate(ctx context.Context, good, bad []datasets.Sample, okLabels []string, masks string, out io.Writer) (*EvalResult, error) {
-	r := &EvalResult{ScoreOK: ev.m.P.ScoreOK, ScoreNOK: ev.m.P.ScoreNOK, perClassN: map[string]int{}}
+	r := &EvalResult{ScoreOK: ev.m.P.ScoreOK, ScoreNOK: ev.m.P.ScoreNOK, PerClassN: map[string]int{}}
 	goodScores, probs := ev.scores(ctx, good, out)
 	r.problems = probs
 	var badScores []float32
@@ -496,10 +497,10 @@ func (ev *evaluator) evaluate(ctx context.Context, good, bad []datasets.Sample, 
 		}
 		score := ia.MaxScore(d)
 		badScores = append(badScores, score)
-		if _, ok := r.perClassN[s.Class]; !ok {
+		if _, ok := r.PerClassN[s.Class]; !ok {
 			r.classes = append(r.classes, s.Class)
 		}
-		r.perClassN[s.Class]++
+		r.PerClassN[s.Class]++
 		if score >= r.ScoreNOK {
 			hits[s.Class]++
 		}
@@ -518,6 +519,9 @@ func (ev *evaluator) evaluate(ctx context.Context, good, bad []datasets.Sample, 
 	}
 	sort.Strings(r.classes)
 	r.Good, r.Defects = len(goodScores), len(badScores)
+	if r.Good == 0 || r.Defects == 0 {
+		return nil, fmt.Errorf("anomaly: evaluating needs readable good and defect images; have %d good and %d defect", r.Good, r.Defects)
+	}
 	r.AUROC = ia.AUROC(goodScores, badScores)
 	r.PerClass = map[string]float64{}
 	nok, flagged := 0, 0
@@ -541,7 +545,7 @@ func (ev *evaluator) evaluate(ctx context.Context, good, bad []datasets.Sample, 
 	r.Recall, r.Flagged = frac(nok, len(badScores)), frac(flagged, len(badScores))
 	r.FalseAlarms, r.FalseFlags = frac(fa, len(goodScores)), frac(ff, len(goodScores))
 	for _, c := range r.classes {
-		r.PerClass[c] = frac(hits[c], r.perClassN[c])
+		r.PerClass[c] = frac(hits[c], r.PerClassN[c])
 	}
 	r.RecallAt5 = recallAt(goodScores, badScores, 0.05)
 	r.RecallAt2 = recallAt(goodScores, badScores, 0.02)

@@ -1,11 +1,13 @@
 package anomaly
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 
+	"github.com/pruefplatz/pruefplatz/datasets"
 	ia "github.com/pruefplatz/pruefplatz/inspector/anomaly"
 	"github.com/pruefplatz/pruefplatz/inspector/embed"
 	"github.com/pruefplatz/pruefplatz/inspector/onnx"
@@ -61,3 +63,45 @@ func Params(c *models.Card) ia.Params {
 }
 
 var _ io.Closer = (*ia.Model)(nil)
+
+// Evaluate scores every image of ds with the anomaly model of card c (files
+// in dir, verified by the caller): the card's OK classes are the good
+// images, every other class a defect class. masks is an optional folder
+// MASKS/<class>/<name>.png for the heatmap check. It returns an error
+// wrapping ErrNoOK when ds has no image of the card's OK classes.
+func Evaluate(ctx context.Context, c *models.Card, dir string, ds *datasets.Dataset, masks string, opt onnx.Options,
+	search func(*ia.Bank) (ia.Searcher, error), out io.Writer) (*EvalResult, error) {
+	m, err := Open(c, dir, opt, search)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	ok := map[string]bool{}
+	for _, l := range c.OKLabels {
+		ok[l] = true
+	}
+	var good, bad []datasets.Sample
+	for _, s := range ds.Samples {
+		if ok[s.Class] {
+			good = append(good, s)
+		} else {
+			bad = append(bad, s)
+		}
+	}
+	if len(good) == 0 {
+		return nil, fmt.Errorf("%w: %s has no images of the model's OK classes %v (classes: %v)", ErrNoOK, ds.Root, c.OKLabels, ds.Classes)
+	}
+	ex, err := newExtractor(m.Runner(), c.Input, c.Anomaly.Grid)
+	if err != nil {
+		return nil, err
+	}
+	defer ex.Close()
+	if out == nil {
+		out = io.Discard
+	}
+	ev := &evaluator{ex: ex, m: m}
+	return ev.evaluate(ctx, good, bad, c.OKLabels, masks, out)
+}
+
+// Problems lists the images an evaluation skipped, with why.
+func (r *EvalResult) Problems() []string { return r.problems }
