@@ -15,6 +15,7 @@ func newBenchCmd() *cobra.Command {
 	cmd.AddCommand(
 		newBenchAugmentCmd(),
 		newBenchTrainCmd(),
+		newBenchAnomalyCmd(),
 	)
 	return cmd
 }
