@@ -178,4 +178,3 @@ func timeFrames(frames int, f func(i int) error) (p50, p99 float64, err error) {
 	at := func(q float64) float64 { return ms[min(len(ms)-1, int(q*float64(len(ms))))] }
 	return at(0.5), at(0.99), nil
 }
-
