@@ -115,8 +115,9 @@ type AnomalyEval struct {
 	RecallAt2 float64 `json:"recall_at_2pct_false_alarms"`
 	// HotOnDefect is the share of defect images with a mask whose hottest
 	// heatmap cell lies on the defect; Masks is how many had one.
-	HotOnDefect float64 `json:"hot_on_defect,omitempty"`
-	Masks       int     `json:"masks,omitempty"`
+	HotOnDefect float64            `json:"hot_on_defect,omitempty"`
+	Masks       int                `json:"masks,omitempty"`
+	HotPerClass map[string]float64 `json:"hot_on_defect_per_class,omitempty"`
 }
 
 // BackboneInfo records the pretrained backbone a model is built on.

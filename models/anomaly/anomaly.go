@@ -467,9 +467,13 @@ func (r *EvalResult) Table() string {
 	fmt.Fprintf(&b, "at the card's threshold (NOK ≥ %.4g): recall %.1f %%, false alarms %.1f %%; NOK or uncertain (> %.4g): recall %.1f %%, false alarms %.1f %%\n",
 		r.ScoreNOK, 100*r.Recall, 100*r.FalseAlarms, r.ScoreOK, 100*r.Flagged, 100*r.FalseFlags)
 	fmt.Fprintf(&b, "oracle thresholds on these good images: recall %.1f %% at ≤ 5 %% false alarms, %.1f %% at ≤ 2 %%\n", 100*r.RecallAt5, 100*r.RecallAt2)
-	fmt.Fprintf(&b, "%-16s %8s %10s\n", "defect class", "images", "recall")
+	fmt.Fprintf(&b, "%-16s %8s %10s %14s\n", "defect class", "images", "recall", "hot on defect")
 	for _, c := range r.classes {
-		fmt.Fprintf(&b, "%-16s %8d %9.1f%%\n", c, r.PerClassN[c], 100*r.PerClass[c])
+		hot := "-"
+		if v, ok := r.HotPerClass[c]; ok {
+			hot = fmt.Sprintf("%.1f%%", 100*v)
+		}
+		fmt.Fprintf(&b, "%-16s %8d %9.1f%% %14s\n", c, r.PerClassN[c], 100*r.PerClass[c], hot)
 	}
 	if r.Masks > 0 {
 		fmt.Fprintf(&b, "hottest heatmap cell on the defect: %.1f %% of %d masked defect images\n", 100*r.HotOnDefect, r.Masks)
@@ -485,6 +489,7 @@ func (ev *evaluator) evaluate(ctx context.Context, good, bad []datasets.Sample, 
 	hits := map[string]int{}
 	side := ia.Side * ev.m.P.Grid
 	hot := 0
+	hotN, hotHits := map[string]int{}, map[string]int{}
 	for _, s := range bad {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -511,8 +516,10 @@ func (ev *evaluator) evaluate(ctx context.Context, good, bad []datasets.Sample, 
 			}
 			if ok {
 				r.Masks++
+				hotN[s.Class]++
 				if on {
 					hot++
+					hotHits[s.Class]++
 				}
 			}
 		}
@@ -551,6 +558,10 @@ func (ev *evaluator) evaluate(ctx context.Context, good, bad []datasets.Sample, 
 	r.RecallAt2 = recallAt(goodScores, badScores, 0.02)
 	if r.Masks > 0 {
 		r.HotOnDefect = frac(hot, r.Masks)
+		r.HotPerClass = map[string]float64{}
+		for c, n := range hotN {
+			r.HotPerClass[c] = frac(hotHits[c], n)
+		}
 	}
 	return r, nil
 }
