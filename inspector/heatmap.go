@@ -12,10 +12,12 @@ import "context"
 // frame's width and height; it may reach beyond the frame (0..1) where the
 // model's input was padded (letterbox).
 type Heatmap struct {
-	W     int     `json:"w"`
-	H     int     `json:"h"`
-	Data  []byte  `json:"data"` // base64 in JSON
-	Scale float32 `json:"scale"`
+	// Method is how the map was made: HeatmapAnomaly or HeatmapOcclusion.
+	Method string  `json:"method"`
+	W      int     `json:"w"`
+	H      int     `json:"h"`
+	Data   []byte  `json:"data"` // base64 in JSON
+	Scale  float32 `json:"scale"`
 	// Score is the image's anomaly score (the largest patch distance).
 	Score float32 `json:"score"`
 	// Hot is the hottest region, in grid cells: the connected cells around
@@ -23,6 +25,15 @@ type Heatmap struct {
 	Hot  Rect `json:"hot"`
 	Area Area `json:"area"`
 }
+
+// Heatmap methods.
+const (
+	// HeatmapAnomaly: per-patch distance to the good parts (anomaly models).
+	HeatmapAnomaly = "anomaly"
+	// HeatmapOcclusion: how much hiding each cell lowers a classifier's
+	// evidence for its verdict (see Occlusion).
+	HeatmapOcclusion = "occlusion"
+)
 
 // Area is a rectangle in fractions of an image's width and height.
 type Area struct {

@@ -188,7 +188,7 @@ func (p Params) Heatmap(d []float32, side int, score float32) *inspector.Heatmap
 	for i, v := range sm {
 		data[i] = byte(math.Round(255 * math.Min(1, math.Max(0, float64(v/scale)))))
 	}
-	return &inspector.Heatmap{W: side, H: side, Data: data, Scale: scale, Score: score,
+	return &inspector.Heatmap{Method: inspector.HeatmapAnomaly, W: side, H: side, Data: data, Scale: scale, Score: score,
 		Hot: inspector.HottestRegion(data, side, side), Area: inspector.Area{W: 1, H: 1}}
 }
 

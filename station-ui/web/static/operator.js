@@ -88,7 +88,9 @@
       Object.assign(hot.style, { left: P(a.x + a.w * h.x / hm.w), top: P(a.y + a.h * h.y / hm.h),
         width: P(a.w * h.w / hm.w), height: P(a.h * h.h / hm.h) });
     }
-    $("evidence-cap").textContent = "anomaly score " + hm.score.toFixed(1) + " (NOK from " + hm.scale.toFixed(1) + ")";
+    $("evidence-cap").textContent = hm.method === "occlusion"
+      ? "where the model looked: hiding the marked region lowers its confidence most"
+      : "anomaly score " + hm.score.toFixed(1) + " (NOK from " + hm.scale.toFixed(1) + ")";
     fig.hidden = false;
   }
 
