@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"image"
 	"image/color"
 	"image/draw"
@@ -19,7 +20,10 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/pruefplatz/pruefplatz/datasets/demo"
+	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/bolt"
 	"github.com/pruefplatz/pruefplatz/inspector/onnx"
+	"github.com/pruefplatz/pruefplatz/inspector/onnx/onnxtest"
 	"github.com/pruefplatz/pruefplatz/internal/browsertest"
 	"github.com/pruefplatz/pruefplatz/models"
 	"github.com/pruefplatz/pruefplatz/models/anomaly"
@@ -194,5 +198,84 @@ func TestOperatorPageShowsHeatmap(t *testing.T) {
 	}
 	if strings.Contains(s.out.String(), "panic") {
 		t.Errorf("serve logged a panic:\n%s", s.out.String())
+	}
+}
+
+// Only frames a person reviewed as OK join the good images; unreviewed
+// machine verdicts and frames set to NOK stay out.
+func TestConfirmedOKFrames(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v.db")
+	st, err := bolt.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	add := func(out inspector.Outcome, img string, review *inspector.Review) {
+		v := &inspector.Verdict{Time: time.Now(), Decision: inspector.Decision{Outcome: out, Label: string(out)}, Image: []byte(img), Thumb: []byte("t")}
+		if err := st.Add(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+		if review != nil {
+			if err := st.SetReview(ctx, v.ID, *review); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	add(inspector.OutcomeNOK, "false alarm", &inspector.Review{Outcome: inspector.OutcomeOK, Label: "ok", By: "op", At: time.Now()})
+	add(inspector.OutcomeOK, "confirmed", &inspector.Review{Outcome: inspector.OutcomeOK, Label: "ok", By: "op", At: time.Now(), Confirmed: true})
+	add(inspector.OutcomeOK, "unreviewed", nil)
+	add(inspector.OutcomeOK, "missed defect", &inspector.Review{Outcome: inspector.OutcomeNOK, Label: "anomaly", By: "op", At: time.Now()})
+	st.Close()
+	paths, err := confirmedOKFrames(ctx, path, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range paths {
+		b, _ := os.ReadFile(p)
+		got = append(got, string(b))
+	}
+	if strings.Join(got, ",") != "confirmed,false alarm" {
+		t.Errorf("frames %q, want the confirmed one and the overridden false alarm", got)
+	}
+	if _, err := confirmedOKFrames(ctx, filepath.Join(t.TempDir(), "none.db"), t.TempDir()); err == nil {
+		t.Error("a missing store gave no error")
+	}
+}
+
+// An anomaly model lists, shows, activates and rolls back like a
+// classifier, and a changed bank is refused at activation.
+func TestAnomalyModelInRegistry(t *testing.T) {
+	reg, _ := trainTinyAnomaly(t)
+	onnxtest.FindLibrary(t)
+	run := func(args ...string) (string, error) {
+		return runModels(t, append([]string{"--models", reg}, args...)...)
+	}
+	if out, err := run("list"); err != nil || !strings.Contains(out, "anom") {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+	out, err := run("show", "anom/v1")
+	if err != nil || !strings.Contains(out, "anomaly model: patchcore") || !strings.Contains(out, "content sha256") {
+		t.Fatalf("show: %v\n%s", err, out)
+	}
+	if out, err := run("activate", "anom/v1"); err != nil || !strings.Contains(out, "active: anom/v1") {
+		t.Fatalf("activate: %v\n%s", err, out)
+	}
+	bank := filepath.Join(reg, "anom", "v1", anomaly.BankFile)
+	b, err := os.ReadFile(bank)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[20] ^= 0xff
+	if err := os.WriteFile(bank, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run("activate", "anom/v1"); !errors.Is(err, models.ErrTampered) {
+		t.Errorf("activate after changing the bank: %v, want ErrTampered", err)
+	}
+	reg2 := models.Registry{Root: reg}
+	card, _ := reg2.Get("anom", "v1")
+	if err := reg2.Verify(card); !errors.Is(err, models.ErrTampered) {
+		t.Errorf("verify after changing the bank: %v, want ErrTampered", err)
 	}
 }

@@ -64,6 +64,9 @@ type Options struct {
 	// ValFrac and TestFrac are the good images held out for the
 	// threshold and for the test figures (defaults 0.15 and 0.25).
 	ValFrac, TestFrac float64
+	// ExtraOK are further good images for the bank only (training split),
+	// such as frames an operator confirmed OK at the station.
+	ExtraOK []string
 	// Masks is a folder MASKS/<class>/<name>.png of defect masks (white
 	// on the defect) for the heatmap check; empty: none.
 	Masks string
@@ -167,6 +170,9 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	sp := okDS.Split(opt.Fit.Seed, opt.ValFrac, opt.TestFrac)
 	if len(sp.Val) == 0 || len(sp.Train) == 0 {
 		return nil, fmt.Errorf("%w: %d OK images leave none for training or the threshold", ErrNoOK, len(oks))
+	}
+	for _, p := range opt.ExtraOK {
+		sp.Train = append(sp.Train, datasets.Sample{Path: p, Class: opt.OKLabels[0]})
 	}
 	manifestSplit := datasets.Split{Train: sp.Train, Val: sp.Val, Test: append(append([]datasets.Sample(nil), sp.Test...), defects...)}
 	manifest, err := datasets.BuildManifest(ds, manifestSplit, opt.Fit.Seed)
