@@ -289,10 +289,6 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 		return nil, err
 	}
 	secs := opt.Now().Sub(start).Seconds()
-	okCounts := map[string]int{}
-	for _, s := range ds.Samples {
-		okCounts[s.Class]++
-	}
 	card := &models.Card{
 		Name: opt.Name, Version: version, Labels: labels, Input: spec, OKLabels: opt.OKLabels[:1],
 		Thresholds: inspector.Thresholds{Accept: ia.AcceptP, Reject: ia.RejectP},
