@@ -109,8 +109,8 @@ func paintDefect(t *testing.T, path string) {
 // on a camera that shows a cracked flange, records a verdict from the
 // operator page (Check now) in headless Chromium and checks that the page
 // shows the recorded frame with a heatmap over it and the hottest region
-// outlined, and that the stored record keeps the heatmap and names both
-// model files in its sha256.
+// outlined, that the stored record keeps the heatmap and names both model
+// files in its sha256, and that the engineer page shows it later.
 func TestOperatorPageShowsHeatmap(t *testing.T) {
 	reg, feed := trainTinyAnomaly(t)
 	s := startServe(t, "--models", reg, "--model", "anom/v1", "--source", feed, "--trigger", "manual", "--kiosk-role", "operator,engineer")
@@ -195,6 +195,10 @@ func TestOperatorPageShowsHeatmap(t *testing.T) {
 		if err := os.WriteFile(filepath.Join("..", "..", "station-ui", "screenshots", "operator-anomaly-heatmap.png"), shot, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The engineer page shows the stored heatmap over the verdict's thumbnail.
+	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+s.addr+"/engineer"), chromedp.WaitVisible("#verdicts canvas.evidence-heat")); err != nil {
+		t.Errorf("engineer page shows no heatmap: %v", err)
 	}
 	if strings.Contains(s.out.String(), "panic") {
 		t.Errorf("serve logged a panic:\n%s", s.out.String())

@@ -62,32 +62,15 @@
     tile.classList.add("flash"); setTimeout(() => tile.classList.remove("flash"), 300);
   }
 
-  // renderEvidence shows the verdict's recorded frame with the model's
-  // heatmap over it (anomaly models record one): red where the part differs
-  // from the good parts, the hottest region outlined.
+  // renderEvidence shows the verdict's recorded frame with its heatmap over
+  // it (an anomaly model's, or a classifier's occlusion map): red where the
+  // model sees the defect, the hottest region outlined.
   function renderEvidence(v) {
     const fig = $("evidence"), hm = v && v.heatmap;
     if (!hm || !hm.data) { fig.hidden = true; return; }
     const img = $("evidence-img"), cv = $("evidence-heat"), hot = $("evidence-hot");
     if (img.dataset.id !== String(v.id)) { img.src = "/api/verdicts/" + v.id + "/image"; img.dataset.id = v.id; }
-    const raw = atob(hm.data);
-    cv.width = hm.w; cv.height = hm.h;
-    const ctx = cv.getContext("2d"), px = ctx.createImageData(hm.w, hm.h);
-    for (let i = 0; i < hm.w * hm.h; i++) {
-      const l = raw.charCodeAt(i) / 255;
-      px.data[4 * i] = 255; px.data[4 * i + 1] = Math.round(230 * (1 - l)); px.data[4 * i + 2] = 0;
-      // Patches like the good parts stay clear; colour grows from half the NOK level up.
-      px.data[4 * i + 3] = Math.round(255 * Math.max(0, Math.min(1, (l - 0.5) / 0.4)));
-    }
-    ctx.putImageData(px, 0, 0);
-    const a = hm.area || { x: 0, y: 0, w: 1, h: 1 }, P = (f) => (100 * f) + "%";
-    Object.assign(cv.style, { left: P(a.x), top: P(a.y), width: P(a.w), height: P(a.h) });
-    const h = hm.hot || { w: 0 };
-    hot.hidden = !(h.w > 0) || effective(v).outcome === "ok";
-    if (h.w > 0) {
-      Object.assign(hot.style, { left: P(a.x + a.w * h.x / hm.w), top: P(a.y + a.h * h.y / hm.h),
-        width: P(a.w * h.w / hm.w), height: P(a.h * h.h / hm.h) });
-    }
+    drawHeatmap(cv, hot, hm, effective(v).outcome !== "ok");
     $("evidence-cap").textContent = hm.method === "occlusion"
       ? "where the model looked: hiding the marked region lowers its confidence most"
       : "anomaly score " + hm.score.toFixed(1) + " (NOK from " + hm.scale.toFixed(1) + ")";
