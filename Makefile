@@ -78,7 +78,7 @@ bench-train: setup-bench build
 bench-anomaly: build
 	./$(BIN) demo-data --out datasets
 	mkdir -p out/anomaly-models && ln -sfn ../../models/backbones out/anomaly-models/backbones
-	time ./$(BIN) train --anomaly --data datasets/demo-defects --ok-labels ok --name demo-anomaly --models out/anomaly-models --masks datasets/demo-defects-masks --threads 2
+	time ./$(BIN) train --anomaly --roi 170,90,300,300 --coreset-ratio 0.02 --data datasets/demo-defects --ok-labels ok --name demo-anomaly --models out/anomaly-models --masks datasets/demo-defects-masks --threads 2
 	./$(BIN) bench anomaly --models out/anomaly-models --model demo-anomaly --data datasets/demo-defects --threads 2
 
 bench-station: setup-bench build
