@@ -267,3 +267,30 @@ func TestHottestRegion(t *testing.T) {
 		t.Errorf("all zero: %+v", r)
 	}
 }
+
+// The station's worker and an upload may score at once (run with -race).
+func TestLocateConcurrent(t *testing.T) {
+	bank, _ := NewBank(make([]float32, 4*Dim), Dim)
+	m, err := New(fakeRunner{}, bank, Params{Grid: 1, ScoreOK: 0.5, ScoreNOK: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 2)
+	for g := 0; g < 2; g++ {
+		go func() {
+			x := make([]float32, m.InputLen())
+			for i := 0; i < 3; i++ {
+				if _, _, err := m.Locate(context.Background(), x); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for g := 0; g < 2; g++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"sync"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/inspector/embed"
@@ -66,9 +67,10 @@ func (s GoSearcher) Nearest(_ context.Context, q, dst []float32) error {
 }
 
 // Model scores images against a memory bank; it implements
-// inspector.Locator. It is not safe for concurrent use (the station calls
-// it from one goroutine at a time).
+// inspector.Locator. It is safe for concurrent use (the station's worker
+// and an upload may call it at once); calls run one after the other.
 type Model struct {
+	mu   sync.Mutex // guards tiles
 	P    Params
 	Bank *Bank
 	// Search is the nearest-neighbour search (default GoSearcher); Close
@@ -109,6 +111,8 @@ func (m *Model) InputLen() int { s := embed.Size * m.P.Grid; return 3 * s * s }
 // features ((28·g)² × Dim). It returns an error for x of the wrong length
 // or the Runner's error.
 func (m *Model) Features(ctx context.Context, x []float32) ([]float32, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if len(m.tiles) != len(x) {
 		m.tiles = make([]float32, len(x))
 	}
