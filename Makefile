@@ -18,7 +18,7 @@ TEST_TIMEOUT ?= 30m
 # Packages that hold Mats; their leak tests run with -tags matprofile.
 MATPROFILE_PKGS := $(shell find inspector augment datasets -name '*_test.go' -exec grep -l 'go:build matprofile' {} + 2>/dev/null | xargs -rn1 dirname | sort -u | sed 's|^|./|')
 
-.PHONY: setup setup-test setup-bench build run test verify-models bench bench-augment bench-train bench-embed bench-station bench-catalogue lint clean demo-data models
+.PHONY: setup setup-test setup-bench build run test verify-models bench bench-augment bench-train bench-embed bench-station bench-catalogue bench-anomaly lint clean demo-data models
 
 setup:
 	@.setup/setup.sh
@@ -71,7 +71,7 @@ models: build demo-data
 		--roi 170,90,300,300 --input-size 128 --stem-stride 2 --lr 0.003 --epochs 64 --patience 25 --seed 1 \
 		--pipeline augment/pipelines/fixed-station.yaml
 
-bench: bench-augment bench-train bench-embed bench-station bench-catalogue
+bench: bench-augment bench-train bench-embed bench-station bench-catalogue bench-anomaly
 
 bench-augment: setup-bench build
 	./$(BIN) bench augment
@@ -84,6 +84,14 @@ bench-embed: setup build
 
 bench-catalogue: setup-bench build
 	./$(BIN) bench catalogue
+
+# bench-anomaly trains the good-only demo model on demo-defects/ok (timed) into
+# out/anomaly-models and times its per-frame inference against the bare backbone.
+bench-anomaly: build
+	./$(BIN) demo-data --out datasets
+	mkdir -p out/anomaly-models && ln -sfn ../../models/backbones out/anomaly-models/backbones
+	time ./$(BIN) train --anomaly --roi 170,90,300,300 --coreset-ratio 0.02 --data datasets/demo-defects --ok-labels ok --name demo-anomaly --models out/anomaly-models --masks datasets/demo-defects-masks --threads 2
+	./$(BIN) bench anomaly --models out/anomaly-models --model demo-anomaly --data datasets/demo-defects --threads 2
 
 bench-station: setup-bench build
 	set -o pipefail; $(GO) test -run '^$$' -bench . -benchtime 300x -v ./inspector/station/ ./inspector/bolt/ ./inspector/opencv/ | grep -E '^(Benchmark|ok|FAIL|PASS|building|built)|SKIP|skip|e2e|bench_test'

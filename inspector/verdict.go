@@ -48,6 +48,9 @@ type Decision struct {
 	Outcome Outcome      `json:"outcome"`
 	Label   string       `json:"label"` // top label; empty when uncertain
 	TopK    []Prediction `json:"top_k"`
+	// Heatmap is where an anomaly model sees the defect (nil for
+	// classifiers that do not locate).
+	Heatmap *Heatmap `json:"heatmap,omitempty"`
 }
 
 // Softmax returns the softmax of logits, stable for large values.

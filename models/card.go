@@ -7,10 +7,13 @@
 package models
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"time"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
@@ -26,6 +29,16 @@ type Card struct {
 	Thresholds   inspector.Thresholds `json:"thresholds"`
 	ThresholdWhy string               `json:"threshold_rule,omitempty"`
 	Architecture string               `json:"architecture"`
+	// Kind is "" (or KindClassifier) for a classifier and KindAnomaly for
+	// a good-only anomaly model (see Anomaly).
+	Kind string `json:"kind,omitempty"`
+	// Anomaly holds an anomaly model's settings and threshold choice.
+	Anomaly *AnomalyInfo `json:"anomaly,omitempty"`
+	// FileSHA256 holds the sha256 of every file besides model.onnx that a
+	// verdict depends on (an anomaly model's memory bank). Publish fills
+	// the sums of the names it lists; Verify checks them all, and the
+	// model reference of every verdict covers them (Ref).
+	FileSHA256 map[string]string `json:"file_sha256,omitempty"`
 	// Backbone names the pretrained backbone inside the model, if any.
 	Backbone *BackboneInfo `json:"backbone,omitempty"`
 	// Warnings an engineer must read before trusting the figures, such
@@ -44,6 +57,67 @@ type Card struct {
 	Tool     string            `json:"tool"`
 	Created  time.Time         `json:"created"`
 	Files    map[string]string `json:"files,omitempty"` // e.g. "curve": "curve.png"
+}
+
+// Model kinds.
+const (
+	KindClassifier = "classifier"
+	KindAnomaly    = "anomaly"
+)
+
+// AnomalyInfo describes a good-only anomaly model (inspector/anomaly).
+type AnomalyInfo struct {
+	Method string `json:"method"`
+	// BankFile is the memory bank's file in the version folder.
+	BankFile string `json:"bank_file"`
+	// Grid is the number of 224 px tiles per side of the input.
+	Grid       int     `json:"grid"`
+	FeatureDim int     `json:"feature_dim"`
+	Sigma      float32 `json:"heatmap_sigma_cells"`
+	// ScoreOK and ScoreNOK are the image-score thresholds (at most: OK,
+	// at least: NOK, between: uncertain); Thresholds holds the same rule
+	// on the P(OK) the model reports.
+	ScoreOK  float32 `json:"score_ok"`
+	ScoreNOK float32 `json:"score_nok"`
+	Quantile float64 `json:"quantile"`
+	Margin   float64 `json:"margin"`
+	// HeldOutOK is the number of held-out good images the threshold came from.
+	HeldOutOK int     `json:"held_out_ok"`
+	Images    int     `json:"train_images"`
+	Patches   int     `json:"patches_seen"`
+	Pool      int     `json:"pool_patches"`
+	BankSize  int     `json:"bank_patches"`
+	Ratio     float64 `json:"coreset_ratio"`
+	ImageKeep float64 `json:"image_keep,omitempty"`
+	Proj      int     `json:"projection_dim"`
+	Seed      uint64  `json:"seed"`
+	// Eval holds the figures on the test split: good test images plus
+	// every defect image (never used for training or the threshold).
+	Eval *AnomalyEval `json:"eval,omitempty"`
+}
+
+// AnomalyEval is an anomaly model's evaluation on images of known truth.
+type AnomalyEval struct {
+	AUROC float64 `json:"auroc"`
+	// Recall is the share of defect images at or above ScoreNOK;
+	// Flagged counts those above ScoreOK too (NOK or uncertain).
+	Recall      float64 `json:"recall"`
+	Flagged     float64 `json:"recall_nok_or_uncertain"`
+	FalseAlarms float64 `json:"false_alarms"` // share of good images at or above ScoreNOK
+	// FalseFlags is the share of good images above ScoreOK (NOK or uncertain).
+	FalseFlags float64            `json:"false_alarms_nok_or_uncertain"`
+	Good       int                `json:"good_images"`
+	Defects    int                `json:"defect_images"`
+	PerClass   map[string]float64 `json:"recall_per_class,omitempty"`
+	// RecallAt5 is the recall at the score threshold giving at most 5 %
+	// false alarms on these good images (an oracle figure, for comparison).
+	RecallAt5 float64 `json:"recall_at_5pct_false_alarms"`
+	RecallAt2 float64 `json:"recall_at_2pct_false_alarms"`
+	// HotOnDefect is the share of defect images with a mask whose hottest
+	// heatmap cell lies on the defect; Masks is how many had one.
+	HotOnDefect float64            `json:"hot_on_defect,omitempty"`
+	Masks       int                `json:"masks,omitempty"`
+	HotPerClass map[string]float64 `json:"hot_on_defect_per_class,omitempty"`
 }
 
 // BackboneInfo records the pretrained backbone a model is built on.
@@ -161,19 +235,58 @@ func (c *Card) Validate() error {
 			return fmt.Errorf("%w: ok label %q is not a label", ErrBadCard, ok)
 		}
 	}
+	switch c.Kind {
+	case "", KindClassifier:
+	case KindAnomaly:
+		if c.Anomaly == nil || c.Anomaly.BankFile == "" || c.Anomaly.Grid <= 0 {
+			return fmt.Errorf("%w: an anomaly model needs its anomaly settings (bank file, grid)", ErrBadCard)
+		}
+		if _, ok := c.FileSHA256[c.Anomaly.BankFile]; !ok {
+			return fmt.Errorf("%w: the bank %s has no sha256 on the card", ErrBadCard, c.Anomaly.BankFile)
+		}
+	default:
+		return fmt.Errorf("%w: kind %q (want %s or %s)", ErrBadCard, c.Kind, KindClassifier, KindAnomaly)
+	}
 	if c.Outputs != "" && c.Outputs != "logits" && c.Outputs != "probabilities" {
 		return fmt.Errorf("%w: outputs %q (want logits or probabilities)", ErrBadCard, c.Outputs)
 	}
 	return nil
 }
 
-// Ref returns the model reference recorded with every verdict.
+// Ref returns the model reference recorded with every verdict. Its SHA256
+// is ContentSHA256: the model file's, or for a model of several files one
+// digest over all of them.
 func (c *Card) Ref() inspector.ModelRef {
-	r := inspector.ModelRef{Name: c.Name, Version: c.Version, SHA256: c.ONNXSHA256}
+	r := inspector.ModelRef{Name: c.Name, Version: c.Version, SHA256: c.ContentSHA256()}
 	if c.Dataset != nil {
 		r.DatasetHash = c.Dataset.ManifestHash
 	}
 	return r
+}
+
+// ContentSHA256 identifies everything a verdict depends on: ONNXSHA256
+// for a single-file model; with FileSHA256 set, the sha256 of the lines
+// "NAME SHA256\n" for model.onnx and every listed file, sorted by name
+// (sha256sum's format), so `sha256sum model.onnx bank.f16 | sort -k2 |
+// awk '{print $2, $1}'` piped to sha256sum reproduces it.
+func (c *Card) ContentSHA256() string {
+	if len(c.FileSHA256) == 0 {
+		return c.ONNXSHA256
+	}
+	names := []string{"model.onnx"}
+	for n := range c.FileSHA256 {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		sum := c.FileSHA256[n]
+		if n == "model.onnx" {
+			sum = c.ONNXSHA256
+		}
+		fmt.Fprintf(h, "%s %s\n", n, sum)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Probabilities turns the model's raw output into probabilities.

@@ -188,6 +188,15 @@ func (r Registry) Publish(c *Card, files map[string]string) (dir string, err err
 		return "", fmt.Errorf("publish: %w", err)
 	}
 	c.ONNXSHA256 = sum
+	for name := range c.FileSHA256 {
+		src, ok := files[name]
+		if !ok {
+			return "", fmt.Errorf("publish: the card lists %s, which is not among the files", name)
+		}
+		if c.FileSHA256[name], err = FileSHA256(src); err != nil {
+			return "", fmt.Errorf("publish: %w", err)
+		}
+	}
 	if err := c.Validate(); err != nil {
 		return "", fmt.Errorf("publish: %w", err)
 	}
@@ -242,8 +251,34 @@ func (r Registry) Publish(c *Card, files map[string]string) (dir string, err err
 	return final, atomicfile.SyncDir(filepath.Dir(final))
 }
 
-// Verify checks that a card's model file exists and matches its sha256.
+// Verify checks that a card's model file and every other file it lists in
+// FileSHA256 exist and match their sha256 (ErrTampered when one differs).
 func (r Registry) Verify(c *Card) error {
+	if err := r.verifyModel(c); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(c.FileSHA256))
+	for n := range c.FileSHA256 {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if !validName(n) {
+			return fmt.Errorf("%w: %s/%s lists a bad file name %q", ErrTampered, c.Name, c.Version, n)
+		}
+		path := filepath.Join(r.Dir(c.Name, c.Version), n)
+		sum, err := FileSHA256(path)
+		if err != nil {
+			return fmt.Errorf("%s/%s: %w", c.Name, c.Version, err)
+		}
+		if want := c.FileSHA256[n]; sum != want {
+			return fmt.Errorf("%w: %s has sha256 %s, the card says %s", ErrTampered, path, sum[:12], want[:min(12, len(want))])
+		}
+	}
+	return nil
+}
+
+func (r Registry) verifyModel(c *Card) error {
 	sum, err := FileSHA256(r.ModelPath(c))
 	if err != nil {
 		return fmt.Errorf("%s/%s: %w", c.Name, c.Version, err)

@@ -17,6 +17,7 @@ func newBenchCmd() *cobra.Command {
 		newBenchTrainCmd(),
 		newBenchEmbedCmd(),
 		newBenchCatalogueCmd(),
+		newBenchAnomalyCmd(),
 	)
 	return cmd
 }

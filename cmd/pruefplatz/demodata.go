@@ -20,6 +20,7 @@ func newDemoDataCmd() *cobra.Command {
 		Long: `demo-data draws the demo data deterministically from a seed:
   OUT/demo-parts/<class>/    spare parts (washer, hex nut, hex bolt, spring, angle bracket, ball bearing)
   OUT/demo-defects/<class>/  a flange: ok, scratch, crack, dent, missing_hole
+  OUT/demo-defects-masks/<class>/NAME.png  where each defect was drawn (255 on the defect)
   OUT/demo-feed/feed.avi     flanges sliding onto the table, resting 2 s and leaving,
                              15 fps MJPG, with timeline.json saying which part was where when
   OUT/demo-catalogue/        the sales catalogue: 41 parts in look-alike families with 5

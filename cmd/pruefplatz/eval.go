@@ -6,20 +6,23 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/pruefplatz/pruefplatz/datasets"
+	"github.com/pruefplatz/pruefplatz/inspector/onnx"
 	"github.com/pruefplatz/pruefplatz/models"
+	"github.com/pruefplatz/pruefplatz/models/anomaly"
 	"github.com/pruefplatz/pruefplatz/models/eval"
 	"github.com/pruefplatz/pruefplatz/models/train"
 )
 
 // newEvalCmd evaluates a registered model on an ImageFolder dataset.
 func newEvalCmd() *cobra.Command {
-	var model, data, root, out string
+	var model, data, root, out, masks string
 	cmd := &cobra.Command{
 		Use:   "eval --model NAME[/VERSION]|FILE.onnx --data DIR",
 		Short: "Evaluate a registered model on an ImageFolder dataset (metrics.json, confusion.png)",
@@ -35,6 +38,9 @@ func newEvalCmd() *cobra.Command {
 			}
 			if err := initORT(cmd); err != nil {
 				return err
+			}
+			if card.Kind == models.KindAnomaly {
+				return evalAnomaly(cmd, card, modelPath, ds, masks, out)
 			}
 			start := time.Now()
 			// The manifest beside the model says which images it learned from.
@@ -88,6 +94,7 @@ func newEvalCmd() *cobra.Command {
 	cmd.Flags().StringVar(&model, "model", "", "model to evaluate: NAME or NAME/VERSION in the registry (latest version when left out), or a path to model.onnx with its card.json beside it")
 	cmd.Flags().StringVar(&data, "data", "", "ImageFolder dataset DIR/<class>/*.jpg; classes must be labels of the model")
 	cmd.Flags().StringVar(&root, "models", "models", "model registry folder")
+	cmd.Flags().StringVar(&masks, "masks", "", "anomaly models: folder MASKS/<class>/<image>.png of defect masks, to check where the heatmap points")
 	cmd.Flags().StringVar(&out, "out", "", "output folder for metrics.json and confusion.png (default out/eval-NAME-VERSION)")
 	_ = cmd.MarkFlagRequired("model")
 	_ = cmd.MarkFlagRequired("data")
@@ -122,4 +129,39 @@ func evalModel(root, model string) (*models.Card, string, error) {
 		return nil, "", fmt.Errorf("%w: %s has sha256 %s, its card says %s", models.ErrTampered, model, sum, card.ONNXSHA256)
 	}
 	return card, model, nil
+}
+
+// evalAnomaly evaluates an anomaly model: image AUROC (auroc in
+// metrics.json), recall and false alarms at the card's thresholds, per
+// defect class.
+func evalAnomaly(cmd *cobra.Command, card *models.Card, modelPath string, ds *datasets.Dataset, masks, out string) error {
+	start := time.Now()
+	threads := runtime.NumCPU()
+	res, err := anomaly.Evaluate(cmd.Context(), card, filepath.Dir(modelPath), ds, masks, onnx.Options{Threads: threads},
+		nearestSearch(threads), cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	if out == "" {
+		out = filepath.Join("out", "eval-"+card.Name+"-"+card.Version)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	j, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return fmt.Errorf("metrics: %w (too few good or defect images for AUROC?)", err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "metrics.json"), j, 0o644); err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "%s/%s on %s\n%s", card.Name, card.Version, ds.Root, res.Table())
+	for _, p := range res.Problems() {
+		fmt.Fprintln(w, "skipped:", p)
+	}
+	n := res.Good + res.Defects
+	secs := time.Since(start).Seconds()
+	fmt.Fprintf(w, "%d images in %.1f s (%.1f images/s); written to %s\n", n, secs, float64(n)/secs, out)
+	return nil
 }

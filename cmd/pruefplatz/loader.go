@@ -7,9 +7,11 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/inspector/onnx"
 	"github.com/pruefplatz/pruefplatz/inspector/station"
 	"github.com/pruefplatz/pruefplatz/models"
+	"github.com/pruefplatz/pruefplatz/models/anomaly"
 )
 
 // defaultModel is the model served when the registry names no active one:
@@ -50,10 +52,20 @@ func registryLoader(reg models.Registry, fallback string, opt onnx.Options) stat
 			return nil, err
 		}
 		path := reg.ModelPath(card)
-		sess, err := onnx.Open(path, card.Input, len(card.Labels), opt)
+		sess, err := openModel(card, path, opt)
 		if err != nil {
 			return nil, err
 		}
 		return &station.Model{Card: card, Path: path, Classifier: sess}, nil
 	}
+}
+
+// openModel opens a verified model of either kind: an ONNX classifier, or
+// an anomaly model (backbone plus memory bank, searched on ONNX Runtime),
+// which the station recognises as an inspector.Locator.
+func openModel(card *models.Card, path string, opt onnx.Options) (inspector.Classifier, error) {
+	if card.Kind == models.KindAnomaly {
+		return anomaly.Open(card, filepath.Dir(path), opt, nearestSearch(opt.Threads))
+	}
+	return onnx.Open(path, card.Input, len(card.Labels), opt)
 }

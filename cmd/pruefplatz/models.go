@@ -38,7 +38,10 @@ func newModelsCmd() *cobra.Command {
 				if m := c.Metrics["test"]; m != nil {
 					acc = fmt.Sprintf("%.1f %%", 100*m.Accuracy)
 				}
-				sha := c.ONNXSHA256
+				if a := c.Anomaly; a != nil && a.Eval != nil {
+					acc = fmt.Sprintf("AUROC %.3f", a.Eval.AUROC)
+				}
+				sha := c.ContentSHA256()
 				if len(sha) > 12 {
 					sha = sha[:12]
 				}
@@ -98,7 +101,21 @@ func newModelsCmd() *cobra.Command {
 				v := c.Verification
 				fmt.Fprintf(out, "verification: %s, max diff %g, tolerance %g, %d references\n", v.Runtime, v.MaxAbsDiff, v.Tolerance, len(v.References))
 			}
+			if a := c.Anomaly; a != nil {
+				fmt.Fprintf(out, "anomaly model: %s, %d×%d tiles, bank %d of %d patches (%s), scores OK ≤ %.4g, NOK ≥ %.4g\n",
+					a.Method, a.Grid, a.Grid, a.BankSize, a.Patches, a.BankFile, a.ScoreOK, a.ScoreNOK)
+				if e := a.Eval; e != nil {
+					fmt.Fprintf(out, "evaluation: image AUROC %.3f on %d good and %d defect images; recall %.1f %%, false alarms %.1f %%\n",
+						e.AUROC, e.Good, e.Defects, 100*e.Recall, 100*e.FalseAlarms)
+				}
+			}
 			fmt.Fprintf(out, "sha256: %s\n", c.ONNXSHA256)
+			for n, sum := range c.FileSHA256 {
+				fmt.Fprintf(out, "sha256 of %s: %s\n", n, sum)
+			}
+			if len(c.FileSHA256) > 0 {
+				fmt.Fprintf(out, "content sha256 (recorded with every verdict): %s\n", c.ContentSHA256())
+			}
 			return nil
 		},
 	}
@@ -109,7 +126,7 @@ func newModelsCmd() *cobra.Command {
 			if err := initORT(cmd); err != nil {
 				return err
 			}
-			s, err := onnx.Open(path, c.Input, len(c.Labels), onnx.Options{})
+			s, err := openModel(c, path, onnx.Options{})
 			if err != nil {
 				return fmt.Errorf("model %s/%s refused: %w", c.Name, c.Version, err)
 			}

@@ -20,6 +20,7 @@ import (
 func newTrainCmd() *cobra.Command {
 	var opt train.Options
 	var pipeline, resize, interp, roi, backbone, cacheDir, backboneDir string
+	var an anomalyFlags
 	cmd := &cobra.Command{
 		Use:   "train --data DIR --name NAME",
 		Short: "Train a classifier on an ImageFolder dataset and publish it as a new model version",
@@ -37,6 +38,10 @@ validation loss stops improving. For a defect model name the OK classes with
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opt.Data == "" || opt.Name == "" {
 				return errors.New("--data and --name are required")
+			}
+			if an.on {
+				an.backbone = backbone
+				return an.run(cmd, opt.Data, opt.Name, opt.Registry, opt.Version, resize, roi, opt.OKLabels, opt.Seed, opt.Threads)
 			}
 			if pipeline != "" {
 				p, err := augment.LoadPipeline(pipeline)
@@ -133,6 +138,7 @@ validation loss stops improving. For a defect model name the OK classes with
 	f.IntVar(&opt.Threads, "threads", 0, "ONNX Runtime threads for embedding (--backbone only; default all cores)")
 	f.StringVar(&cacheDir, "cache-dir", "", "folder of the embedding caches, one file per dataset (default: the user cache folder, pruefplatz/embed)")
 	f.BoolVar(&opt.AllowLabelChange, "allow-label-change", false, "publish even when the labels differ from the previous version's")
+	an.register(cmd)
 	f.Float64Var(&opt.Tolerance, "tolerance", 1e-4, "largest allowed probability difference between trained and exported model")
 	return cmd
 }

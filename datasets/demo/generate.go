@@ -6,16 +6,20 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"image"
+	"image/png"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/pruefplatz/pruefplatz/internal/atomicfile"
@@ -25,7 +29,7 @@ import (
 )
 
 // Version changes whenever the drawing changes, so old data is regenerated.
-const Version = 9
+const Version = 10
 
 // Options say what Generate writes. The zero value of a field means its default.
 type Options struct {
@@ -62,6 +66,10 @@ const (
 	SetParts   = "demo-parts"
 	SetDefects = "demo-defects"
 	SetFeed    = "demo-feed"
+	// SetDefectMasks holds, beside demo-defects, a PNG per defect image
+	// (<class>/<name>.png, 255 where the defect was drawn), so a heatmap
+	// can be checked against where the defect really is.
+	SetDefectMasks = "demo-defects-masks"
 )
 
 type stamp struct {
@@ -126,6 +134,11 @@ func GenerateSets(ctx context.Context, opt Options) error {
 		if err := os.RemoveAll(filepath.Join(opt.Out, set.name)); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
+		if set.name == SetDefects {
+			if err := os.RemoveAll(filepath.Join(opt.Out, SetDefectMasks)); err != nil {
+				return fmt.Errorf("demo: %w", err)
+			}
+		}
 		if err := generateSet(ctx, opt, set.name, set.classes); err != nil {
 			return err
 		}
@@ -184,9 +197,15 @@ func generateSet(ctx context.Context, opt Options, set string, classes []string)
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				data, err := Image(opt.Seed, set, j.class, j.i)
+				data, mask, err := imageAndMask(opt.Seed, set, j.class, j.i)
 				if err == nil {
 					err = writeAtomic(filepath.Join(opt.Out, set, j.class, fileName(j.i)), data)
+				}
+				if err == nil && mask != nil {
+					dir := filepath.Join(opt.Out, SetDefectMasks, j.class)
+					if err = os.MkdirAll(dir, 0o755); err == nil {
+						err = writeAtomic(filepath.Join(dir, MaskName(fileName(j.i))), mask)
+					}
 				}
 				if err == nil {
 					progressMu.Lock()
@@ -251,6 +270,44 @@ func Image(seed uint64, set, class string, i int) ([]byte, error) {
 	}
 	defer r.m.Close()
 	return encodeJPEG(r.m, r.quality)
+}
+
+// MaskName is the mask file of an image file name: 0007.jpg → 0007.png.
+func MaskName(image string) string {
+	return strings.TrimSuffix(image, filepath.Ext(image)) + ".png"
+}
+
+// imageAndMask is Image plus, for a defect-set image with a defect, its
+// defect mask as PNG (nil otherwise); one rendering gives both.
+func imageAndMask(seed uint64, set, class string, i int) ([]byte, []byte, error) {
+	if set != SetDefects {
+		b, err := Image(seed, set, class, i)
+		return b, nil, err
+	}
+	r, err := renderImage(seed, set, class, i, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer r.m.Close()
+	jpg, err := encodeJPEG(r.m, r.quality)
+	if err != nil {
+		return nil, nil, err
+	}
+	g := image.NewGray(image.Rect(0, 0, Width, Height))
+	any := false
+	for k, v := range r.defMask {
+		if v != 0 {
+			g.Pix[k], any = 255, true
+		}
+	}
+	if !any {
+		return jpg, nil, nil
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, g); err != nil {
+		return nil, nil, err
+	}
+	return jpg, buf.Bytes(), nil
 }
 
 // shot is one rendered image with what tests need to know about it.

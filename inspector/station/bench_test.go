@@ -165,7 +165,7 @@ func BenchmarkRecordVerdict(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		t0 := time.Now()
-		if _, err := st.record(ctx, m, frames[0], d, inspector.TriggerManual); err != nil {
+		if _, err := st.record(ctx, m, frames[0], d, inspector.TriggerManual, nil); err != nil {
 			b.Fatal(err)
 		}
 		ds[i] = time.Since(t0)
@@ -236,7 +236,7 @@ func BenchmarkRecordConcurrentFull(b *testing.B) {
 					defer wg.Done()
 					for i := range next {
 						t0 := time.Now()
-						if _, err := st.record(ctx, m, frames[i%len(frames)], d, inspector.TriggerAuto); err != nil {
+						if _, err := st.record(ctx, m, frames[i%len(frames)], d, inspector.TriggerAuto, nil); err != nil {
 							panic(fmt.Sprint("record: ", err))
 						}
 						ds[i] = time.Since(t0)
@@ -293,7 +293,7 @@ func BenchmarkRecordPublishing(b *testing.B) {
 			ds []time.Duration
 		}{{off, dOff}, {on, dOn}} {
 			t0 := time.Now()
-			if _, err := c.st.record(ctx, m, frames[0], d, inspector.TriggerManual); err != nil {
+			if _, err := c.st.record(ctx, m, frames[0], d, inspector.TriggerManual, nil); err != nil {
 				b.Fatal(err)
 			}
 			c.ds[i] = time.Since(t0)

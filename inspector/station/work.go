@@ -198,7 +198,9 @@ func (s *Station) work(ctx context.Context) {
 			s.publish(inspector.Event{Kind: inspector.EventLive, Time: now, Live: &d, PartPresent: present})
 		}
 		if reply != nil {
-			v, err := s.record(ctx, m, frame, d, inspector.TriggerManual)
+			v, err := s.record(ctx, m, frame, d, inspector.TriggerManual, func(d *inspector.Decision) {
+				s.explainLocked(ctx, m, d, tensor, pre.Spec(), frame)
+			})
 			reply <- triggerResult{v, err}
 			continue
 		}
@@ -206,7 +208,9 @@ func (s *Station) work(ctx context.Context) {
 			if unsettled {
 				d.Outcome, d.Label = inspector.OutcomeUncertain, ""
 			}
-			s.record(ctx, m, frame, d, s.cfg.Trigger)
+			s.record(ctx, m, frame, d, s.cfg.Trigger, func(d *inspector.Decision) {
+				s.explainLocked(ctx, m, d, tensor, pre.Spec(), frame)
+			})
 		}
 	}
 }
@@ -279,7 +283,20 @@ func (s *Station) decide(ctx context.Context, m *Model, pre *opencv.Preprocessor
 	if err := pre.Run(frame, tensor); err != nil {
 		return inspector.Decision{}, err
 	}
-	out, err := m.Classifier.Classify(ctx, tensor)
+	var out []float32
+	var hm *inspector.Heatmap
+	var err error
+	// A model that can say where it looks (an anomaly model) gives its
+	// heatmap, placed on the frame through the same spec that made the
+	// tensor.
+	if loc, ok := m.Classifier.(inspector.Locator); ok {
+		out, hm, err = loc.Locate(ctx, tensor)
+		if hm != nil {
+			hm.Area = inspector.InputArea(pre.Spec(), frame.Cols(), frame.Rows())
+		}
+	} else {
+		out, err = m.Classifier.Classify(ctx, tensor)
+	}
 	if err != nil {
 		return inspector.Decision{}, err
 	}
@@ -287,15 +304,22 @@ func (s *Station) decide(ctx context.Context, m *Model, pre *opencv.Preprocessor
 	if s.cfg.Thresholds != nil {
 		th = *s.cfg.Thresholds
 	}
-	return inspector.Decide(m.Card.Probabilities(out), m.Card.Labels, th, m.Card.OKLabels, s.cfg.TopK), nil
+	d := inspector.Decide(m.Card.Probabilities(out), m.Card.Labels, th, m.Card.OKLabels, s.cfg.TopK)
+	d.Heatmap = hm
+	return d, nil
 }
 
 // record stores a verdict for frame; a store failure is reported, and the
 // station keeps classifying.
-func (s *Station) record(ctx context.Context, m *Model, frame gocv.Mat, d inspector.Decision, trigger inspector.TriggerMode) (*inspector.Verdict, error) {
+func (s *Station) record(ctx context.Context, m *Model, frame gocv.Mat, d inspector.Decision, trigger inspector.TriggerMode, explain func(*inspector.Decision)) (*inspector.Verdict, error) {
 	v, err := s.buildVerdict(m, frame, d, string(trigger))
 	if err != nil {
 		return nil, err
+	}
+	// After the verdict's time is taken: the explanation runs the model
+	// again, and the verdict belongs to the frame it was decided on.
+	if explain != nil {
+		explain(&v.Decision)
 	}
 	if s.store == nil {
 		return v, nil
@@ -379,6 +403,7 @@ func (s *Station) ClassifyImage(ctx context.Context, data []byte, store bool) (*
 	if err != nil {
 		return nil, err
 	}
+	s.explain(ctx, m, &d, tensor, pre.Spec(), img)
 	v, err := s.buildVerdict(m, img, d, "upload")
 	if err != nil || !store || s.store == nil {
 		return v, err
@@ -388,4 +413,52 @@ func (s *Station) ClassifyImage(ctx context.Context, data []byte, store bool) (*
 	}
 	s.publish(inspector.Event{Kind: inspector.EventVerdict, Time: v.Time, Verdict: v})
 	return v, nil
+}
+
+// explainLocked is explain under the inference lock, for the worker,
+// which released it after deciding; a model swapped in meanwhile leaves
+// the verdict without a map rather than running a closed session.
+func (s *Station) explainLocked(ctx context.Context, m *Model, d *inspector.Decision, tensor []float32, spec inspector.InputSpec, frame gocv.Mat) {
+	s.inferMu.RLock()
+	defer s.inferMu.RUnlock()
+	if s.model.Load() != m {
+		return
+	}
+	s.explain(ctx, m, d, tensor, spec, frame)
+}
+
+// explain gives a classifier's recorded NOK, uncertain or class verdict
+// an occlusion map (inspector.Occlusion), so the operator sees why; a
+// model that locates by itself (anomaly) has its map already, and OK
+// verdicts need none. A failure leaves the verdict without a map.
+func (s *Station) explain(ctx context.Context, m *Model, d *inspector.Decision, tensor []float32, spec inspector.InputSpec, frame gocv.Mat) {
+	if d.Heatmap != nil || d.Outcome == inspector.OutcomeOK || len(d.TopK) == 0 {
+		return
+	}
+	if _, ok := m.Classifier.(inspector.Locator); ok {
+		return
+	}
+	card := m.Card
+	evidence := func(out []float32) float32 {
+		p := card.Probabilities(out)
+		if len(card.OKLabels) == 0 {
+			return p[d.TopK[0].Index]
+		}
+		var ok float32
+		for i, l := range card.Labels {
+			for _, o := range card.OKLabels {
+				if l == o && i < len(p) {
+					ok += p[i]
+				}
+			}
+		}
+		return 1 - ok
+	}
+	hm, err := inspector.Occlusion(ctx, m.Classifier, tensor, spec, inspector.OcclusionGrid, evidence)
+	if err != nil {
+		s.limited("explain", "no explanation map for the verdict", "err", err)
+		return
+	}
+	hm.Area = inspector.InputArea(spec, frame.Cols(), frame.Rows())
+	d.Heatmap = hm
 }

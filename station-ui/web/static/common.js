@@ -76,3 +76,27 @@ function when(ts) { const d = new Date(ts); return isNaN(d) ? "" : d.toLocaleStr
 function effective(v) {
   return v.effective || { outcome: v.outcome, label: v.label, reviewed: false };
 }
+
+// drawHeatmap paints a verdict's heatmap (inspector.Heatmap) on canvas cv
+// and places cv and the outline element hot over the recorded frame; both
+// lie absolutely in a relative box the size of the frame's image. Cells
+// like the good parts stay clear; colour grows from half the NOK level up.
+function drawHeatmap(cv, hot, hm, outlined) {
+  const raw = atob(hm.data);
+  cv.width = hm.w; cv.height = hm.h;
+  const ctx = cv.getContext("2d"), px = ctx.createImageData(hm.w, hm.h);
+  for (let i = 0; i < hm.w * hm.h; i++) {
+    const l = raw.charCodeAt(i) / 255;
+    px.data[4 * i] = 255; px.data[4 * i + 1] = Math.round(230 * (1 - l)); px.data[4 * i + 2] = 0;
+    px.data[4 * i + 3] = Math.round(255 * Math.max(0, Math.min(1, (l - 0.5) / 0.4)));
+  }
+  ctx.putImageData(px, 0, 0);
+  const a = hm.area || { x: 0, y: 0, w: 1, h: 1 }, P = (f) => (100 * f) + "%";
+  Object.assign(cv.style, { left: P(a.x), top: P(a.y), width: P(a.w), height: P(a.h) });
+  const h = hm.hot || { w: 0 };
+  hot.hidden = !(h.w > 0) || !outlined;
+  if (h.w > 0) {
+    Object.assign(hot.style, { left: P(a.x + a.w * h.x / hm.w), top: P(a.y + a.h * h.y / hm.h),
+      width: P(a.w * h.w / hm.w), height: P(a.h * h.h / hm.h) });
+  }
+}

@@ -38,6 +38,19 @@
     if (document.body.dataset.admin === "true") loadAdmin().catch(() => {});
   }
 
+  // thumbWithHeatmap links a verdict's frame; a verdict with a heatmap
+  // (anomaly model, or a classifier's occlusion map) shows it over the thumb.
+  function thumbWithHeatmap(v) {
+    const a = el("a", { href: "/api/verdicts/" + v.id + "/image", class: v.heatmap ? "evidence-frame" : "" },
+      el("img", { src: "/api/verdicts/" + v.id + "/thumb", alt: "", loading: "lazy" }));
+    if (v.heatmap && v.heatmap.data) {
+      const cv = el("canvas", { class: "evidence-heat", title: "heatmap (" + v.heatmap.method + ")" }), hot = el("div", { class: "evidence-hot thin" });
+      drawHeatmap(cv, hot, v.heatmap, v.outcome !== "ok");
+      a.append(cv, hot);
+    }
+    return a;
+  }
+
   async function loadVerdicts(more) {
     const q = query + (more && next ? "&before=" + next : "");
     const r = await api("GET", "/api/verdicts?limit=50" + q), tb = $("verdicts");
@@ -45,7 +58,7 @@
     for (const v of r.verdicts) {
       const top = (v.top_k || [])[0];
       tb.append(el("tr", {},
-        el("td", {}, el("a", { href: "/api/verdicts/" + v.id + "/image" }, el("img", { src: "/api/verdicts/" + v.id + "/thumb", alt: "", loading: "lazy" }))),
+        el("td", {}, thumbWithHeatmap(v)),
         el("td", { text: v.id }), el("td", { text: when(v.time) }), el("td", { text: t("outcome." + v.outcome) }),
         el("td", { text: v.label }), el("td", { text: top ? pct(top.score) : "" }),
         el("td", { text: v.model.name + " " + v.model.version }),

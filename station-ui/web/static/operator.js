@@ -57,8 +57,24 @@
       rs.className = "review-state";
       rs.textContent = e.outcome === "uncertain" ? t("op.not_sure") : t("op.not_reviewed");
     }
+    renderEvidence(v);
     markCurrent();
     tile.classList.add("flash"); setTimeout(() => tile.classList.remove("flash"), 300);
+  }
+
+  // renderEvidence shows the verdict's recorded frame with its heatmap over
+  // it (an anomaly model's, or a classifier's occlusion map): red where the
+  // model sees the defect, the hottest region outlined.
+  function renderEvidence(v) {
+    const fig = $("evidence"), hm = v && v.heatmap;
+    if (!hm || !hm.data) { fig.hidden = true; return; }
+    const img = $("evidence-img"), cv = $("evidence-heat"), hot = $("evidence-hot");
+    if (img.dataset.id !== String(v.id)) { img.src = "/api/verdicts/" + v.id + "/image"; img.dataset.id = v.id; }
+    drawHeatmap(cv, hot, hm, effective(v).outcome !== "ok");
+    $("evidence-cap").textContent = hm.method === "occlusion"
+      ? "where the model looked: hiding the marked region lowers its confidence most"
+      : "anomaly score " + hm.score.toFixed(1) + " (NOK from " + hm.scale.toFixed(1) + ")";
+    fig.hidden = false;
   }
 
   function renderHistory() {

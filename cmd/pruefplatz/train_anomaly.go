@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pruefplatz/pruefplatz/inspector"
+	ia "github.com/pruefplatz/pruefplatz/inspector/anomaly"
+	"github.com/pruefplatz/pruefplatz/inspector/bolt"
+	"github.com/pruefplatz/pruefplatz/inspector/onnx"
+	"github.com/pruefplatz/pruefplatz/models/anomaly"
+	"github.com/pruefplatz/pruefplatz/models/backbones"
+)
+
+// anomalyFlags are train's flags for --anomaly.
+type anomalyFlags struct {
+	on        bool
+	fromStore string
+	opt       anomaly.Options
+	backbone  string
+}
+
+func (a *anomalyFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.BoolVar(&a.on, "anomaly", false, "train a good-only anomaly model (PatchCore-style, from the OK classes alone; other classes only evaluate it)")
+	f.IntVar(&a.opt.Grid, "grid", 1, "--anomaly: 224 px tiles per side of the input (2: a 448 px input in 4 tiles), so small defects on large images survive")
+	f.Float64Var(&a.opt.Fit.Ratio, "coreset-ratio", 0.01, "--anomaly: share of the OK patches the memory bank keeps (greedy coreset)")
+	f.IntVar(&a.opt.Fit.MaxBank, "max-bank", 4096, "--anomaly: most patches in the memory bank (inference time grows with it)")
+	f.Float64Var(&a.opt.Fit.ImageKeep, "image-keep", 0, "--anomaly: share of each image's patches kept before the final selection (default: chosen when the pool passes 250,000 patches)")
+	f.Float64Var(&a.opt.Quantile, "quantile", 0.99, "--anomaly: OK threshold = this quantile of the held-out OK images' scores")
+	f.Float64Var(&a.opt.Margin, "margin", 0.10, "--anomaly: NOK threshold = OK threshold × (1 + margin); between them: uncertain")
+	f.StringVar(&a.fromStore, "from-store", "", "--anomaly: also learn from the frames of this verdict store (station.db) that a person confirmed or set OK (stop the station first, or use a backup copy), so false alarms fall over time")
+	f.StringVar(&a.opt.Masks, "masks", "", "--anomaly: folder MASKS/<class>/<image>.png of defect masks, to check where the heatmap points (demo-data writes datasets/demo-defects-masks)")
+}
+
+// runAnomaly trains and publishes an anomaly model.
+func (a *anomalyFlags) run(cmd *cobra.Command, data, name, registry, version, resize, roi string, okLabels []string, seed uint64, threads int) error {
+	o := a.opt
+	o.Data, o.Name, o.Registry, o.Version, o.OKLabels = data, name, registry, version, okLabels
+	o.Fit.Seed, o.Threads, o.Out = seed, threads, cmd.ErrOrStderr()
+	if cmd.Flags().Changed("resize") {
+		o.Resize = inspector.ResizeMode(resize)
+	}
+	if roi != "" {
+		r, err := parseROI(roi)
+		if err != nil {
+			return err
+		}
+		o.ROI = r
+	}
+	if a.backbone == backbones.None {
+		return fmt.Errorf("--anomaly needs a pretrained backbone (its feature maps); --backbone %s", backbones.None)
+	}
+	b, err := backbones.Get(backbones.Folder("", registry), a.backbone)
+	if err != nil {
+		return err
+	}
+	o.Backbone = b
+	lib, err := ortLibPath(cmd)
+	if err != nil {
+		return err
+	}
+	if err := onnx.Init(lib); err != nil {
+		return err
+	}
+	if a.fromStore != "" {
+		dir, err := os.MkdirTemp("", "pruefplatz-confirmed-ok-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		paths, err := confirmedOKFrames(cmd.Context(), a.fromStore, dir)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "%d frames confirmed OK by a person in %s join the good images\n", len(paths), a.fromStore)
+		o.ExtraOK = paths
+	}
+	o.Search = nearestSearch(threads)
+	res, err := anomaly.Train(cmd.Context(), o)
+	if err != nil {
+		return err
+	}
+	msg := ""
+	if e := res.Card.Anomaly.Eval; e != nil {
+		msg = fmt.Sprintf(": image AUROC %.3f, recall %.1f %% at %.1f %% false alarms", e.AUROC, 100*e.Recall, 100*e.FalseAlarms)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s/%s%s, saved in %s\n", res.Card.Name, res.Card.Version, msg, res.Dir)
+	return nil
+}
+
+// nearestSearch makes anomaly models search their bank on ONNX Runtime
+// (threads 0: all cores).
+func nearestSearch(threads int) func(*ia.Bank) (ia.Searcher, error) {
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	return func(b *ia.Bank) (ia.Searcher, error) { return onnx.NewNearest(b, onnx.Options{Threads: threads}) }
+}
+
+// confirmedOKFrames writes the frames of every verdict in the store whose
+// effective outcome a person reviewed as OK (a confirmed OK, or a NOK or
+// uncertain verdict set to OK) into dir and returns their paths. Machine
+// verdicts nobody looked at are left out: the bank must not learn a defect
+// the model missed.
+func confirmedOKFrames(ctx context.Context, storePath, dir string) ([]string, error) {
+	if _, err := os.Stat(storePath); err != nil {
+		return nil, fmt.Errorf("--from-store: %w", err)
+	}
+	st, err := bolt.Open(storePath)
+	if err != nil {
+		return nil, fmt.Errorf("--from-store: %w", err)
+	}
+	defer st.Close()
+	var paths []string
+	var before uint64
+	for {
+		page, err := st.List(ctx, inspector.VerdictQuery{Limit: 500, Before: before})
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range page {
+			before = v.ID
+			if out, _ := v.Effective(); v.Review == nil || out != inspector.OutcomeOK {
+				continue
+			}
+			full, err := st.Get(ctx, v.ID)
+			if err != nil {
+				return nil, err
+			}
+			if len(full.Image) == 0 {
+				continue
+			}
+			p := filepath.Join(dir, fmt.Sprintf("verdict-%d.jpg", v.ID))
+			if err := os.WriteFile(p, full.Image, 0o600); err != nil {
+				return nil, err
+			}
+			paths = append(paths, p)
+		}
+		if len(page) < 500 {
+			return paths, nil
+		}
+	}
+}

@@ -1,0 +1,319 @@
+package anomaly
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"sync"
+
+	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/embed"
+)
+
+// Params are the fixed settings of a trained model, as its card records
+// them.
+type Params struct {
+	// Grid is the number of 224 px tiles per side (input 224·Grid px).
+	Grid int
+	// Sigma is the heatmap's Gaussian smoothing in patch cells.
+	Sigma float32
+	// ScoreOK and ScoreNOK are the image-score thresholds: at most ScoreOK
+	// is OK, at least ScoreNOK is NOK, between them uncertain.
+	ScoreOK, ScoreNOK float32
+	// Workers splits the nearest-neighbour search (0: GOMAXPROCS).
+	Workers int
+}
+
+// AcceptP and RejectP are the card thresholds on the model's P(OK) that
+// correspond to ScoreOK and ScoreNOK: Probabilities maps the score through
+// a logistic curve that passes 0.9 at ScoreOK and 0.1 at ScoreNOK, so the
+// station's OK / NOK / uncertain rule for defect models applies unchanged.
+const (
+	AcceptP = 0.9
+	RejectP = 0.1
+)
+
+// Probabilities maps an image score to [P(OK), P(anomaly)] (see AcceptP).
+func (p Params) Probabilities(score float32) []float32 {
+	mid := float64(p.ScoreOK+p.ScoreNOK) / 2
+	w := float64(p.ScoreNOK-p.ScoreOK) / (2 * math.Log(9))
+	if w <= 0 {
+		w = 1e-6 * math.Max(1, math.Abs(mid))
+	}
+	ok := 1 / (1 + math.Exp((float64(score)-mid)/w))
+	return []float32{float32(ok), float32(1 - ok)}
+}
+
+// Searcher finds, for each of len(dst) patches in q (×Dim), the distance
+// to its nearest bank patch. Bank is the pure-Go one; inspector/onnx has
+// one on ONNX Runtime's matrix multiply.
+type Searcher interface {
+	Nearest(ctx context.Context, q, dst []float32) error
+}
+
+// GoSearcher searches a Bank in pure Go with Workers goroutines.
+type GoSearcher struct {
+	Bank    *Bank
+	Workers int
+}
+
+// Nearest implements Searcher.
+func (s GoSearcher) Nearest(_ context.Context, q, dst []float32) error {
+	s.Bank.Nearest(q, dst, s.Workers)
+	return nil
+}
+
+// Model scores images against a memory bank; it implements
+// inspector.Locator. It is safe for concurrent use (the station's worker
+// and an upload may call it at once); calls run one after the other.
+type Model struct {
+	mu   sync.Mutex // guards tiles
+	P    Params
+	Bank *Bank
+	// Search is the nearest-neighbour search (default GoSearcher); Close
+	// closes it when it is an io.Closer.
+	Search Searcher
+	r      embed.Runner
+	tiles  []float32
+}
+
+var _ inspector.Locator = (*Model)(nil)
+
+// New returns a model running the backbone r. Close closes r when it is
+// an io.Closer.
+func New(r embed.Runner, bank *Bank, p Params) (*Model, error) {
+	if p.Grid <= 0 {
+		return nil, fmt.Errorf("anomaly: grid %d", p.Grid)
+	}
+	if bank == nil || bank.Dim != Dim {
+		return nil, fmt.Errorf("%w: patches of %d values, the features have %d", ErrBank, bankDim(bank), Dim)
+	}
+	if p.Sigma <= 0 {
+		p.Sigma = 1
+	}
+	return &Model{P: p, Bank: bank, r: r, Search: GoSearcher{Bank: bank, Workers: p.Workers}}, nil
+}
+
+func bankDim(b *Bank) int {
+	if b == nil {
+		return 0
+	}
+	return b.Dim
+}
+
+// InputLen is the length of the tensor the model takes: [3, 224·g, 224·g].
+func (m *Model) InputLen() int { s := embed.Size * m.P.Grid; return 3 * s * s }
+
+// Features runs the backbone on the tiles of x and returns its patch
+// features ((28·g)² × Dim). It returns an error for x of the wrong length
+// or the Runner's error.
+func (m *Model) Features(ctx context.Context, x []float32) ([]float32, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.tiles) != len(x) {
+		m.tiles = make([]float32, len(x))
+	}
+	return Extract(ctx, m.r, x, m.P.Grid, m.tiles)
+}
+
+// Extract runs the backbone r on the g×g tiles of the input x ([3, 224·g,
+// 224·g]) and returns the image's patch features ((28·g)² × Dim). scratch
+// holds the tiles (len(x) values; nil allocates). It returns an error
+// wrapping inspector.ErrModelShape for x of the wrong length, or r's error.
+func Extract(ctx context.Context, r embed.Runner, x []float32, g int, scratch []float32) ([]float32, error) {
+	s := embed.Size * g
+	if len(x) != 3*s*s {
+		return nil, fmt.Errorf("%w: input has %d values, the model takes %d", inspector.ErrModelShape, len(x), 3*s*s)
+	}
+	if len(scratch) != len(x) {
+		scratch = make([]float32, len(x))
+	}
+	Tiles(x, g, scratch)
+	b, err := r.Run(ctx, scratch, g*g, embed.FeatS8|embed.FeatS16)
+	if err != nil {
+		return nil, err
+	}
+	return ImageFeatures(b, g), nil
+}
+
+// Distances returns each patch's distance to the nearest bank patch, over
+// the stitched patch grid, row-major.
+func (m *Model) Distances(ctx context.Context, x []float32) ([]float32, error) {
+	f, err := m.Features(ctx, x)
+	if err != nil {
+		return nil, err
+	}
+	d := make([]float32, len(f)/Dim)
+	if err := m.Search.Nearest(ctx, f, d); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Classify implements inspector.Classifier: [P(OK), P(anomaly)].
+func (m *Model) Classify(ctx context.Context, x []float32) ([]float32, error) {
+	p, _, err := m.Locate(ctx, x)
+	return p, err
+}
+
+// Locate implements inspector.Locator: the probabilities and the heatmap.
+// The heatmap's Area is the whole input; the caller maps it to the frame.
+func (m *Model) Locate(ctx context.Context, x []float32) ([]float32, *inspector.Heatmap, error) {
+	d, err := m.Distances(ctx, x)
+	if err != nil {
+		return nil, nil, err
+	}
+	score := MaxScore(d)
+	side := Side * m.P.Grid
+	return m.P.Probabilities(score), m.P.Heatmap(d, side, score), nil
+}
+
+// MaxScore is the image score: the largest patch distance.
+func MaxScore(d []float32) float32 {
+	var s float32
+	for _, v := range d {
+		s = max(s, v)
+	}
+	return s
+}
+
+// Heatmap smooths the side×side patch distances and quantises them
+// against ScoreNOK (255 at or above it).
+func (p Params) Heatmap(d []float32, side int, score float32) *inspector.Heatmap {
+	sm := Smooth(d, side, side, p.Sigma)
+	scale := p.ScoreNOK
+	if scale <= 0 {
+		scale = max(score, 1e-6)
+	}
+	data := make([]byte, len(sm))
+	for i, v := range sm {
+		data[i] = byte(math.Round(255 * math.Min(1, math.Max(0, float64(v/scale)))))
+	}
+	return &inspector.Heatmap{Method: inspector.HeatmapAnomaly, W: side, H: side, Data: data, Scale: scale, Score: score,
+		Hot: inspector.HottestRegion(data, side, side), Area: inspector.Area{W: 1, H: 1}}
+}
+
+// Smooth returns a Gaussian blur (sigma in cells, edges clamped) of a w×h grid.
+func Smooth(d []float32, w, h int, sigma float32) []float32 {
+	r := int(math.Ceil(float64(2 * sigma)))
+	k := make([]float32, 2*r+1)
+	var sum float32
+	for i := range k {
+		x := float64(i - r)
+		k[i] = float32(math.Exp(-x * x / (2 * float64(sigma*sigma))))
+		sum += k[i]
+	}
+	for i := range k {
+		k[i] /= sum
+	}
+	tmp := make([]float32, w*h)
+	out := make([]float32, w*h)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			var s float32
+			for i, kv := range k {
+				s += kv * d[y*w+min(max(x+i-r, 0), w-1)]
+			}
+			tmp[y*w+x] = s
+		}
+	}
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			var s float32
+			for i, kv := range k {
+				s += kv * tmp[min(max(y+i-r, 0), h-1)*w+x]
+			}
+			out[y*w+x] = s
+		}
+	}
+	return out
+}
+
+// Close closes the backbone runner and the searcher where they are
+// io.Closers.
+func (m *Model) Close() error {
+	var errs []error
+	for _, v := range []any{m.r, m.Search} {
+		if c, ok := v.(io.Closer); ok {
+			errs = append(errs, c.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Threshold is how the score thresholds were chosen from held-out good
+// images: ScoreOK is their Quantile, ScoreNOK that times (1+Margin).
+type Threshold struct {
+	Quantile float64
+	Margin   float64
+	ScoreOK  float32
+	ScoreNOK float32
+	N        int // held-out good images
+}
+
+// ChooseThreshold returns the thresholds from the scores of held-out good
+// images. It returns ErrNoImages for no scores.
+func ChooseThreshold(okScores []float32, quantile, margin float64) (Threshold, error) {
+	if len(okScores) == 0 {
+		return Threshold{}, fmt.Errorf("%w: no held-out good images to set the threshold", ErrNoImages)
+	}
+	q := Quantile(okScores, quantile)
+	return Threshold{Quantile: quantile, Margin: margin, ScoreOK: q, ScoreNOK: q * float32(1+margin), N: len(okScores)}, nil
+}
+
+// Quantile returns the q-quantile (0..1) of v by linear interpolation.
+func Quantile(v []float32, q float64) float32 {
+	s := append([]float32(nil), v...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	pos := q * float64(len(s)-1)
+	i := int(pos)
+	if i >= len(s)-1 {
+		return s[len(s)-1]
+	}
+	f := float32(pos - float64(i))
+	return s[i]*(1-f) + s[i+1]*f
+}
+
+// AUROC is the area under the ROC curve of scores where positives (defects)
+// should score higher: the probability that a random defect outscores a
+// random good image, ties counting half. It returns NaN without both.
+func AUROC(good, bad []float32) float64 {
+	if len(good) == 0 || len(bad) == 0 {
+		return math.NaN()
+	}
+	type sv struct {
+		v   float32
+		bad bool
+	}
+	all := make([]sv, 0, len(good)+len(bad))
+	for _, v := range good {
+		all = append(all, sv{v, false})
+	}
+	for _, v := range bad {
+		all = append(all, sv{v, true})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].v < all[j].v })
+	// Mann–Whitney U with average ranks for ties.
+	var rankSum float64
+	for i := 0; i < len(all); {
+		j := i
+		for j < len(all) && all[j].v == all[i].v {
+			j++
+		}
+		r := float64(i+j+1) / 2 // mean of ranks i+1..j
+		for k := i; k < j; k++ {
+			if all[k].bad {
+				rankSum += r
+			}
+		}
+		i = j
+	}
+	nb, ng := float64(len(bad)), float64(len(good))
+	return (rankSum - nb*(nb+1)/2) / (nb * ng)
+}
+
+// Runner returns the backbone runner the model extracts features with.
+func (m *Model) Runner() embed.Runner { return m.r }

@@ -1,0 +1,53 @@
+package onnx
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	ia "github.com/pruefplatz/pruefplatz/inspector/anomaly"
+)
+
+// The ONNX Runtime search gives the pure-Go search's distances.
+func TestNearestMatchesGo(t *testing.T) {
+	setup(t)
+	r := rand.New(rand.NewPCG(1, 2))
+	data := make([]float32, 300*ia.Dim)
+	for i := range data {
+		data[i] = float32(r.NormFloat64())
+	}
+	bank, err := ia.NewBank(data, ia.Dim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := NewNearest(bank, Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	for _, p := range []int{1, 50, 784} {
+		q := make([]float32, p*ia.Dim)
+		for i := range q {
+			q[i] = float32(r.NormFloat64())
+		}
+		copy(q, data[7*ia.Dim:8*ia.Dim]) // a bank patch: distance ~0
+		got, want := make([]float32, p), make([]float32, p)
+		if err := n.Nearest(context.Background(), q, got); err != nil {
+			t.Fatal(err)
+		}
+		bank.Nearest(q, want, 1)
+		for i := range got {
+			if math.Abs(float64(got[i]-want[i])) > 1e-3*float64(want[i])+0.05 {
+				t.Fatalf("%d patches, patch %d: onnx %v, go %v", p, i, got[i], want[i])
+			}
+		}
+	}
+	if err := n.Nearest(context.Background(), make([]float32, 5), make([]float32, 1)); err == nil {
+		t.Error("wrong length accepted")
+	}
+	n.Close()
+	if err := n.Nearest(context.Background(), make([]float32, ia.Dim), make([]float32, 1)); err == nil {
+		t.Error("closed session ran")
+	}
+}

@@ -1,0 +1,642 @@
+// Package anomaly trains, evaluates and opens good-only anomaly models
+// (inspector/anomaly) from ImageFolder datasets and the model registry. A
+// model version holds model.onnx (the backbone, byte for byte), bank.f16
+// (the memory bank) and card.json, whose FileSHA256 covers the bank, so the
+// model reference of every verdict names both files.
+package anomaly
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pruefplatz/pruefplatz/datasets"
+	"github.com/pruefplatz/pruefplatz/inspector"
+	ia "github.com/pruefplatz/pruefplatz/inspector/anomaly"
+	"github.com/pruefplatz/pruefplatz/inspector/embed"
+	"github.com/pruefplatz/pruefplatz/inspector/onnx"
+	"github.com/pruefplatz/pruefplatz/inspector/opencv"
+	"github.com/pruefplatz/pruefplatz/models"
+	"gocv.io/x/gocv"
+)
+
+// BankFile is the memory bank's name in a version folder.
+const BankFile = "bank.f16"
+
+// AnomalyLabel is the second label of every anomaly model.
+const AnomalyLabel = "anomaly"
+
+// Errors returned by Train.
+var (
+	// ErrNoOK is returned when the dataset has no image of an OK class.
+	ErrNoOK = errors.New("no OK images to learn from")
+	// ErrMixedShapes is returned when images of different aspect ratios
+	// would be stretched differently (use letterbox).
+	ErrMixedShapes = errors.New("images of different aspect ratios")
+)
+
+// Options configure Train.
+type Options struct {
+	Data     string
+	Name     string
+	Version  string // default: the registry's next
+	Registry string
+	OKLabels []string
+	Backbone embed.Backbone
+	Threads  int // ONNX Runtime threads (0: all cores)
+	// Grid is the number of 224 px tiles per side (default 1).
+	Grid   int
+	Resize inspector.ResizeMode // default letterbox
+	ROI    *inspector.Rect
+	Fit    ia.FitOptions
+	// Quantile and Margin set the threshold from held-out good images
+	// (defaults 0.99 and 0.10).
+	Quantile, Margin float64
+	// ValFrac and TestFrac are the good images held out for the
+	// threshold and for the test figures (defaults 0.15 and 0.25).
+	ValFrac, TestFrac float64
+	// ExtraOK are further good images for the bank only (training split),
+	// such as frames an operator confirmed OK at the station.
+	ExtraOK []string
+	// Masks is a folder MASKS/<class>/<name>.png of defect masks (white
+	// on the defect) for the heatmap check; empty: none.
+	Masks string
+	// Search, when set, makes the nearest-neighbour search for a bank
+	// (ONNX Runtime's, say); nil uses the pure-Go one.
+	Search func(*ia.Bank) (ia.Searcher, error)
+	Out    io.Writer
+	Now    func() time.Time
+	// createFile is the hook the failure tests use.
+	createFile func(string) (*os.File, error)
+}
+
+func (o *Options) defaults() {
+	if o.Grid <= 0 {
+		o.Grid = 1
+	}
+	if o.Resize == "" {
+		o.Resize = inspector.ResizeLetterbox
+	}
+	if o.Quantile <= 0 {
+		o.Quantile = 0.99
+	}
+	if o.Margin < 0 {
+		o.Margin = 0
+	} else if o.Margin == 0 {
+		o.Margin = 0.10
+	}
+	if o.ValFrac <= 0 {
+		o.ValFrac = 0.15
+	}
+	if o.TestFrac <= 0 {
+		o.TestFrac = 0.25
+	}
+	if o.Threads <= 0 {
+		o.Threads = runtime.NumCPU()
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.createFile == nil {
+		o.createFile = os.Create
+	}
+	if o.Registry == "" {
+		o.Registry = "models"
+	}
+}
+
+// Spec is the input spec of an anomaly model with g tiles per side.
+func Spec(g int, resize inspector.ResizeMode, roi *inspector.Rect) inspector.InputSpec {
+	s := embed.Spec(resize, roi)
+	s.Width, s.Height = embed.Size*g, embed.Size*g
+	return s
+}
+
+// Result is a published model.
+type Result struct {
+	Card *models.Card
+	Dir  string
+}
+
+// Train builds a memory bank from the OK images of opt.Data, chooses the
+// thresholds on held-out OK images, evaluates on the rest (held-out OK plus
+// every defect image) and publishes the version. Nothing reaches the
+// registry unless every step succeeds. It returns errors wrapping ErrNoOK,
+// ErrMixedShapes, datasets' errors, or the backbone's.
+func Train(ctx context.Context, opt Options) (*Result, error) {
+	opt.defaults()
+	start := opt.Now()
+	ds, err := loadDataset(opt.Data, opt.OKLabels)
+	if err != nil {
+		return nil, err
+	}
+	okSet := map[string]bool{}
+	for _, l := range opt.OKLabels {
+		okSet[l] = true
+	}
+	var oks, defects []datasets.Sample
+	for _, s := range ds.Samples {
+		if okSet[s.Class] {
+			oks = append(oks, s)
+		} else {
+			defects = append(defects, s)
+		}
+	}
+	if len(opt.OKLabels) == 0 {
+		return nil, fmt.Errorf("%w: name the OK classes with --ok-labels (classes: %s)", ErrNoOK, strings.Join(ds.Classes, ", "))
+	}
+	if len(oks) < 3 {
+		return nil, fmt.Errorf("%w: %d images in the OK classes %v of %s (classes: %s); at least 3 are needed (train, threshold, test)",
+			ErrNoOK, len(oks), opt.OKLabels, opt.Data, strings.Join(ds.Classes, ", "))
+	}
+	if opt.Resize == inspector.ResizeStretch {
+		if err := sameAspect(ds.Samples); err != nil {
+			return nil, err
+		}
+	}
+	okDS := &datasets.Dataset{Root: ds.Root, Classes: opt.OKLabels, Samples: oks}
+	sp := okDS.Split(opt.Fit.Seed, opt.ValFrac, opt.TestFrac)
+	if len(sp.Val) == 0 || len(sp.Train) == 0 {
+		return nil, fmt.Errorf("%w: %d OK images leave none for training or the threshold", ErrNoOK, len(oks))
+	}
+	for _, p := range opt.ExtraOK {
+		sp.Train = append(sp.Train, datasets.Sample{Path: p, Class: opt.OKLabels[0]})
+	}
+	manifestSplit := datasets.Split{Train: sp.Train, Val: sp.Val, Test: append(append([]datasets.Sample(nil), sp.Test...), defects...)}
+	manifest, err := datasets.BuildManifest(ds, manifestSplit, opt.Fit.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("anomaly: %w", err)
+	}
+	reg := models.Registry{Root: opt.Registry}
+	version := opt.Version
+	if version == "" {
+		version = reg.NextVersion(opt.Name)
+	}
+	labels := []string{opt.OKLabels[0], AnomalyLabel}
+	if err := reg.CheckLabels(opt.Name, labels); err != nil {
+		return nil, err
+	}
+
+	runner, err := onnx.OpenBackbone(opt.Backbone, onnx.Options{Threads: opt.Threads})
+	if err != nil {
+		return nil, fmt.Errorf("anomaly: %w", err)
+	}
+	defer runner.Close()
+	spec := Spec(opt.Grid, opt.Resize, opt.ROI)
+	ex, err := newExtractor(runner, spec, opt.Grid)
+	if err != nil {
+		return nil, err
+	}
+	defer ex.Close()
+
+	if opt.Fit.ImageKeep == 0 {
+		// Two stages once one stage would select from over 250,000
+		// patches (see FitOptions.ImageKeep).
+		per := ia.Patches * opt.Grid * opt.Grid
+		if n := len(sp.Train) * per; n > 250000 {
+			opt.Fit.ImageKeep = math.Max(0.02, 250000/float64(n))
+		}
+	}
+	fmt.Fprintf(opt.Out, "learning from %d OK images (%d held out for the threshold, %d OK and %d defect images for the test), %d×%d tiles of %d px, %s\n",
+		len(sp.Train), len(sp.Val), len(sp.Test), len(defects), opt.Grid, opt.Grid, embed.Size, spec.Resize)
+	fit := ia.NewFitter(opt.Fit)
+	var problems []string
+	embedStart := time.Now()
+	for i, s := range sp.Train {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		f, err := ex.features(ctx, s.Path)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", s.Path, err))
+			fmt.Fprintln(opt.Out, "skipped:", s.Path, err)
+			continue
+		}
+		fit.Add(f)
+		if (i+1)%100 == 0 {
+			fmt.Fprintf(opt.Out, "  %d/%d images\n", i+1, len(sp.Train))
+		}
+	}
+	embedSecs := time.Since(embedStart).Seconds()
+	bank, st, err := fit.Bank()
+	if err != nil {
+		return nil, fmt.Errorf("%w: none of the %d training images could be read", ErrNoOK, len(sp.Train))
+	}
+	fmt.Fprintf(opt.Out, "bank: %d of %d patches (greedy coreset%s) in %.1f s\n", st.Bank, st.Patches,
+		map[bool]string{true: fmt.Sprintf(", two stages via %d", st.Pool), false: ""}[st.Pool != st.Patches], time.Since(embedStart).Seconds()-embedSecs)
+
+	params := ia.Params{Grid: opt.Grid, Sigma: 1}
+	scorer, err := ia.New(nil, bank, params)
+	if err != nil {
+		return nil, err
+	}
+	if opt.Search != nil {
+		if scorer.Search, err = opt.Search(bank); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if c, ok := scorer.Search.(io.Closer); ok {
+				c.Close()
+			}
+		}()
+	}
+	ev := &evaluator{ex: ex, m: scorer}
+	valScores, probs := ev.scores(ctx, sp.Val, opt.Out)
+	problems = append(problems, probs...)
+	th, err := ia.ChooseThreshold(valScores, opt.Quantile, opt.Margin)
+	if err != nil {
+		return nil, err
+	}
+	scorer.P.ScoreOK, scorer.P.ScoreNOK = th.ScoreOK, th.ScoreNOK
+	fmt.Fprintf(opt.Out, "threshold: OK up to %.4g (%.0f %% quantile of %d held-out OK images), NOK from %.4g (+%.0f %%)\n",
+		th.ScoreOK, 100*th.Quantile, th.N, th.ScoreNOK, 100*th.Margin)
+	var evalRes *models.AnomalyEval
+	var warnings []string
+	if len(sp.Test) == 0 || len(defects) == 0 {
+		warnings = append(warnings, fmt.Sprintf("not evaluated: %d good test images and %d defect images; AUROC and recall need both", len(sp.Test), len(defects)))
+	} else {
+		r, err := ev.evaluate(ctx, sp.Test, defects, opt.OKLabels, opt.Masks, opt.Out)
+		if err != nil {
+			return nil, err
+		}
+		evalRes = &r.AnomalyEval
+		problems = append(problems, r.problems...)
+		fmt.Fprint(opt.Out, r.Table())
+	}
+
+	tmp, err := os.MkdirTemp("", "pruefplatz-anomaly-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	bankPath := filepath.Join(tmp, BankFile)
+	if err := writeFile(opt.createFile, bankPath, bank.EncodeF16()); err != nil {
+		return nil, fmt.Errorf("anomaly: %w", err)
+	}
+	if err := manifest.WriteFile(filepath.Join(tmp, "manifest.json")); err != nil {
+		return nil, err
+	}
+	secs := opt.Now().Sub(start).Seconds()
+	card := &models.Card{
+		Name: opt.Name, Version: version, Labels: labels, Input: spec, OKLabels: opt.OKLabels[:1],
+		Thresholds: inspector.Thresholds{Accept: ia.AcceptP, Reject: ia.RejectP},
+		ThresholdWhy: fmt.Sprintf("image score (largest patch distance) ≤ %.4g: OK, the %.0f %% quantile of %d held-out OK images; ≥ %.4g (that +%.0f %%): NOK; between: uncertain. P(OK) is logistic in the score, %.1f at the one and %.1f at the other.",
+			th.ScoreOK, 100*th.Quantile, th.N, th.ScoreNOK, 100*th.Margin, ia.AcceptP, ia.RejectP),
+		Architecture: fmt.Sprintf("PatchCore-style anomaly model: %s feat_s8 + feat_s16 (upsampled), 3×3 average, %d-d patches; greedy-coreset memory bank of %d patches; image score = largest nearest-neighbour distance", opt.Backbone.Name, ia.Dim, bank.Len()),
+		Kind:         models.KindAnomaly,
+		Anomaly: &models.AnomalyInfo{
+			Method: "patchcore", BankFile: BankFile, Grid: opt.Grid, FeatureDim: ia.Dim, Sigma: params.Sigma,
+			ScoreOK: th.ScoreOK, ScoreNOK: th.ScoreNOK, Quantile: th.Quantile, Margin: th.Margin, HeldOutOK: th.N,
+			Images: st.Images, Patches: st.Patches, Pool: st.Pool, BankSize: st.Bank, Ratio: opt.Fit.Ratio, ImageKeep: opt.Fit.ImageKeep,
+			Proj: opt.Fit.Proj, Seed: opt.Fit.Seed, Eval: evalRes,
+		},
+		FileSHA256: map[string]string{BankFile: ""},
+		Backbone:   &models.BackboneInfo{Name: opt.Backbone.Name, SHA256: opt.Backbone.SHA256, License: opt.Backbone.License, Source: opt.Backbone.Source, Frozen: true},
+		Training: &models.TrainingInfo{Backend: "pure Go (features: ONNX Runtime)", Seed: opt.Fit.Seed, Seconds: secs, EmbedSeconds: embedSecs,
+			ImagesPerSec: float64(st.Images) / secs, Batch: opt.Grid * opt.Grid, Sampling: "OK images only"},
+		Dataset: &models.DatasetInfo{Path: opt.Data, ManifestHash: manifest.Hash(), ClassCounts: manifest.ClassCounts,
+			SplitCounts: manifest.SplitCounts, Problems: problems},
+		ONNXInput: embed.InputName, ONNXOutput: embed.OutFeatS8 + "," + embed.OutFeatS16, Outputs: "probabilities",
+		Tool: "pruefplatz train --anomaly", Created: opt.Now().UTC().Truncate(time.Second),
+		Files: map[string]string{"manifest": "manifest.json"},
+	}
+	card.Warnings = warnings
+	if evalRes != nil && evalRes.Good < models.MinTestPerClass {
+		card.Warnings = append(card.Warnings, fmt.Sprintf("only %d good test images: the false-alarm figures are anecdotes", evalRes.Good))
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	dir, err := reg.Publish(card, map[string]string{
+		models.ModelFile: opt.Backbone.File, BankFile: bankPath, "manifest.json": filepath.Join(tmp, "manifest.json"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(opt.Out, "published %s/%s in %s (%.0f s)\n", card.Name, card.Version, dir, opt.Now().Sub(start).Seconds())
+	return &Result{Card: card, Dir: dir}, nil
+}
+
+func writeFile(create func(string) (*os.File, error), path string, data []byte) error {
+	f, err := create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// loadDataset reads an ImageFolder dataset with every image decoded (a
+// corrupt file is listed in Problems, not learnt). A folder with a single
+// class is fine for a good-only model: its OK images alone.
+func loadDataset(dir string, okLabels []string) (*datasets.Dataset, error) {
+	ds, err := datasets.LoadWith(dir, datasets.Options{Verify: true})
+	if errors.Is(err, datasets.ErrTooFewClasses) && ds != nil && len(ds.Classes) == 1 {
+		return ds, nil
+	}
+	if errors.Is(err, datasets.ErrTooFewClasses) {
+		return nil, fmt.Errorf("%w: %s has no class folder with readable images; put the good images in %s/%s/", ErrNoOK, dir, dir, firstOr(okLabels, "ok"))
+	}
+	return ds, err
+}
+
+func firstOr(s []string, d string) string {
+	if len(s) > 0 {
+		return s[0]
+	}
+	return d
+}
+
+// sameAspect returns ErrMixedShapes when the images' aspect ratios differ
+// by more than 5 %: stretched to a square they would be distorted
+// differently, and the bank would learn the distortion.
+func sameAspect(ss []datasets.Sample) error {
+	lo, hi := math.Inf(1), 0.0
+	var a, b datasets.Sample
+	for _, s := range ss {
+		if s.Width <= 0 || s.Height <= 0 {
+			continue
+		}
+		r := float64(s.Width) / float64(s.Height)
+		if r < lo {
+			lo, a = r, s
+		}
+		if r > hi {
+			hi, b = r, s
+		}
+	}
+	if hi > lo*1.05 {
+		return fmt.Errorf("%w: %s is %d×%d, %s is %d×%d; stretched to the square input they would be squashed differently: use --resize letterbox (the default)",
+			ErrMixedShapes, a.Path, a.Width, a.Height, b.Path, b.Width, b.Height)
+	}
+	return nil
+}
+
+// extractor turns image files into patch features.
+type extractor struct {
+	r       embed.Runner
+	pre     *opencv.Preprocessor
+	g       int
+	x, tile []float32
+}
+
+func newExtractor(r embed.Runner, spec inspector.InputSpec, g int) (*extractor, error) {
+	pre, err := opencv.NewPreprocessor(spec)
+	if err != nil {
+		return nil, err
+	}
+	return &extractor{r: r, pre: pre, g: g, x: make([]float32, spec.TensorLen())}, nil
+}
+
+func (e *extractor) Close() { e.pre.Close() }
+
+func (e *extractor) tensor(path string) error {
+	img, err := opencv.ReadImageFile(path, opencv.Limits{})
+	if err != nil {
+		img.Close()
+		return err
+	}
+	defer img.Close()
+	return e.pre.Run(img, e.x)
+}
+
+func (e *extractor) features(ctx context.Context, path string) ([]float32, error) {
+	if err := e.tensor(path); err != nil {
+		return nil, err
+	}
+	return ia.Extract(ctx, e.r, e.x, e.g, e.tile)
+}
+
+// evaluator scores images with a model.
+type evaluator struct {
+	ex *extractor
+	m  *ia.Model
+}
+
+func (ev *evaluator) distances(ctx context.Context, path string) ([]float32, error) {
+	f, err := ev.ex.features(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	d := make([]float32, len(f)/ia.Dim)
+	return d, ev.m.Search.Nearest(ctx, f, d)
+}
+
+func (ev *evaluator) scores(ctx context.Context, ss []datasets.Sample, out io.Writer) ([]float32, []string) {
+	var sc []float32
+	var probs []string
+	for _, s := range ss {
+		d, err := ev.distances(ctx, s.Path)
+		if err != nil {
+			probs = append(probs, fmt.Sprintf("%s: %v", s.Path, err))
+			fmt.Fprintln(out, "skipped:", s.Path, err)
+			continue
+		}
+		sc = append(sc, ia.MaxScore(d))
+	}
+	return sc, probs
+}
+
+// EvalResult is an anomaly model's evaluation with what it skipped.
+type EvalResult struct {
+	models.AnomalyEval
+	ScoreOK   float32        `json:"score_ok"`
+	ScoreNOK  float32        `json:"score_nok"`
+	PerClassN map[string]int `json:"images_per_class"`
+	problems  []string
+	classes   []string
+}
+
+// Table is the evaluation as a text table.
+func (r *EvalResult) Table() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "image AUROC %.3f on %d good and %d defect images\n", r.AUROC, r.Good, r.Defects)
+	fmt.Fprintf(&b, "at the card's threshold (NOK ≥ %.4g): recall %.1f %%, false alarms %.1f %%; NOK or uncertain (> %.4g): recall %.1f %%, false alarms %.1f %%\n",
+		r.ScoreNOK, 100*r.Recall, 100*r.FalseAlarms, r.ScoreOK, 100*r.Flagged, 100*r.FalseFlags)
+	fmt.Fprintf(&b, "oracle thresholds on these good images: recall %.1f %% at ≤ 5 %% false alarms, %.1f %% at ≤ 2 %%\n", 100*r.RecallAt5, 100*r.RecallAt2)
+	fmt.Fprintf(&b, "%-16s %8s %10s %14s\n", "defect class", "images", "recall", "hot on defect")
+	for _, c := range r.classes {
+		hot := "-"
+		if v, ok := r.HotPerClass[c]; ok {
+			hot = fmt.Sprintf("%.1f%%", 100*v)
+		}
+		fmt.Fprintf(&b, "%-16s %8d %9.1f%% %14s\n", c, r.PerClassN[c], 100*r.PerClass[c], hot)
+	}
+	if r.Masks > 0 {
+		fmt.Fprintf(&b, "hottest heatmap cell on the defect: %.1f %% of %d masked defect images\n", 100*r.HotOnDefect, r.Masks)
+	}
+	return b.String()
+}
+
+func (ev *evaluator) evaluate(ctx context.Context, good, bad []datasets.Sample, okLabels []string, masks string, out io.Writer) (*EvalResult, error) {
+	r := &EvalResult{ScoreOK: ev.m.P.ScoreOK, ScoreNOK: ev.m.P.ScoreNOK, PerClassN: map[string]int{}}
+	goodScores, probs := ev.scores(ctx, good, out)
+	r.problems = probs
+	var badScores []float32
+	hits := map[string]int{}
+	side := ia.Side * ev.m.P.Grid
+	hot := 0
+	hotN, hotHits := map[string]int{}, map[string]int{}
+	for _, s := range bad {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		d, err := ev.distances(ctx, s.Path)
+		if err != nil {
+			r.problems = append(r.problems, fmt.Sprintf("%s: %v", s.Path, err))
+			fmt.Fprintln(out, "skipped:", s.Path, err)
+			continue
+		}
+		score := ia.MaxScore(d)
+		badScores = append(badScores, score)
+		if _, ok := r.PerClassN[s.Class]; !ok {
+			r.classes = append(r.classes, s.Class)
+		}
+		r.PerClassN[s.Class]++
+		if score >= r.ScoreNOK {
+			hits[s.Class]++
+		}
+		if masks != "" {
+			on, ok, err := hotOnMask(ev.m.P, d, side, s, masks, ev.ex.pre.Spec())
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				r.Masks++
+				hotN[s.Class]++
+				if on {
+					hot++
+					hotHits[s.Class]++
+				}
+			}
+		}
+	}
+	sort.Strings(r.classes)
+	r.Good, r.Defects = len(goodScores), len(badScores)
+	if r.Good == 0 || r.Defects == 0 {
+		return nil, fmt.Errorf("anomaly: evaluating needs readable good and defect images; have %d good and %d defect", r.Good, r.Defects)
+	}
+	r.AUROC = ia.AUROC(goodScores, badScores)
+	r.PerClass = map[string]float64{}
+	nok, flagged := 0, 0
+	for _, v := range badScores {
+		if v >= r.ScoreNOK {
+			nok++
+		}
+		if v > r.ScoreOK {
+			flagged++
+		}
+	}
+	fa, ff := 0, 0
+	for _, v := range goodScores {
+		if v >= r.ScoreNOK {
+			fa++
+		}
+		if v > r.ScoreOK {
+			ff++
+		}
+	}
+	r.Recall, r.Flagged = frac(nok, len(badScores)), frac(flagged, len(badScores))
+	r.FalseAlarms, r.FalseFlags = frac(fa, len(goodScores)), frac(ff, len(goodScores))
+	for _, c := range r.classes {
+		r.PerClass[c] = frac(hits[c], r.PerClassN[c])
+	}
+	r.RecallAt5 = recallAt(goodScores, badScores, 0.05)
+	r.RecallAt2 = recallAt(goodScores, badScores, 0.02)
+	if r.Masks > 0 {
+		r.HotOnDefect = frac(hot, r.Masks)
+		r.HotPerClass = map[string]float64{}
+		for c, n := range hotN {
+			r.HotPerClass[c] = frac(hotHits[c], n)
+		}
+	}
+	return r, nil
+}
+
+func frac(a, b int) float64 {
+	if b == 0 {
+		return math.NaN()
+	}
+	return float64(a) / float64(b)
+}
+
+// recallAt is the share of bad scores above the lowest threshold that
+// flags at most maxFA of the good scores.
+func recallAt(good, bad []float32, maxFA float64) float64 {
+	if len(good) == 0 || len(bad) == 0 {
+		return math.NaN()
+	}
+	g := append([]float32(nil), good...)
+	sort.Slice(g, func(i, j int) bool { return g[i] > g[j] })
+	allowed := int(math.Floor(maxFA * float64(len(g))))
+	// Scores strictly above g[allowed] flag at most `allowed` good images.
+	t := g[min(allowed, len(g)-1)]
+	n := 0
+	for _, v := range bad {
+		if v > t {
+			n++
+		}
+	}
+	return float64(n) / float64(len(bad))
+}
+
+// hotOnMask says whether the hottest heatmap cell of an image lies on its
+// defect mask (MASKS/<class>/<name>.png), mapping the cell through the
+// model's input spec back to the image. ok is false when there is no mask.
+func hotOnMask(p ia.Params, d []float32, side int, s datasets.Sample, masks string, spec inspector.InputSpec) (on, ok bool, err error) {
+	path := filepath.Join(masks, s.Class, strings.TrimSuffix(filepath.Base(s.Path), filepath.Ext(s.Path))+".png")
+	if _, err := os.Stat(path); err != nil {
+		return false, false, nil
+	}
+	m := gocv.IMRead(path, gocv.IMReadGrayScale)
+	defer m.Close()
+	if m.Empty() {
+		return false, false, fmt.Errorf("anomaly: mask %s is not an image", path)
+	}
+	hm := p.Heatmap(d, side, ia.MaxScore(d))
+	best := 0
+	for i, v := range hm.Data {
+		if v > hm.Data[best] {
+			best = i
+		}
+	}
+	// Accept the hottest cell when any mask pixel lies within it (a cell
+	// is 8 input pixels): the cell centre alone would miss thin scratches.
+	area := inspector.InputArea(spec, m.Cols(), m.Rows())
+	cx, cy := best%side, best/side
+	x0 := (area.X + area.W*float32(cx)/float32(side)) * float32(m.Cols())
+	x1 := (area.X + area.W*float32(cx+1)/float32(side)) * float32(m.Cols())
+	y0 := (area.Y + area.H*float32(cy)/float32(side)) * float32(m.Rows())
+	y1 := (area.Y + area.H*float32(cy+1)/float32(side)) * float32(m.Rows())
+	r := image.Rect(int(x0), int(y0), int(math.Ceil(float64(x1))), int(math.Ceil(float64(y1)))).Intersect(image.Rect(0, 0, m.Cols(), m.Rows()))
+	if r.Empty() {
+		return false, true, nil
+	}
+	pix, err := m.DataPtrUint8()
+	if err != nil {
+		return false, false, err
+	}
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			if pix[y*m.Cols()+x] > 127 {
+				return true, true, nil
+			}
+		}
+	}
+	return false, true, nil
+}

@@ -1,0 +1,225 @@
+package anomaly
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/pruefplatz/pruefplatz/datasets"
+	"github.com/pruefplatz/pruefplatz/datasets/demo"
+	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/onnx"
+	"github.com/pruefplatz/pruefplatz/inspector/opencv"
+	"github.com/pruefplatz/pruefplatz/models"
+	"github.com/pruefplatz/pruefplatz/models/backbones"
+	"gocv.io/x/gocv"
+)
+
+func writeJPEG(t *testing.T, path string, w, h int, c color.Gray) {
+	t.Helper()
+	img := image.NewGray(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = c.Y + uint8(i%7)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := jpeg.Encode(f, img, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func versions(t *testing.T, reg string) []string {
+	entries, _ := os.ReadDir(filepath.Join(reg, "m"))
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// Bad input fails with a clear error before anything is computed, and
+// nothing reaches the registry.
+func TestTrainBadInput(t *testing.T) {
+	dir := t.TempDir()
+	for i := 0; i < 4; i++ {
+		writeJPEG(t, filepath.Join(dir, "mixed", "ok", string(rune('a'+i))+".jpg"), 64+32*i, 64, color.Gray{100})
+		writeJPEG(t, filepath.Join(dir, "mixed", "bad", string(rune('a'+i))+".jpg"), 64, 64, color.Gray{30})
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mixed", "ok", "corrupt.jpg"), []byte("not a jpeg"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reg := filepath.Join(dir, "reg")
+	for _, tc := range []struct {
+		name string
+		opt  Options
+		want error
+	}{
+		{"no ok label named", Options{Data: filepath.Join(dir, "mixed")}, ErrNoOK},
+		{"ok label without images", Options{Data: filepath.Join(dir, "mixed"), OKLabels: []string{"good"}}, ErrNoOK},
+		{"mixed aspect ratios stretched", Options{Data: filepath.Join(dir, "mixed"), OKLabels: []string{"ok"}, Resize: inspector.ResizeStretch}, ErrMixedShapes},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opt.Name, tc.opt.Registry = "m", reg
+			_, err := Train(context.Background(), tc.opt)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err %v, want %v", err, tc.want)
+			}
+			if v := versions(t, reg); len(v) != 0 {
+				t.Errorf("registry has %v after a failure", v)
+			}
+		})
+	}
+}
+
+func setupORT(t *testing.T) (reg string) {
+	t.Helper()
+	lib, _ := filepath.Abs("../../.deps/onnxruntime/libonnxruntime.so.1")
+	if err := onnx.Init(lib); err != nil {
+		t.Fatalf("ONNX Runtime: %v (run make setup)", err)
+	}
+	reg = filepath.Join(t.TempDir(), "reg")
+	if err := os.MkdirAll(reg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	abs, _ := filepath.Abs("../backbones")
+	if err := os.Symlink(abs, filepath.Join(reg, "backbones")); err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+// readManifest returns [path, split] of every file of a manifest.
+func readManifest(t *testing.T, path string) [][2]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m datasets.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	var out [][2]string
+	for _, f := range m.Files {
+		out = append(out, [2]string{filepath.FromSlash(f.Path), f.Split})
+	}
+	return out
+}
+
+// paint copies a JPEG with black and white stripes, 48 px square, on its centre.
+func paint(t *testing.T, from, to string) {
+	t.Helper()
+	img := gocv.IMRead(from, gocv.IMReadColor)
+	defer img.Close()
+	if img.Empty() {
+		t.Fatalf("cannot read %s", from)
+	}
+	cx, cy := img.Cols()/2, img.Rows()/2
+	for x := cx - 24; x < cx+24; x += 12 {
+		gocv.Rectangle(&img, image.Rect(x, cy-24, x+6, cy+24), color.RGBA{255, 255, 255, 0}, -1)
+		gocv.Rectangle(&img, image.Rect(x+6, cy-24, x+12, cy+24), color.RGBA{0, 0, 0, 0}, -1)
+	}
+	if !gocv.IMWrite(to, img) {
+		t.Fatalf("cannot write %s", to)
+	}
+}
+
+// A trained model published, verified, opened again and run scores a
+// training image as OK and a painted defect as NOK; a changed bank is
+// refused; a failing write publishes nothing.
+func TestTrainExportLoadRoundTrip(t *testing.T) {
+	reg := setupORT(t)
+	bb, _ := backbones.Get(filepath.Join(reg, backbones.Dir), backbones.MobileNetV2)
+	data := filepath.Join(t.TempDir(), "data")
+	if err := demo.WriteImages(data, 1, demo.SetDefects, []string{"ok", "crack"}, 8); err != nil {
+		t.Fatal(err)
+	}
+	opt := Options{Data: data, Name: "m", Registry: reg, OKLabels: []string{"ok"}, Backbone: bb, Threads: 2}
+
+	failing := opt
+	failing.createFile = func(string) (*os.File, error) { return nil, errors.New("disk full") }
+	if _, err := Train(context.Background(), failing); err == nil {
+		t.Fatal("no error from a failing write")
+	}
+	if v := versions(t, reg); len(v) != 0 {
+		t.Fatalf("registry has %v after a failed write", v)
+	}
+
+	res, err := Train(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := models.Registry{Root: reg}
+	card, err := r.Get("m", "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Verify(card); err != nil {
+		t.Fatal(err)
+	}
+	if card.Kind != models.KindAnomaly || card.FileSHA256[BankFile] == "" || card.Ref().SHA256 == card.ONNXSHA256 {
+		t.Errorf("card: kind %q, bank sha %q, ref %s", card.Kind, card.FileSHA256[BankFile], card.Ref().SHA256)
+	}
+	m, err := Open(card, res.Dir, onnx.Options{Threads: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Bank.Len() != card.Anomaly.BankSize {
+		t.Errorf("loaded bank %d patches, card says %d", m.Bank.Len(), card.Anomaly.BankSize)
+	}
+	score := func(path string) float32 {
+		img, err := opencv.ReadImageFile(path, opencv.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer img.Close()
+		x := make([]float32, card.Input.TensorLen())
+		if err := opencv.Preprocess(img, card.Input, x); err != nil {
+			t.Fatal(err)
+		}
+		_, hm, err := m.Locate(context.Background(), x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hm.Score
+	}
+	// A training image's patches are in the bank (up to the coreset).
+	var trainFile string
+	for _, f := range readManifest(t, filepath.Join(res.Dir, "manifest.json")) {
+		if f[1] == "train" {
+			trainFile = filepath.Join(data, f[0])
+			break
+		}
+	}
+	if s := score(trainFile); s > card.Anomaly.ScoreOK {
+		t.Errorf("training image %s scores %.2f, above the OK threshold %.2f", trainFile, s, card.Anomaly.ScoreOK)
+	}
+	painted := filepath.Join(t.TempDir(), "painted.jpg")
+	paint(t, trainFile, painted)
+	if s := score(painted); s < card.Anomaly.ScoreNOK {
+		t.Errorf("painted defect scores %.2f, below the NOK threshold %.2f", s, card.Anomaly.ScoreNOK)
+	}
+	// A changed bank is refused.
+	bank := filepath.Join(res.Dir, BankFile)
+	b, _ := os.ReadFile(bank)
+	b[len(b)-1] ^= 1
+	if err := os.WriteFile(bank, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Verify(card); !errors.Is(err, models.ErrTampered) {
+		t.Errorf("changed bank: %v, want ErrTampered", err)
+	}
+}

@@ -1,0 +1,107 @@
+package anomaly
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/pruefplatz/pruefplatz/datasets"
+	ia "github.com/pruefplatz/pruefplatz/inspector/anomaly"
+	"github.com/pruefplatz/pruefplatz/inspector/embed"
+	"github.com/pruefplatz/pruefplatz/inspector/onnx"
+	"github.com/pruefplatz/pruefplatz/models"
+)
+
+// Open opens the anomaly model of card c whose files lie in dir (checked
+// against the card by the caller, as Registry.Verify does): the backbone
+// in model.onnx on ONNX Runtime (onnx.Init must have been called) and the
+// bank. search makes the nearest-neighbour search (nil: pure Go). It
+// returns an error wrapping models.ErrBadCard for a card of another kind,
+// ia.ErrBank for a bad bank, or the runtime's error.
+func Open(c *models.Card, dir string, opt onnx.Options, search func(*ia.Bank) (ia.Searcher, error)) (*ia.Model, error) {
+	if c.Kind != models.KindAnomaly || c.Anomaly == nil {
+		return nil, fmt.Errorf("%w: %s/%s is not an anomaly model", models.ErrBadCard, c.Name, c.Version)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, c.Anomaly.BankFile))
+	if err != nil {
+		return nil, err
+	}
+	bank, err := ia.DecodeBank(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s/%s: %w", c.Name, c.Version, err)
+	}
+	b := embed.Backbone{File: filepath.Join(dir, models.ModelFile), SHA256: c.ONNXSHA256}
+	if c.Backbone != nil {
+		b.Name, b.License, b.Source = c.Backbone.Name, c.Backbone.License, c.Backbone.Source
+	}
+	r, err := onnx.OpenBackbone(b, opt)
+	if err != nil {
+		return nil, err
+	}
+	m, err := ia.New(r, bank, Params(c))
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	if search != nil {
+		s, err := search(bank)
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+		m.Search = s
+	}
+	return m, nil
+}
+
+// Params are the scoring settings a card records.
+func Params(c *models.Card) ia.Params {
+	a := c.Anomaly
+	return ia.Params{Grid: a.Grid, Sigma: a.Sigma, ScoreOK: a.ScoreOK, ScoreNOK: a.ScoreNOK}
+}
+
+var _ io.Closer = (*ia.Model)(nil)
+
+// Evaluate scores every image of ds with the anomaly model of card c (files
+// in dir, verified by the caller): the card's OK classes are the good
+// images, every other class a defect class. masks is an optional folder
+// MASKS/<class>/<name>.png for the heatmap check. It returns an error
+// wrapping ErrNoOK when ds has no image of the card's OK classes.
+func Evaluate(ctx context.Context, c *models.Card, dir string, ds *datasets.Dataset, masks string, opt onnx.Options,
+	search func(*ia.Bank) (ia.Searcher, error), out io.Writer) (*EvalResult, error) {
+	m, err := Open(c, dir, opt, search)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	ok := map[string]bool{}
+	for _, l := range c.OKLabels {
+		ok[l] = true
+	}
+	var good, bad []datasets.Sample
+	for _, s := range ds.Samples {
+		if ok[s.Class] {
+			good = append(good, s)
+		} else {
+			bad = append(bad, s)
+		}
+	}
+	if len(good) == 0 {
+		return nil, fmt.Errorf("%w: %s has no images of the model's OK classes %v (classes: %v)", ErrNoOK, ds.Root, c.OKLabels, ds.Classes)
+	}
+	ex, err := newExtractor(m.Runner(), c.Input, c.Anomaly.Grid)
+	if err != nil {
+		return nil, err
+	}
+	defer ex.Close()
+	if out == nil {
+		out = io.Discard
+	}
+	ev := &evaluator{ex: ex, m: m}
+	return ev.evaluate(ctx, good, bad, c.OKLabels, masks, out)
+}
+
+// Problems lists the images an evaluation skipped, with why.
+func (r *EvalResult) Problems() []string { return r.problems }
