@@ -112,6 +112,7 @@ func paintDefect(t *testing.T, path string) {
 // outlined, that the stored record keeps the heatmap and names both model
 // files in its sha256, and that the engineer page shows it later.
 func TestOperatorPageShowsHeatmap(t *testing.T) {
+	t.Parallel() // a whole station each: they mostly wait on frames, browsers and brokers
 	reg, feed := trainTinyAnomaly(t)
 	s := startServe(t, "--models", reg, "--model", "anom/v1", "--source", feed, "--trigger", "manual", "--kiosk-role", "operator,engineer")
 	ctx := browsertest.New(t, 40*time.Second)
@@ -250,6 +251,7 @@ func TestConfirmedOKFrames(t *testing.T) {
 // An anomaly model lists, shows, activates and rolls back like a
 // classifier, and a changed bank is refused at activation.
 func TestAnomalyModelInRegistry(t *testing.T) {
+	t.Parallel() // a whole station each: they mostly wait on frames, browsers and brokers
 	reg, _ := trainTinyAnomaly(t)
 	onnxtest.FindLibrary(t)
 	run := func(args ...string) (string, error) {

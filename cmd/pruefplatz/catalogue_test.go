@@ -52,6 +52,7 @@ func runCLI(t *testing.T, args ...string) (string, error) {
 // customer photo on /sales, confirm the part, accept the photo as an
 // engineer, add a new part with 3 photos and find it at once.
 func TestSalesCatalogueInBrowser(t *testing.T) {
+	t.Parallel() // a whole station each: they mostly wait on frames, browsers and brokers
 	ctx := browsertest.New(t, 120*time.Second)
 	dir := smallDemoCatalogue(t)
 	file := filepath.Join(t.TempDir(), "catalogue.db")
@@ -154,6 +155,7 @@ func waitJS(expr string, d time.Duration) chromedp.Action[chromedp.Void] {
 // TestCatalogueCLI runs eval, search, add, list and remove on a small demo
 // catalogue with the real backbone.
 func TestCatalogueCLI(t *testing.T) {
+	t.Parallel() // a whole station each: they mostly wait on frames, browsers and brokers
 	dir := smallDemoCatalogue(t)
 	out, err := runCLI(t, "catalogue", "eval", "--ref", filepath.Join(dir, "reference"), "--query", filepath.Join(dir, "customer"), "--unknown", filepath.Join(dir, "unknown"))
 	if err != nil {

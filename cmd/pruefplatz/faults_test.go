@@ -223,6 +223,7 @@ func freeLoopbackPort(t *testing.T) int {
 // and checks that it keeps serving, reports the source as disconnected
 // with the reason, and resumes by itself when the source returns.
 func TestServeSurvivesSourceFaults(t *testing.T) {
+	t.Parallel() // a whole station each: they mostly wait on frames, browsers and brokers
 	// The kiosk gets the engineer role too, to read /metrics without a login.
 	fast := []string{"--reconnect-max", "200ms", "--fps", "30", "--kiosk-role", "operator,engineer"}
 
@@ -289,6 +290,7 @@ func TestServeSurvivesSourceFaults(t *testing.T) {
 // whose camera is not there, in headless Chromium: a large grey "Camera not
 // available" tile with the reason stands where the live view would be.
 func TestOperatorPageShowsLostCamera(t *testing.T) {
+	t.Parallel() // a whole station each: they mostly wait on frames, browsers and brokers
 	s := startServe(t, "--source", "7", "--reconnect-max", "200ms")
 	s.waitState(t, inspector.SourceDisconnected, 20*time.Second)
 	ctx := browsertest.New(t, 60*time.Second)

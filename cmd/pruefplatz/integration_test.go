@@ -78,6 +78,7 @@ func TestServeIntegrationConfig(t *testing.T) {
 // the verdict topic; the retained status says online while it runs and
 // offline after it stopped.
 func TestServeTalksMQTT(t *testing.T) {
+	t.Parallel() // a whole station each: they mostly wait on frames, browsers and brokers
 	b := mosquittotest.Start(t)
 	feed := t.TempDir()
 	if _, err := demo.GenerateFeed(context.Background(), demo.FeedOptions{Seed: 3, Parts: 1, FPS: 15, Out: feed}); err != nil {
@@ -222,6 +223,7 @@ func TestWebhooksFromConfig(t *testing.T) {
 // with a real result. It logs the round trip's p50 and p99, classification
 // included; PRUEFPLATZ_PLC_CYCLES sets the number of cycles (default 20).
 func TestServePLCHandshake(t *testing.T) {
+	t.Parallel() // a whole station each: they mostly wait on frames, browsers and brokers
 	n := 20
 	if s := os.Getenv("PRUEFPLATZ_PLC_CYCLES"); s != "" {
 		var err error

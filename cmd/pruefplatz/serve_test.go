@@ -149,6 +149,7 @@ func (s *syncBuffer) String() string {
 // feed drawn for the test and the repository's default model, checks the UI
 // answers with live status and verdicts, then stops it like Ctrl-C.
 func TestServeEndToEnd(t *testing.T) {
+	t.Parallel() // a whole station each: they mostly wait on frames, browsers and brokers
 	feed := t.TempDir()
 	if _, err := demo.GenerateFeed(context.Background(), demo.FeedOptions{Seed: 3, Parts: 2, FPS: 15, Out: feed}); err != nil {
 		t.Fatal(err)
