@@ -19,10 +19,10 @@ import (
 // loops. The graph is built in memory from the bank at load time; the bank
 // file on disk stays the audited artefact.
 type Nearest struct {
-	mu      sync.Mutex
-	bank    *ia.Bank
-	sess    *ort.DynamicAdvancedSession
-	in, out map[int][2]*ort.Tensor[float32] // by patch count
+	mu   sync.Mutex
+	bank *ia.Bank
+	sess *ort.DynamicAdvancedSession
+	in   map[int][2]*ort.Tensor[float32] // input and output tensors by patch count
 }
 
 var _ ia.Searcher = (*Nearest)(nil)

@@ -99,7 +99,6 @@ type Queue struct {
 	depth atomic.Int64
 	full  atomic.Uint64
 	wake  chan struct{}
-	putMu sync.Mutex // serialises Put so that the bound holds
 }
 
 // Message is one queued message.
