@@ -372,49 +372,50 @@ func (c *Client) connect(ctx context.Context) {
 
 var errNotConnected = errors.New("mqtt: not connected")
 
-// deliver publishes msgs in order with QoS 1 and counts how many from the
-// front the broker acknowledged.
+// deliver publishes msgs in order with QoS 1, each only after the broker
+// acknowledged the one before, and counts how many it acknowledged. One at a
+// time keeps the order across a lost connection: with several in flight, a
+// later message could reach the broker on a new connection while an earlier
+// one died with the old, and the retry would put the earlier one after it.
 func (c *Client) deliver(ctx context.Context, msgs []outbox.Message) (int, error) {
 	if !c.cli.IsConnectionOpen() {
 		return 0, errNotConnected
 	}
 	gen := c.gen.Load()
-	toks := make([]paho.Token, 0, len(msgs))
-	for _, m := range msgs {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for i, m := range msgs {
 		var env envelope
 		if err := json.Unmarshal(m.Data, &env); err != nil || env.Topic == "" {
 			// A record this version cannot read would block the queue forever.
 			c.log.Error("mqtt: unreadable queued message dropped", "seq", m.Seq, "err", err)
-			toks = append(toks, doneToken{})
 			continue
 		}
-		toks = append(toks, c.cli.Publish(c.topic(env.Topic), 1, env.Retain, []byte(env.Payload)))
-	}
-	deadline := time.NewTimer(c.cfg.PublishTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for i, t := range toks {
+		t := c.cli.Publish(c.topic(env.Topic), 1, env.Retain, []byte(env.Payload))
+		deadline := time.NewTimer(c.cfg.PublishTimeout)
 	wait:
 		for {
 			select {
 			case <-t.Done():
 				break wait
 			case <-ctx.Done():
+				deadline.Stop()
 				return i, ctx.Err()
 			case <-deadline.C:
 				return i, errors.New("mqtt: publish not acknowledged in time")
 			case <-tick.C:
 				if c.gen.Load() != gen {
+					deadline.Stop()
 					return i, errors.New("mqtt: connection lost before the broker acknowledged")
 				}
 			}
 		}
+		deadline.Stop()
 		if err := t.Error(); err != nil {
 			return i, fmt.Errorf("mqtt publish: %w", err)
 		}
 	}
-	return len(toks), nil
+	return len(msgs), nil
 }
 
 // noStore keeps nothing, so Paho never resends on its own (see New).
@@ -427,18 +428,6 @@ func (noStore) All() []string                     { return nil }
 func (noStore) Del(string)                        {}
 func (noStore) Close()                            {}
 func (noStore) Reset()                            {}
-
-// doneToken stands in for a message skipped as unreadable.
-type doneToken struct{}
-
-func (doneToken) Wait() bool                     { return true }
-func (doneToken) WaitTimeout(time.Duration) bool { return true }
-func (doneToken) Done() <-chan struct{} {
-	ch := make(chan struct{})
-	close(ch)
-	return ch
-}
-func (doneToken) Error() error { return nil }
 
 // Close stops sending, announces the station offline (retained) and
 // disconnects. Messages still queued stay on disk for the next start.
