@@ -142,18 +142,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	okSet := map[string]bool{}
-	for _, l := range opt.OKLabels {
-		okSet[l] = true
-	}
-	var oks, defects []datasets.Sample
-	for _, s := range ds.Samples {
-		if okSet[s.Class] {
-			oks = append(oks, s)
-		} else {
-			defects = append(defects, s)
-		}
-	}
+	oks, defects := splitOK(ds.Samples, opt.OKLabels)
 	if len(opt.OKLabels) == 0 {
 		return nil, fmt.Errorf("%w: name the OK classes with --ok-labels (classes: %s)", ErrNoOK, strings.Join(ds.Classes, ", "))
 	}
@@ -639,4 +628,21 @@ func hotOnMask(p ia.Params, d []float32, side int, s datasets.Sample, masks stri
 		}
 	}
 	return false, true, nil
+}
+
+// splitOK separates the images of the OK classes from the rest (the
+// defects, used only to evaluate a good-only model).
+func splitOK(samples []datasets.Sample, okLabels []string) (ok, defects []datasets.Sample) {
+	isOK := map[string]bool{}
+	for _, l := range okLabels {
+		isOK[l] = true
+	}
+	for _, s := range samples {
+		if isOK[s.Class] {
+			ok = append(ok, s)
+		} else {
+			defects = append(defects, s)
+		}
+	}
+	return ok, defects
 }

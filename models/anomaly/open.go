@@ -76,18 +76,7 @@ func Evaluate(ctx context.Context, c *models.Card, dir string, ds *datasets.Data
 		return nil, err
 	}
 	defer m.Close()
-	ok := map[string]bool{}
-	for _, l := range c.OKLabels {
-		ok[l] = true
-	}
-	var good, bad []datasets.Sample
-	for _, s := range ds.Samples {
-		if ok[s.Class] {
-			good = append(good, s)
-		} else {
-			bad = append(bad, s)
-		}
-	}
+	good, bad := splitOK(ds.Samples, c.OKLabels)
 	if len(good) == 0 {
 		return nil, fmt.Errorf("%w: %s has no images of the model's OK classes %v (classes: %v)", ErrNoOK, ds.Root, c.OKLabels, ds.Classes)
 	}
