@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -47,6 +48,7 @@ const maxBatch = 256
 type Store struct {
 	db   *bbolt.DB
 	path string
+	log  *slog.Logger
 
 	// adds feeds the committer; closeMu guards sending against Close.
 	closeMu sync.RWMutex
@@ -64,8 +66,10 @@ type addRequest struct {
 var _ inspector.VerdictStore = (*Store)(nil)
 
 // Open opens or creates the store at path. A store locked by another
-// process gives ErrInUse after a second.
-func Open(path string) (*Store, error) {
+// process gives ErrInUse after a second. A store written before the
+// statistics counters existed is counted once here (see stats.go), which
+// takes seconds for a million verdicts and is logged.
+func Open(path string, opts ...Option) (*Store, error) {
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s", ErrInUse, path)
@@ -74,7 +78,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open verdict store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketVerdicts, bucketImages, bucketThumbs} {
+		for _, b := range [][]byte{bucketVerdicts, bucketImages, bucketThumbs, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -85,7 +89,14 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open verdict store %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, adds: make(chan addRequest, maxBatch)}
+	s := &Store{db: db, path: path, log: slog.Default(), adds: make(chan addRequest, maxBatch)}
+	for _, o := range opts {
+		o(s)
+	}
+	if err := s.ensureStats(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open verdict store %s: statistics counters: %w", path, err)
+	}
 	s.wg.Add(1)
 	go s.commitLoop()
 	return s, nil
@@ -193,6 +204,9 @@ func put(tx *bbolt.Tx, v *inspector.Verdict) error {
 	}
 	k := key(id)
 	if err := b.Put(k, data); err != nil {
+		return err
+	}
+	if err := bump(tx, v, 1); err != nil {
 		return err
 	}
 	if len(v.Image) > 0 {
@@ -327,7 +341,13 @@ func (s *Store) SetReview(ctx context.Context, id uint64, r inspector.Review) er
 		if err := json.Unmarshal(data, &v); err != nil {
 			return err
 		}
+		if err := bump(tx, &v, -1); err != nil {
+			return err
+		}
 		v.AddReview(r)
+		if err := bump(tx, &v, 1); err != nil {
+			return err
+		}
 		out, err := json.Marshal(&v)
 		if err != nil {
 			return err
@@ -393,15 +413,19 @@ func (s *Store) Prune(ctx context.Context, maxCount int, maxAge time.Duration, n
 			c := b.Cursor()
 			for k, data := c.First(); k != nil && n < 1000; k, data = c.Next() {
 				tooMany := maxCount > 0 && total-n > maxCount
-				tooOld := false
-				if maxAge > 0 {
-					var v inspector.Verdict
-					if json.Unmarshal(data, &v) == nil && now.Sub(v.Time) > maxAge {
-						tooOld = true
-					}
+				// A record that does not decode cannot be aged, and
+				// its counter cannot be found: Prune stops there
+				// rather than let the statistics drift.
+				var v inspector.Verdict
+				if err := json.Unmarshal(data, &v); err != nil {
+					return fmt.Errorf("prune verdict %d: %w", binary.BigEndian.Uint64(k), err)
 				}
+				tooOld := maxAge > 0 && now.Sub(v.Time) > maxAge
 				if !tooMany && !tooOld {
 					break
+				}
+				if err := bump(tx, &v, -1); err != nil {
+					return err
 				}
 				kk := append([]byte(nil), k...)
 				if err := c.Delete(); err != nil {
