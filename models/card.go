@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/monitor"
 )
 
 // Card describes one model version.
@@ -43,14 +44,18 @@ type Card struct {
 	Backbone *BackboneInfo `json:"backbone,omitempty"`
 	// Warnings an engineer must read before trusting the figures, such
 	// as a test split too small to mean anything.
-	Warnings     []string            `json:"warnings,omitempty"`
-	Training     *TrainingInfo       `json:"training,omitempty"`
-	Dataset      *DatasetInfo        `json:"dataset,omitempty"`
-	Metrics      map[string]*Metrics `json:"metrics,omitempty"` // "validation", "test"
-	Verification *Verification       `json:"verification,omitempty"`
-	ONNXSHA256   string              `json:"onnx_sha256"`
-	ONNXInput    string              `json:"onnx_input"`
-	ONNXOutput   string              `json:"onnx_output"`
+	Warnings []string            `json:"warnings,omitempty"`
+	Training *TrainingInfo       `json:"training,omitempty"`
+	Dataset  *DatasetInfo        `json:"dataset,omitempty"`
+	Metrics  map[string]*Metrics `json:"metrics,omitempty"` // "validation", "test"
+	// ScoreBaseline is the histogram of the top class probability on the
+	// validation split, the baseline of the live score-drift monitor
+	// (inspector/monitor); nil on cards written before it existed.
+	ScoreBaseline *monitor.Histogram `json:"score_baseline,omitempty"`
+	Verification  *Verification      `json:"verification,omitempty"`
+	ONNXSHA256    string             `json:"onnx_sha256"`
+	ONNXInput     string             `json:"onnx_input"`
+	ONNXOutput    string             `json:"onnx_output"`
 	// Outputs says whether the ONNX output is "logits" or "probabilities".
 	Outputs  string            `json:"outputs"`
 	Imported bool              `json:"imported,omitempty"`

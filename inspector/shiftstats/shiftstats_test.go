@@ -2,6 +2,7 @@ package shiftstats
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -196,5 +197,37 @@ func TestBuild(t *testing.T) {
 	}
 	if _, err := sc.Build(Query{View: "month", At: day}, nil); !errors.Is(err, ErrSchedule) {
 		t.Fatalf("unknown view: %v", err)
+	}
+}
+
+func TestWriteCSV(t *testing.T) {
+	sc, _ := ParseSchedule(DefaultShifts, time.UTC)
+	day := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
+	tally := Tally{}
+	for i, l := range []string{"ok", "crack", "crack", "ok"} {
+		o := inspector.OutcomeOK
+		if l != "ok" {
+			o = inspector.OutcomeNOK
+		}
+		tally.Add(&inspector.Verdict{Time: day.Add(7*time.Hour + time.Duration(i)*time.Minute), Model: inspector.ModelRef{Name: "m", Version: "v1"},
+			Decision: inspector.Decision{Outcome: o, Label: l}}, 1)
+	}
+	r, err := sc.Build(Query{View: ViewDay, At: day}, tally.Counts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := WriteCSV(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 1+1+3+1 {
+		t.Fatalf("%d lines, want header, total, 3 shifts, 1 model:\n%s", len(lines), b.String())
+	}
+	if want := "total,2026-12-03,2026-12-03T06:00:00Z,2026-12-04T06:00:00Z,4,2,2,0,0,0,0,0,0,0.5000,0.0000,0.0000,0.1667,crack=2"; lines[1] != want {
+		t.Fatalf("total row\n got %s\nwant %s", lines[1], want)
+	}
+	if !strings.HasPrefix(lines[5], "model,m/v1,") {
+		t.Fatalf("model row %s", lines[5])
 	}
 }

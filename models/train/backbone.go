@@ -28,6 +28,7 @@ import (
 	"github.com/pruefplatz/pruefplatz/datasets"
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/inspector/embed"
+	"github.com/pruefplatz/pruefplatz/inspector/monitor"
 	"github.com/pruefplatz/pruefplatz/inspector/onnx"
 	"github.com/pruefplatz/pruefplatz/inspector/opencv"
 	"github.com/pruefplatz/pruefplatz/models"
@@ -168,8 +169,9 @@ func trainOnBackbone(ctx context.Context, opt Options, start time.Time, reg mode
 		},
 		Dataset: &models.DatasetInfo{Path: opt.Data, ManifestHash: manifest.Hash(), ClassCounts: manifest.ClassCounts,
 			SplitCounts: manifest.SplitCounts, Problems: problems},
-		Warnings: warnings,
-		Metrics:  metrics, Verification: ver, ONNXInput: embed.InputName, ONNXOutput: "logits", Outputs: "logits",
+		Warnings:      warnings,
+		ScoreBaseline: monitor.TopScoreHistogram(valProbs),
+		Metrics:       metrics, Verification: ver, ONNXInput: embed.InputName, ONNXOutput: "logits", Outputs: "logits",
 		Tool: "pruefplatz train --backbone (GoMLX v0.28.3 head, ONNX graph grafted in Go)", Created: opt.Now().UTC().Truncate(time.Second),
 		Files: map[string]string{"curve": "curve.png", "confusion": "confusion.png", "manifest": "manifest.json"},
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/gomlx/gomlx/ml/train/metric"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/monitor"
 	"github.com/pruefplatz/pruefplatz/models"
 	"github.com/schollz/progressbar/v3"
 )
@@ -154,8 +155,9 @@ func trainCNN(ctx context.Context, opt Options, start time.Time, j *job) (*Resul
 		},
 		Dataset: &models.DatasetInfo{Path: opt.Data, ManifestHash: manifest.Hash(), ClassCounts: manifest.ClassCounts,
 			SplitCounts: manifest.SplitCounts, Problems: problems},
-		Warnings: warnings,
-		Metrics:  metrics, Verification: ver, ONNXInput: "input", ONNXOutput: "logits", Outputs: "logits",
+		Warnings:      warnings,
+		ScoreBaseline: monitor.TopScoreHistogram(valProbs),
+		Metrics:       metrics, Verification: ver, ONNXInput: "input", ONNXOutput: "logits", Outputs: "logits",
 		Tool: "pruefplatz train (GoMLX v0.28.3)", Created: opt.Now().UTC().Truncate(time.Second),
 		Files: map[string]string{"curve": "curve.png", "confusion": "confusion.png", "manifest": "manifest.json"},
 	}

@@ -71,6 +71,10 @@ func TestTrainBadFilesSkippedAndListed(t *testing.T) {
 			t.Errorf("card names %s but the version folder lacks it: %v", f, err)
 		}
 	}
+	// The drift monitor's baseline: one top score per validation image.
+	if sb := reloaded.ScoreBaseline; sb == nil || sb.Bins == 0 || sb.Total() != int64(reloaded.Metrics["validation"].N) {
+		t.Errorf("score baseline %+v, want one count per validation image (%d)", sb, reloaded.Metrics["validation"].N)
+	}
 	ver := reloaded.Verification
 	if ver == nil || len(ver.References) == 0 || ver.MaxAbsDiff > ver.Tolerance {
 		t.Fatalf("verification %+v: want references within tolerance", ver)
