@@ -21,6 +21,7 @@ import (
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/inspector/auth"
 	"github.com/pruefplatz/pruefplatz/inspector/catalogue"
+	"github.com/pruefplatz/pruefplatz/inspector/shiftstats"
 	"github.com/pruefplatz/pruefplatz/models"
 )
 
@@ -67,6 +68,12 @@ type Config struct {
 	// Collectors are extra Prometheus collectors served on /metrics (the
 	// integrations' queue depths).
 	Collectors []prometheus.Collector
+	// Shifts is the shift schedule of the statistics (default
+	// shiftstats.DefaultShifts in local time).
+	Shifts shiftstats.Schedule
+	// Monitor, if set, is the model monitoring shown on the pages, in
+	// /api/monitor and on /metrics.
+	Monitor Monitor
 	// PLC, if set, returns the PLC handshake's state and register map
 	// (plc.Snapshot) for GET /api/plc; nil means no PLC is configured.
 	PLC func() any
@@ -198,7 +205,7 @@ func New(cfg Config, st inspector.Station, store Store, reg Models) *Server {
 		kioskCSRF:     newKioskToken(),
 	}
 	s.metrics = newMetrics(s)
-	s.tmpl = template.Must(template.ParseFS(webFS, "web/*.html"))
+	s.tmpl = template.Must(template.New("").Funcs(templateFuncs).ParseFS(webFS, "web/*.html"))
 	text, err := loadTranslations(webFS)
 	if err != nil {
 		panic(err) // the catalogues are compiled in; TestCataloguesComplete checks them
@@ -276,6 +283,7 @@ func (s *Server) routes() *gin.Engine {
 	s.handle(r, "GET", "/api/audit", admin, s.listAudit)
 	s.handle(r, "GET", "/api/audit/export", admin, s.exportAudit)
 	s.catalogueRoutes(r)
+	s.statsRoutes(r)
 	return r
 }
 

@@ -68,13 +68,16 @@ type ModelRow struct {
 
 // Report is the statistics of one view.
 type Report struct {
-	View     View       `json:"view"`
-	Period   Period     `json:"period"`
-	Timezone string     `json:"timezone"`
-	Shifts   []string   `json:"shifts"`
-	Total    Summary    `json:"total"`
-	Rows     []Row      `json:"rows"`
-	Models   []ModelRow `json:"models"`
+	View     View     `json:"view"`
+	Period   Period   `json:"period"`
+	Timezone string   `json:"timezone"`
+	Shifts   []string `json:"shifts"`
+	Total    Summary  `json:"total"`
+	Rows     []Row    `json:"rows"`
+	// Trend is the span in finer steps for the trend charts: hours for a
+	// shift or a day, days for a week.
+	Trend  []Row      `json:"trend"`
+	Models []ModelRow `json:"models"`
 	// DemoExcluded is true when demo history was left out.
 	DemoExcluded bool `json:"demo_excluded"`
 }
@@ -102,15 +105,7 @@ func (sc Schedule) Span(q Query) (Period, []Period, error) {
 		}
 		p := sc.ShiftPeriod(q.At, q.Shift)
 		p.Name = sc.Day(q.At).Format("2006-01-02") + " " + p.Name
-		var rows []Period
-		for t := p.Start; t.Before(p.End); t = t.Add(time.Hour) {
-			e := t.Add(time.Hour)
-			if e.After(p.End) {
-				e = p.End
-			}
-			rows = append(rows, Period{Name: t.In(sc.Loc).Format("15:04"), Start: t, End: e})
-		}
-		return p, rows, nil
+		return p, hours(p, sc.Loc), nil
 	case ViewDay, "":
 		p := sc.DayPeriod(q.At)
 		rows := make([]Period, len(sc.Shifts))
@@ -160,6 +155,13 @@ func (sc Schedule) Build(q Query, counts Counts) (*Report, error) {
 	for _, p := range rows {
 		r.Rows = append(r.Rows, Row{Period: p, Summary: acc(p, nil)})
 	}
+	trend := rows
+	if q.View != ViewWeek {
+		trend = hours(span, sc.Loc)
+	}
+	for _, p := range trend {
+		r.Trend = append(r.Trend, Row{Period: p, Summary: acc(p, nil)})
+	}
 	models := map[string]bool{}
 	for _, c := range counts {
 		models[c.Model] = true
@@ -176,6 +178,19 @@ func (sc Schedule) Build(q Query, counts Counts) (*Report, error) {
 		}
 	}
 	return r, nil
+}
+
+// hours splits p into hours (the last one shorter if p ends off the hour).
+func hours(p Period, loc *time.Location) []Period {
+	var out []Period
+	for t := p.Start; t.Before(p.End); t = t.Add(time.Hour) {
+		e := t.Add(time.Hour)
+		if e.After(p.End) {
+			e = p.End
+		}
+		out = append(out, Period{Name: t.In(loc).Format("15:04"), Start: t, End: e})
+	}
+	return out
 }
 
 type accum struct {

@@ -1,0 +1,94 @@
+package stationui
+
+import (
+	"github.com/go-analyze/charts"
+
+	"github.com/pruefplatz/pruefplatz/inspector/shiftstats"
+)
+
+// Chart kinds of GET /api/stats/chart/:kind.
+const (
+	chartTrend      = "trend"      // yield, uncertain share and override rate over the trend periods
+	chartThroughput = "throughput" // parts per period
+	chartPareto     = "pareto"     // NOK by defect class
+	chartModels     = "models"     // yield and override rate per model version
+)
+
+// renderChart draws one chart of r as SVG with go-analyze/charts.
+func renderChart(kind string, r *shiftstats.Report, text pageText) ([]byte, error) {
+	size := charts.DimensionsOptionFunc(640, 300)
+	svg := charts.SVGOutputOptionFunc()
+	var (
+		p   *charts.Painter
+		err error
+	)
+	switch kind {
+	case chartTrend:
+		var labels []string
+		yield, unc, ovr := []float64{}, []float64{}, []float64{}
+		for _, row := range r.Trend {
+			labels = append(labels, row.Name)
+			yield = append(yield, pct(row.Yield, row.Total))
+			unc = append(unc, pct(row.UncertainShare, row.Total))
+			ovr = append(ovr, pct(row.OverrideRate, row.Reviewed))
+		}
+		p, err = charts.LineRender([][]float64{yield, unc, ovr}, svg, size,
+			charts.TitleTextOptionFunc(text.T("stats.chart_trend")),
+			charts.XAxisLabelsOptionFunc(labels),
+			charts.LegendLabelsOptionFunc([]string{text.T("stats.yield"), text.T("stats.uncertain"), text.T("stats.override")}),
+			charts.YAxisOptionFunc(charts.YAxisOption{Min: charts.Ptr(0.0), Max: charts.Ptr(100.0), Unit: 25}))
+	case chartThroughput:
+		var labels []string
+		n := []float64{}
+		for _, row := range r.Trend {
+			labels = append(labels, row.Name)
+			n = append(n, float64(row.Total))
+		}
+		p, err = charts.BarRender([][]float64{n}, svg, size,
+			charts.TitleTextOptionFunc(text.T("stats.chart_throughput")),
+			charts.XAxisLabelsOptionFunc(labels))
+	case chartPareto:
+		labels := []string{}
+		n := []float64{}
+		for _, d := range r.Total.Defects {
+			labels = append(labels, d.Label)
+			n = append(n, float64(d.N))
+		}
+		if len(n) == 0 {
+			labels, n = []string{"—"}, []float64{0}
+		}
+		p, err = charts.BarRender([][]float64{n}, svg, size,
+			charts.TitleTextOptionFunc(text.T("stats.chart_pareto")),
+			charts.XAxisLabelsOptionFunc(labels))
+	case chartModels:
+		labels := []string{}
+		yield, ovr := []float64{}, []float64{}
+		for _, m := range r.Models {
+			labels = append(labels, m.Model)
+			yield = append(yield, pct(m.Yield, m.Total))
+			ovr = append(ovr, pct(m.OverrideRate, m.Reviewed))
+		}
+		if len(labels) == 0 {
+			labels, yield, ovr = []string{"—"}, []float64{0}, []float64{0}
+		}
+		p, err = charts.BarRender([][]float64{yield, ovr}, svg, size,
+			charts.TitleTextOptionFunc(text.T("stats.chart_models")),
+			charts.XAxisLabelsOptionFunc(labels),
+			charts.LegendLabelsOptionFunc([]string{text.T("stats.yield"), text.T("stats.override")}),
+			charts.YAxisOptionFunc(charts.YAxisOption{Min: charts.Ptr(0.0), Max: charts.Ptr(100.0), Unit: 25}))
+	default:
+		return nil, badRequest("chart %q (want trend, throughput, pareto or models)", kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p.Bytes()
+}
+
+// pct is a share in percent; a period with nothing to count draws 0.
+func pct(share float64, n int64) float64 {
+	if n == 0 {
+		return 0
+	}
+	return 100 * share
+}
