@@ -149,13 +149,14 @@ func (s *Server) statsChart(c *gin.Context) {
 // so it prints and reads without script.
 type statsPageData struct {
 	pageData
-	R       *shiftstats.Report
-	Err     string
-	View    string
-	Date    string
-	Shift   int
-	Demo    bool
-	Query   string
+	R     *shiftstats.Report
+	Err   string
+	View  string
+	Date  string
+	Shift int
+	Demo  bool
+	// Query is the page's query, re-encoded, for the chart and export links.
+	Query   template.URL
 	Monitor *monitor.Status
 }
 
@@ -171,7 +172,8 @@ func (s *Server) statsPage(c *gin.Context) {
 	if err != nil {
 		d.Err = err.Error()
 	}
-	d.Query = c.Request.URL.RawQuery
+	// Encode escapes every value, so the links carry nothing but the query.
+	d.Query = template.URL(c.Request.URL.Query().Encode())
 	if s.cfg.Monitor != nil {
 		d.Monitor = s.cfg.Monitor.Latest()
 	}
