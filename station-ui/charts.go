@@ -30,7 +30,7 @@ func renderChart(kind string, r *shiftstats.Report, text pageText) ([]byte, erro
 			labels = append(labels, row.Name)
 			yield = append(yield, pct(row.Yield, row.Total))
 			unc = append(unc, pct(row.UncertainShare, row.Total))
-			ovr = append(ovr, pct(row.OverrideRate, row.Reviewed))
+			ovr = append(ovr, pct(row.OverrideRate, row.ReviewedDecided))
 		}
 		p, err = charts.LineRender([][]float64{yield, unc, ovr}, svg, size,
 			charts.TitleTextOptionFunc(text.T("stats.chart_trend")),
@@ -66,7 +66,7 @@ func renderChart(kind string, r *shiftstats.Report, text pageText) ([]byte, erro
 		for _, m := range r.Models {
 			labels = append(labels, m.Model)
 			yield = append(yield, pct(m.Yield, m.Total))
-			ovr = append(ovr, pct(m.OverrideRate, m.Reviewed))
+			ovr = append(ovr, pct(m.OverrideRate, m.ReviewedDecided))
 		}
 		if len(labels) == 0 {
 			labels, yield, ovr = []string{"—"}, []float64{0}, []float64{0}

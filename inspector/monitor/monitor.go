@@ -7,8 +7,8 @@
 //     distribution of top scores on the validation split (the card's
 //     ScoreBaseline) and the live one;
 //   - uncertain_rate: the share of verdicts the model left to a human;
-//   - override_rate: the share of reviewed verdicts where the human
-//     disagreed with the model;
+//   - override_rate: the share of reviewed verdicts the model had decided
+//     where the human disagreed (shiftstats.Overridden);
 //   - class_mix: the PSI between the class mix of training and the live
 //     effective labels.
 //
@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/shiftstats"
 )
 
 // Histogram is a distribution of scores in [0, 1] over equal-width bins.
@@ -227,9 +228,9 @@ func Evaluate(cfg Config, model string, base Baseline, vs []inspector.Verdict, n
 		if v.Outcome == inspector.OutcomeUncertain {
 			uncertain++
 		}
-		if v.Review != nil && v.Review.Outcome != "" {
+		if v.Review != nil && v.Review.Outcome != "" && v.Outcome != inspector.OutcomeUncertain {
 			reviewed++
-			if eo, el := v.Effective(); eo != v.Outcome || el != v.Label {
+			if shiftstats.Overridden(v) {
 				overridden++
 			}
 		}

@@ -31,15 +31,18 @@ type Summary struct {
 	// whatever the human decided later.
 	MachineUncertain int64 `json:"machine_uncertain"`
 	Reviewed         int64 `json:"reviewed"`
-	Overridden       int64 `json:"overridden"`
-	Demo             int64 `json:"demo"`
+	// ReviewedDecided counts the reviewed verdicts the model had decided
+	// (not uncertain): the ones a human could overrule.
+	ReviewedDecided int64 `json:"reviewed_decided"`
+	Overridden      int64 `json:"overridden"`
+	Demo            int64 `json:"demo"`
 	// Yield is OK / (OK + NOK + still uncertain): the share of judged
 	// parts that passed. 0 when there is nothing to judge.
 	Yield float64 `json:"yield"`
 	// UncertainShare is MachineUncertain / Total.
 	UncertainShare float64 `json:"uncertain_share"`
-	// OverrideRate is Overridden / Reviewed: how often a human who looked
-	// disagreed with the model.
+	// OverrideRate is Overridden / ReviewedDecided: how often a human who
+	// looked at a decided verdict disagreed with the model.
 	OverrideRate float64 `json:"override_rate"`
 	// PerHour is Total over the period's elapsed hours (up to now).
 	PerHour float64 `json:"per_hour"`
@@ -220,6 +223,9 @@ func (a *accum) add(c Count) {
 	}
 	if c.Reviewed {
 		s.Reviewed += c.N
+		if c.Outcome != inspector.OutcomeUncertain {
+			s.ReviewedDecided += c.N
+		}
 	}
 	if c.Overridden {
 		s.Overridden += c.N
@@ -233,7 +239,7 @@ func (a *accum) summary(p Period, now time.Time) Summary {
 	s := a.s
 	s.Yield = ratio(s.OK, s.OK+s.NOK+s.Uncertain)
 	s.UncertainShare = ratio(s.MachineUncertain, s.Total)
-	s.OverrideRate = ratio(s.Overridden, s.Reviewed)
+	s.OverrideRate = ratio(s.Overridden, s.ReviewedDecided)
 	end := p.End
 	if !now.IsZero() && now.Before(end) {
 		end = now

@@ -43,8 +43,7 @@ type Key struct {
 	// EffOutcome and EffLabel are the result that counts (the review's, if any).
 	EffOutcome inspector.Outcome
 	EffLabel   string
-	// Reviewed: a human reviewed the verdict. Overridden: the human's
-	// result differs from the machine's (the model was wrong).
+	// Reviewed: a human reviewed the verdict. Overridden: see Overridden.
 	Reviewed   bool
 	Overridden bool
 	// Demo marks demo history (Trigger == DemoTrigger).
@@ -63,9 +62,20 @@ func KeyOf(v *inspector.Verdict) Key {
 		EffOutcome: eo,
 		EffLabel:   el,
 		Reviewed:   reviewed,
-		Overridden: reviewed && (eo != v.Outcome || el != v.Label),
+		Overridden: Overridden(v),
 		Demo:       v.Trigger == DemoTrigger,
 	}
+}
+
+// Overridden tells whether a human overruled the model on v: the model
+// decided (not uncertain) and the effective review says otherwise. A human
+// who settles an uncertain verdict resolves it; that is no override.
+func Overridden(v *inspector.Verdict) bool {
+	if v.Review == nil || v.Review.Outcome == "" || v.Outcome == inspector.OutcomeUncertain {
+		return false
+	}
+	eo, el := v.Effective()
+	return eo != v.Outcome || el != v.Label
 }
 
 // ModelName is how statistics name a model: "name/version".

@@ -142,13 +142,14 @@ func TestBuild(t *testing.T) {
 			Decision: inspector.Decision{Outcome: o, Label: label}, Review: r}
 		tally.Add(v, 1)
 	}
-	// Morning (06-14): 6 OK, 2 crack, 1 scratch, 1 uncertain reviewed as crack (an override).
+	// Morning (06-14): 6 OK, 2 crack (one confirmed), 1 scratch overruled
+	// as dent (an override), 1 uncertain settled as crack (no override).
 	for i := range 6 {
 		add(7, i, m1, inspector.OutcomeOK, "ok", nil, "")
 	}
 	add(8, 0, m1, inspector.OutcomeNOK, "crack", nil, "")
 	add(8, 1, m1, inspector.OutcomeNOK, "crack", &inspector.Review{Outcome: inspector.OutcomeNOK, Label: "crack", Confirmed: true}, "")
-	add(9, 0, m2, inspector.OutcomeNOK, "scratch", nil, "")
+	add(9, 0, m2, inspector.OutcomeNOK, "scratch", &inspector.Review{Outcome: inspector.OutcomeNOK, Label: "dent"}, "")
 	add(9, 5, m2, inspector.OutcomeUncertain, "", &inspector.Review{Outcome: inspector.OutcomeNOK, Label: "crack"}, "")
 	// Night (22-06, next morning 03:00 still the 3rd's night shift): 2 OK, one is demo history.
 	add(27, 0, m1, inspector.OutcomeOK, "ok", nil, "")
@@ -161,13 +162,13 @@ func TestBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	tot := r.Total
-	if tot.Total != 12 || tot.OK != 8 || tot.NOK != 4 || tot.MachineUncertain != 1 || tot.Reviewed != 2 || tot.Overridden != 1 || tot.Demo != 1 {
+	if tot.Total != 12 || tot.OK != 8 || tot.NOK != 4 || tot.MachineUncertain != 1 || tot.Reviewed != 3 || tot.ReviewedDecided != 2 || tot.Overridden != 1 || tot.Demo != 1 {
 		t.Fatalf("day total %+v", tot)
 	}
 	if tot.Yield != 8.0/12 || tot.OverrideRate != 0.5 || tot.UncertainShare != 1.0/12 {
 		t.Fatalf("day rates: yield %v override %v uncertain %v", tot.Yield, tot.OverrideRate, tot.UncertainShare)
 	}
-	if len(tot.Defects) != 2 || tot.Defects[0] != (ClassCount{"crack", 3, 0.75}) || tot.Defects[1] != (ClassCount{"scratch", 1, 1}) {
+	if len(tot.Defects) != 2 || tot.Defects[0] != (ClassCount{"crack", 3, 0.75}) || tot.Defects[1] != (ClassCount{"dent", 1, 1}) {
 		t.Fatalf("pareto %+v", tot.Defects)
 	}
 	if got := []int64{r.Rows[0].Total, r.Rows[1].Total, r.Rows[2].Total}; got[0] != 10 || got[1] != 0 || got[2] != 2 {
