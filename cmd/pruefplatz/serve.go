@@ -23,6 +23,7 @@ import (
 	"github.com/pruefplatz/pruefplatz/inspector/catalogue"
 	"github.com/pruefplatz/pruefplatz/inspector/onnx"
 	"github.com/pruefplatz/pruefplatz/inspector/opencv"
+	"github.com/pruefplatz/pruefplatz/inspector/shiftstats"
 	"github.com/pruefplatz/pruefplatz/inspector/station"
 	"github.com/pruefplatz/pruefplatz/models"
 	"github.com/pruefplatz/pruefplatz/models/backbones"
@@ -82,6 +83,10 @@ type serveConfig struct {
 	// Webhooks receive verdicts by HTTP POST (config file only).
 	Webhooks []webhookConfig `yaml:"webhooks"`
 	PLC      plcConfig       `yaml:"plc"`
+	// Shifts are the statistics' shifts, "06:00-14:00,14:00-22:00,22:00-06:00",
+	// in the zone TZ (an IANA name; default the machine's).
+	Shifts string `yaml:"shifts"`
+	TZ     string `yaml:"tz"`
 }
 
 func newServeCmd() *cobra.Command { return newServeCmdWith(runServe) }
@@ -116,7 +121,7 @@ Settings come from --config FILE (YAML; keys: source, loop, fps, models, model,
 roi, accept, reject, trigger, stable_frames, still_ms, motion_level,
 presence_share, store, image_max_side, jpeg_quality, listen, operator, threads,
 reconnect_max, auth_store, kiosk_role, catalogue, tls_cert, tls_key, station, base_url,
-outbox, mqtt: {broker, client_id, username, password_file, topic_prefix,
+outbox, shifts, tz, mqtt: {broker, client_id, username, password_file, topic_prefix,
 ca_file, cert_file, key_file}, webhooks: [{name, url, secret_file, secret_env,
 outcomes, max_failures, timeout}], plc: {mode, address, base, unit_id, timeout,
 heartbeat, poll}); flags given on the command line
@@ -144,6 +149,14 @@ Each entry of webhooks gets the selected verdicts by signed HTTP POST, from
 the same queue. With --plc-address the station does the part-ready/result
 handshake with a PLC over Modbus/TCP, as server (the PLC connects) or as
 client of the PLC (--plc-mode); the register map is served at /api/plc.
+
+Statistics (/stats, /api/stats): yield, defects by class, uncertain and
+override rates and throughput per --shifts shift (in --tz), day and week.
+Without --source an empty store first gets a day of demo history: demo images
+classified by the model, spread over the past 24 hours, marked with trigger
+demo-history (the statistics can leave it out). The active model is watched
+(score drift against its card, uncertain and override rates); an alarm shows
+on the pages, in /api/monitor and /metrics, the log and the audit log.
 
 Ctrl-C stops the web server, then the station, then closes the store.`,
 		Args: cobra.NoArgs,
@@ -194,6 +207,8 @@ Ctrl-C stops the web server, then the station, then closes the store.`,
 	f.StringVar(&c.Outbox, "outbox", "", "durable queue of MQTT and webhook messages, a bbolt file (default: outbox.db beside --store)")
 	f.StringVar(&c.MQTT.Broker, "mqtt-broker", "", "MQTT broker URL, tcp://host:1883 or ssl://host:8883 (default: no MQTT)")
 	f.StringVar(&c.PLC.Mode, "plc-mode", "server", "PLC handshake over Modbus/TCP: server (the PLC connects to --plc-address) or client (the station connects to the PLC there)")
+	f.StringVar(&c.Shifts, "shifts", shiftstats.DefaultShifts, "shifts of the statistics, local start-end, comma-separated; a shift past midnight belongs to the day it started")
+	f.StringVar(&c.TZ, "tz", "", "time zone of --shifts, an IANA name such as Europe/Berlin (default: the machine's)")
 	f.StringVar(&c.PLC.Address, "plc-address", "", "Modbus/TCP host:port to listen on (server) or of the PLC (client); empty: no PLC")
 	return cmd
 }
@@ -307,6 +322,12 @@ func mergeServeConfig(cmd *cobra.Command, c *serveConfig, file serveConfig) {
 	if file.Outbox != "" {
 		set("outbox", func() { c.Outbox = file.Outbox })
 	}
+	if file.Shifts != "" {
+		set("shifts", func() { c.Shifts = file.Shifts })
+	}
+	if file.TZ != "" {
+		set("tz", func() { c.TZ = file.TZ })
+	}
 	c.Webhooks = file.Webhooks
 	mode, addr := c.PLC.Mode, c.PLC.Address
 	c.PLC = file.PLC
@@ -378,6 +399,10 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 		return err
 	}
 	kiosk, err := kioskRoles(c.KioskRole, c.Listen)
+	if err != nil {
+		return err
+	}
+	shifts, err := parseShifts(c.Shifts, c.TZ)
 	if err != nil {
 		return err
 	}
@@ -531,7 +556,17 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 		return opencv.OpenSource(src, opencv.SourceOptions{Loop: *c.Loop, FPS: fps})
 	}
 	st = station.New(cfg, src, open, model, loader, store)
+	if c.Source == "" {
+		if err := backfillDemoHistory(ctx, st, store, model, time.Now(), log); err != nil {
+			log.Warn("no demo history", "err", err)
+		}
+	}
 	st.Start(ctx)
+	watcher := newModelWatcher(st, store, authSvc, log)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); watcher.Run(watchCtx, monitorInterval) }()
+	defer func() { stopWatch(); <-watchDone }()
 	integ.start(ctx)
 	var plcInfo func() any
 	if c.PLC.Address != "" {
@@ -560,7 +595,7 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 	}
 	ui := stationui.New(stationui.Config{Operator: c.Operator, ReferenceImages: ref, Logger: log.With("component", "ui"),
 		Auth: authSvc, KioskRoles: kiosk, SecureCookies: c.TLSCert != "", Collectors: integ.collectors, PLC: plcInfo,
-		Catalogue: cat}, st, store, reg)
+		Catalogue: cat, Shifts: shifts, Monitor: watcher}, st, store, reg)
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		st.Close()

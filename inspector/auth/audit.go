@@ -25,6 +25,11 @@ const (
 	ActionBackup        Action = "store.backup"
 	ActionShiftReset    Action = "shift.reset"
 	ActionAuditExport   Action = "audit.export"
+	// ActionMonitorAlarm and ActionMonitorClear record a model monitor
+	// crossing its threshold and coming back (inspector/monitor); the
+	// actor is the station itself.
+	ActionMonitorAlarm Action = "monitor.alarm"
+	ActionMonitorClear Action = "monitor.clear"
 )
 
 // Event is one entry of the audit log: who did what, when, from where, and

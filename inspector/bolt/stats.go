@@ -149,3 +149,29 @@ func (s *Store) StatCounts(ctx context.Context, from, to time.Time) (shiftstats.
 	})
 	return out, err
 }
+
+// AddAll stores vs in one transaction, in their order, and sets their
+// IDs; it is for filling a store at once (demo history), where one commit
+// per verdict would take seconds. Ids must grow with time (List relies on
+// it), so vs must be oldest first and older than anything stored after.
+// nil means every verdict is on disk; on error none is.
+func (s *Store) AddAll(ctx context.Context, vs []*inspector.Verdict) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		for _, v := range vs {
+			if err := put(tx, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		for _, v := range vs {
+			v.ID = 0
+		}
+		return fmt.Errorf("store verdicts: %w", err)
+	}
+	return nil
+}

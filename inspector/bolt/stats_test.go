@@ -168,6 +168,31 @@ func TestCountersRebuiltOnceForOldStore(t *testing.T) {
 	checkCounters(t, s)
 }
 
+func TestAddAll(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	var vs []*inspector.Verdict
+	for i := range 30 {
+		vs = append(vs, verdict(i, inspector.OutcomeOK, "ok"))
+	}
+	if err := s.AddAll(ctx, vs); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range vs {
+		if v.ID != uint64(i+1) {
+			t.Fatalf("verdict %d got id %d", i, v.ID)
+		}
+	}
+	// A verdict that cannot be encoded fails the whole batch.
+	bad := []*inspector.Verdict{verdict(40, inspector.OutcomeOK, "ok"), verdict(41, inspector.OutcomeOK, "a\x00b")}
+	if err := s.AddAll(ctx, bad); err == nil || bad[0].ID != 0 {
+		t.Fatalf("bad batch: %v, first id %d", err, bad[0].ID)
+	}
+	if st, _ := s.Stats(); st.Count != 30 {
+		t.Fatalf("%d verdicts stored, want 30", st.Count)
+	}
+}
+
 func TestStatCountsRange(t *testing.T) {
 	s := openTest(t)
 	ctx := context.Background()

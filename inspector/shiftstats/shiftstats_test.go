@@ -2,6 +2,7 @@ package shiftstats
 
 import (
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -230,5 +231,53 @@ func TestWriteCSV(t *testing.T) {
 	}
 	if !strings.HasPrefix(lines[5], "model,m/v1,") {
 		t.Fatalf("model row %s", lines[5])
+	}
+}
+
+func TestDemoHistory(t *testing.T) {
+	mk := func(o inspector.Outcome, label string) *inspector.Verdict {
+		return &inspector.Verdict{Decision: inspector.Decision{Outcome: o, Label: label}, Image: []byte("jpeg"), Thumb: []byte("thumb"), Trigger: "upload"}
+	}
+	samples := []DemoSample{
+		{mk(inspector.OutcomeOK, "ok"), "ok"},
+		{mk(inspector.OutcomeNOK, "crack"), "crack"},
+		{mk(inspector.OutcomeUncertain, ""), "dent"},
+		{mk(inspector.OutcomeOK, "ok"), "scratch"}, // the model missed a scratch
+	}
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	vs := DemoHistory(samples, []string{"ok"}, 0.8, now, 24*time.Hour, 2*time.Minute, rand.New(rand.NewPCG(1, 1)))
+	if len(vs) < 600 || len(vs) > 840 {
+		t.Fatalf("%d verdicts for a day at one per ~2 min", len(vs))
+	}
+	ok, reviewed, overridden := 0, 0, 0
+	for i, v := range vs {
+		if v.Trigger != DemoTrigger || v.Image != nil || v.Thumb == nil || v.Time.Before(now.Add(-24*time.Hour)) || !v.Time.Before(now) {
+			t.Fatalf("verdict %d: %+v", i, v)
+		}
+		if i > 0 && v.Time.Before(vs[i-1].Time) {
+			t.Fatalf("verdict %d is older than the one before", i)
+		}
+		if v.Label == "ok" {
+			ok++
+		}
+		if v.Review != nil {
+			reviewed++
+			if v.Outcome == inspector.OutcomeUncertain && v.Review.Label != "dent" {
+				t.Fatalf("uncertain verdict reviewed as %q, want its true class", v.Review.Label)
+			}
+		}
+		if Overridden(v) {
+			overridden++
+		}
+	}
+	if share := float64(ok) / float64(len(vs)); share < 0.75 || share > 0.95 {
+		t.Fatalf("OK share %.2f, want about 0.8 plus the missed scratches", share)
+	}
+	if reviewed == 0 || overridden == 0 {
+		t.Fatalf("%d reviewed, %d overridden: the history shows no reviews or overrides", reviewed, overridden)
+	}
+	// The samples are copied, never changed.
+	if samples[0].Verdict.Trigger != "upload" || samples[0].Verdict.Image == nil {
+		t.Fatal("a sample was modified")
 	}
 }
