@@ -14,7 +14,7 @@ func newDatasetCmd() *cobra.Command {
 		Use:   "dataset",
 		Short: "Look at image datasets in the ImageFolder layout (DIR/<class>/<image>)",
 	}
-	cmd.AddCommand(newDatasetInspectCmd())
+	cmd.AddCommand(newDatasetInspectCmd(), newDatasetFromStoreCmd())
 	return cmd
 }
 
