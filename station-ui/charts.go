@@ -59,7 +59,8 @@ func renderChart(kind string, r *shiftstats.Report, text pageText) ([]byte, erro
 		}
 		p, err = charts.BarRender([][]float64{n}, svg, size,
 			charts.TitleTextOptionFunc(text.T("stats.chart_pareto")),
-			charts.XAxisLabelsOptionFunc(labels))
+			charts.XAxisLabelsOptionFunc(labels),
+			charts.YAxisOptionFunc(charts.YAxisOption{Min: charts.Ptr(0.0)}))
 	case chartModels:
 		labels := []string{}
 		yield, ovr := []float64{}, []float64{}
@@ -70,6 +71,11 @@ func renderChart(kind string, r *shiftstats.Report, text pageText) ([]byte, erro
 		}
 		if len(labels) == 0 {
 			labels, yield, ovr = []string{"—"}, []float64{0}, []float64{0}
+		}
+		for i := range ovr {
+			if ovr[i] == charts.GetNullValue() {
+				ovr[i] = 0 // a bar chart has no gaps; no reviews draws no bar
+			}
 		}
 		p, err = charts.BarRender([][]float64{yield, ovr}, svg, size,
 			charts.TitleTextOptionFunc(text.T("stats.chart_models")),
@@ -85,10 +91,11 @@ func renderChart(kind string, r *shiftstats.Report, text pageText) ([]byte, erro
 	return p.Bytes()
 }
 
-// pct is a share in percent; a period with nothing to count draws 0.
+// pct is a share in percent; a period with nothing to count is a gap in
+// the line, not a drop to 0.
 func pct(share float64, n int64) float64 {
 	if n == 0 {
-		return 0
+		return charts.GetNullValue()
 	}
 	return 100 * share
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
@@ -34,9 +35,9 @@ var (
 
 // statsFixture is a server on a bolt store holding a known day: 40 parts
 // in the morning shift (30 OK, 6 crack, 3 dent, 1 uncertain), 10 in the
-// afternoon (one of them reviewed from OK to crack), 5 demo-history parts
-// at night.
-func statsFixture(t *testing.T, mon Monitor) (*fixture, *bolt.Store) {
+// afternoon by model v2 (one of them reviewed from OK to crack), 5
+// demo-history parts at night.
+func statsFixture(t *testing.T, mod func(*Config)) (*fixture, *bolt.Store) {
 	t.Helper()
 	store, err := bolt.Open(filepath.Join(t.TempDir(), "verdicts.db"))
 	if err != nil {
@@ -52,8 +53,9 @@ func statsFixture(t *testing.T, mon Monitor) (*fixture, *bolt.Store) {
 	if err := svc.AddUser(ctx, auth.Actor{Name: "test"}, "Anna", "anna's password", auth.AllRoles); err != nil {
 		t.Fatal(err)
 	}
+	model := inspector.ModelRef{Name: "demo-defects", Version: "v1"}
 	add := func(at time.Duration, o inspector.Outcome, label, trigger string) uint64 {
-		v := &inspector.Verdict{Time: statsDay.Add(at), Trigger: trigger, Model: inspector.ModelRef{Name: "demo-defects", Version: "v1"},
+		v := &inspector.Verdict{Time: statsDay.Add(at), Trigger: trigger, Model: model,
 			Decision: inspector.Decision{Outcome: o, Label: label, TopK: []inspector.Prediction{{Label: label, Score: 0.9}}}}
 		if err := store.Add(ctx, v); err != nil {
 			t.Fatal(err)
@@ -73,6 +75,7 @@ func statsFixture(t *testing.T, mon Monitor) (*fixture, *bolt.Store) {
 		add(7*time.Hour+time.Duration(i)*time.Minute, o, l, "auto")
 	}
 	var reviewed uint64
+	model.Version = "v2" // activated at 14:00
 	for i := range 10 {
 		id := add(15*time.Hour+time.Duration(i)*time.Minute, inspector.OutcomeOK, "ok", "auto")
 		if i == 0 {
@@ -90,8 +93,12 @@ func statsFixture(t *testing.T, mon Monitor) (*fixture, *bolt.Store) {
 		t.Fatal(err)
 	}
 	st := newFakeStation(store)
-	srv := New(Config{Auth: svc, Shifts: sc, Monitor: mon, Now: func() time.Time { return statsNow },
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, st, store, nil)
+	cfg := Config{Auth: svc, Shifts: sc, Now: func() time.Time { return statsNow },
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if mod != nil {
+		mod(&cfg)
+	}
+	srv := New(cfg, st, store, nil)
 	f := &fixture{srv: srv, st: st, h: srv.Handler(), auth: svc}
 	f.cookie, f.csrf = f.login(t, "Anna", "anna's password")
 	return f, store
@@ -116,6 +123,9 @@ func TestStatsAPI(t *testing.T) {
 	if d := r.Total.Defects; len(d) != 2 || d[0].Label != "crack" || d[0].N != 7 {
 		t.Fatalf("pareto %+v", d)
 	}
+	if m := r.Models; len(m) != 2 || m[0].Model != "demo-defects/v1" || m[0].Total != 40 || m[1].Total != 15 || m[1].OverrideRate != 1 {
+		t.Fatalf("model comparison %+v", m)
+	}
 
 	// Without the date: today's (the running night shift's day); without demo history.
 	rec = f.do("GET", "/api/stats?demo=exclude", "", nil)
@@ -132,7 +142,7 @@ func TestStatsAPI(t *testing.T) {
 
 	rec = f.do("GET", "/api/stats/export?view=day&date=2026-12-03", "", nil)
 	lines := strings.Split(strings.TrimSpace(rec.Body.String()), "\n")
-	if rec.Code != 200 || len(lines) != 6 || !strings.HasPrefix(lines[1], "total,2026-12-03,") || !strings.Contains(lines[1], "crack=7 dent=3") {
+	if rec.Code != 200 || len(lines) != 7 || !strings.HasPrefix(lines[1], "total,2026-12-03,") || !strings.Contains(lines[1], "crack=7 dent=3") {
 		t.Fatalf("csv: %d\n%s", rec.Code, rec.Body.String())
 	}
 	for _, kind := range []string{"trend", "throughput", "pareto", "models"} {
@@ -161,7 +171,7 @@ func TestMonitorAlarmInAPIAndMetrics(t *testing.T) {
 		{Monitor: monitor.UncertainRate, Value: 0.05, Threshold: 0.2, N: 500, State: monitor.StateOK},
 		{Monitor: monitor.ClassMix, State: monitor.StateNoBaseline},
 	}}
-	f, _ := statsFixture(t, fixedMonitor{st})
+	f, _ := statsFixture(t, func(c *Config) { c.Monitor = fixedMonitor{st} })
 	rec := f.do("GET", "/api/monitor", "", nil)
 	var res monitorResponse
 	if err := json.Unmarshal(rec.Body.Bytes(), &res); err != nil || rec.Code != 200 || len(res.Alarms) != 1 || res.Alarms[0].Monitor != monitor.ScoreDrift {
@@ -182,4 +192,46 @@ func TestMonitorAlarmInAPIAndMetrics(t *testing.T) {
 	if strings.Contains(body, `monitor="class_mix"`) {
 		t.Error("a monitor without a baseline is exported")
 	}
+}
+
+// TestStatsPageInBrowser loads the statistics page of the known day in
+// headless Chromium: the figures, the four charts and the monitoring
+// alarm banner show. With -screenshots it writes screenshots/stats.png.
+func TestStatsPageInBrowser(t *testing.T) {
+	ctx := newBrowser(t)
+	mon := &monitor.Status{Model: "demo-defects/v2", Window: 500, Readings: []monitor.Reading{
+		{Monitor: monitor.ScoreDrift, Value: 0.31, Threshold: 0.2, N: 500, State: monitor.StateAlarm},
+		{Monitor: monitor.UncertainRate, Value: 0.04, Threshold: 0.2, N: 500, State: monitor.StateOK},
+		{Monitor: monitor.OverrideRate, Value: 0.02, Threshold: 0.1, N: 61, State: monitor.StateOK},
+		{Monitor: monitor.ClassMix, Value: 0.9, N: 500, State: monitor.StateOK},
+	}}
+	f, _ := statsFixture(t, func(c *Config) { c.KioskRoles = auth.AllRoles; c.Monitor = fixedMonitor{mon} })
+	base := startServer(t, f.h)
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(1280, 800),
+		chromedp.Navigate(base+"/stats?view=day&date=2026-12-03"),
+		chromedp.WaitVisible(`#kpi-total`),
+		chromedp.WaitVisible(`#monitor-banner`),
+	); err != nil {
+		t.Fatalf("stats page: %v", err)
+	}
+	for sel, want := range map[string]string{
+		"#kpi-total": "55", "#kpi-yield": "80.0 %", "#kpi-nok": "10",
+		"#stats-pareto tbody tr:first-child td:first-child":  "crack",
+		"#stats-models tbody tr:nth-child(2) td:first-child": "demo-defects/v2",
+	} {
+		if got := strings.TrimSpace(text(t, ctx, sel)); got != want {
+			t.Errorf("%s shows %q, want %q", sel, got, want)
+		}
+	}
+	if b := text(t, ctx, "#monitor-banner"); !strings.Contains(b, "demo-defects/v2") || !strings.Contains(b, "0.310") {
+		t.Errorf("banner %q", b)
+	}
+	charts, err := chromedp.Run(ctx, chromedp.Poll[bool](
+		`[...document.querySelectorAll(".charts img")].length === 4 && [...document.querySelectorAll(".charts img")].every(i => i.complete && i.naturalWidth > 0)`,
+		chromedp.WithPollingTimeout(10*time.Second)))
+	if err != nil || !charts {
+		t.Errorf("charts not shown: %v", err)
+	}
+	screenshot(t, ctx, "stats.png")
 }
