@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/auth"
 	"github.com/pruefplatz/pruefplatz/inspector/bolt"
+	"github.com/pruefplatz/pruefplatz/inspector/monitor"
 	"github.com/pruefplatz/pruefplatz/inspector/onnx"
 	"github.com/pruefplatz/pruefplatz/inspector/shiftstats"
 	"github.com/pruefplatz/pruefplatz/inspector/station"
@@ -104,5 +106,37 @@ func TestDemoHistoryBackfill(t *testing.T) {
 	}
 	if s, _ := store.Stats(); s.Count != len(vs) {
 		t.Fatalf("second backfill: %d verdicts, want %d", s.Count, len(vs))
+	}
+
+	// The watcher ignores the demo history; live verdicts the model
+	// leaves uncertain raise an alarm: logged and in the audit log.
+	users, err := bolt.OpenAuth(filepath.Join(t.TempDir(), "auth.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	authSvc := auth.NewService(users, 4, nil)
+	w := newModelWatcher(st, store, authSvc, log)
+	status, err := w.Check(ctx)
+	if err != nil || status == nil || status.Readings[1].State != monitor.StateTooFew {
+		t.Fatalf("with demo history only: %+v, %v", status, err)
+	}
+	for i := range 60 {
+		v := &inspector.Verdict{Time: now.Add(time.Duration(i) * time.Second), Model: m.Card.Ref(), Trigger: "auto",
+			Decision: inspector.Decision{Outcome: inspector.OutcomeUncertain, TopK: []inspector.Prediction{{Label: "ok", Score: 0.6}}}}
+		if err := store.Add(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status, err = w.Check(ctx)
+	if err != nil || len(status.Alarms()) == 0 || status.Alarms()[0].Monitor != monitor.UncertainRate {
+		t.Fatalf("60 uncertain verdicts: %+v, %v", status, err)
+	}
+	evs, err := users.Audit(ctx, auth.AuditQuery{})
+	if err != nil || len(evs) != 1 || evs[0].Action != auth.ActionMonitorAlarm || evs[0].Target != "demo-defects/v1" ||
+		!strings.Contains(evs[0].Detail, "uncertain_rate") {
+		t.Fatalf("audit log %+v, %v", evs, err)
+	}
+	if !strings.Contains(logs.String(), "model monitor alarm") {
+		t.Errorf("alarm not logged: %s", logs.String())
 	}
 }
