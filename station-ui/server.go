@@ -94,9 +94,10 @@ const (
 //	Backup(w io.Writer) (int64, error)
 //	Image(id uint64, thumb bool) ([]byte, error)
 //	Stats() (inspector.StoreStats, error)
+//	StatCounts(ctx context.Context, from, to time.Time) (shiftstats.Counts, error)
 //
 // Without them counts and exports are computed from List, images come from
-// Get, and /api/backup answers 501.
+// Get, and /api/backup and the statistics answer 501.
 type Store interface {
 	inspector.VerdictStore
 }
