@@ -80,11 +80,12 @@ var routeCalls = map[string]routeCall{
 	"POST /api/catalogue/matches/:id/accept":  {path: "/api/catalogue/matches/m1/accept", want: 501},
 	// The fixture's in-memory store keeps no statistics counters: the
 	// API answers 501, the page shows the error (stats_test.go uses bolt).
-	"GET /stats":                 {want: 200},
-	"GET /api/stats":             {want: 501},
-	"GET /api/stats/export":      {want: 501},
-	"GET /api/stats/chart/:kind": {path: "/api/stats/chart/trend", want: 501},
-	"GET /api/monitor":           {want: 200},
+	"GET /stats":                   {want: 200},
+	"GET /api/stats":               {want: 501},
+	"GET /api/stats/export":        {want: 501},
+	"GET /api/stats/chart/:kind":   {path: "/api/stats/chart/trend", want: 501},
+	"GET /api/monitor":             {want: 200},
+	"GET /api/monitor/chart/:kind": {path: "/api/monitor/chart/scores", want: 404}, // no monitor configured
 }
 
 // roleFixture is a fixture without kiosk, with one user per role.

@@ -1,8 +1,12 @@
 package stationui
 
 import (
+	"sort"
+	"strconv"
+
 	"github.com/go-analyze/charts"
 
+	"github.com/pruefplatz/pruefplatz/inspector/monitor"
 	"github.com/pruefplatz/pruefplatz/inspector/shiftstats"
 )
 
@@ -98,4 +102,77 @@ func pct(share float64, n int64) float64 {
 		return charts.GetNullValue()
 	}
 	return 100 * share
+}
+
+// Monitor chart kinds of GET /api/monitor/chart/:kind.
+const (
+	chartScores  = "scores"  // live top-score histogram against the card's validation one
+	chartClasses = "classes" // live class mix against the training set's
+)
+
+// renderMonitorChart draws the two distributions a monitor compares, as
+// shares in percent, so windows and training sets of any size compare.
+func renderMonitorChart(kind string, st *monitor.Status, text pageText) ([]byte, error) {
+	var labels, legend []string
+	var series [][]float64
+	switch kind {
+	case chartScores:
+		live := st.LiveScores
+		for i := range live.Bins {
+			labels = append(labels, strconv.FormatFloat(float64(i)/float64(live.Bins), 'f', 1, 64))
+		}
+		legend = []string{text.T("monitor.live")}
+		series = [][]float64{shares(live.Counts)}
+		if b := st.BaselineScores; b != nil && b.Bins == live.Bins {
+			legend = append(legend, text.T("monitor.validation"))
+			series = append(series, shares(b.Counts))
+		}
+	case chartClasses:
+		seen := map[string]bool{}
+		for c := range st.TrainingClasses {
+			seen[c] = true
+		}
+		for c := range st.LiveClasses {
+			seen[c] = true
+		}
+		for c := range seen {
+			labels = append(labels, c)
+		}
+		sort.Strings(labels)
+		live, train := make([]int64, len(labels)), make([]int64, len(labels))
+		for i, c := range labels {
+			live[i], train[i] = int64(st.LiveClasses[c]), int64(st.TrainingClasses[c])
+		}
+		legend = []string{text.T("monitor.live"), text.T("monitor.training")}
+		series = [][]float64{shares(live), shares(train)}
+	default:
+		return nil, badRequest("monitor chart %q (want scores or classes)", kind)
+	}
+	if len(labels) == 0 {
+		labels, series = []string{"—"}, [][]float64{{0}}
+	}
+	p, err := charts.BarRender(series, charts.SVGOutputOptionFunc(), charts.DimensionsOptionFunc(640, 260),
+		charts.TitleTextOptionFunc(text.T("monitor.chart_"+kind)),
+		charts.XAxisLabelsOptionFunc(labels),
+		charts.LegendLabelsOptionFunc(legend),
+		charts.YAxisOptionFunc(charts.YAxisOption{Min: charts.Ptr(0.0)}))
+	if err != nil {
+		return nil, err
+	}
+	return p.Bytes()
+}
+
+// shares turns counts into percentages of their sum (all 0 for no counts).
+func shares(counts []int64) []float64 {
+	var total int64
+	for _, c := range counts {
+		total += c
+	}
+	out := make([]float64, len(counts))
+	for i, c := range counts {
+		if total > 0 {
+			out[i] = 100 * float64(c) / float64(total)
+		}
+	}
+	return out
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/inspector/monitor"
 	"github.com/pruefplatz/pruefplatz/inspector/shiftstats"
 )
@@ -35,6 +36,7 @@ func (s *Server) statsRoutes(r *gin.Engine) {
 	s.handle(r, "GET", "/api/stats/export", engOrAdm, s.statsCSV)
 	s.handle(r, "GET", "/api/stats/chart/:kind", engOrAdm, s.statsChart)
 	s.handle(r, "GET", "/api/monitor", liveView, s.monitorJSON)
+	s.handle(r, "GET", "/api/monitor/chart/:kind", engOrAdm, s.monitorChart)
 	if err := s.metrics.reg.Register(&monitorCollector{s: s}); err != nil {
 		s.log.Warn("monitor metrics not registered", "err", err)
 	}
@@ -196,6 +198,24 @@ func (s *Server) monitorJSON(c *gin.Context) {
 		}
 	}
 	c.JSON(http.StatusOK, res)
+}
+
+func (s *Server) monitorChart(c *gin.Context) {
+	var st *monitor.Status
+	if s.cfg.Monitor != nil {
+		st = s.cfg.Monitor.Latest()
+	}
+	if st == nil {
+		s.fail(c, fmt.Errorf("%w: no monitoring data yet", inspector.ErrNotFound))
+		return
+	}
+	svg, err := renderMonitorChart(c.Param("kind"), st, s.text.page(s.text.lang(c)))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Data(http.StatusOK, "image/svg+xml", svg)
 }
 
 // monitorCollector exports each monitor's value, threshold and alarm

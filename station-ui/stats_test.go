@@ -203,8 +203,13 @@ func TestStatsPageInBrowser(t *testing.T) {
 		{Monitor: monitor.ScoreDrift, Value: 0.31, Threshold: 0.2, N: 500, State: monitor.StateAlarm},
 		{Monitor: monitor.UncertainRate, Value: 0.04, Threshold: 0.2, N: 500, State: monitor.StateOK},
 		{Monitor: monitor.OverrideRate, Value: 0.02, Threshold: 0.1, N: 61, State: monitor.StateOK},
-		{Monitor: monitor.ClassMix, Value: 0.9, N: 500, State: monitor.StateOK},
-	}}
+		{Monitor: monitor.ClassMix, Value: 0.9, N: 500, State: monitor.StateReported},
+	},
+		LiveScores:      monitor.Histogram{Bins: 10, Counts: []int64{0, 0, 0, 0, 2, 10, 40, 90, 160, 198}},
+		BaselineScores:  &monitor.Histogram{Bins: 10, Counts: []int64{0, 0, 0, 0, 0, 1, 3, 10, 60, 226}},
+		LiveClasses:     map[string]int{"ok": 452, "crack": 20, "dent": 12, "scratch": 9, "missing_hole": 7},
+		TrainingClasses: map[string]int{"ok": 200, "crack": 200, "dent": 200, "scratch": 200, "missing_hole": 200},
+	}
 	f, _ := statsFixture(t, func(c *Config) { c.KioskRoles = auth.AllRoles; c.Monitor = fixedMonitor{mon} })
 	base := startServer(t, f.h)
 	if err := chromedp.Do(ctx,
@@ -228,10 +233,17 @@ func TestStatsPageInBrowser(t *testing.T) {
 		t.Errorf("banner %q", b)
 	}
 	charts, err := chromedp.Run(ctx, chromedp.Poll[bool](
-		`[...document.querySelectorAll(".charts img")].length === 4 && [...document.querySelectorAll(".charts img")].every(i => i.complete && i.naturalWidth > 0)`,
+		`[...document.querySelectorAll(".charts img")].length === 6 && [...document.querySelectorAll(".charts img")].every(i => i.complete && i.naturalWidth > 0)`,
 		chromedp.WithPollingTimeout(10*time.Second)))
 	if err != nil || !charts {
 		t.Errorf("charts not shown: %v", err)
 	}
 	screenshot(t, ctx, "stats.png")
+	if err := chromedp.Do(ctx, chromedp.ScrollIntoView(`#monitoring`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := text(t, ctx, "#monitor-table tbody tr:first-child td:last-child"); got != "ALARM" {
+		t.Errorf("score drift state %q, want ALARM", got)
+	}
+	screenshot(t, ctx, "stats-monitoring.png")
 }

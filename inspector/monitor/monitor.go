@@ -154,6 +154,9 @@ const (
 	StateAlarm      = "alarm"
 	StateNoBaseline = "no_baseline"
 	StateTooFew     = "too_few"
+	// StateReported: a monitor without a threshold (class_mix by default)
+	// shows its value and never alarms.
+	StateReported = "reported"
 )
 
 // Reading is one monitor's value against its threshold.
@@ -246,7 +249,9 @@ func Evaluate(cfg Config, model string, base Baseline, vs []inspector.Verdict, n
 			r.State = StateNoBaseline
 		case samples < need:
 			r.State = StateTooFew
-		case threshold > 0 && value > threshold:
+		case threshold <= 0:
+			r.State = StateReported
+		case value > threshold:
 			r.State = StateAlarm
 		}
 		return r

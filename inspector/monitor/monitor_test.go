@@ -104,7 +104,7 @@ func TestUncertainAndOverrideRates(t *testing.T) {
 	if o.N != 40 || o.Value != 0.25 || !o.Alarm() {
 		t.Fatalf("override %+v, want 10 of 40 and an alarm", o)
 	}
-	if mix.State != StateOK || mix.Value <= 0 {
+	if mix.State != StateReported || mix.Value <= 0 {
 		t.Fatalf("class mix reports without alarming by default: %+v", mix)
 	}
 }
