@@ -23,6 +23,7 @@ import (
 	"github.com/pruefplatz/pruefplatz/inspector"
 	ia "github.com/pruefplatz/pruefplatz/inspector/anomaly"
 	"github.com/pruefplatz/pruefplatz/inspector/embed"
+	"github.com/pruefplatz/pruefplatz/inspector/monitor"
 	"github.com/pruefplatz/pruefplatz/inspector/onnx"
 	"github.com/pruefplatz/pruefplatz/inspector/opencv"
 	"github.com/pruefplatz/pruefplatz/models"
@@ -292,7 +293,10 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 			Proj: opt.Fit.Proj, Seed: opt.Fit.Seed, Eval: evalRes,
 		},
 		FileSHA256: map[string]string{BankFile: ""},
-		Backbone:   &models.BackboneInfo{Name: opt.Backbone.Name, SHA256: opt.Backbone.SHA256, License: opt.Backbone.License, Source: opt.Backbone.Source, Frozen: true},
+		// The drift monitor's baseline: the held-out OK images' top
+		// class probabilities, as verdicts carry them.
+		ScoreBaseline: validationBaseline(scorer.P, valScores),
+		Backbone:      &models.BackboneInfo{Name: opt.Backbone.Name, SHA256: opt.Backbone.SHA256, License: opt.Backbone.License, Source: opt.Backbone.Source, Frozen: true},
 		Training: &models.TrainingInfo{Backend: "pure Go (features: ONNX Runtime)", Seed: opt.Fit.Seed, Seconds: secs, EmbedSeconds: embedSecs,
 			ImagesPerSec: float64(st.Images) / secs, Batch: opt.Grid * opt.Grid, Sampling: "OK images only"},
 		Dataset: &models.DatasetInfo{Path: opt.Data, ManifestHash: manifest.Hash(), ClassCounts: manifest.ClassCounts,
@@ -424,6 +428,16 @@ func (ev *evaluator) distances(ctx context.Context, path string) ([]float32, err
 	}
 	d := make([]float32, len(f)/ia.Dim)
 	return d, ev.m.Search.Nearest(ctx, f, d)
+}
+
+// validationBaseline is the histogram of the top class probability the
+// model gives each held-out image (see monitor.TopScoreHistogram).
+func validationBaseline(p ia.Params, scores []float32) *monitor.Histogram {
+	probs := make([][]float32, len(scores))
+	for i, s := range scores {
+		probs[i] = p.Probabilities(s)
+	}
+	return monitor.TopScoreHistogram(probs)
 }
 
 func (ev *evaluator) scores(ctx context.Context, ss []datasets.Sample, out io.Writer) ([]float32, []string) {

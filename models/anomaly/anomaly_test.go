@@ -172,6 +172,9 @@ func TestTrainExportLoadRoundTrip(t *testing.T) {
 	if card.Kind != models.KindAnomaly || card.FileSHA256[BankFile] == "" || card.Ref().SHA256 == card.ONNXSHA256 {
 		t.Errorf("card: kind %q, bank sha %q, ref %s", card.Kind, card.FileSHA256[BankFile], card.Ref().SHA256)
 	}
+	if sb := card.ScoreBaseline; sb == nil || sb.Total() != int64(card.Anomaly.HeldOutOK) {
+		t.Errorf("score baseline %+v, want one count per held-out OK image (%d)", sb, card.Anomaly.HeldOutOK)
+	}
 	m, err := Open(card, res.Dir, onnx.Options{Threads: 1}, nil)
 	if err != nil {
 		t.Fatal(err)
