@@ -162,8 +162,9 @@ const (
 // DefaultWrongCost is RuleCost's default price of a wrong automatic verdict,
 // in looks by a human: a look at a flagged part takes seconds, while a part
 // in the wrong bin or a shipped defect means rework or a complaint. On
-// magnetic-tile the chosen thresholds are the same for any factor from 5 to
-// 20, so the rule does not hinge on the exact number (docs/training.md).
+// magnetic-tile and the demo sets the chosen thresholds are the same for any
+// price from 5 to 20, so the rule does not hinge on the exact number
+// (docs/training.md).
 const DefaultWrongCost = 20
 
 // ThresholdPolicy is the rule and its parameter that chose a card's

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -149,15 +150,18 @@ func trainOnBackbone(ctx context.Context, opt Options, start time.Time, reg mode
 		len(ver.References), ver.MaxAbsDiff, ver.Tolerance)
 
 	arch := fmt.Sprintf("%s (frozen, ImageNet) → embedding 1280 → L2 normalisation", bb.Name)
-	if len(heads) > 1 {
-		arch += fmt.Sprintf(" → %d heads, logits averaged:", len(heads))
-	}
+	var layersText []string
 	for i, l := range heads[0].layers {
 		if i < len(heads[0].layers)-1 {
-			arch += fmt.Sprintf(" → dense(%d)+ReLU", l.Out)
+			layersText = append(layersText, fmt.Sprintf("dense(%d)+ReLU", l.Out))
 		} else {
-			arch += fmt.Sprintf(" → dense(%d) logits", l.Out)
+			layersText = append(layersText, fmt.Sprintf("dense(%d) logits", l.Out))
 		}
+	}
+	if len(heads) > 1 {
+		arch += fmt.Sprintf(" → %d heads, each %s, logits averaged", len(heads), strings.Join(layersText, " → "))
+	} else {
+		arch += " → " + strings.Join(layersText, " → ")
 	}
 	card := &models.Card{
 		Name: opt.Name, Version: opt.Version, Labels: ds.Classes, Input: spec, OKLabels: opt.OKLabels,
