@@ -29,7 +29,10 @@ type Card struct {
 	OKLabels     []string             `json:"ok_labels,omitempty"`
 	Thresholds   inspector.Thresholds `json:"thresholds"`
 	ThresholdWhy string               `json:"threshold_rule,omitempty"`
-	Architecture string               `json:"architecture"`
+	// ThresholdPolicy is the rule that chose Thresholds; nil on cards from
+	// before it was recorded, which used LegacyThresholdPolicy.
+	ThresholdPolicy *ThresholdPolicy `json:"threshold_policy,omitempty"`
+	Architecture    string           `json:"architecture"`
 	// Kind is "" (or KindClassifier) for a classifier and KindAnomaly for
 	// a good-only anomaly model (see Anomaly).
 	Kind string `json:"kind,omitempty"`
@@ -153,6 +156,9 @@ type TrainingInfo struct {
 	// AugmentedViews is the number of augmented copies of each training
 	// image embedded once (backbone models).
 	AugmentedViews int `json:"augmented_views,omitempty"`
+	// Heads is the number of heads whose logits a backbone model averages
+	// (merged into one wider head in the graph).
+	Heads int `json:"heads,omitempty"`
 	// EmbedSeconds, EmbedCacheHits and EmbedComputed describe the
 	// embedding step of a backbone model (Seconds includes it).
 	EmbedSeconds   float64      `json:"embed_seconds,omitempty"`
@@ -325,4 +331,13 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// Policy returns the threshold rule that chose the card's thresholds:
+// ThresholdPolicy, or LegacyThresholdPolicy for a card without one.
+func (c *Card) Policy() ThresholdPolicy {
+	if c.ThresholdPolicy != nil {
+		return *c.ThresholdPolicy
+	}
+	return LegacyThresholdPolicy
 }

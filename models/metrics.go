@@ -149,51 +149,146 @@ func (m *Metrics) Table() string {
 	return b.String()
 }
 
-// ThresholdRule explains ChooseThresholds, for the card.
-const ThresholdRule = "Chosen on the validation split; a threshold always sits on a correctly called image, never on a wrong one. " +
-	"Parts model: accept = the lowest top-class probability at which the validation images scoring at least that " +
-	"are right in at least the target share (never below 0.5). " +
-	"Defect model: accept = the lowest P(OK) at which the images called OK are truly OK in at least the target share; " +
-	"the most defective-looking image still called NOK that way marks the NOK side, and reject lies halfway between " +
-	"its P(OK) and the next higher validation image's (at most accept), so the gap the validation data cannot vouch " +
-	"for goes to a human rather than scrapping good parts. " +
-	"Between reject and accept the station answers 'uncertain' and asks a human."
+// The threshold rules a card can record (ThresholdPolicy.Rule).
+const (
+	// RulePrecision is the first rule, of the shipped v1 models: the
+	// accepted validation images must be right in at least a target share.
+	RulePrecision = "precision"
+	// RuleCost weighs a wrong automatic verdict against a look by a human
+	// and puts each threshold where the validation images cost least.
+	RuleCost = "cost"
+)
+
+// DefaultWrongCost is RuleCost's default price of a wrong automatic verdict,
+// in looks by a human: a look at a flagged part takes seconds, while a part
+// in the wrong bin or a shipped defect means rework or a complaint. On
+// magnetic-tile and the demo sets the chosen thresholds are the same for any
+// price from 5 to 20, so the rule does not hinge on the exact number
+// (docs/training.md).
+const DefaultWrongCost = 20
+
+// ThresholdPolicy is the rule and its parameter that chose a card's
+// thresholds, so a retraining can choose them the same way.
+type ThresholdPolicy struct {
+	// Rule is RulePrecision or RuleCost.
+	Rule string `json:"rule"`
+	// TargetPrecision is RulePrecision's share of right accepted verdicts.
+	TargetPrecision float64 `json:"target_precision,omitempty"`
+	// WrongCost is RuleCost's price of a wrong automatic verdict in looks
+	// by a human.
+	WrongCost float64 `json:"wrong_cost,omitempty"`
+}
+
+// LegacyThresholdPolicy is the rule of cards that record none: the shipped
+// v1 models were published with it.
+var LegacyThresholdPolicy = ThresholdPolicy{Rule: RulePrecision, TargetPrecision: 0.99}
+
+// DefaultThresholdPolicy is the rule new trainings use.
+var DefaultThresholdPolicy = ThresholdPolicy{Rule: RuleCost, WrongCost: DefaultWrongCost}
+
+// Validate returns an error for an unknown rule or a parameter outside its
+// range: a target share in (0, 1], a cost of at least 1.
+func (p ThresholdPolicy) Validate() error {
+	switch p.Rule {
+	case RulePrecision:
+		if !(p.TargetPrecision > 0 && p.TargetPrecision <= 1) {
+			return fmt.Errorf("threshold rule %s: target precision %v is not in (0, 1]", p.Rule, p.TargetPrecision)
+		}
+	case RuleCost:
+		if !(p.WrongCost >= 1) {
+			return fmt.Errorf("threshold rule %s: the cost of a wrong verdict (%v) must be at least one look by a human", p.Rule, p.WrongCost)
+		}
+	default:
+		return fmt.Errorf("unknown threshold rule %q (want %s or %s)", p.Rule, RulePrecision, RuleCost)
+	}
+	return nil
+}
+
+// Explain says in words how the policy chose the thresholds, for the card.
+func (p ThresholdPolicy) Explain() string {
+	var core, defect string
+	switch p.Rule {
+	case RuleCost:
+		core = fmt.Sprintf("Rule %q: a wrong automatic verdict is taken to cost %g looks by a human; each threshold sits where the "+
+			"validation images would cost least (every accepted wrong image %g, every image sent to a human 1), so a band of "+
+			"images is accepted when it is right in more than %.1f %% of cases. ", p.Rule, p.WrongCost, p.WrongCost, 100*(1-1/p.WrongCost))
+		defect = "Parts model: accept = that top-class probability (never below 0.5). " +
+			"Defect model: accept = that P(OK) for the images called OK; the same choice among the images called NOK marks the NOK side, "
+	default:
+		core = fmt.Sprintf("Rule %q, target %g: ", p.Rule, p.TargetPrecision)
+		defect = "Parts model: accept = the lowest top-class probability at which the validation images scoring at least that " +
+			"are right in at least the target share (never below 0.5). " +
+			"Defect model: accept = the lowest P(OK) at which the images called OK are truly OK in at least the target share; " +
+			"the most defective-looking image still called NOK that way marks the NOK side, "
+	}
+	return "Chosen on the validation split; a threshold always sits on a correctly called image, never on a wrong one. " + core + defect +
+		"and reject lies halfway between its P(OK) and the next higher validation image's (at most accept), so the gap the validation data cannot vouch " +
+		"for goes to a human rather than scrapping good parts. " +
+		"Between reject and accept the station answers 'uncertain' and asks a human."
+}
+
+// ThresholdRule explains ChooseThresholds under the legacy policy, the
+// text of the shipped v1 cards.
+var ThresholdRule = LegacyThresholdPolicy.Explain()
 
 // ChooseThresholds picks thresholds from validation probabilities and true
-// label indices, so that accepted verdicts are right in at least
-// targetPrecision of validation cases (see ThresholdRule). okIdx lists the
-// OK labels' indices of a defect model; empty for a parts model.
+// label indices under policy (see ThresholdPolicy.Explain; policy must be
+// valid). okIdx lists the OK labels' indices of a defect model; empty for a
+// parts model.
 //
-// The precision sweep alone would let a threshold land on a wrong image (one
-// good part in a hundred called NOK still meets 99 %), right at the edge of
-// the other class's scores; with a few dozen validation images per class the
-// test and station images of that class then fall past it. Ending on a right
-// image and, for reject, moving into the middle of the gap keeps that edge
-// uncertain instead. Accept stays on its strict edge: a defect let through
-// costs more than a question to the operator.
-func ChooseThresholds(probs [][]float32, truth []int, okIdx []int, targetPrecision float64) inspector.Thresholds {
+// RulePrecision's sweep alone would let a threshold land on a wrong image
+// (one good part in a hundred called NOK still meets 99 %), right at the
+// edge of the other class's scores; with a few dozen validation images per
+// class the test and station images of that class then fall past it. Ending
+// on a right image and, for reject, moving into the middle of the gap keeps
+// that edge uncertain instead. Accept stays on its strict edge: a defect let
+// through costs more than a question to the operator.
+//
+// RuleCost replaces the share by a price: a target share asks the accepted
+// images to be right on average, so a model that is 96 % right overall with
+// a few confidently wrong validation images must send a third of its images
+// to a human to reach 99 %, although the extra images it would accept are
+// right in 97 % of cases. Weighing each band of images by what a mistake and
+// a question cost accepts exactly the bands that are worth it.
+func ChooseThresholds(probs [][]float32, truth []int, okIdx []int, policy ThresholdPolicy) inspector.Thresholds {
 	type scored struct {
 		score float64
 		right bool
 	}
 	// cut sorts ss by falling score and returns the index k such that the
-	// items scoring at least ss[k].score are right in at least
-	// targetPrecision of cases and those scoring exactly ss[k].score include
-	// a right one (the last of equal scores, so a threshold there takes them
+	// items scoring at least ss[k].score are the ones to accept under the
+	// policy (right in at least the target share; or least cost, the
+	// shortest such prefix) and those scoring exactly ss[k].score include a
+	// right one (the last of equal scores, so a threshold there takes them
 	// all), or -1 when there is none.
 	cut := func(ss []scored) int {
 		sort.SliceStable(ss, func(i, j int) bool { return ss[i].score > ss[j].score })
 		k, right, tieRight := -1, 0, false
+		// RuleCost: the cost of accepting the first i+1 images relative to
+		// sending all to a human; the empty prefix costs 0.
+		cost, best := 0.0, 0.0
 		for i, v := range ss {
 			if v.right {
 				right++
 				tieRight = true
+				cost--
+			} else {
+				cost += policy.WrongCost - 1
 			}
 			if i+1 < len(ss) && ss[i+1].score == v.score {
 				continue
 			}
-			if tieRight && float64(right)/float64(i+1) >= targetPrecision {
-				k = i
+			if tieRight {
+				switch policy.Rule {
+				case RuleCost:
+					if cost < best {
+						k, best = i, cost
+					}
+				default:
+					if float64(right)/float64(i+1) >= policy.TargetPrecision {
+						k = i
+					}
+				}
 			}
 			tieRight = false
 		}

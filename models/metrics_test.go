@@ -2,6 +2,7 @@ package models
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
@@ -34,7 +35,7 @@ func TestDecideAndThresholds(t *testing.T) {
 	// Validation: OK images score P(ok) 0.95, 0.9, 0.6; defects 0.7, 0.2, 0.05.
 	probs := [][]float32{{0.02, 0.95, 0.03}, {0.05, 0.9, 0.05}, {0.2, 0.6, 0.2}, {0.25, 0.7, 0.05}, {0.7, 0.2, 0.1}, {0.05, 0.05, 0.9}}
 	truth := []int{1, 1, 1, 0, 0, 2}
-	th := ChooseThresholds(probs, truth, []int{1}, 1.0)
+	th := ChooseThresholds(probs, truth, []int{1}, ThresholdPolicy{Rule: RulePrecision, TargetPrecision: 1})
 	// All OK calls right requires P(ok) ≥ 0.9 (0.7 would pass a crack); all NOK
 	// calls right requires P(ok) ≤ 0.2, and the next image up (a good part at
 	// 0.6) puts reject halfway, at 0.4.
@@ -87,7 +88,7 @@ func TestThresholdsNeverSitOnAWrongImage(t *testing.T) {
 		add(0.94+0.05*float32(i)/29, 1)
 	}
 	add(0.972, 2) // a scratch among the good parts
-	th := ChooseThresholds(probs, truth, []int{1}, 0.99)
+	th := ChooseThresholds(probs, truth, []int{1}, LegacyThresholdPolicy)
 	if th.Reject < 0.4 || th.Reject >= 0.94 {
 		t.Errorf("reject %.4f, want in the gap (0.4, 0.94)", th.Reject)
 	}
@@ -103,7 +104,7 @@ func TestThresholdsNeverSitOnAWrongImage(t *testing.T) {
 	// Parts model: the top score 0.9 is shared by a right and a wrong image;
 	// a threshold at 0.9 takes both, so with target 1 accept must stay above.
 	parts := [][]float32{{0.95, 0.05}, {0.9, 0.1}, {0.1, 0.9}, {0.2, 0.8}}
-	pth := ChooseThresholds(parts, []int{0, 0, 0, 1}, nil, 1)
+	pth := ChooseThresholds(parts, []int{0, 0, 0, 1}, nil, ThresholdPolicy{Rule: RulePrecision, TargetPrecision: 1})
 	if math.Abs(float64(pth.Accept)-0.95) > 1e-6 {
 		t.Errorf("parts accept %.4f, want 0.95 (0.9 is tied with a wrong call)", pth.Accept)
 	}
@@ -133,5 +134,117 @@ func TestThresholdStats(t *testing.T) {
 	m.AddThresholdStats(probs, truth, th, nil)
 	if math.Abs(m.Uncertain-0.6) > 1e-9 || math.Abs(m.AcceptedAccuracy-0.5) > 1e-9 || m.DefectModel {
 		t.Errorf("parts model: uncertain %v, right %v (defect %v), want 0.6 and 0.5", m.Uncertain, m.AcceptedAccuracy, m.DefectModel)
+	}
+}
+
+// TestCostRuleAcceptsTheBandsWorthIt builds magnetic-tile's validation
+// shape for a parts model: one confidently wrong image on top, 50 right ones
+// (0.99 … 0.80), a wrong one at 0.79, 30 right (0.78 … 0.70), then a band
+// at chance (0.69 … 0.50, every other image wrong). No prefix is 99 % right,
+// so the precision rule sends nearly everything to a human; the cost rule
+// accepts as far as a mistake is outweighed by the questions it saves.
+func TestCostRuleAcceptsTheBandsWorthIt(t *testing.T) {
+	var probs [][]float32
+	var truth []int
+	add := func(p float32, right bool) {
+		probs = append(probs, []float32{p, 1 - p})
+		truth = append(truth, map[bool]int{true: 0, false: 1}[right])
+	}
+	add(0.995, false)
+	for i := range 50 {
+		add(0.99-0.19*float32(i)/49, true)
+	}
+	add(0.79, false)
+	for i := range 30 {
+		add(0.78-0.08*float32(i)/29, true)
+	}
+	for i := range 20 {
+		add(0.69-0.19*float32(i)/19, i%2 == 1)
+	}
+	cost := func(k float64) ThresholdPolicy { return ThresholdPolicy{Rule: RuleCost, WrongCost: k} }
+	cases := []struct {
+		name   string
+		policy ThresholdPolicy
+		accept float64
+	}{
+		// Cost of accepting down to 0.70: 2×19 − 80 < 0; the band below
+		// adds 19 − 1 per pair.
+		{"cost 20", cost(20), 0.70},
+		// At 40: 39 − 50 = −11 down to 0.80, then 39 − 30 more: stop at 0.80.
+		{"cost 40", cost(40), 0.80},
+		// At 100 no prefix pays for its first mistake: accept stays at 0.99.
+		{"cost 100", cost(100), 0.99},
+		{"precision 99 %", LegacyThresholdPolicy, 0.99},
+		{"precision 97 %", ThresholdPolicy{Rule: RulePrecision, TargetPrecision: 0.97}, 0.70},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			th := ChooseThresholds(probs, truth, nil, c.policy)
+			if math.Abs(float64(th.Accept)-c.accept) > 1e-6 || th.Reject != th.Accept {
+				t.Errorf("thresholds %+v, want accept = reject = %.2f", th, c.accept)
+			}
+		})
+	}
+}
+
+// TestCostRuleDefectModel runs the defect-model split of
+// TestThresholdsNeverSitOnAWrongImage under the default cost rule: accept
+// must not sit on or below the scratch among the good parts (22 good
+// parts above it save 22 questions; accepting it costs 19, and the 8 good
+// parts below it do not win that back), and reject stays in the gap.
+func TestCostRuleDefectModel(t *testing.T) {
+	var probs [][]float32
+	var truth []int
+	add := func(pOK float32, label int) {
+		probs = append(probs, []float32{(1 - pOK) / 2, pOK, (1 - pOK) / 2})
+		truth = append(truth, label)
+	}
+	for i := range 120 {
+		add(0.4*float32(i)/119, i%2*2)
+	}
+	for i := range 30 {
+		add(0.94+0.05*float32(i)/29, 1)
+	}
+	add(0.972, 2)
+	th := ChooseThresholds(probs, truth, []int{1}, DefaultThresholdPolicy)
+	if th.Accept <= 0.972 || th.Accept > 0.975 {
+		t.Errorf("accept %.4f, want just above the scratch's 0.972", th.Accept)
+	}
+	if math.Abs(float64(th.Reject)-0.67) > 1e-6 {
+		t.Errorf("reject %.4f, want halfway in the gap, 0.67", th.Reject)
+	}
+}
+
+func TestThresholdPolicyValidate(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		p    ThresholdPolicy
+		ok   bool
+	}{
+		{"default", DefaultThresholdPolicy, true},
+		{"legacy", LegacyThresholdPolicy, true},
+		{"cost below one look", ThresholdPolicy{Rule: RuleCost, WrongCost: 0.5}, false},
+		{"precision above 1", ThresholdPolicy{Rule: RulePrecision, TargetPrecision: 1.5}, false},
+		{"precision 0", ThresholdPolicy{Rule: RulePrecision}, false},
+		{"unknown rule", ThresholdPolicy{Rule: "vibes", WrongCost: 20}, false},
+	} {
+		if err := c.p.Validate(); (err == nil) != c.ok {
+			t.Errorf("%s: Validate() = %v, want ok %v", c.name, err, c.ok)
+		}
+	}
+}
+
+// TestCardPolicy: a card from before the policy was recorded was chosen
+// with the legacy precision rule, so a retraining from it can reproduce it.
+func TestCardPolicy(t *testing.T) {
+	if got := (&Card{}).Policy(); got != LegacyThresholdPolicy {
+		t.Errorf("card without a policy: %+v, want the legacy rule", got)
+	}
+	p := ThresholdPolicy{Rule: RuleCost, WrongCost: 7}
+	if got := (&Card{ThresholdPolicy: &p}).Policy(); got != p {
+		t.Errorf("card policy %+v, want %+v", got, p)
+	}
+	if !strings.Contains(p.Explain(), "cost 7 looks") {
+		t.Errorf("explanation does not name the cost: %s", p.Explain())
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/pruefplatz/pruefplatz/augment"
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/inspector/bolt"
+	"github.com/pruefplatz/pruefplatz/models"
 	"github.com/pruefplatz/pruefplatz/models/backbones"
 	"github.com/pruefplatz/pruefplatz/models/train"
 	"github.com/spf13/cobra"
@@ -43,6 +44,7 @@ validation loss stops improving. For a defect model name the OK classes with
 				an.backbone = backbone
 				return an.run(cmd, opt.Data, opt.Name, opt.Registry, opt.Version, resize, roi, opt.OKLabels, opt.Seed, opt.Threads)
 			}
+			opt.Thresholds.Rule = models.RuleCost
 			if pipeline != "" {
 				p, err := augment.LoadPipeline(pipeline)
 				if err != nil {
@@ -135,6 +137,8 @@ validation loss stops improving. For a defect model name the OK classes with
 	f.StringVar(&backbone, "backbone", backbones.None, "pretrained backbone to train a head on (frozen features): "+strings.Join(backbones.Names(), ", ")+", or none for the small CNN from scratch")
 	f.IntVar(&opt.Views, "views", 4, "augmented copies of each training image embedded once and cached (--backbone only); -1 for none")
 	f.IntVar(&opt.Hidden, "hidden", 256, "width of the head's hidden ReLU layer (--backbone only); -1 for a linear head")
+	f.Float64Var(&opt.Thresholds.WrongCost, "wrong-cost", models.DefaultWrongCost, "price of a wrong automatic verdict in looks by a human: the card's thresholds sit where the validation images cost least")
+	f.IntVar(&opt.Heads, "heads", 3, "heads trained from different initial weights whose logits are averaged, merged into one wider head at export (--backbone only)")
 	f.IntVar(&opt.Threads, "threads", 0, "ONNX Runtime threads for embedding (--backbone only; default all cores)")
 	f.StringVar(&cacheDir, "cache-dir", "", "folder of the embedding caches, one file per dataset (default: the user cache folder, pruefplatz/embed)")
 	f.BoolVar(&opt.AllowLabelChange, "allow-label-change", false, "publish even when the labels differ from the previous version's")

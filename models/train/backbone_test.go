@@ -50,6 +50,13 @@ func TestTrainBackboneExportMatches(t *testing.T) {
 	if c.Verification == nil || len(c.Verification.References) == 0 || c.Verification.MaxAbsDiff > c.Verification.Tolerance {
 		t.Fatalf("verification %+v", c.Verification)
 	}
+	// The default ensemble is what was exported and verified above.
+	if c.Training.Heads != 3 || !strings.Contains(c.Architecture, "3 heads") {
+		t.Errorf("card: %d heads, architecture %q; want the default 3", c.Training.Heads, c.Architecture)
+	}
+	if c.ThresholdPolicy == nil || *c.ThresholdPolicy != models.DefaultThresholdPolicy {
+		t.Errorf("card threshold policy %+v, want the default", c.ThresholdPolicy)
+	}
 	// The reference images, run again through the published file: the
 	// exported answers are the trained ones.
 	path := filepath.Join(res.Dir, models.ModelFile)

@@ -143,7 +143,7 @@ func trainCNN(ctx context.Context, opt Options, start time.Time, j *job) (*Resul
 
 	card := &models.Card{
 		Name: opt.Name, Version: opt.Version, Labels: ds.Classes, Input: spec, OKLabels: opt.OKLabels,
-		Thresholds: th, ThresholdWhy: models.ThresholdRule, Architecture: arch.String(),
+		Thresholds: th, ThresholdWhy: opt.Thresholds.Explain(), ThresholdPolicy: &opt.Thresholds, Architecture: arch.String(),
 		Training: &models.TrainingInfo{
 			Backend: opt.Backend, Epochs: opt.Epochs, EpochsRun: len(curve), BestEpoch: bestEpoch, Batch: opt.Batch,
 			StepsPerEpoch: steps, Patience: opt.Patience, StemStride: arch.StemStride,

@@ -49,6 +49,7 @@ func reproduce(t *testing.T, data, name string) {
 		// A card without the field was trained with INTER_AREA.
 		Interpolation: cmp.Or(card.Input.Interpolation, inspector.InterpArea), Seed: tr.Seed, LR: tr.LearningRate, Patience: tr.Patience,
 		StepsPerEpoch: tr.StepsPerEpoch, StemStride: tr.StemStride, OKLabels: card.OKLabels, ORTLib: ortLib(t), Pipeline: &pipeline,
+		Thresholds: card.Policy(),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pruefplatz/pruefplatz/datasets"
 	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/models"
 )
 
 // tinyPNG encodes a 40×32 image whose bright half tells the class apart:
@@ -153,6 +154,18 @@ func TestTrainUnknownBackend(t *testing.T) {
 	opt.Backend = "xla"
 	if _, err := Train(context.Background(), opt); err == nil || !strings.Contains(err.Error(), "unknown backend") {
 		t.Errorf("unknown backend: %v", err)
+	}
+	assertNoVersion(t, opt.Registry, opt.Name)
+}
+
+// TestTrainRefusesBadThresholdRule: a threshold rule that cannot choose
+// thresholds stops the training before anything is learned or published.
+func TestTrainRefusesBadThresholdRule(t *testing.T) {
+	data := tinyDataset(t, []string{"left", "right"}, []int{8, 8})
+	opt := tinyOptions(t, data)
+	opt.Thresholds = models.ThresholdPolicy{Rule: models.RuleCost, WrongCost: 0.5}
+	if _, err := Train(context.Background(), opt); err == nil || !strings.Contains(err.Error(), "at least one look") {
+		t.Errorf("cost 0.5: %v", err)
 	}
 	assertNoVersion(t, opt.Registry, opt.Name)
 }

@@ -1,0 +1,63 @@
+package train
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestMergeHeadsAveragesLogits: the merged head the export grafts answers
+// the mean of the members' logits, for heads with a hidden layer and for
+// linear ones, so the ensemble the card measures is the one the station runs.
+func TestMergeHeadsAveragesLogits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	layer := func(in, out int) headLayer {
+		l := headLayer{W: make([]float32, in*out), B: make([]float32, out), In: in, Out: out}
+		for i := range l.W {
+			l.W[i] = float32(rng.NormFloat64())
+		}
+		for i := range l.B {
+			l.B[i] = float32(rng.NormFloat64())
+		}
+		return l
+	}
+	const in, hidden, classes = 7, 5, 3
+	for _, c := range []struct {
+		name  string
+		heads int
+		make  func() []headLayer
+	}{
+		{"hidden layer, 3 heads", 3, func() []headLayer { return []headLayer{layer(in, hidden), layer(hidden, classes)} }},
+		{"linear, 2 heads", 2, func() []headLayer { return []headLayer{layer(in, classes)} }},
+		{"one head", 1, func() []headLayer { return []headLayer{layer(in, hidden), layer(hidden, classes)} }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var hs []*head
+			for range c.heads {
+				hs = append(hs, &head{layers: c.make(), secs: 1})
+			}
+			m := mergeHeads(hs)
+			if m.secs != float64(c.heads) {
+				t.Errorf("merged seconds %v, want the sum %d", m.secs, c.heads)
+			}
+			for range 20 {
+				x := make([]float32, in)
+				for i := range x {
+					x[i] = float32(rng.NormFloat64())
+				}
+				want := make([]float64, classes)
+				for _, h := range hs {
+					for j, v := range h.logits(x) {
+						want[j] += float64(v) / float64(c.heads)
+					}
+				}
+				got := m.logits(x)
+				for j := range want {
+					if math.Abs(float64(got[j])-want[j]) > 1e-4 {
+						t.Fatalf("logit %d: merged %v, mean of heads %v", j, got[j], want[j])
+					}
+				}
+			}
+		})
+	}
+}
