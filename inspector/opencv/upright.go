@@ -4,6 +4,7 @@ import (
 	"image"
 	"image/color"
 	"math"
+	"runtime"
 
 	"gocv.io/x/gocv"
 )
@@ -34,7 +35,13 @@ func findPart(img gocv.Mat) (part, bool) {
 	defer bgd.Close()
 	defer fgd.Close()
 	in := max(sw/32, 2)
+	// GrabCut seeds its colour models with k-means from OpenCV's
+	// per-thread random generator: seeded on the same OS thread, the same
+	// photo always gives the same view and so the same vector.
+	runtime.LockOSThread()
+	gocv.SetRNGSeed(1)
 	gocv.GrabCut(small, &mask, image.Rect(in, in, sw-in, sh-in), &bgd, &fgd, 3, gocv.GCInitWithRect)
+	runtime.UnlockOSThread()
 	// GrabCut labels 0 background, 1 foreground, 2 probably background,
 	// 3 probably foreground: the odd labels are the part.
 	fg := gocv.NewMat()
