@@ -13,7 +13,7 @@ import (
 // tablePhoto draws a bright unequal-leg L bracket (mirrored when mirror
 // is set), turned by angle degrees and moved off-centre, on a noisy
 // dark table.
-func tablePhoto(t *testing.T, angle float64, mirror bool) gocv.Mat {
+func tablePhoto(t testing.TB, angle float64, mirror bool) gocv.Mat {
 	t.Helper()
 	const w, h = 320, 240
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -148,5 +148,23 @@ func TestUprightPartEmptyTable(t *testing.T) {
 	}
 	if !view.Empty() {
 		t.Error("dst written although no part was found")
+	}
+}
+
+// BenchmarkUprightPart times the segmentation and upright view of a
+// 640×480 photo, the step a catalogue search adds before the backbone.
+func BenchmarkUprightPart(b *testing.B) {
+	small := tablePhoto(b, 37, false)
+	defer small.Close()
+	photo := gocv.NewMat()
+	defer photo.Close()
+	gocv.Resize(small, &photo, image.Pt(640, 480), 0, 0, gocv.InterpolationLinear)
+	view, mask := gocv.NewMat(), gocv.NewMat()
+	defer view.Close()
+	defer mask.Close()
+	for b.Loop() {
+		if !UprightPart(photo, 0.08, 224, &view, &mask) {
+			b.Fatal("no part found")
+		}
 	}
 }
