@@ -24,6 +24,7 @@ import (
 // proportions (docs/catalogue.md). The same photo embedded twice must give
 // the same vector (GrabCut is seeded).
 func TestCatalogueMirrorPair(t *testing.T) {
+	t.Parallel() // the backbone session is its own; other tests wait on browsers meanwhile
 	repo, _ := filepath.Abs("../..")
 	if err := onnx.Init(filepath.Join(repo, ".deps", "onnxruntime", ortLibName)); err != nil {
 		t.Fatalf("ONNX Runtime: %v (run make setup)", err)
