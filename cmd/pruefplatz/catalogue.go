@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"os"
 	"path/filepath"
@@ -75,34 +76,51 @@ func (p *photoEmbedder) Close() {
 	p.r.Close()
 }
 
-func (p *photoEmbedder) Backbone() string     { return p.b.SHA256 }
+func (p *photoEmbedder) Backbone() string     { return p.b.SHA256 + "+" + catalogueFeatures }
 func (p *photoEmbedder) BackboneName() string { return p.b.Name }
 
-// catalogueViews is how many rotations (by 90°) of a photo are pooled into
-// its catalogue vector. People photograph a part at any rotation, and the
-// backbone's features are not rotation invariant; the mean of the four
-// quarter turns is, for those turns, on the reference and the query side
-// alike. Rotations keep handedness, so left and right parts stay apart.
-const catalogueViews = 4
+// catalogueFeatures names how a photo becomes its catalogue vector; it is
+// part of the key the vectors are stored under, so changing it re-embeds
+// the catalogue as a new backbone does. "upright-sil16": the part segmented
+// and turned upright, the mean embedding of the view and its half turn,
+// joined with the 16×16 silhouette (catalogue.PhotoVector).
+const catalogueFeatures = "upright-sil16"
 
-// catalogueResize crops the photo's centre square: a close-up has the part
-// there, and a square turns by 90° into itself.
+// catalogueViews is how many views of the upright part are pooled into its
+// embedding: as it lies and turned by a half turn, since the upright view
+// is only defined up to one. The turn keeps handedness, so left and right
+// parts stay apart.
+const catalogueViews = 2
+
+// catalogueResize: the upright view is square already; a photo in which no
+// part was found keeps its centre square.
 const catalogueResize = inspector.ResizeCenterCrop
+
+// partMargin is the table left around the upright part on each side, as a
+// share of its longer extent, so the outline stays whole.
+const partMargin = 0.08
+
+// Dim is the length of the catalogue vectors.
+func (p *photoEmbedder) Dim() int { return catalogue.VectorLen(embed.Dim) }
 
 // Embed implements catalogue.Embedder. JPEGs are kept byte for byte (so
 // the same file is recognised when it comes again); other formats are
 // stored as JPEG quality 92.
 func (p *photoEmbedder) Embed(ctx context.Context, images [][]byte) ([]catalogue.Embedded, error) {
 	out := make([]catalogue.Embedded, len(images))
+	sils := make([][]float32, len(images))
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	rot := gocv.NewMat()
-	defer rot.Close()
+	view, turned, mask, small := gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
+	defer view.Close()
+	defer turned.Close()
+	defer mask.Close()
+	defer small.Close()
 	cur := -1
 	img := gocv.NewMat()
 	defer func() { img.Close() }()
 	vecs, err := p.e.Embed(ctx, len(images)*catalogueViews, func(k int, dst []float32) error {
-		i, view := k/catalogueViews, k%catalogueViews
+		i, v := k/catalogueViews, k%catalogueViews
 		if i != cur {
 			img.Close()
 			m, err := opencv.DecodeImage(images[i], photoLimits)
@@ -117,12 +135,26 @@ func (p *photoEmbedder) Embed(ctx context.Context, images [][]byte) ([]catalogue
 					return &catalogue.BadImageError{Index: i, Err: fmt.Errorf("%w: %v", inspector.ErrBadImage, err)}
 				}
 			}
+			// The part, not the table: customer photos show it smaller,
+			// off-centre and at any angle, reference photos as a close-up.
+			if opencv.UprightPart(img, partMargin, embed.Size, &view, &mask) {
+				view.CopyTo(&img)
+				gocv.Resize(mask, &small, image.Pt(catalogue.SilhouetteGrid, catalogue.SilhouetteGrid), 0, 0, gocv.InterpolationArea)
+				b, err := small.DataPtrUint8()
+				if err != nil {
+					return err
+				}
+				sils[i] = make([]float32, len(b))
+				for j, x := range b {
+					sils[i][j] = float32(x) / 255
+				}
+			}
 		}
-		if view == 0 {
+		if v == 0 {
 			return p.pre.Run(img, dst)
 		}
-		gocv.Rotate(img, &rot, []gocv.RotateFlag{gocv.Rotate90Clockwise, gocv.Rotate180Clockwise, gocv.Rotate90CounterClockwise}[view-1])
-		return p.pre.Run(rot, dst)
+		gocv.Rotate(img, &turned, gocv.Rotate180Clockwise)
+		return p.pre.Run(turned, dst)
 	})
 	if err != nil {
 		var bad *catalogue.BadImageError
@@ -132,14 +164,14 @@ func (p *photoEmbedder) Embed(ctx context.Context, images [][]byte) ([]catalogue
 		return nil, err
 	}
 	for i := range out {
-		v := make([]float32, embed.Dim)
+		e := make([]float32, embed.Dim)
 		for _, w := range vecs[i*catalogueViews : (i+1)*catalogueViews] {
 			for j, x := range w {
-				v[j] += x
+				e[j] += x
 			}
 		}
-		embed.Normalize(v)
-		out[i].Vector = v
+		embed.Normalize(e)
+		out[i].Vector = catalogue.PhotoVector(e, sils[i])
 	}
 	return out, nil
 }
@@ -556,7 +588,7 @@ count for the "not in the catalogue" rate.`,
 			if err != nil {
 				return err
 			}
-			b := catalogue.NewBuilder(embed.Dim)
+			b := catalogue.NewBuilder(emb.Dim())
 			inRef := map[string]bool{}
 			for i := range rp {
 				b.Add(rp[i], fmt.Sprint(i), rv[i])

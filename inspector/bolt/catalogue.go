@@ -26,7 +26,7 @@ import (
 //	cat_photos    part number 0x00 photo id → catalogue.Photo (JSON)
 //	cat_photo_ix  photo id → part number (to refuse a photo twice)
 //	cat_jpeg      photo id → JPEG bytes (reference and customer photos)
-//	cat_vectors   backbone sha256 0x00 photo id → float32 LE vector
+//	cat_vectors   vector key (backbone sha256, "+" feature version) 0x00 photo id → float32 LE vector
 //	cat_matches   match id → catalogue.Match (JSON)
 //	cat_match_ix  time (8 bytes BE, ns) + match id → nothing: newest-first listing
 var (

@@ -190,8 +190,11 @@ type Embedded struct {
 // inspector.ErrImageTooLarge and name the image's index.
 type Embedder interface {
 	Embed(ctx context.Context, images [][]byte) ([]Embedded, error)
-	// Backbone is the hex sha256 of the backbone file; vectors are kept
-	// per backbone, so a new backbone re-embeds the catalogue.
+	// Backbone is the key vectors are kept under: the hex sha256 of the
+	// backbone file, followed by "+" and the feature version when a
+	// vector is more than the backbone's embedding (cmd's photoEmbedder:
+	// the upright view and the silhouette). A new backbone or feature
+	// version finds no vectors, so the catalogue is re-embedded.
 	Backbone() string
 	// BackboneName is the name shown to people.
 	BackboneName() string

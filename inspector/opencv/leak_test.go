@@ -44,6 +44,13 @@ func TestNoMatLeaks(t *testing.T) {
 		m.Close()
 		bad, _ := DecodeImage(good[:50], Limits{})
 		bad.Close()
+		photo := tablePhoto(t, 37, i%2 == 1)
+		view, mask := gocv.NewMat(), gocv.NewMat()
+		UprightPart(photo, 0.08, 32, &view, &mask)
+		UprightPart(photo, 0.08, 32, &view, nil)
+		view.Close()
+		mask.Close()
+		photo.Close()
 		for _, sp := range []string{video, dir} {
 			s, err := OpenSource(sp, SourceOptions{Loop: true})
 			if err != nil {
