@@ -3,6 +3,7 @@ module github.com/pruefplatz/pruefplatz
 go 1.26.8
 
 require (
+	codeberg.org/go-pdf/fpdf v0.12.0
 	github.com/chromedp/chromedp v0.23.0
 	github.com/disintegration/imaging v1.6.2
 	github.com/eclipse/paho.mqtt.golang v1.5.1
@@ -20,7 +21,7 @@ require (
 	go.etcd.io/bbolt v1.5.0
 	gocv.io/x/gocv v0.32.0
 	golang.org/x/crypto v0.57.0
-	golang.org/x/image v0.26.0
+	golang.org/x/image v0.40.0
 	golang.org/x/term v0.46.0
 	golang.org/x/text v0.43.0
 	google.golang.org/protobuf v1.36.12
