@@ -169,6 +169,7 @@ a running station follows within seconds. "activate NAME VERSION" works too.`,
 		},
 	}
 	cmd.AddCommand(list, show, activate, rollback, newModelsImportCmd(&root))
+	cmd.AddCommand(newModelsDocCmds(&root)...)
 	return cmd
 }
 

@@ -28,7 +28,7 @@ func defaultInput(t testing.TB, lang string) Input {
 		t.Fatal(err)
 	}
 	live := &Live{
-		Active: true,
+		Active:      true,
 		Activations: []Activation{{At: testNow.Add(-time.Hour), By: "anna", Action: "model.activate", Replaced: "demo-defects/v0", OK: true}},
 		Reviews:     &ReviewStats{From: testNow.Add(-8 * time.Hour), To: testNow, Verdicts: 120, Reviewed: 20, Confirmed: 17, Overridden: 3, ByOutcome: map[string]int{"ok": 100, "nok": 15, "uncertain": 5}},
 	}

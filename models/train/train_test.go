@@ -16,6 +16,7 @@ import (
 
 	"github.com/pruefplatz/pruefplatz/datasets"
 	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/models"
 )
 
 // tinyPNG encodes a 40×32 image whose bright half tells the class apart:
@@ -227,4 +228,42 @@ func TestTrainStemStride(t *testing.T) {
 		}
 		assertNoVersion(t, bad.Registry, bad.Name)
 	}
+}
+
+func TestTrainRecordsDocAndQuality(t *testing.T) {
+	data := tinyDataset(t, []string{"left", "right"}, []int{10, 10})
+	opt := tinyOptions(t, data)
+	opt.Doc = models.Doc{IntendedUse: "tiny test", RiskCategory: models.RiskMinimal, RiskReason: "a test"}
+	opt.DocBy = "tester"
+	res, err := Train(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := models.Registry{Root: opt.Registry}.Get(res.Card.Name, res.Card.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.IntendedUse != "tiny test" || len(c.DocHistory) != 1 || c.DocHistory[0].By != "tester" {
+		t.Errorf("doc %+v, history %+v", c.Doc, c.DocHistory)
+	}
+	q := c.Quality
+	if q == nil {
+		t.Fatal("no quality checks on the card")
+	}
+	test := c.Dataset.SplitCounts["test"]["left"] + c.Dataset.SplitCounts["test"]["right"]
+	train := c.Dataset.SplitCounts["train"]["left"] + c.Dataset.SplitCounts["train"]["right"]
+	if q.Images != test || q.NearDuplicates.Test != test || q.NearDuplicates.Train != train || q.Imbalance.Counts["left"] != c.Dataset.SplitCounts["train"]["left"] {
+		t.Errorf("checks saw %d test images (%d hashed), %d train, imbalance %v; the split has %d test, %d train",
+			q.Images, q.NearDuplicates.Test, q.NearDuplicates.Train, q.Imbalance.Counts, test, train)
+	}
+	if want := c.Metrics["test"].Accuracy; q.Accuracy != want {
+		t.Errorf("checks' accuracy %.3f, the card's test accuracy %.3f", q.Accuracy, want)
+	}
+
+	bad := tinyOptions(t, data)
+	bad.Doc = models.Doc{RiskCategory: "medium", RiskReason: "x"}
+	if _, err := Train(context.Background(), bad); !errors.Is(err, models.ErrBadDoc) {
+		t.Errorf("unknown risk category: %v, want ErrBadDoc", err)
+	}
+	assertNoVersion(t, bad.Registry, bad.Name)
 }
