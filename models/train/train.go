@@ -42,11 +42,11 @@ const (
 
 // Options configure a training run. Zero values take the defaults.
 type Options struct {
-	Data      string // ImageFolder dataset
+	Data string // ImageFolder dataset
 	// Doc is the provider's statement (intended use, limits, risk) recorded
 	// on the card, by DocBy; empty: none yet (models edit sets it later).
-	Doc   models.Doc
-	DocBy string
+	Doc       models.Doc
+	DocBy     string
 	Name      string // model name in the registry
 	Registry  string // registry root; default "models"
 	Version   string // default: the registry's next version
