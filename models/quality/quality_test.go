@@ -17,23 +17,26 @@ import (
 	"github.com/pruefplatz/pruefplatz/inspector"
 )
 
-// blobs draws a random scene of a few bright rectangles on grey: scenes of
-// different seeds differ in structure, as different parts do.
+// blobs draws a random scene of a few bright rectangles on a shaded
+// table (real light is never perfectly flat): scenes of different seeds
+// differ in structure, as different parts do.
 func blobs(seed uint64, w, h int) *image.RGBA {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	for y := range h {
 		for x := range w {
-			img.Set(x, y, color.RGBA{90, 90, 90, 255})
+			v := uint8(80 + 24*x/w + 8*y/h)
+			img.Set(x, y, color.RGBA{v, v, v, 255})
 		}
 	}
 	for range 6 {
 		x0, y0 := rng.IntN(w), rng.IntN(h)
 		x1, y1 := x0+5+rng.IntN(w/2), y0+5+rng.IntN(h/2)
-		v := uint8(120 + rng.IntN(130))
+		v := 120 + rng.IntN(100)
 		for y := y0; y < min(y1, h); y++ {
 			for x := x0; x < min(x1, w); x++ {
-				img.Set(x, y, color.RGBA{v, v, v, 255})
+				c := uint8(min(255, v-30*x/w))
+				img.Set(x, y, color.RGBA{c, c, c, 255})
 			}
 		}
 	}
