@@ -385,7 +385,6 @@ func HashFile(path string, roi *inspector.Rect, size int) ([]uint64, error) {
 	return Hash(img, roi, size), nil
 }
 
-
 // Hash is the difference hash (dHash) of img's roi (the whole image when
 // nil or outside it): the region is scaled to (size+1)×size grey pixels and
 // each bit says whether a pixel is brighter than its right neighbour. A
