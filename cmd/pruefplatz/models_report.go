@@ -299,24 +299,14 @@ report says so. The contact sheet is made from --data when given, else taken fro
 }
 
 // contactSheet returns the PNG the report shows and where it came from:
-// drawn from the dataset when given, else a prepared file.
+// drawn from the dataset (--data, else the card's dataset folder when it
+// is there), else a prepared file (--sheet, datasets/contact-sheets/NAME.png).
 func contactSheet(r models.Registry, c *models.Card, data, sheet string) ([]byte, string) {
-	if data != "" {
-		if images, err := quality.ReadManifest(filepath.Join(r.Dir(c.Name, c.Version), "manifest.json")); err == nil {
-			if png, err := report.ContactSheet(data, images, 6, 120); err == nil {
-				return png, data
-			}
-		}
+	dirs := []string{data}
+	if c.Dataset != nil {
+		dirs = append(dirs, c.Dataset.Path)
 	}
-	for _, p := range []string{sheet, filepath.Join("datasets", "contact-sheets", c.Name+".png")} {
-		if p == "" {
-			continue
-		}
-		if b, err := os.ReadFile(p); err == nil {
-			return b, p
-		}
-	}
-	return nil, ""
+	return report.FindContactSheet(r.Dir(c.Name, c.Version), dirs, []string{sheet, filepath.Join("datasets", "contact-sheets", c.Name+".png")})
 }
 
 // cliLive fills the running model's record from the registry and, when

@@ -75,3 +75,32 @@ func decode(path string) (image.Image, error) {
 	img, _, err := image.Decode(f)
 	return img, err
 }
+
+// FindContactSheet returns a contact sheet for c and where it came from:
+// drawn from the first of dataDirs that holds the version's manifest
+// images (versionDir/manifest.json), else read from the first of files
+// that exists. It returns nil and "" when neither works.
+func FindContactSheet(versionDir string, dataDirs, files []string) ([]byte, string) {
+	if images, err := quality.ReadManifest(filepath.Join(versionDir, "manifest.json")); err == nil {
+		for _, d := range dataDirs {
+			if d == "" {
+				continue
+			}
+			if st, err := os.Stat(d); err != nil || !st.IsDir() {
+				continue
+			}
+			if png, err := ContactSheet(d, images, 6, 120); err == nil {
+				return png, d
+			}
+		}
+	}
+	for _, p := range files {
+		if p == "" {
+			continue
+		}
+		if b, err := os.ReadFile(p); err == nil {
+			return b, p
+		}
+	}
+	return nil, ""
+}
