@@ -90,9 +90,10 @@ type Live struct {
 	// Active says the registry names this version as the active model.
 	Active bool
 	// Activations lists when the version was activated, by whom, and what
-	// it replaced, oldest first.
+	// it replaced, oldest first; nil when no audit log was read.
 	Activations []Activation
-	// Reviews counts the verdicts of this version and their human reviews.
+	// Reviews counts the verdicts of this version and their human reviews;
+	// nil when no verdict store was read.
 	Reviews *ReviewStats
 	// Monitoring holds the live monitoring figures (drift score, uncertain
 	// and override rate over the rolling window, class mix) with their
@@ -191,7 +192,7 @@ func Build(in Input) (*Report, error) {
 		b.purpose(c),
 		b.data(c, images, in),
 		b.architecture(c),
-		b.metrics(c, in.Dir),
+		b.metrics(c),
 		b.quality(c),
 		b.live(in.Live),
 		b.integrity(files),
@@ -542,7 +543,7 @@ func (b *builder) architecture(c *models.Card) Section {
 	return s
 }
 
-func (b *builder) metrics(c *models.Card, dir string) Section {
+func (b *builder) metrics(c *models.Card) Section {
 	s := Section{Title: b.tr("sec.metrics")}
 	if a := c.Anomaly; a != nil && a.Eval != nil {
 		e := a.Eval
@@ -587,11 +588,6 @@ func (b *builder) metrics(c *models.Card, dir string) Section {
 			pt.Rows = append(pt.Rows, []string{l, b.pct(pc.Precision), b.pct(pc.Recall), b.num(pc.F1, 3), fmt.Sprint(pc.Support)})
 		}
 		s.Blocks = append(s.Blocks, Block{Heading: b.tr("met.perclass")}, Block{Table: pt})
-		if name := c.Files["confusion"]; name != "" {
-			if png, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
-				s.Blocks = append(s.Blocks, Block{Image: &Image{Caption: b.tr("met.confplot", name), PNG: png, Width: 0.55}})
-			}
-		}
 	}
 	s.Blocks = append(s.Blocks, Block{Heading: b.tr("met.thresholds")}, Block{Pairs: [][2]string{
 		{b.tr("met.accept"), b.num(float64(c.Thresholds.Accept), 4)},
@@ -701,7 +697,9 @@ func (b *builder) live(l *Live) Section {
 		s.Blocks = append(s.Blocks, Block{Table: t})
 	}
 	s.Blocks = append(s.Blocks, Block{Heading: b.tr("live.reviews")})
-	if r := l.Reviews; r == nil || r.Verdicts == 0 {
+	if r := l.Reviews; r == nil {
+		s.Blocks = append(s.Blocks, Block{Text: b.tr("live.nostore")})
+	} else if r.Verdicts == 0 {
 		s.Blocks = append(s.Blocks, Block{Text: b.tr("live.noverdicts")})
 	} else {
 		pairs := [][2]string{
@@ -720,7 +718,9 @@ func (b *builder) live(l *Live) Section {
 		s.Blocks = append(s.Blocks, Block{Pairs: pairs})
 	}
 	s.Blocks = append(s.Blocks, Block{Heading: b.tr("live.activations")})
-	if len(l.Activations) == 0 {
+	if l.Activations == nil {
+		s.Blocks = append(s.Blocks, Block{Text: b.tr("live.noaudit")})
+	} else if len(l.Activations) == 0 {
 		s.Blocks = append(s.Blocks, Block{Text: b.tr("live.noactivations")})
 	} else {
 		t := &Table{Head: []string{b.tr("hist.at"), b.tr("hist.by"), b.tr("live.action"), b.tr("live.replaced")}, Widths: []float64{1.3, 1, 1.2, 2}}

@@ -16,7 +16,8 @@ type AuditLog interface {
 // Activations reads name/version's activations and rollbacks from the
 // audit log, oldest first. What an activation replaced is the model the
 // previous successful activation (or rollback) had made active; the first
-// one's is unknown (""). It returns the log's error.
+// one's is unknown (""). The list is empty, not nil, when the log holds
+// none. It returns the log's error.
 func Activations(ctx context.Context, log AuditLog, name, version string) ([]Activation, error) {
 	evs, err := log.Audit(ctx, auth.AuditQuery{})
 	if err != nil {
@@ -24,7 +25,7 @@ func Activations(ctx context.Context, log AuditLog, name, version string) ([]Act
 	}
 	sort.Slice(evs, func(i, j int) bool { return evs[i].ID < evs[j].ID })
 	key := name + "/" + version
-	var out []Activation
+	out := []Activation{}
 	current := ""
 	for _, e := range evs {
 		if e.Action != auth.ActionModelActivate && e.Action != auth.ActionModelRollback {

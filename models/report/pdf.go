@@ -39,7 +39,7 @@ const (
 	margin   = 18.0
 	lineH    = 4.6
 	cellPad  = 1.2
-	keyWidth = 58.0
+	keyWidth = 64.0
 )
 
 type pdfWriter struct {
@@ -174,9 +174,17 @@ func (p *pdfWriter) section(n int, s Section) {
 	for i, b := range s.Blocks {
 		switch {
 		case b.Heading != "":
+			// A heading stays with the start of what it introduces.
 			next := 12.0
-			if i+1 < len(s.Blocks) && s.Blocks[i+1].Image != nil {
-				next = 60
+			if i+1 < len(s.Blocks) {
+				switch nb := s.Blocks[i+1]; {
+				case nb.Image != nil:
+					next = 60
+				case nb.Table != nil:
+					next += min(40, float64(len(nb.Table.Rows)+1)*5.4)
+				case nb.Pairs != nil:
+					next += min(30, float64(len(nb.Pairs))*lineH)
+				}
 			}
 			p.need(next)
 			f.Ln(1.5)
@@ -257,7 +265,7 @@ func (p *pdfWriter) table(t *Table) {
 			f.SetFont("dejavu", "", 8)
 		}
 	}
-	row := func(cells []string, head bool) {
+	wrap := func(cells []string, head bool) ([][]string, float64) {
 		n := 1
 		split := make([][]string, len(cols))
 		for i := range cols {
@@ -267,7 +275,10 @@ func (p *pdfWriter) table(t *Table) {
 			}
 			n = max(n, len(split[i]))
 		}
-		h := float64(n)*th + 1.2
+		return split, float64(n)*th + 1.2
+	}
+	row := func(cells []string, head bool) {
+		split, h := wrap(cells, head)
 		if f.GetY()+h > p.bottom {
 			f.AddPage()
 			if !head {
@@ -291,7 +302,18 @@ func (p *pdfWriter) table(t *Table) {
 	}
 	f.SetDrawColor(170, 170, 170)
 	f.SetLineWidth(0.15)
-	p.need(2*th + 3)
+	// A table that fits on a page is not split; a longer one starts with
+	// at least its header and first row.
+	_, total := wrap(t.Head, true)
+	for _, r := range t.Rows {
+		_, h := wrap(r, false)
+		total += h
+	}
+	if total < (p.bottom-margin)/2 {
+		p.need(total + 2)
+	} else {
+		p.need(2*th + 3)
+	}
 	row(t.Head, true)
 	for _, r := range t.Rows {
 		row(r, false)

@@ -2,9 +2,13 @@ package report
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -35,22 +39,28 @@ func defaultInput(t testing.TB, lang string) Input {
 	return Input{Card: c, Dir: defaultDir, Lang: lang, ContactSheet: sheet, ContactSheetSource: "datasets/contact-sheets/demo-defects.png", Live: live, Now: testNow}
 }
 
-// pdfText renders r as PDF and returns pdftotext's text of it; without
-// poppler-utils it skips, except under CI=true where it fails.
-func pdfText(t *testing.T, r *Report) (string, []byte) {
+// needPoppler skips without poppler-utils, except under CI=true where it fails.
+func needPoppler(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("pdftotext"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("pdftotext missing (poppler-utils; make setup-test installs it)")
+	for _, tool := range []string{"pdftotext", "pdftoppm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s missing (poppler-utils; make setup-test installs it)", tool)
+			}
+			t.Skipf("%s missing: install poppler-utils (make setup-test) to check the PDF", tool)
 		}
-		t.Skip("pdftotext missing: install poppler-utils (make setup-test) to check the PDF's text")
 	}
+}
+
+// renderPDF writes r as PDF into dir and returns the path, pdftotext's
+// text of it, and the pages pdftoppm made of it.
+func renderPDF(t *testing.T, r *Report, dir string) (string, string, []string) {
+	t.Helper()
 	var buf bytes.Buffer
 	if err := r.PDF(&buf, PDFOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	p := filepath.Join(dir, "report.pdf")
+	p := filepath.Join(dir, "report-"+r.Lang+".pdf")
 	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -58,39 +68,173 @@ func pdfText(t *testing.T, r *Report) (string, []byte) {
 	if err != nil {
 		t.Fatalf("pdftotext: %v", err)
 	}
-	return string(out), buf.Bytes()
+	if out, err := exec.Command("pdftoppm", "-r", "40", "-png", p, filepath.Join(dir, "page-"+r.Lang)).CombinedOutput(); err != nil {
+		t.Fatalf("pdftoppm: %v: %s", err, out)
+	}
+	pages, err := filepath.Glob(filepath.Join(dir, "page-"+r.Lang+"-*.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, string(out), pages
 }
 
 func TestDefaultModelReportSections(t *testing.T) {
+	needPoppler(t)
+	dir := t.TempDir()
+	if d := os.Getenv("REPORT_OUT"); d != "" {
+		dir = d // keep the PDFs and pages to look at
+	}
 	for _, lang := range Languages() {
 		t.Run(lang, func(t *testing.T) {
-			r, err := Build(defaultInput(t, lang))
+			in := defaultInput(t, lang)
+			r, err := Build(in)
 			if err != nil {
 				t.Fatal(err)
 			}
-			text, pdf := pdfText(t, r)
-			if dir := os.Getenv("REPORT_OUT"); dir != "" {
-				if err := os.WriteFile(filepath.Join(dir, "report-"+lang+".pdf"), pdf, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
+			_, text, pages := renderPDF(t, r, dir)
 			norm := strings.Join(strings.Fields(text), " ")
 			for i, s := range r.Sections {
-				if !strings.Contains(norm, s.Title) {
+				if !strings.Contains(norm, fmt.Sprintf("%d %s", i+1, s.Title)) {
 					t.Errorf("section %d %q missing from the PDF's text", i+1, s.Title)
 				}
 			}
-			c := defaultInput(t, lang).Card
 			// Long hashes may wrap in a table cell: compare them without spaces.
 			flat := strings.Join(strings.Fields(text), "")
-			for _, want := range []string{c.ONNXSHA256, c.Dataset.ManifestHash, r.SHA256, "missing_hole", "anna"} {
-				if !strings.Contains(flat, want) {
+			c := in.Card
+			for _, want := range []string{c.ONNXSHA256, c.Dataset.ManifestHash, r.SHA256, c.IntendedUse[:40], "missing_hole", "anna", "demo-defects/v0", "dHash16×16"} {
+				if !strings.Contains(flat, strings.Join(strings.Fields(want), "")) {
 					t.Errorf("%q missing from the PDF's text", want)
 				}
 			}
-			if lang == "de" && !strings.Contains(norm, "Datenqualität") {
+			for _, f := range r.Files {
+				if !strings.Contains(flat, f.Name+f.SHA256) {
+					t.Errorf("file %s with its sha256 missing from the PDF's text", f.Name)
+				}
+			}
+			if lang == "de" && !strings.Contains(norm, "Datenqualität und Verzerrungen") {
 				t.Error("umlauts lost: Datenqualität not in the German PDF's text")
 			}
+			// Every page became an image, and the footer counts them all.
+			m := regexp.MustCompile(`(?:Seite|Page) 1 (?:von|of) (\d+)`).FindStringSubmatch(norm)
+			if m == nil || m[1] != fmt.Sprint(len(pages)) || len(pages) < 3 {
+				t.Errorf("pdftoppm made %d pages; the footer says %v", len(pages), m)
+			}
 		})
+	}
+}
+
+// TestReportIsReproducible: the same input gives the same content sum and
+// the same PDF bytes; another time gives another sum.
+func TestReportIsReproducible(t *testing.T) {
+	in := defaultInput(t, "en")
+	a, err := Build(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Build(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pa, pb bytes.Buffer
+	if err := a.PDF(&pa, PDFOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.PDF(&pb, PDFOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if a.SHA256 != b.SHA256 || !bytes.Equal(pa.Bytes(), pb.Bytes()) {
+		t.Error("two builds of the same input differ")
+	}
+	in.Now = in.Now.Add(time.Second)
+	if c, _ := Build(in); c.SHA256 == a.SHA256 {
+		t.Error("another report time gives the same content sha256")
+	}
+}
+
+func TestBuildRefuses(t *testing.T) {
+	in := defaultInput(t, "fr")
+	if _, err := Build(in); !errors.Is(err, ErrLang) {
+		t.Errorf("lang fr: %v, want ErrLang", err)
+	}
+	// A copy of the version whose model file was changed after the card.
+	dir := t.TempDir()
+	for _, n := range []string{models.ModelFile, models.CardFile, "manifest.json"} {
+		b, err := os.ReadFile(filepath.Join(defaultDir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == models.ModelFile {
+			b = append(b, 0)
+		}
+		if err := os.WriteFile(filepath.Join(dir, n), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in = defaultInput(t, "de")
+	in.Dir = dir
+	if _, err := Build(in); !errors.Is(err, models.ErrTampered) {
+		t.Errorf("changed model file: %v, want ErrTampered", err)
+	}
+	var buf bytes.Buffer
+	r, err := Build(defaultInput(t, "de"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.PDF(&buf, PDFOptions{FontDir: t.TempDir()}); !errors.Is(err, ErrNoFont) {
+		t.Errorf("no fonts: %v, want ErrNoFont", err)
+	}
+}
+
+// BenchmarkDefaultModelReport measures the goal: the default model's
+// report, built and rendered as PDF, in under 5 s.
+func BenchmarkDefaultModelReport(b *testing.B) {
+	in := defaultInput(b, "de")
+	for b.Loop() {
+		r, err := Build(in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := r.PDF(io.Discard, PDFOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestCataloguesMatch: every key the builder uses is in both catalogues,
+// and both have the same keys, so no text of the report goes blank.
+func TestCataloguesMatch(t *testing.T) {
+	src, err := os.ReadFile("content.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := regexp.MustCompile(`b\.tr\("([a-z.]+)"`).FindAllStringSubmatch(string(src), -1)
+	if len(used) < 50 {
+		t.Fatalf("found only %d uses of b.tr in content.go; the pattern no longer matches the code", len(used))
+	}
+	keys := []string{}
+	for _, m := range used {
+		if !strings.HasSuffix(m[1], ".") { // "risk." + category, below
+			keys = append(keys, m[1])
+		}
+	}
+	for _, c := range models.RiskCategories {
+		keys = append(keys, "risk."+c)
+	}
+	for _, k := range keys {
+		for _, lang := range Languages() {
+			if catalogues[lang][k] == "" {
+				t.Errorf("key %q missing from the %s catalogue", k, lang)
+			}
+		}
+	}
+	for k := range catalogues["en"] {
+		if _, ok := catalogues["de"][k]; !ok {
+			t.Errorf("key %q only in en", k)
+		}
+	}
+	for k := range catalogues["de"] {
+		if _, ok := catalogues["en"][k]; !ok {
+			t.Errorf("key %q only in de", k)
+		}
 	}
 }
