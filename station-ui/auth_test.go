@@ -78,6 +78,8 @@ var routeCalls = map[string]routeCall{
 	"GET /api/catalogue/matches":              {want: 501},
 	"POST /api/catalogue/matches/:id/confirm": {path: "/api/catalogue/matches/m1/confirm", ctype: "application/json", body: `{"part":""}`, want: 501},
 	"POST /api/catalogue/matches/:id/accept":  {path: "/api/catalogue/matches/m1/accept", want: 501},
+	// The fixture's fake registry cannot serve model files: allowed callers get 501.
+	"GET /api/models/:name/:version/report": {path: "/api/models/flange/v1/report", want: 501},
 }
 
 // roleFixture is a fixture without kiosk, with one user per role.
