@@ -174,3 +174,31 @@ func TestModelsCheck(t *testing.T) {
 		t.Error("a refused check changed the card's checks")
 	}
 }
+
+// TestServeModelReport downloads the active model's report from a real
+// station (`serve` with the shipped registry), as the engineer page's link
+// does: the station fills in its own record of the version.
+func TestServeModelReport(t *testing.T) {
+	t.Parallel() // a whole station: it mostly waits
+	dir := t.TempDir()
+	writeFrames(t, dir, 3)
+	s := startServe(t, "--source", dir, "--fps", "30", "--kiosk-role", "operator,engineer")
+	pdf := s.get(t, "/api/models/demo-defects/v1/report")
+	if !bytes.HasPrefix(pdf, []byte("%PDF-")) {
+		t.Errorf("report is not a PDF: %.20q", pdf)
+	}
+	html := string(s.get(t, "/api/models/demo-defects/v1/report?format=html&lang=en"))
+	for _, want := range []string{
+		"This version is the station&#39;s active model.",
+		"No activation of this version in the audit log.", // read, and empty: activated by active.json
+		"Data quality and bias checks", "dHash 16×16",
+		"No monitoring figures supplied.",
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("station's report lacks %q", want)
+		}
+	}
+	if strings.Contains(html, "No verdict store was read") {
+		t.Error("the station did not read its own store for the report")
+	}
+}
