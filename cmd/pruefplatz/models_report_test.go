@@ -202,3 +202,31 @@ func TestServeModelReport(t *testing.T) {
 		t.Error("the station did not read its own store for the report")
 	}
 }
+
+func TestTrainRefusesBadDocumentation(t *testing.T) {
+	onnxtest.FindLibrary(t)
+	reg := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown category", []string{"--risk-category", "medium", "--risk-reason", "x"}, "risk category \"medium\""},
+		{"category without reason", []string{"--risk-category", "high"}, "needs a reason"},
+		{"anomaly", []string{"--anomaly", "--intended-use", "x"}, "models edit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := newTrainCmd()
+			var out bytes.Buffer
+			cmd.SetOut(&out)
+			cmd.SetErr(&out)
+			cmd.SetArgs(append([]string{"--data", t.TempDir(), "--name", "x", "--models", reg}, tc.args...))
+			if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
+			}
+		})
+	}
+	if entries, _ := os.ReadDir(reg); len(entries) != 0 {
+		t.Errorf("a refused training left %d entries in the registry", len(entries))
+	}
+}
