@@ -46,14 +46,25 @@ type VerdictLister interface {
 	List(ctx context.Context, q inspector.VerdictQuery) ([]inspector.Verdict, error)
 }
 
+// ReviewCounter is a store that keeps a model version's verdict and review
+// counts itself (pre-aggregated); Reviews asks it instead of reading every
+// verdict, which takes seconds per 100,000 verdicts.
+type ReviewCounter interface {
+	ModelReviewStats(ctx context.Context, name, version string) (*ReviewStats, error)
+}
+
 // reviewPage is how many verdicts Reviews reads at a time.
 const reviewPage = 5000
 
 // Reviews counts name/version's verdicts in the store, by the machine's
 // outcome, and their reviews: confirmed, or overridden (the effective
-// review chose another answer). It pages through the whole store and
-// returns the store's or ctx's error.
+// review chose another answer). A store that is a ReviewCounter answers
+// itself; otherwise Reviews pages through the whole store. It returns the
+// store's or ctx's error.
 func Reviews(ctx context.Context, store VerdictLister, name, version string) (*ReviewStats, error) {
+	if rc, ok := store.(ReviewCounter); ok {
+		return rc.ModelReviewStats(ctx, name, version)
+	}
 	r := &ReviewStats{ByOutcome: map[string]int{}}
 	var before uint64
 	for {

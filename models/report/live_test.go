@@ -77,6 +77,21 @@ func TestReviewsPagesThroughTheStore(t *testing.T) {
 	}
 }
 
+// countingStore keeps its own counts and must not be paged through.
+type countingStore struct{ pagedStore }
+
+func (c *countingStore) ModelReviewStats(_ context.Context, name, version string) (*ReviewStats, error) {
+	return &ReviewStats{Verdicts: 7, Reviewed: 2, Overridden: 1}, nil
+}
+
+func TestReviewsAsksACountingStore(t *testing.T) {
+	s := &countingStore{pagedStore{err: errors.New("List must not be called")}}
+	r, err := Reviews(context.Background(), s, "m", "v1")
+	if err != nil || r.Verdicts != 7 || r.OverrideRate() != 0.5 {
+		t.Errorf("counting store: %+v, %v", r, err)
+	}
+}
+
 type auditLog []auth.Event
 
 func (a auditLog) Audit(context.Context, auth.AuditQuery) ([]auth.Event, error) { return a, nil }
