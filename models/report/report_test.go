@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/models"
 )
 
@@ -236,5 +237,48 @@ func TestCataloguesMatch(t *testing.T) {
 		if _, ok := catalogues["en"][k]; !ok {
 			t.Errorf("key %q only in de", k)
 		}
+	}
+}
+
+// TestAnomalyModelReport: a good-only model's report shows its
+// evaluation and lists its memory bank among the files, and refuses a
+// bank that no longer matches the card.
+func TestAnomalyModelReport(t *testing.T) {
+	reg := models.Registry{Root: t.TempDir()}
+	src := t.TempDir()
+	for name, content := range map[string]string{"model.onnx": "backbone graph", "bank.f16": "patch bank"} {
+		if err := os.WriteFile(filepath.Join(src, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &models.Card{
+		Name: "anom", Version: "v1", Labels: []string{"nok", "ok"}, OKLabels: []string{"ok"}, Kind: models.KindAnomaly,
+		Input: inspector.DefaultSpec(224), Outputs: "probabilities", Tool: "test", Created: testNow,
+		FileSHA256: map[string]string{"bank.f16": ""},
+		Anomaly: &models.AnomalyInfo{Method: "patchcore", BankFile: "bank.f16", Grid: 1, ScoreOK: 1.5, ScoreNOK: 2.5,
+			Eval: &models.AnomalyEval{AUROC: 0.987, Recall: 0.9, FalseAlarms: 0.02, Good: 40, Defects: 60}},
+	}
+	if _, err := reg.Publish(c, map[string]string{"model.onnx": filepath.Join(src, "model.onnx"), "bank.f16": filepath.Join(src, "bank.f16")}); err != nil {
+		t.Fatal(err)
+	}
+	in := Input{Card: c, Dir: reg.Dir("anom", "v1"), Lang: "en", Now: testNow}
+	r, err := Build(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var html bytes.Buffer
+	if err := r.HTML(&html); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"AUROC</dt><dd>0.987", "bank.f16</td><td>" + c.FileSHA256["bank.f16"], "anomaly model", "Not computed yet"} {
+		if !strings.Contains(html.String(), want) {
+			t.Errorf("anomaly report lacks %q", want)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(in.Dir, "bank.f16"), []byte("another bank"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Build(in); !errors.Is(err, models.ErrTampered) {
+		t.Errorf("changed bank: %v, want ErrTampered", err)
 	}
 }
