@@ -624,8 +624,11 @@ func (b *builder) quality(c *models.Card) Section {
 		s.Blocks = append(s.Blocks, Block{Text: w, Warn: true})
 	}
 	if im := q.Imbalance; im != nil {
-		s.Blocks = append(s.Blocks, Block{Heading: b.tr("q.imbalance")}, Block{Text: b.tr("q.imbalancev",
-			im.Largest, im.Counts[im.Largest], im.Smallest, im.Counts[im.Smallest], b.num(im.Ratio, 2), b.num(im.MaxRatio, 1))})
+		text := b.tr("q.imbalancev", im.Largest, im.Counts[im.Largest], im.Smallest, im.Counts[im.Smallest], b.num(im.Ratio, 2), b.num(im.MaxRatio, 1))
+		if im.Counts[im.Largest] == im.Counts[im.Smallest] {
+			text = b.tr("q.balanced", len(im.Counts), im.Counts[im.Largest])
+		}
+		s.Blocks = append(s.Blocks, Block{Heading: b.tr("q.imbalance")}, Block{Text: text})
 	}
 	if nd := q.NearDuplicates; nd != nil {
 		s.Blocks = append(s.Blocks, Block{Heading: b.tr("q.dups")}, Block{Text: b.tr("q.dupsv",

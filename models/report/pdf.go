@@ -164,7 +164,7 @@ func (p *pdfWriter) need(h float64) {
 
 func (p *pdfWriter) section(n int, s Section) {
 	f := p.f
-	p.need(30) // a heading never ends a page
+	p.need(45) // a section's heading never ends a page
 	f.Ln(2)
 	f.SetFont("dejavu", "B", 13)
 	f.SetTextColor(20, 60, 110)
