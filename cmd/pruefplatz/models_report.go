@@ -110,7 +110,9 @@ func newModelsCheckCmd(reg func() models.Registry) *cobra.Command {
 (sha256), runs the model on the test split with ONNX Runtime, and records on the card:
 class imbalance, near duplicates across the train/test split (difference hash),
 accuracy per capture condition the manifest records, and the test images the model
-gets wrong with high confidence (likely label errors). The model files stay untouched.`,
+gets wrong with high confidence (likely label errors). Capture conditions the manifest
+lacks can be given in DIR/conditions.json ({"class/image.jpg": {"session": "…",
+"light": "…"}}). The model files stay untouched.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, version, err := modelRef(args)
@@ -166,6 +168,12 @@ func checkQuality(ctx context.Context, cmd *cobra.Command, r models.Registry, c 
 		return nil, err
 	}
 	if err := sameData(dir, images); err != nil {
+		return nil, err
+	}
+	// Capture conditions the manifest lacks may come with the dataset.
+	if n, err := quality.AddConditions(images, filepath.Join(dir, quality.ConditionsFile)); err == nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "capture conditions of %d images from %s\n", n, filepath.Join(dir, quality.ConditionsFile))
+	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
 	ds := &datasets.Dataset{Root: dir}

@@ -147,6 +147,15 @@ func TestModelsCheck(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(reg.Dir("demo-defects", "v1"), "manifest.json"), m, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The session comes with the dataset, not the manifest.
+	sessions := map[string]map[string]string{}
+	for i, f := range files {
+		sessions[f.Path] = map[string]string{"session": []string{"s1", "s2"}[i%3/2]}
+	}
+	sb, _ := json.Marshal(sessions)
+	if err := os.WriteFile(filepath.Join(data, "conditions.json"), sb, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out, err := runModels(t, "--models", reg.Root, "check", "demo-defects/v1", "--data", data)
 	if err != nil {
 		t.Fatalf("check: %v\n%s", err, out)
@@ -156,7 +165,8 @@ func TestModelsCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := c.Quality
-	if q == nil || q.Images != 12 || q.NearDuplicates.Train != 12 || q.NearDuplicates.Test != 12 || len(q.Subgroups) != 2 || q.Conditions[0] != "light" {
+	if q == nil || q.Images != 12 || q.NearDuplicates.Train != 12 || q.NearDuplicates.Test != 12 || len(q.Subgroups) != 4 ||
+		strings.Join(q.Conditions, ",") != "light,session" {
 		t.Fatalf("recorded checks %+v", q)
 	}
 	if err := reg.Verify(c); err != nil {

@@ -78,6 +78,52 @@ func ReadManifest(path string) ([]Image, error) {
 	return out, nil
 }
 
+// ConditionsFile is the optional file in a dataset folder that records
+// capture conditions the manifest lacks: a JSON object from an image's
+// path (as in the manifest) to its conditions, for example
+// {"ok/0001.jpg": {"session": "2026-11-03 early", "light": "dim"}}.
+const ConditionsFile = "conditions.json"
+
+// AddConditions reads a ConditionsFile and adds its conditions to images
+// (a condition the manifest already records stays). It returns the number
+// of images it added to, and the read or parse error; a path that names no
+// image of the manifest is an error, since the file then describes other
+// data.
+func AddConditions(images []Image, path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	var c map[string]map[string]string
+	if err := json.Unmarshal(b, &c); err != nil {
+		return 0, fmt.Errorf("quality: %s: %w", path, err)
+	}
+	idx := make(map[string]int, len(images))
+	for i, im := range images {
+		idx[im.Path] = i
+	}
+	for p := range c {
+		if _, ok := idx[p]; !ok {
+			return 0, fmt.Errorf("quality: %s names %q, which is not an image of the manifest", path, p)
+		}
+	}
+	n := 0
+	for p, conds := range c {
+		im := &images[idx[p]]
+		added := false
+		for k, v := range conds {
+			if _, ok := im.Conditions[k]; !ok && v != "" {
+				im.setCondition(k, v)
+				added = true
+			}
+		}
+		if added {
+			n++
+		}
+	}
+	return n, nil
+}
+
 func (im *Image) setCondition(k, v string) {
 	if im.Conditions == nil {
 		im.Conditions = map[string]string{}

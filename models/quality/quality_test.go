@@ -219,3 +219,24 @@ func TestReadManifestConditions(t *testing.T) {
 		t.Error("an entry without a path was accepted")
 	}
 }
+
+func TestAddConditions(t *testing.T) {
+	images := []Image{{Path: "a/1.jpg", Conditions: map[string]string{"light": "dim"}}, {Path: "a/2.jpg"}}
+	p := filepath.Join(t.TempDir(), ConditionsFile)
+	if err := os.WriteFile(p, []byte(`{"a/1.jpg": {"light": "bright", "session": "s1"}, "a/2.jpg": {"session": "s2"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n, err := AddConditions(images, p)
+	if err != nil || n != 2 {
+		t.Fatalf("added to %d images: %v", n, err)
+	}
+	if images[0].Conditions["light"] != "dim" || images[0].Conditions["session"] != "s1" || images[1].Conditions["session"] != "s2" {
+		t.Errorf("conditions %+v %+v; the manifest's light must stay", images[0].Conditions, images[1].Conditions)
+	}
+	if err := os.WriteFile(p, []byte(`{"b/9.jpg": {"session": "s3"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AddConditions(images, p); err == nil || !strings.Contains(err.Error(), "b/9.jpg") {
+		t.Errorf("a path outside the manifest: %v", err)
+	}
+}
