@@ -171,8 +171,9 @@ func checkQuality(ctx context.Context, cmd *cobra.Command, r models.Registry, c 
 		return nil, err
 	}
 	// Capture conditions the manifest lacks may come with the dataset.
-	if n, err := quality.AddConditions(images, filepath.Join(dir, quality.ConditionsFile)); err == nil {
-		fmt.Fprintf(cmd.ErrOrStderr(), "capture conditions of %d images from %s\n", n, filepath.Join(dir, quality.ConditionsFile))
+	if n, unknown, err := quality.AddConditions(images, filepath.Join(dir, quality.ConditionsFile)); err == nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "capture conditions of %d images from %s (%d entries name no image of the manifest)\n",
+			n, filepath.Join(dir, quality.ConditionsFile), unknown)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}

@@ -85,43 +85,42 @@ func ReadManifest(path string) ([]Image, error) {
 const ConditionsFile = "conditions.json"
 
 // AddConditions reads a ConditionsFile and adds its conditions to images
-// (a condition the manifest already records stays). It returns the number
-// of images it added to, and the read or parse error; a path that names no
-// image of the manifest is an error, since the file then describes other
-// data.
-func AddConditions(images []Image, path string) (int, error) {
+// (a condition the manifest already records stays). It returns how many
+// images it added to and how many of its paths name no image of the
+// manifest (left aside: the folder may hold images the model never used),
+// and the read or parse error.
+func AddConditions(images []Image, path string) (added, unknown int, err error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	var c map[string]map[string]string
 	if err := json.Unmarshal(b, &c); err != nil {
-		return 0, fmt.Errorf("quality: %s: %w", path, err)
+		return 0, 0, fmt.Errorf("quality: %s: %w", path, err)
 	}
 	idx := make(map[string]int, len(images))
 	for i, im := range images {
 		idx[im.Path] = i
 	}
-	for p := range c {
-		if _, ok := idx[p]; !ok {
-			return 0, fmt.Errorf("quality: %s names %q, which is not an image of the manifest", path, p)
-		}
-	}
-	n := 0
 	for p, conds := range c {
-		im := &images[idx[p]]
-		added := false
+		i, ok := idx[p]
+		if !ok {
+			unknown++
+			continue
+		}
+		im := &images[i]
+		changed := false
 		for k, v := range conds {
 			if _, ok := im.Conditions[k]; !ok && v != "" {
 				im.setCondition(k, v)
-				added = true
+				changed = true
 			}
 		}
-		if added {
-			n++
+		if changed {
+			added++
 		}
 	}
-	return n, nil
+	return added, unknown, nil
 }
 
 func (im *Image) setCondition(k, v string) {

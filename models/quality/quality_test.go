@@ -226,17 +226,23 @@ func TestAddConditions(t *testing.T) {
 	if err := os.WriteFile(p, []byte(`{"a/1.jpg": {"light": "bright", "session": "s1"}, "a/2.jpg": {"session": "s2"}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n, err := AddConditions(images, p)
-	if err != nil || n != 2 {
-		t.Fatalf("added to %d images: %v", n, err)
+	n, unknown, err := AddConditions(images, p)
+	if err != nil || n != 2 || unknown != 0 {
+		t.Fatalf("added to %d images, %d unknown: %v", n, unknown, err)
 	}
 	if images[0].Conditions["light"] != "dim" || images[0].Conditions["session"] != "s1" || images[1].Conditions["session"] != "s2" {
 		t.Errorf("conditions %+v %+v; the manifest's light must stay", images[0].Conditions, images[1].Conditions)
 	}
-	if err := os.WriteFile(p, []byte(`{"b/9.jpg": {"session": "s3"}}`), 0o644); err != nil {
+	if err := os.WriteFile(p, []byte(`{"b/9.jpg": {"session": "s3"}, "a/2.jpg": {"light": "dim"}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := AddConditions(images, p); err == nil || !strings.Contains(err.Error(), "b/9.jpg") {
-		t.Errorf("a path outside the manifest: %v", err)
+	if n, unknown, err := AddConditions(images, p); err != nil || n != 1 || unknown != 1 || images[1].Conditions["light"] != "dim" {
+		t.Errorf("a path outside the manifest: added %d, unknown %d, %v", n, unknown, err)
+	}
+	if err := os.WriteFile(p, []byte(`{"a/1.jpg": "dim"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := AddConditions(images, p); err == nil || !strings.Contains(err.Error(), p) {
+		t.Errorf("a malformed file: %v", err)
 	}
 }

@@ -237,6 +237,10 @@ func trainQuality(ctx context.Context, card *models.Card, manifest *datasets.Man
 	for i, f := range manifest.Files {
 		images[i] = quality.Image{Path: f.Path, Class: f.Class, Split: f.Split, SHA256: f.SHA256}
 	}
+	// The capture conditions the dataset records beside its images.
+	if _, _, err := quality.AddConditions(images, filepath.Join(manifest.Root, quality.ConditionsFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
 	rel := make([]string, len(test.files))
 	for i, f := range test.files {
 		r, err := filepath.Rel(manifest.Root, f)

@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"image"
 	"image/color"
@@ -232,6 +233,18 @@ func TestTrainStemStride(t *testing.T) {
 
 func TestTrainRecordsDocAndQuality(t *testing.T) {
 	data := tinyDataset(t, []string{"left", "right"}, []int{10, 10})
+	// The dataset records the light of every image beside them.
+	conds := map[string]map[string]string{}
+	for _, c := range []string{"left", "right"} {
+		files, _ := filepath.Glob(filepath.Join(data, c, "*.png"))
+		for i, f := range files {
+			conds[c+"/"+filepath.Base(f)] = map[string]string{"light": []string{"dim", "bright"}[i%2]}
+		}
+	}
+	b, _ := json.Marshal(conds)
+	if err := os.WriteFile(filepath.Join(data, "conditions.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	opt := tinyOptions(t, data)
 	opt.Doc = models.Doc{IntendedUse: "tiny test", RiskCategory: models.RiskMinimal, RiskReason: "a test"}
 	opt.DocBy = "tester"
@@ -255,6 +268,9 @@ func TestTrainRecordsDocAndQuality(t *testing.T) {
 	if q.Images != test || q.NearDuplicates.Test != test || q.NearDuplicates.Train != train || q.Imbalance.Counts["left"] != c.Dataset.SplitCounts["train"]["left"] {
 		t.Errorf("checks saw %d test images (%d hashed), %d train, imbalance %v; the split has %d test, %d train",
 			q.Images, q.NearDuplicates.Test, q.NearDuplicates.Train, q.Imbalance.Counts, test, train)
+	}
+	if len(q.Conditions) != 1 || q.Conditions[0] != "light" || len(q.Subgroups) == 0 {
+		t.Errorf("conditions %v, subgroups %+v; want the light from conditions.json", q.Conditions, q.Subgroups)
 	}
 	if want := c.Metrics["test"].Accuracy; q.Accuracy != want {
 		t.Errorf("checks' accuracy %.3f, the card's test accuracy %.3f", q.Accuracy, want)
