@@ -65,6 +65,14 @@ type Card struct {
 	Tool     string            `json:"tool"`
 	Created  time.Time         `json:"created"`
 	Files    map[string]string `json:"files,omitempty"` // e.g. "curve": "curve.png"
+
+	// Doc is the provider's statement of intended use, limits and risk
+	// (set at training, edited later with Registry.EditDoc); DocHistory
+	// keeps every earlier statement with who set it and when.
+	Doc
+	DocHistory []DocRevision `json:"doc_history,omitempty"`
+	// Quality holds the data-quality and bias checks (see Quality).
+	Quality *Quality `json:"quality,omitempty"`
 }
 
 // Model kinds.

@@ -86,6 +86,8 @@ var routeCalls = map[string]routeCall{
 	"GET /api/stats/chart/:kind":   {path: "/api/stats/chart/trend", want: 501},
 	"GET /api/monitor":             {want: 200},
 	"GET /api/monitor/chart/:kind": {path: "/api/monitor/chart/scores", want: 404}, // no monitor configured
+	// The fixture's fake registry cannot serve model files: allowed callers get 501.
+	"GET /api/models/:name/:version/report": {path: "/api/models/flange/v1/report", want: 501},
 }
 
 // roleFixture is a fixture without kiosk, with one user per role.

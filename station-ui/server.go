@@ -77,6 +77,9 @@ type Config struct {
 	// PLC, if set, returns the PLC handshake's state and register map
 	// (plc.Snapshot) for GET /api/plc; nil means no PLC is configured.
 	PLC func() any
+	// Monitoring supplies the model report's live monitoring figures; nil
+	// until a monitor is wired in.
+	Monitoring MonitoringFigures
 }
 
 // Upload limits when Config leaves them 0.
@@ -285,6 +288,7 @@ func (s *Server) routes() *gin.Engine {
 	s.handle(r, "GET", "/api/audit/export", admin, s.exportAudit)
 	s.catalogueRoutes(r)
 	s.statsRoutes(r)
+	s.reportRoutes(r)
 	return r
 }
 

@@ -109,6 +109,15 @@ func newModelsCmd() *cobra.Command {
 						e.AUROC, e.Good, e.Defects, 100*e.Recall, 100*e.FalseAlarms)
 				}
 			}
+			if c.IntendedUse != "" || c.RiskCategory != "" {
+				fmt.Fprintf(out, "intended use: %s\nlimitations: %s\nrisk category: %s (%s)\n", c.IntendedUse, c.Limitations, c.RiskCategory, c.RiskReason)
+			}
+			if q := c.Quality; q != nil {
+				fmt.Fprintf(out, "data-quality checks (%s): %d warnings\n", q.Computed.UTC().Format("2006-01-02 15:04Z"), len(q.Warnings))
+				for _, w := range q.Warnings {
+					fmt.Fprintf(out, "  %s\n", w)
+				}
+			}
 			fmt.Fprintf(out, "sha256: %s\n", c.ONNXSHA256)
 			for n, sum := range c.FileSHA256 {
 				fmt.Fprintf(out, "sha256 of %s: %s\n", n, sum)
@@ -169,6 +178,7 @@ a running station follows within seconds. "activate NAME VERSION" works too.`,
 		},
 	}
 	cmd.AddCommand(list, show, activate, rollback, newModelsImportCmd(&root))
+	cmd.AddCommand(newModelsDocCmds(&root)...)
 	return cmd
 }
 

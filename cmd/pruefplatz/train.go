@@ -22,6 +22,7 @@ func newTrainCmd() *cobra.Command {
 	var opt train.Options
 	var pipeline, resize, interp, roi, backbone, cacheDir, backboneDir string
 	var an anomalyFlags
+	var doc docFlags
 	cmd := &cobra.Command{
 		Use:   "train --data DIR --name NAME",
 		Short: "Train a classifier on an ImageFolder dataset and publish it as a new model version",
@@ -41,6 +42,9 @@ validation loss stops improving. For a defect model name the OK classes with
 				return errors.New("--data and --name are required")
 			}
 			if an.on {
+				if doc.edit(cmd) != (models.DocEdit{}) {
+					return errors.New("--anomaly: set the intended use and risk with `pruefplatz models edit NAME/VERSION` after training")
+				}
 				an.backbone = backbone
 				return an.run(cmd, opt.Data, opt.Name, opt.Registry, opt.Version, resize, roi, opt.OKLabels, opt.Seed, opt.Threads)
 			}
@@ -104,6 +108,7 @@ validation loss stops improving. For a defect model name the OK classes with
 				os.Setenv("GOMLX_BACKEND", "onnx:cpu")
 			}
 			opt.Out = cmd.ErrOrStderr()
+			opt.Doc, opt.DocBy = doc.edit(cmd).Apply(models.Doc{}), whoAmI("")
 			res, err := train.Train(cmd.Context(), opt)
 			if err != nil {
 				return err
@@ -113,6 +118,7 @@ validation loss stops improving. For a defect model name the OK classes with
 			return nil
 		},
 	}
+	doc.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&opt.Data, "data", "", "ImageFolder dataset: DIR/<class>/<image>")
 	f.StringVar(&opt.Name, "name", "", "model name in the registry")

@@ -3,9 +3,11 @@ package demo
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +59,28 @@ func TestGenerateLayoutAndStamp(t *testing.T) {
 			files, _ := filepath.Glob(filepath.Join(out, set, c, "*.jpg"))
 			if len(files) != 2 {
 				t.Errorf("%s/%s: %d files, want 2", set, c, len(files))
+			}
+		}
+	}
+	// Each set says what every image was shot on: the station's grey mat
+	// for the defects, wood or a mat for the parts.
+	for set, classes := range map[string][]string{SetParts: PartClasses, SetDefects: DefectClasses} {
+		b, err := os.ReadFile(filepath.Join(out, set, ConditionsFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var conds map[string]map[string]string
+		if err := json.Unmarshal(b, &conds); err != nil {
+			t.Fatal(err)
+		}
+		if len(conds) != 2*len(classes) {
+			t.Errorf("%s: conditions of %d images, want %d", set, len(conds), 2*len(classes))
+		}
+		for p, c := range conds {
+			bg := c["background"]
+			if _, err := os.Stat(filepath.Join(out, set, p)); err != nil || (set == SetDefects && bg != "mat grey") ||
+				!(bg == "wood" || strings.HasPrefix(bg, "mat ")) {
+				t.Errorf("%s: %s background %q (%v)", set, p, bg, err)
 			}
 		}
 	}

@@ -162,6 +162,9 @@ func setsComplete(opt Options) bool {
 		name    string
 		classes []string
 	}{{SetParts, PartClasses}, {SetDefects, DefectClasses}} {
+		if _, err := os.Stat(filepath.Join(opt.Out, set.name, ConditionsFile)); err != nil {
+			return false
+		}
 		for _, c := range set.classes {
 			for i := range opt.PerClass {
 				if _, err := os.Stat(filepath.Join(opt.Out, set.name, c, fileName(i))); err != nil {
@@ -189,15 +192,18 @@ func generateSet(ctx context.Context, opt Options, set string, classes []string)
 	}
 	jobs := make(chan job)
 	errs := make(chan error, opt.Workers)
-	var progressMu sync.Mutex
+	var progressMu sync.Mutex // guards done and conds too
 	done, total := 0, len(classes)*opt.PerClass
+	// The capture conditions the generator knows (models/quality reads
+	// them from conditions.json to compare accuracy per background).
+	conds := map[string]map[string]string{}
 	var wg sync.WaitGroup
 	for w := 0; w < opt.Workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				data, mask, err := imageAndMask(opt.Seed, set, j.class, j.i)
+				data, mask, table, err := imageAndMask(opt.Seed, set, j.class, j.i)
 				if err == nil {
 					err = writeAtomic(filepath.Join(opt.Out, set, j.class, fileName(j.i)), data)
 				}
@@ -209,6 +215,7 @@ func generateSet(ctx context.Context, opt Options, set string, classes []string)
 				}
 				if err == nil {
 					progressMu.Lock()
+					conds[j.class+"/"+fileName(j.i)] = map[string]string{"background": table}
 					done++
 					opt.Progress(set, done, total)
 					progressMu.Unlock()
@@ -246,8 +253,19 @@ feed:
 		default:
 		}
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(conds, "", " ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(opt.Out, set, ConditionsFile), append(b, '\n'))
 }
+
+// ConditionsFile is written beside each image set: the capture conditions
+// of every image (its background), as models/quality reads them.
+const ConditionsFile = "conditions.json"
 
 // rngFor derives an image's generator from the seed and what it is, so the
 // output does not depend on the order of work.
@@ -278,20 +296,17 @@ func MaskName(image string) string {
 }
 
 // imageAndMask is Image plus, for a defect-set image with a defect, its
-// defect mask as PNG (nil otherwise); one rendering gives both.
-func imageAndMask(seed uint64, set, class string, i int) ([]byte, []byte, error) {
-	if set != SetDefects {
-		b, err := Image(seed, set, class, i)
-		return b, nil, err
-	}
-	r, err := renderImage(seed, set, class, i, true)
+// defect mask as PNG (nil otherwise), and the background it was shot on;
+// one rendering gives all three.
+func imageAndMask(seed uint64, set, class string, i int) ([]byte, []byte, string, error) {
+	r, err := renderImage(seed, set, class, i, set == SetDefects)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	defer r.m.Close()
 	jpg, err := encodeJPEG(r.m, r.quality)
-	if err != nil {
-		return nil, nil, err
+	if err != nil || set != SetDefects {
+		return jpg, nil, r.table, err
 	}
 	g := image.NewGray(image.Rect(0, 0, Width, Height))
 	any := false
@@ -301,19 +316,20 @@ func imageAndMask(seed uint64, set, class string, i int) ([]byte, []byte, error)
 		}
 	}
 	if !any {
-		return jpg, nil, nil
+		return jpg, nil, r.table, nil
 	}
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, g); err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
-	return jpg, buf.Bytes(), nil
+	return jpg, buf.Bytes(), r.table, nil
 }
 
 // shot is one rendered image with what tests need to know about it.
 type shot struct {
 	m        gocv.Mat // BGR, the caller closes it
 	quality  int
+	table    string  // the background, for the capture conditions
 	partMask []uint8 // Width*Height, 1 on the part
 	defMask  []uint8 // Width*Height, 1 on the defect
 }
@@ -402,7 +418,7 @@ func renderImage(seed uint64, set, class string, i int, masks bool) (shot, error
 	}
 	sc.compose(frame, &pl, int(cx)-sp.S/2, int(cy)-sp.S/2, pm, dm)
 	m := sc.camera(rng, frame, make([]byte, Width*Height*3))
-	return shot{m: m, quality: sc.quality, partMask: pm, defMask: dm}, nil
+	return shot{m: m, quality: sc.quality, table: sc.table, partMask: pm, defMask: dm}, nil
 }
 
 func contains(list []string, s string) bool {

@@ -365,11 +365,15 @@ type scene struct {
 	shadowK   float64 // how dark a shadow gets
 	shadowSig float64
 	shadowOff vec
+	// table names the background for the dataset's capture conditions.
+	table string
 }
 
 var (
 	woods = [][3]float64{{0.78, 0.62, 0.42}, {0.62, 0.45, 0.28}, {0.82, 0.70, 0.52}, {0.45, 0.32, 0.21}}
 	mats  = [][3]float64{{0.30, 0.31, 0.32}, {0.18, 0.38, 0.30}, {0.20, 0.30, 0.44}, {0.15, 0.15, 0.16}}
+	// matNames name the mats for the capture conditions (conditions.json).
+	matNames = []string{"grey", "green", "blue", "black"}
 )
 
 // sceneKind says where a picture is taken.
@@ -398,6 +402,7 @@ func newScene(rng *rand.Rand, kind sceneKind) *scene {
 	coarse := smoothNoise(rng, W, H, 5, 4)
 	if rng.IntN(2) == 0 && !feed {
 		base := woods[rng.IntN(len(woods))]
+		sc.table = "wood"
 		gw, gh, sw, sh := 5, 48, 12, 240
 		grain := smoothNoise(rng, W, H, gw, gh)
 		warp := smoothNoise(rng, W, H, 4, 3)
@@ -419,10 +424,12 @@ func newScene(rng *rand.Rand, kind sceneKind) *scene {
 			}
 		}
 	} else {
-		base := mats[rng.IntN(len(mats))]
+		mi := rng.IntN(len(mats))
 		if kind == sceneStation {
-			base = mats[0]
+			mi = 0
 		}
+		base := mats[mi]
+		sc.table = "mat " + matNames[mi]
 		blotch := smoothNoise(rng, W, H, 30, 22)
 		grid := rng.IntN(2) == 0 && !feed
 		speckle := 0.1

@@ -25,6 +25,8 @@ type Result struct {
 	Metrics *models.Metrics
 	Probs   [][]float32
 	Truth   []int
+	// Paths are the evaluated images' files, in the order of Probs.
+	Paths   []string
 	Skipped []Skipped
 	// Seen gives, per evaluated image, the model's split it was in
 	// ("train" or "val"), or "" for an image the model never learned from
@@ -147,6 +149,7 @@ func EvaluateKnown(ctx context.Context, card *models.Card, modelPath string, ds 
 		}
 		res.Seen = append(res.Seen, seen)
 		res.Probs = append(res.Probs, p)
+		res.Paths = append(res.Paths, smp.Path)
 		res.Truth = append(res.Truth, lm[smp.Class])
 		pred = append(pred, best)
 	}

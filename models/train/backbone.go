@@ -33,6 +33,7 @@ import (
 	"github.com/pruefplatz/pruefplatz/inspector/onnx"
 	"github.com/pruefplatz/pruefplatz/inspector/opencv"
 	"github.com/pruefplatz/pruefplatz/models"
+	"github.com/pruefplatz/pruefplatz/models/quality"
 	"gocv.io/x/gocv"
 )
 
@@ -187,13 +188,38 @@ func trainOnBackbone(ctx context.Context, opt Options, start time.Time, reg mode
 		Tool: "pruefplatz train --backbone (GoMLX v0.28.3 head, ONNX graph grafted in Go)", Created: opt.Now().UTC().Truncate(time.Second),
 		Files: map[string]string{"curve": "curve.png", "confusion": "confusion.png", "manifest": "manifest.json"},
 	}
-	return publish(ctx, opt, reg, card, manifest, tmp, onnxPath, start)
+	return publish(ctx, opt, reg, card, manifest, tmp, onnxPath, start, testRecord{te.files, te.labels, testProbs})
+}
+
+// testRecord is the model's answers on the test split: files[i], of class
+// labels[i], got probs[i].
+type testRecord struct {
+	files  []string
+	labels []int
+	probs  [][]float32
 }
 
 // publish writes the manifest and plots beside the verified model and
 // publishes the version; nothing reaches the registry before this.
 func publish(ctx context.Context, opt Options, reg models.Registry, card *models.Card, manifest *datasets.Manifest,
-	tmp, onnxPath string, start time.Time) (*Result, error) {
+	tmp, onnxPath string, start time.Time, test testRecord) (*Result, error) {
+	if opt.Doc != (models.Doc{}) {
+		if _, err := card.SetDoc(opt.Doc, opt.DocBy, opt.Now()); err != nil {
+			return nil, err
+		}
+	}
+	// The checks only read: when they fail, the trained model is still
+	// published, with a warning saying the checks are missing.
+	if q, err := trainQuality(ctx, card, manifest, test, opt.Now); err != nil {
+		w := fmt.Sprintf("data-quality checks failed (%v); run pruefplatz models check", err)
+		fmt.Fprintln(opt.Out, "warning:", w)
+		card.Warnings = append(card.Warnings, w)
+	} else {
+		card.Quality = q
+		for _, w := range q.Warnings {
+			fmt.Fprintln(opt.Out, "data quality:", w)
+		}
+	}
 	if err := manifest.WriteFile(filepath.Join(tmp, "manifest.json")); err != nil {
 		return nil, err
 	}
@@ -216,6 +242,31 @@ func publish(ctx context.Context, opt Options, reg models.Registry, card *models
 	}
 	fmt.Fprintf(opt.Out, "published %s/%s in %s (%.0fs)\n", card.Name, card.Version, dir, opt.Now().Sub(start).Seconds())
 	return &Result{Card: card, Dir: dir}, nil
+}
+
+// trainQuality runs the data-quality and bias checks (models/quality) on
+// the manifest's images and the test answers.
+func trainQuality(ctx context.Context, card *models.Card, manifest *datasets.Manifest, test testRecord, now func() time.Time) (*models.Quality, error) {
+	images := make([]quality.Image, len(manifest.Files))
+	for i, f := range manifest.Files {
+		images[i] = quality.Image{Path: f.Path, Class: f.Class, Split: f.Split, SHA256: f.SHA256}
+	}
+	// The capture conditions the dataset records beside its images.
+	if _, _, err := quality.AddConditions(images, filepath.Join(manifest.Root, quality.ConditionsFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	rel := make([]string, len(test.files))
+	for i, f := range test.files {
+		r, err := filepath.Rel(manifest.Root, f)
+		if err != nil {
+			return nil, err
+		}
+		rel[i] = filepath.ToSlash(r)
+	}
+	return quality.Check(ctx, quality.Input{
+		Root: manifest.Root, Images: images, ROI: card.Input.ROI,
+		Predictions: quality.Predictions(card.Labels, rel, test.labels, test.probs),
+	}, quality.Options{Tool: card.Tool, Now: now})
 }
 
 // stationTensor decodes a file and preprocesses it as the station does.

@@ -161,7 +161,7 @@ func trainCNN(ctx context.Context, opt Options, start time.Time, j *job) (*Resul
 		Tool: "pruefplatz train (GoMLX v0.28.3)", Created: opt.Now().UTC().Truncate(time.Second),
 		Files: map[string]string{"curve": "curve.png", "confusion": "confusion.png", "manifest": "manifest.json"},
 	}
-	return publish(ctx, opt, reg, card, manifest, tmp, onnxPath, start)
+	return publish(ctx, opt, reg, card, manifest, tmp, onnxPath, start, testRecord{testIm.files, testIm.labels, testProbs})
 }
 
 // fitResult is what the epochs produced: the learning curve, the epoch whose

@@ -42,7 +42,11 @@ const (
 
 // Options configure a training run. Zero values take the defaults.
 type Options struct {
-	Data      string // ImageFolder dataset
+	Data string // ImageFolder dataset
+	// Doc is the provider's statement (intended use, limits, risk) recorded
+	// on the card, by DocBy; empty: none yet (models edit sets it later).
+	Doc       models.Doc
+	DocBy     string
 	Name      string // model name in the registry
 	Registry  string // registry root; default "models"
 	Version   string // default: the registry's next version
@@ -255,6 +259,10 @@ func checkInputFits(opt Options) error {
 // stops it cleanly.
 func Train(ctx context.Context, opt Options) (*Result, error) {
 	opt.defaults()
+	// A bad statement must fail before minutes of training, not after.
+	if err := opt.Doc.Validate(); err != nil {
+		return nil, err
+	}
 	start := opt.Now()
 	j, err := prepare(&opt)
 	if err != nil {

@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"image"
 	"image/color"
@@ -240,4 +241,57 @@ func TestTrainStemStride(t *testing.T) {
 		}
 		assertNoVersion(t, bad.Registry, bad.Name)
 	}
+}
+
+func TestTrainRecordsDocAndQuality(t *testing.T) {
+	data := tinyDataset(t, []string{"left", "right"}, []int{10, 10})
+	// The dataset records the light of every image beside them.
+	conds := map[string]map[string]string{}
+	for _, c := range []string{"left", "right"} {
+		files, _ := filepath.Glob(filepath.Join(data, c, "*.png"))
+		for i, f := range files {
+			conds[c+"/"+filepath.Base(f)] = map[string]string{"light": []string{"dim", "bright"}[i%2]}
+		}
+	}
+	b, _ := json.Marshal(conds)
+	if err := os.WriteFile(filepath.Join(data, "conditions.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opt := tinyOptions(t, data)
+	opt.Doc = models.Doc{IntendedUse: "tiny test", RiskCategory: models.RiskMinimal, RiskReason: "a test"}
+	opt.DocBy = "tester"
+	res, err := Train(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := models.Registry{Root: opt.Registry}.Get(res.Card.Name, res.Card.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.IntendedUse != "tiny test" || len(c.DocHistory) != 1 || c.DocHistory[0].By != "tester" {
+		t.Errorf("doc %+v, history %+v", c.Doc, c.DocHistory)
+	}
+	q := c.Quality
+	if q == nil {
+		t.Fatal("no quality checks on the card")
+	}
+	test := c.Dataset.SplitCounts["test"]["left"] + c.Dataset.SplitCounts["test"]["right"]
+	train := c.Dataset.SplitCounts["train"]["left"] + c.Dataset.SplitCounts["train"]["right"]
+	if q.Images != test || q.NearDuplicates.Test != test || q.NearDuplicates.Train != train || q.Imbalance.Counts["left"] != c.Dataset.SplitCounts["train"]["left"] {
+		t.Errorf("checks saw %d test images (%d hashed), %d train, imbalance %v; the split has %d test, %d train",
+			q.Images, q.NearDuplicates.Test, q.NearDuplicates.Train, q.Imbalance.Counts, test, train)
+	}
+	if len(q.Conditions) != 1 || q.Conditions[0] != "light" || len(q.Subgroups) == 0 {
+		t.Errorf("conditions %v, subgroups %+v; want the light from conditions.json", q.Conditions, q.Subgroups)
+	}
+	if want := c.Metrics["test"].Accuracy; q.Accuracy != want {
+		t.Errorf("checks' accuracy %.3f, the card's test accuracy %.3f", q.Accuracy, want)
+	}
+
+	bad := tinyOptions(t, data)
+	bad.Doc = models.Doc{RiskCategory: "medium", RiskReason: "x"}
+	if _, err := Train(context.Background(), bad); !errors.Is(err, models.ErrBadDoc) {
+		t.Errorf("unknown risk category: %v, want ErrBadDoc", err)
+	}
+	assertNoVersion(t, bad.Registry, bad.Name)
 }

@@ -26,7 +26,10 @@
         el("td", { text: c.name }), el("td", { text: c.version }), el("td", { text: (c.labels || []).join(", ") }),
         el("td", { text: test ? pct(test.accuracy) : "–" }), el("td", { text: c.created && new Date(c.created).getFullYear() > 2000 ? when(c.created) : "" }),
         el("td", {}, active ? el("b", { text: t("eng.active") }) : el("button", { class: "btn small", text: t("eng.activate"),
-          onclick: () => act("/api/models/activate", { name: c.name, version: c.version }) }))));
+          onclick: () => act("/api/models/activate", { name: c.name, version: c.version }) })),
+        el("td", {}, el("a", { class: "btn small report", text: t("eng.report"), title: t("eng.report_title"),
+          href: "/api/models/" + encodeURIComponent(c.name) + "/" + encodeURIComponent(c.version) + "/report?format=pdf&lang=" +
+            (I18N.lang === "en" ? "en" : "de") }))));
     }
     $("model-errors").hidden = !(r.errors && r.errors.length);
     $("model-errors").textContent = (r.errors || []).join("\n");
