@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/pruefplatz/pruefplatz/inspector/monitor"
 	"github.com/pruefplatz/pruefplatz/models"
 	"github.com/pruefplatz/pruefplatz/models/report"
 )
@@ -117,8 +118,32 @@ func (s *Server) reportLive(ctx context.Context, card *models.Card) (*report.Liv
 		}
 		l.Reviews = rs
 	}
-	if s.cfg.Monitoring != nil {
+	switch {
+	case s.cfg.Monitoring != nil:
 		l.Monitoring = s.cfg.Monitoring(ctx, card.Name, card.Version)
+	case s.cfg.Monitor != nil:
+		l.Monitoring = monitorFigures(s.cfg.Monitor.Latest(), card.Name+"/"+card.Version)
 	}
 	return l, nil
+}
+
+// monitorFigures turns the station's latest monitor status into the
+// report's figures when it is about the reported model; nil (the report
+// says none were supplied) for any other model or before the first check.
+func monitorFigures(st *monitor.Status, model string) []report.MonitoringFigure {
+	if st == nil || st.Model != model {
+		return nil
+	}
+	out := make([]report.MonitoringFigure, 0, len(st.Readings))
+	for _, r := range st.Readings {
+		f := report.MonitoringFigure{Name: r.Monitor, Value: r.State, Alarm: r.Alarm()}
+		if r.N > 0 {
+			f.Value = fmt.Sprintf("%.3f (n = %d, %s)", r.Value, r.N, r.State)
+		}
+		if r.Threshold > 0 {
+			f.Threshold = fmt.Sprintf("%.3f", r.Threshold)
+		}
+		out = append(out, f)
+	}
+	return out
 }
