@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pruefplatz/pruefplatz/inspector/monitor"
 	"github.com/pruefplatz/pruefplatz/internal/atomicfile"
 )
 
@@ -120,6 +121,21 @@ func (r Registry) SetQuality(name, version string, q *Quality) (*Card, error) {
 		c.Quality = q
 		return true, nil
 	})
+}
+
+// SetScoreBaseline records h as the card's validation top-score histogram
+// (the drift monitor's baseline) when the card has none; a card trained
+// with one keeps it. It reports whether it wrote the card.
+func (r Registry) SetScoreBaseline(name, version string, h *monitor.Histogram) (bool, error) {
+	wrote := false
+	_, err := r.rewriteCard(name, version, func(c *Card) (bool, error) {
+		if c.ScoreBaseline != nil || h == nil {
+			return false, nil
+		}
+		c.ScoreBaseline, wrote = h, true
+		return true, nil
+	})
+	return wrote, err
 }
 
 func (r Registry) rewriteCard(name, version string, change func(*Card) (bool, error)) (*Card, error) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pruefplatz/pruefplatz/datasets"
 	"github.com/pruefplatz/pruefplatz/inspector/bolt"
+	"github.com/pruefplatz/pruefplatz/inspector/monitor"
 	"github.com/pruefplatz/pruefplatz/models"
 	"github.com/pruefplatz/pruefplatz/models/eval"
 	"github.com/pruefplatz/pruefplatz/models/quality"
@@ -139,6 +140,18 @@ lacks can be given in DIR/conditions.json ({"class/image.jpg": {"session": "…"
 				return err
 			}
 			out := cmd.OutOrStdout()
+			if c.ScoreBaseline == nil {
+				// Cards from before the drift monitor: its baseline comes
+				// from the same validation images training would have used.
+				h, err := validationBaseline(cmd.Context(), cmd, r, c, data)
+				if err != nil {
+					return err
+				}
+				if _, err := r.SetScoreBaseline(c.Name, c.Version, h); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "score baseline for the drift monitor: %d validation images\n", h.Total())
+			}
 			fmt.Fprintf(out, "%s/%s: checks recorded on the card (%.1f s)\n", c.Name, c.Version, time.Since(start).Seconds())
 			fmt.Fprintf(out, "imbalance: ratio %.2f (%s %d / %s %d)\n", q.Imbalance.Ratio, q.Imbalance.Largest, q.Imbalance.Counts[q.Imbalance.Largest], q.Imbalance.Smallest, q.Imbalance.Counts[q.Imbalance.Smallest])
 			if nd := q.NearDuplicates; nd != nil {
@@ -177,27 +190,9 @@ func checkQuality(ctx context.Context, cmd *cobra.Command, r models.Registry, c 
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	ds := &datasets.Dataset{Root: dir}
-	seen := map[string]bool{}
-	for _, im := range images {
-		if im.Split != "test" {
-			continue
-		}
-		if !seen[im.Class] {
-			seen[im.Class] = true
-			ds.Classes = append(ds.Classes, im.Class)
-		}
-		ds.Samples = append(ds.Samples, datasets.Sample{Path: filepath.Join(dir, filepath.FromSlash(im.Path)), Class: im.Class})
-	}
-	if err := initORT(cmd); err != nil {
-		return nil, err
-	}
-	res, err := eval.Evaluate(ctx, c, r.ModelPath(c), ds)
+	res, err := evalSplit(ctx, cmd, r, c, dir, images, "test")
 	if err != nil {
 		return nil, err
-	}
-	if len(res.Skipped) > 0 {
-		return nil, fmt.Errorf("check: %d test images could not be evaluated (first: %s: %s)", len(res.Skipped), res.Skipped[0].Path, res.Skipped[0].Err)
 	}
 	rel := make([]string, len(res.Paths))
 	for i, p := range res.Paths {
@@ -211,6 +206,50 @@ func checkQuality(ctx context.Context, cmd *cobra.Command, r models.Registry, c 
 		Root: dir, Images: images, ROI: c.Input.ROI,
 		Predictions: quality.Predictions(c.Labels, rel, res.Truth, res.Probs),
 	}, quality.Options{Tool: "pruefplatz models check"})
+}
+
+// evalSplit runs c on the images of one split of its manifest in dir.
+func evalSplit(ctx context.Context, cmd *cobra.Command, r models.Registry, c *models.Card, dir string, images []quality.Image, split string) (*eval.Result, error) {
+	ds := &datasets.Dataset{Root: dir}
+	seen := map[string]bool{}
+	for _, im := range images {
+		if im.Split != split {
+			continue
+		}
+		if !seen[im.Class] {
+			seen[im.Class] = true
+			ds.Classes = append(ds.Classes, im.Class)
+		}
+		ds.Samples = append(ds.Samples, datasets.Sample{Path: filepath.Join(dir, filepath.FromSlash(im.Path)), Class: im.Class})
+	}
+	if len(ds.Samples) == 0 {
+		return nil, fmt.Errorf("check %s/%s: the manifest names no %s images", c.Name, c.Version, split)
+	}
+	if err := initORT(cmd); err != nil {
+		return nil, err
+	}
+	res, err := eval.Evaluate(ctx, c, r.ModelPath(c), ds)
+	if err != nil {
+		return nil, err
+	}
+	if len(res.Skipped) > 0 {
+		return nil, fmt.Errorf("check: %d %s images could not be evaluated (first: %s: %s)", len(res.Skipped), split, res.Skipped[0].Path, res.Skipped[0].Err)
+	}
+	return res, nil
+}
+
+// validationBaseline is the top-score histogram of c on its validation
+// split, as training records it (monitor.TopScoreHistogram).
+func validationBaseline(ctx context.Context, cmd *cobra.Command, r models.Registry, c *models.Card, dir string) (*monitor.Histogram, error) {
+	images, err := quality.ReadManifest(filepath.Join(r.Dir(c.Name, c.Version), "manifest.json"))
+	if err != nil {
+		return nil, err
+	}
+	res, err := evalSplit(ctx, cmd, r, c, dir, images, "val")
+	if err != nil {
+		return nil, err
+	}
+	return monitor.TopScoreHistogram(res.Probs), nil
 }
 
 // sameData checks that dir holds the manifest's images with their sha256:

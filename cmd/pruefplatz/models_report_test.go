@@ -117,10 +117,13 @@ func TestModelsCheck(t *testing.T) {
 		Conditions map[string]string `json:"conditions,omitempty"`
 	}
 	var files []entry
-	for i := range 24 {
+	for i := range 28 {
 		class := []string{"ok", "crack"}[i%2]
 		split := "train"
-		if i >= 12 {
+		switch {
+		case i >= 24:
+			split = "val"
+		case i >= 12:
 			split = "test"
 		}
 		light := []string{"bright", "dim"}[i/2%2]
@@ -171,6 +174,11 @@ func TestModelsCheck(t *testing.T) {
 	}
 	if err := reg.Verify(c); err != nil {
 		t.Errorf("check touched the model: %v", err)
+	}
+	// The shipped card predates the drift monitor: check gives it the
+	// baseline from the validation images, as training would.
+	if c.ScoreBaseline == nil || c.ScoreBaseline.Total() != 4 {
+		t.Errorf("score baseline %+v, want one from the 4 validation images", c.ScoreBaseline)
 	}
 
 	// Data that is not the manifest's is refused, and the card keeps its checks.
