@@ -1,0 +1,272 @@
+package capture
+
+import (
+	"encoding/hex"
+	"fmt"
+	"image"
+	"image/draw"
+	"math"
+
+	"github.com/pruefplatz/pruefplatz/inspector"
+)
+
+// Gates are the quality checks every frame passes before it is kept. The
+// zero value of a limit takes its default; a negative limit turns its gate
+// off.
+type Gates struct {
+	// MinSharpness is the lowest variance of the Laplacian of the grey
+	// frame (4-neighbour kernel, full resolution). Default 20: the demo
+	// camera's sharp frames measure in the hundreds, a frame blurred by a
+	// moving part or a lost focus falls below 10.
+	MinSharpness float64
+	// MaxClipped is the highest share of pixels at black (≤ 3) or white
+	// (≥ 252). Default 0.05.
+	MaxClipped float64
+	// MinPresence is the share of the view that must differ from the empty
+	// table (inspector.PresenceLevel) for a part to be present. Default
+	// inspector.PresenceShare, as the station.
+	MinPresence float64
+	// MaxDuplicate is the largest Signature distance (mean grey levels) at
+	// which a frame counts as a near duplicate of an earlier frame of the
+	// session. Default 1.5.
+	MaxDuplicate float64
+	// Background is the empty table (any size; it is shrunk as the frames
+	// are). Without it the table is estimated from the frame's border.
+	Background image.Image
+}
+
+func (g Gates) withDefaults() Gates {
+	if g.MinSharpness == 0 {
+		g.MinSharpness = 20
+	}
+	if g.MaxClipped == 0 {
+		g.MaxClipped = 0.05
+	}
+	if g.MinPresence == 0 {
+		g.MinPresence = inspector.PresenceShare
+	}
+	if g.MaxDuplicate == 0 {
+		g.MaxDuplicate = 1.5
+	}
+	return g
+}
+
+// Signature is a frame's tiny embedding for the near-duplicate gate: a
+// 24×18 grey thumbnail with its mean removed (offset by 128). Averaging
+// over cells of some 27×27 pixels drowns the sensor noise that makes bitwise
+// perceptual hashes (dHash) flip on flat regions, while a part that turned
+// or moved changes the cells it covers.
+type Signature []byte
+
+// Signature size.
+const sigW, sigH = 24, 18
+
+// Distance is the mean absolute difference of two signatures in grey
+// levels (0 for identical views); 255 when the sizes differ.
+func (s Signature) Distance(o Signature) float64 {
+	if len(s) != len(o) || len(s) == 0 {
+		return 255
+	}
+	d := 0
+	for i := range s {
+		d += abs(int(s[i]) - int(o[i]))
+	}
+	return float64(d) / float64(len(s))
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// String is the signature in hex.
+func (s Signature) String() string { return hex.EncodeToString(s) }
+
+// ParseSignature reads a signature String wrote.
+func ParseSignature(v string) (Signature, error) {
+	b, err := hex.DecodeString(v)
+	if err != nil || len(b) != sigW*sigH {
+		return nil, fmt.Errorf("signature %.16q…: want %d hex bytes", v, sigW*sigH)
+	}
+	return b, nil
+}
+
+func signature(g *image.Gray) Signature {
+	t := shrink(g, sigW, sigH)
+	sum := 0
+	for _, v := range t.Pix {
+		sum += int(v)
+	}
+	mean := sum / len(t.Pix)
+	out := make(Signature, len(t.Pix))
+	for i, v := range t.Pix {
+		out[i] = uint8(max(0, min(255, int(v)-mean+128)))
+	}
+	return out
+}
+
+// Measure is what the gates measured on one frame.
+type Measure struct {
+	Sharpness float64
+	Clipped   float64
+	Presence  float64
+	Signature Signature
+	// Duplicate is the index of the nearest earlier frame and Distance its
+	// signature distance (-1 and 255 when there is none).
+	Duplicate int
+	Distance  float64
+}
+
+// Check measures img and returns the measures and, when a gate fails, why
+// (an empty reason means the frame passes). earlier are the hashes of the
+// session's accepted frames.
+func (g Gates) Check(img image.Image, earlier []Signature) (Measure, string) {
+	g = g.withDefaults()
+	grey := Grey(img)
+	m := Measure{Sharpness: LaplacianVariance(grey), Clipped: ClippedShare(grey), Duplicate: -1, Distance: 255}
+	small := shrink(grey, 80, 60)
+	var bg *image.Gray
+	if g.Background != nil {
+		bg = shrink(Grey(g.Background), 80, 60)
+	}
+	m.Presence = presence(small, bg)
+	m.Signature = signature(grey)
+	for i, e := range earlier {
+		if d := m.Signature.Distance(e); d < m.Distance {
+			m.Distance, m.Duplicate = d, i
+		}
+	}
+	switch {
+	case g.MinPresence > 0 && m.Presence < g.MinPresence:
+		return m, fmt.Sprintf("no part in view: %.1f %% of the view differs from the empty table (need %.1f %%)", 100*m.Presence, 100*g.MinPresence)
+	case g.MinSharpness > 0 && m.Sharpness < g.MinSharpness:
+		return m, fmt.Sprintf("too blurry: sharpness %.1f (need %.0f); hold the part still or refocus", m.Sharpness, g.MinSharpness)
+	case g.MaxClipped > 0 && m.Clipped > g.MaxClipped:
+		return m, fmt.Sprintf("badly exposed: %.1f %% of the pixels are black or white (at most %.0f %%)", 100*m.Clipped, 100*g.MaxClipped)
+	case g.MaxDuplicate > 0 && m.Duplicate >= 0 && m.Distance <= g.MaxDuplicate:
+		return m, fmt.Sprintf("near duplicate of frame %d (differs by %.1f grey levels, need more than %.1f); turn the part further", m.Duplicate+1, m.Distance, g.MaxDuplicate)
+	}
+	return m, ""
+}
+
+// Grey returns img's luminance. A decoded JPEG's Y plane is used as it is.
+func Grey(img image.Image) *image.Gray {
+	switch t := img.(type) {
+	case *image.Gray:
+		return t
+	case *image.YCbCr:
+		r := t.Rect
+		return &image.Gray{Pix: t.Y[t.YOffset(r.Min.X, r.Min.Y):], Stride: t.YStride, Rect: r}
+	}
+	g := image.NewGray(img.Bounds())
+	draw.Draw(g, g.Rect, img, img.Bounds().Min, draw.Src)
+	return g
+}
+
+// LaplacianVariance is the variance of the 4-neighbour Laplacian of g: the
+// usual focus measure (a sharp edge gives large values, blur flattens them).
+func LaplacianVariance(g *image.Gray) float64 {
+	r := g.Rect
+	w, h := r.Dx(), r.Dy()
+	if w < 3 || h < 3 {
+		return 0
+	}
+	var sum, sq float64
+	n := 0
+	for y := 1; y < h-1; y++ {
+		row := g.Pix[y*g.Stride:]
+		up := g.Pix[(y-1)*g.Stride:]
+		down := g.Pix[(y+1)*g.Stride:]
+		for x := 1; x < w-1; x++ {
+			l := float64(int(up[x]) + int(down[x]) + int(row[x-1]) + int(row[x+1]) - 4*int(row[x]))
+			sum += l
+			sq += l * l
+			n++
+		}
+	}
+	mean := sum / float64(n)
+	return sq/float64(n) - mean*mean
+}
+
+// ClippedShare is the share of g's pixels at black (≤ 3) or white (≥ 252).
+func ClippedShare(g *image.Gray) float64 {
+	w, h := g.Rect.Dx(), g.Rect.Dy()
+	if w == 0 || h == 0 {
+		return 0
+	}
+	n := 0
+	for y := range h {
+		for _, v := range g.Pix[y*g.Stride : y*g.Stride+w] {
+			if v <= 3 || v >= 252 {
+				n++
+			}
+		}
+	}
+	return float64(n) / float64(w*h)
+}
+
+// shrink area-averages g down to w×h.
+func shrink(g *image.Gray, w, h int) *image.Gray {
+	out := image.NewGray(image.Rect(0, 0, w, h))
+	sw, sh := g.Rect.Dx(), g.Rect.Dy()
+	for y := range h {
+		y0, y1 := y*sh/h, max((y+1)*sh/h, y*sh/h+1)
+		for x := range w {
+			x0, x1 := x*sw/w, max((x+1)*sw/w, x*sw/w+1)
+			s, n := 0, 0
+			for yy := y0; yy < y1 && yy < sh; yy++ {
+				row := g.Pix[yy*g.Stride:]
+				for xx := x0; xx < x1 && xx < sw; xx++ {
+					s += int(row[xx])
+					n++
+				}
+			}
+			if n > 0 {
+				out.Pix[y*w+x] = uint8(s / n)
+			}
+		}
+	}
+	return out
+}
+
+// presence is the share of small's pixels that differ from the empty table
+// by more than inspector.PresenceLevel. Without a background the table is
+// the median of small's outer ring, which suits a part laid in the middle.
+func presence(small, bg *image.Gray) float64 {
+	n := 0
+	if bg != nil {
+		for i, v := range small.Pix {
+			if math.Abs(float64(v)-float64(bg.Pix[i])) > inspector.PresenceLevel {
+				n++
+			}
+		}
+		return float64(n) / float64(len(small.Pix))
+	}
+	w, h := small.Rect.Dx(), small.Rect.Dy()
+	var hist [256]int
+	ring := 0
+	for y := range h {
+		for x := range w {
+			if x < 3 || y < 3 || x >= w-3 || y >= h-3 {
+				hist[small.Pix[y*w+x]]++
+				ring++
+			}
+		}
+	}
+	med, acc := 0, 0
+	for v, c := range hist {
+		acc += c
+		if 2*acc >= ring {
+			med = v
+			break
+		}
+	}
+	for _, v := range small.Pix {
+		if math.Abs(float64(v)-float64(med)) > inspector.PresenceLevel {
+			n++
+		}
+	}
+	return float64(n) / float64(len(small.Pix))
+}
