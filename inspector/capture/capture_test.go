@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pruefplatz/pruefplatz/inspector/capture/capturetest"
 )
 
 func newSession(t *testing.T, spec Spec) *Session {
@@ -55,8 +57,8 @@ func TestNewSessionRejectsBadSpecs(t *testing.T) {
 }
 
 func TestGates(t *testing.T) {
-	bg, _ := jpeg.Decode(bytes.NewReader(table(0, true, 0, 1, 1)))
-	good, _ := jpeg.Decode(bytes.NewReader(table(0, false, 0, 1, 2)))
+	bg, _ := jpeg.Decode(bytes.NewReader(capturetest.Table(0, true, 0, 1, 1)))
+	good, _ := jpeg.Decode(bytes.NewReader(capturetest.Table(0, false, 0, 1, 2)))
 	_, ok := (Gates{Background: bg}).Check(good, nil)
 	if ok != "" {
 		t.Fatalf("a sharp, well-exposed part was rejected: %s", ok)
@@ -68,11 +70,11 @@ func TestGates(t *testing.T) {
 		earlier []Signature
 		want    string
 	}{
-		{"empty table", table(0, true, 0, 1, 3), nil, "no part in view"},
-		{"blurred", table(0, false, 6, 1, 4), nil, "too blurry"},
-		{"overexposed", table(0, false, 0, 2.2, 5), nil, "badly exposed"},
-		{"same view again", table(0, false, 0, 1, 6), []Signature{goodHash}, "near duplicate of frame 1"},
-		{"turned 30°", table(30, false, 0, 1, 7), []Signature{goodHash}, ""},
+		{"empty table", capturetest.Table(0, true, 0, 1, 3), nil, "no part in view"},
+		{"blurred", capturetest.Table(0, false, 6, 1, 4), nil, "too blurry"},
+		{"overexposed", capturetest.Table(0, false, 0, 2.2, 5), nil, "badly exposed"},
+		{"same view again", capturetest.Table(0, false, 0, 1, 6), []Signature{goodHash}, "near duplicate of frame 1"},
+		{"turned 30°", capturetest.Table(30, false, 0, 1, 7), []Signature{goodHash}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -88,7 +90,7 @@ func TestGates(t *testing.T) {
 		})
 	}
 	// Without an empty table the border stands in for it.
-	empty, _ := jpeg.Decode(bytes.NewReader(table(0, true, 0, 1, 8)))
+	empty, _ := jpeg.Decode(bytes.NewReader(capturetest.Table(0, true, 0, 1, 8)))
 	if _, r := (Gates{}).Check(empty, nil); !strings.Contains(r, "no part") {
 		t.Fatalf("border estimate: empty table passed (%q)", r)
 	}
@@ -234,7 +236,7 @@ func TestCameraLostPausesAndResumes(t *testing.T) {
 
 func TestDiskFullStopsAndKeeps(t *testing.T) {
 	// About five frames and their manifests fit.
-	frame := len(table(0, false, 0, 1, 1))
+	frame := len(capturetest.Table(0, false, 0, 1, 1))
 	budget := &budgetCreate{budget: 5*frame + 5*4000}
 	st := &Store{Root: t.TempDir(), Create: budget.create}
 	rig := &fakeRig{}
