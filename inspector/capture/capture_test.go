@@ -71,7 +71,7 @@ func TestGates(t *testing.T) {
 		want    string
 	}{
 		{"empty table", capturetest.Table(0, true, 0, 1, 3), nil, "no part in view"},
-		{"blurred", capturetest.Table(0, false, 6, 1, 4), nil, "too blurry"},
+		{"blurred", capturetest.Table(0, false, 8, 1, 4), nil, "too blurry"},
 		{"overexposed", capturetest.Table(0, false, 0, 2.2, 5), nil, "badly exposed"},
 		{"same view again", capturetest.Table(0, false, 0, 1, 6), []Signature{goodHash}, "near duplicate of frame 1"},
 		{"turned 30°", capturetest.Table(30, false, 0, 1, 7), []Signature{goodHash}, ""},
@@ -83,7 +83,7 @@ func TestGates(t *testing.T) {
 				t.Fatal(err)
 			}
 			m, reason := (Gates{Background: bg}).Check(img, c.earlier)
-			t.Logf("%s: distance %.2f", c.name, m.Distance)
+			t.Logf("%s: %+v", c.name, m)
 			if c.want == "" && reason != "" || !strings.Contains(reason, c.want) {
 				t.Fatalf("reason = %q, want %q (measures %+v)", reason, c.want, m)
 			}
@@ -293,7 +293,7 @@ func TestInterruptedSessionIsIncomplete(t *testing.T) {
 func TestRejectedViewsPause(t *testing.T) {
 	st := newStore(t)
 	rig := &fakeRig{}
-	r := &Runner{Store: st, Rig: rig, Camera: &rigCamera{rig: rig, blur: 6}}
+	r := &Runner{Store: st, Rig: rig, Camera: &rigCamera{rig: rig, blur: 8}}
 	s := newSession(t, Spec{})
 	err := r.Run(context.Background(), s)
 	if !errors.Is(err, ErrPaused) || !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "too blurry") {

@@ -14,21 +14,23 @@ import (
 // zero value of a limit takes its default; a negative limit turns its gate
 // off.
 type Gates struct {
-	// MinSharpness is the lowest variance of the Laplacian of the grey
-	// frame (4-neighbour kernel, full resolution). Default 20: the demo
-	// camera's sharp frames measure in the hundreds, a frame blurred by a
-	// moving part or a lost focus falls below 10.
+	// MinSharpness is the lowest variance of the Laplacian (4-neighbour
+	// kernel, full resolution) over the part: the bounding box of what
+	// differs from the table, or the whole frame when nothing does.
 	MinSharpness float64
 	// MaxClipped is the highest share of pixels at black (≤ 3) or white
 	// (≥ 252). Default 0.05.
 	MaxClipped float64
 	// MinPresence is the share of the view that must differ from the empty
-	// table (inspector.PresenceLevel) for a part to be present. Default
-	// inspector.PresenceShare, as the station.
+	// table (by inspector.PresenceLevel, as the station) for a part to be
+	// present. Default half of inspector.PresenceShare: the station measures
+	// inside its ROI, capture over the whole frame, where a small part (the
+	// demo's ball bearing) covers about 2 %.
 	MinPresence float64
 	// MaxDuplicate is the largest Signature distance (mean grey levels) at
 	// which a frame counts as a near duplicate of an earlier frame of the
-	// session. Default 1.5.
+	// session. Default 0.5: a second shot of the same view differs by
+	// 0.1–0.25 (sensor noise), the demo parts' views 30° apart by 0.9 or more.
 	MaxDuplicate float64
 	// Background is the empty table (any size; it is shrunk as the frames
 	// are). Without it the table is estimated from the frame's border.
@@ -37,16 +39,16 @@ type Gates struct {
 
 func (g Gates) withDefaults() Gates {
 	if g.MinSharpness == 0 {
-		g.MinSharpness = 20
+		g.MinSharpness = 15
 	}
 	if g.MaxClipped == 0 {
 		g.MaxClipped = 0.05
 	}
 	if g.MinPresence == 0 {
-		g.MinPresence = inspector.PresenceShare
+		g.MinPresence = inspector.PresenceShare / 2
 	}
 	if g.MaxDuplicate == 0 {
-		g.MaxDuplicate = 1.5
+		g.MaxDuplicate = 0.5
 	}
 	return g
 }
@@ -125,13 +127,25 @@ type Measure struct {
 func (g Gates) Check(img image.Image, earlier []Signature) (Measure, string) {
 	g = g.withDefaults()
 	grey := Grey(img)
-	m := Measure{Sharpness: LaplacianVariance(grey), Clipped: ClippedShare(grey), Duplicate: -1, Distance: 255}
+	m := Measure{Clipped: ClippedShare(grey), Duplicate: -1, Distance: 255}
 	small := shrink(grey, 80, 60)
 	var bg *image.Gray
 	if g.Background != nil {
 		bg = shrink(Grey(g.Background), 80, 60)
 	}
-	m.Presence = presence(small, bg)
+	var box image.Rectangle
+	m.Presence, box = presence(small, bg)
+	// Focus is judged on the part: a flat table around a small part would
+	// otherwise drown a blurred part in the table's sensor noise.
+	sharp := grey
+	if !box.Empty() {
+		r := grey.Rect
+		sx, sy := float64(r.Dx())/80, float64(r.Dy())/60
+		crop := image.Rect(int(float64(box.Min.X)*sx), int(float64(box.Min.Y)*sy), int(float64(box.Max.X)*sx), int(float64(box.Max.Y)*sy)).
+			Add(r.Min).Inset(-8).Intersect(r)
+		sharp = grey.SubImage(crop).(*image.Gray)
+	}
+	m.Sharpness = LaplacianVariance(sharp)
 	m.Signature = signature(grey)
 	for i, e := range earlier {
 		if d := m.Signature.Distance(e); d < m.Distance {
@@ -232,19 +246,25 @@ func shrink(g *image.Gray, w, h int) *image.Gray {
 }
 
 // presence is the share of small's pixels that differ from the empty table
-// by more than inspector.PresenceLevel. Without a background the table is
-// the median of small's outer ring, which suits a part laid in the middle.
-func presence(small, bg *image.Gray) float64 {
-	n := 0
-	if bg != nil {
-		for i, v := range small.Pix {
-			if math.Abs(float64(v)-float64(bg.Pix[i])) > inspector.PresenceLevel {
-				n++
-			}
-		}
-		return float64(n) / float64(len(small.Pix))
-	}
+// by more than inspector.PresenceLevel, and their bounding box. Without a
+// background the table is the median of small's outer ring, which suits a
+// part laid in the middle.
+func presence(small, bg *image.Gray) (float64, image.Rectangle) {
 	w, h := small.Rect.Dx(), small.Rect.Dy()
+	n := 0
+	var box image.Rectangle
+	count := func(i int, ref float64) {
+		if math.Abs(float64(small.Pix[i])-ref) > inspector.PresenceLevel {
+			n++
+			box = box.Union(image.Rect(i%w, i/w, i%w+1, i/w+1))
+		}
+	}
+	if bg != nil {
+		for i := range small.Pix {
+			count(i, float64(bg.Pix[i]))
+		}
+		return float64(n) / float64(len(small.Pix)), box
+	}
 	var hist [256]int
 	ring := 0
 	for y := range h {
@@ -263,10 +283,8 @@ func presence(small, bg *image.Gray) float64 {
 			break
 		}
 	}
-	for _, v := range small.Pix {
-		if math.Abs(float64(v)-float64(med)) > inspector.PresenceLevel {
-			n++
-		}
+	for i := range small.Pix {
+		count(i, float64(med))
 	}
-	return float64(n) / float64(len(small.Pix))
+	return float64(n) / float64(len(small.Pix)), box
 }
