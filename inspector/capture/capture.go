@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"time"
 )
 
@@ -269,7 +270,32 @@ func NewSession(spec Spec, now time.Time) (*Session, error) {
 // SessionIDPattern matches a session id; frame file names start with one.
 const SessionIDPattern = `\d{8}-\d{6}-[0-9a-f]{6}`
 
-var idRE = regexp.MustCompile(`^` + SessionIDPattern + `$`)
+var (
+	idRE   = regexp.MustCompile(`^` + SessionIDPattern + `$`)
+	fileRE = regexp.MustCompile(`^(` + SessionIDPattern + `)_`)
+	viewRE = regexp.MustCompile(`^` + SessionIDPattern + `_v(\d+)_a(\d+)_`)
+)
+
+// FrameView returns the view and angle a frame's file name carries (ok is
+// false when the name is not a capture frame's).
+func FrameView(name string) (view, angle int, ok bool) {
+	m := viewRE.FindStringSubmatch(name)
+	if m == nil {
+		return 0, 0, false
+	}
+	view, _ = strconv.Atoi(m[1])
+	angle, _ = strconv.Atoi(m[2])
+	return view, angle, true
+}
+
+// SessionOf returns the session id a frame's file name starts with, or ""
+// when the name is not a capture frame's.
+func SessionOf(name string) string {
+	if m := fileRE.FindStringSubmatch(name); m != nil {
+		return m[1]
+	}
+	return ""
+}
 
 // ValidID reports whether id has the form of a session id (so it is safe
 // in a path).
