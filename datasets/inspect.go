@@ -38,10 +38,19 @@ func Inspect(dir string) (*Inspection, error) {
 	if d == nil {
 		return nil, err
 	}
-	in := &Inspection{Root: dir, Problems: d.Problems, Warnings: []string{}}
+	in, ierr := InspectLoaded(d)
 	if err != nil { // too few classes to train on, but worth a look
 		in.Warnings = append(in.Warnings, err.Error())
 	}
+	return in, ierr
+}
+
+// InspectLoaded is Inspect for a dataset already loaded. It returns an
+// error when the sessions folder cannot be read.
+func InspectLoaded(d *Dataset) (*Inspection, error) {
+	dir := d.Root
+	in := &Inspection{Root: dir, Problems: d.Problems, Warnings: []string{}}
+	var err error
 	type acc struct {
 		sessions map[string]bool
 		angles   map[int]bool

@@ -208,7 +208,7 @@ func (st *Store) contactSheet(s *Session) ([]byte, error) {
 	for i, f := range s.Frames {
 		x := gap + (i%perRow)*(tw+gap)
 		y := head + (i/perRow)*(th+label+gap)
-		text(x, y+12, fmt.Sprintf("v%02d %g°", f.View, f.Angle))
+		text(x, y+12, fmt.Sprintf("v%02d %g deg", f.View, f.Angle)) // basicfont has no °
 		fh, err := os.Open(filepath.Join(st.Root, filepath.FromSlash(f.File)))
 		if err != nil {
 			continue // a frame moved away meanwhile: its cell stays empty
