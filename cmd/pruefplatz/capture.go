@@ -102,7 +102,7 @@ func runCapture(cmd *cobra.Command, f captureFlags) error {
 	if err != nil {
 		return err
 	}
-	r := &capture.Runner{Store: st, Notify: func(e capture.Event) { printEvent(out, e) }}
+	r := &capture.Runner{Store: st, Notify: func(_ *capture.Session, e capture.Event) { printEvent(out, e) }}
 	info := capture.CameraInfo{Source: f.source, ROI: f.roi}
 	switch {
 	case f.simulated():

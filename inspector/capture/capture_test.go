@@ -135,7 +135,7 @@ func TestTurntableSession(t *testing.T) {
 	st := newStore(t)
 	rig := &fakeRig{}
 	var events []Event
-	r := &Runner{Store: st, Rig: rig, Camera: &rigCamera{rig: rig}, Notify: func(e Event) { events = append(events, e) }}
+	r := &Runner{Store: st, Rig: rig, Camera: &rigCamera{rig: rig}, Notify: func(_ *Session, e Event) { events = append(events, e) }}
 	s := newSession(t, Spec{Rig: "fake", By: "engineer"})
 	if err := r.Run(context.Background(), s); err != nil {
 		t.Fatal(err)
@@ -263,7 +263,7 @@ func TestInterruptedSessionIsIncomplete(t *testing.T) {
 	st := newStore(t)
 	rig := &fakeRig{}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Runner{Store: st, Rig: rig, Camera: &rigCamera{rig: rig}, Notify: func(e Event) {
+	r := &Runner{Store: st, Rig: rig, Camera: &rigCamera{rig: rig}, Notify: func(_ *Session, e Event) {
 		if e.Kind == "frame" && e.Taken == 3 {
 			cancel()
 		}
@@ -324,7 +324,7 @@ func TestHandAndTimedModes(t *testing.T) {
 	cam := &rigCamera{rig: rig}
 	r = &Runner{Store: st, Camera: cam}
 	rig.angle = 0
-	r.Notify = func(e Event) {
+	r.Notify = func(_ *Session, e Event) {
 		if e.Kind == "frame" {
 			rig.angle += 40
 		}

@@ -1,10 +1,12 @@
 package capture
 
 import (
+	"bytes"
 	"encoding/hex"
 	"fmt"
 	"image"
 	"image/draw"
+	"image/jpeg"
 	"math"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
@@ -288,3 +290,5 @@ func presence(small, bg *image.Gray) (float64, image.Rectangle) {
 	}
 	return float64(n) / float64(len(small.Pix)), box
 }
+
+func decodeJPEG(b []byte) (image.Image, error) { return jpeg.Decode(bytes.NewReader(b)) }

@@ -68,8 +68,9 @@ type Runner struct {
 	Retries int
 	// Sink receives a part session's frames when it is done.
 	Sink PartSink
-	// Notify is told about every step (may be nil; it must not block).
-	Notify func(Event)
+	// Notify is told about every step (may be nil; it must not block). s
+	// is the session as it stands; it must not be kept past the call.
+	Notify func(s *Session, e Event)
 }
 
 func (r *Runner) notify(s *Session, e Event) {
@@ -77,7 +78,7 @@ func (r *Runner) notify(s *Session, e Event) {
 		return
 	}
 	e.Session, e.Taken, e.Target = s.ID, len(s.Frames), s.TargetCount()
-	r.Notify(e)
+	r.Notify(s, e)
 }
 
 // Run takes the session's missing frames, from its next missing view on, so
