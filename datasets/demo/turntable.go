@@ -14,9 +14,10 @@ import (
 // capture.Camera (it photographs the part at the angle it stands at), so a
 // whole turntable session runs with no hardware.
 //
-// One Turntable is one physical part: its shape, metal, the mat, the lamp
-// and where the part lies off the turntable's axis come from (seed, class,
-// part) and stay fixed for the session; each frame has fresh sensor noise.
+// One Turntable is one physical part on the one simulated rig: the part's
+// shape, size, metal and where it lies off the turntable's axis come from
+// (seed, class, part); the mat, lamp and camera from seed alone. Each frame
+// has fresh sensor noise.
 // A part never lies exactly on the axis, so turning moves it on a small
 // circle, as on a real turntable.
 type Turntable struct {
@@ -51,9 +52,15 @@ func NewTurntable(seed uint64, class string, part int) (*Turntable, error) {
 	t := &Turntable{class: class, part: part, seed: seed, pd: pd}
 	t.scale = 1.45 * (1 + 0.3*rng.Float64())
 	t.mt = metals[rng.IntN(len(metals))]
-	t.sc = newScene(rng, sceneFeed)
 	t.offR = 30 + 20*rng.Float64()
 	t.offPhi = rng.Float64() * 2 * math.Pi
+	// The turntable's mat, lamp and camera belong to the rig, not to the
+	// part: every session on one rig shows the same scene, so a model
+	// cannot tell the classes apart by their backgrounds.
+	t.sc = newScene(rngFor(seed, "turntable-rig"), sceneFeed)
+	// A rig's camera is focused once for the turntable, unlike a webcam
+	// pointed at the table by hand.
+	t.sc.blur = 0.6
 	return t, nil
 }
 

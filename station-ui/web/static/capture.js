@@ -21,6 +21,8 @@
     try {
       const s = await api("POST", "/api/capture/sessions", body);
       showError(null);
+      // Space must take frames now, not press the focused Start button again.
+      if (document.activeElement) document.activeElement.blur();
       follow(s.id);
     } catch (err) { showError(err); }
   }
@@ -156,7 +158,7 @@
     $("cap-resume").addEventListener("click", () => act("resume"));
     // Space takes the frame in hand mode (not while typing in the form).
     document.addEventListener("keydown", (ev) => {
-      if (ev.code !== "Space" || ev.target.closest("input, select, textarea, button")) return;
+      if ((ev.code !== "Space" && ev.key !== " ") || (ev.target.closest && ev.target.closest("input, select, textarea"))) return;
       if ($("cap-take").hidden) return;
       ev.preventDefault();
       act("press");
