@@ -81,10 +81,10 @@ bench-train: setup-bench build
 
 # The capture goals (docs/capture.md): the time of a simulated 12-angle
 # turntable session, then a model trained with default settings on what
-# the simulated rig captured: 6 demo classes x 8 parts x 12 angles, split
+# the simulated rig captured: 6 demo classes x 20 parts x 12 angles, split
 # by session. Minutes of CPU; writes only under CAPTURE_BENCH.
 CAPTURE_BENCH ?= /tmp/pruefplatz-bench-capture
-CAPTURE_PARTS ?= 0 1 2 3 4 5 6 7
+CAPTURE_PARTS ?= $(shell seq 0 19)
 bench-capture: build
 	$(GO) test -run '^$$' -bench '^BenchmarkTurntableSession$$' -benchtime 5x ./datasets/demo
 	rm -rf $(CAPTURE_BENCH) && mkdir -p $(CAPTURE_BENCH)

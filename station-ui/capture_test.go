@@ -21,7 +21,7 @@ type turntable struct {
 	shot  uint64
 }
 
-func (r *turntable) Name() string                    { return "test" }
+func (r *turntable) Name() string                     { return "test" }
 func (r *turntable) Ready(ctx context.Context) error  { return nil }
 func (r *turntable) Settle(ctx context.Context) error { return nil }
 func (r *turntable) MoveTo(ctx context.Context, a float64) error {

@@ -73,8 +73,8 @@ type serveConfig struct {
 	// CaptureOut is the dataset folder the capture page's sessions write
 	// into (default datasets/captured).
 	CaptureOut string `yaml:"capture_out"`
-	TLSCert   string `yaml:"tls_cert"` // PEM certificate; with TLSKey the UI serves HTTPS
-	TLSKey    string `yaml:"tls_key"`
+	TLSCert    string `yaml:"tls_cert"` // PEM certificate; with TLSKey the UI serves HTTPS
+	TLSKey     string `yaml:"tls_key"`
 	// Station names this station in MQTT topics and notices (default: the host name).
 	Station string `yaml:"station"`
 	// BaseURL is the UI's address as other systems reach it, for image links in notices.

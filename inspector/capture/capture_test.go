@@ -197,7 +197,7 @@ func TestRigTimeoutPausesAndResumes(t *testing.T) {
 		return nil
 	}}
 	r := &Runner{Store: st, Rig: rig, Camera: &rigCamera{rig: rig}}
-	s := newSession(t, Spec{})
+	s := newSession(t, Spec{Angles: 6})
 	err := r.Run(context.Background(), s)
 	if !errors.Is(err, ErrPaused) || !errors.Is(err, ErrRigTimeout) {
 		t.Fatalf("err = %v, want paused by the rig's timeout", err)
@@ -210,7 +210,7 @@ func TestRigTimeoutPausesAndResumes(t *testing.T) {
 	if err := r.Run(context.Background(), got); err != nil {
 		t.Fatalf("resume: %v", err)
 	}
-	if got.State != Done || len(got.Frames) != 12 || got.Frames[4].Angle != 120 {
+	if got.State != Done || len(got.Frames) != 6 || got.Frames[4].Angle != 240 {
 		t.Fatalf("resumed: %s with %d frames", got.State, len(got.Frames))
 	}
 	checkSession(t, st, got)
@@ -219,17 +219,17 @@ func TestRigTimeoutPausesAndResumes(t *testing.T) {
 func TestCameraLostPausesAndResumes(t *testing.T) {
 	st := newStore(t)
 	rig := &fakeRig{}
-	cam := &rigCamera{rig: rig, lost: func(shot int) bool { return shot == 7 }}
+	cam := &rigCamera{rig: rig, lost: func(shot int) bool { return shot == 4 }}
 	r := &Runner{Store: st, Rig: rig, Camera: cam}
-	s := newSession(t, Spec{})
+	s := newSession(t, Spec{Angles: 6})
 	err := r.Run(context.Background(), s)
 	if !errors.Is(err, ErrPaused) || !errors.Is(err, ErrCameraLost) {
 		t.Fatalf("err = %v", err)
 	}
-	if s.State != Paused || len(s.Frames) != 6 {
+	if s.State != Paused || len(s.Frames) != 3 {
 		t.Fatalf("%s with %d frames", s.State, len(s.Frames))
 	}
-	if err := r.Run(context.Background(), s); err != nil || len(s.Frames) != 12 {
+	if err := r.Run(context.Background(), s); err != nil || len(s.Frames) != 6 {
 		t.Fatalf("resume: %v, %d frames", err, len(s.Frames))
 	}
 }
@@ -237,11 +237,11 @@ func TestCameraLostPausesAndResumes(t *testing.T) {
 func TestDiskFullStopsAndKeeps(t *testing.T) {
 	// About five frames and their manifests fit.
 	frame := len(capturetest.Table(0, false, 0, 1, 1))
-	budget := &budgetCreate{budget: 5*frame + 5*4000}
+	budget := &budgetCreate{budget: 3*frame + 3*3000}
 	st := &Store{Root: t.TempDir(), Create: budget.create}
 	rig := &fakeRig{}
 	r := &Runner{Store: st, Rig: rig, Camera: &rigCamera{rig: rig}}
-	s := newSession(t, Spec{})
+	s := newSession(t, Spec{Angles: 6})
 	err := r.Run(context.Background(), s)
 	if !errors.Is(err, ErrStopped) || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("err = %v, want stopped by ENOSPC", err)
@@ -253,7 +253,7 @@ func TestDiskFullStopsAndKeeps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Frames) == 0 || len(got.Frames) >= 12 {
+	if len(got.Frames) == 0 || len(got.Frames) >= 6 {
 		t.Fatalf("%d frames kept", len(got.Frames))
 	}
 	checkSession(t, st, got)
@@ -268,7 +268,7 @@ func TestInterruptedSessionIsIncomplete(t *testing.T) {
 			cancel()
 		}
 	}}
-	s := newSession(t, Spec{})
+	s := newSession(t, Spec{Angles: 6})
 	if err := r.Run(ctx, s); !errors.Is(err, ErrStopped) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
@@ -294,7 +294,7 @@ func TestRejectedViewsPause(t *testing.T) {
 	st := newStore(t)
 	rig := &fakeRig{}
 	r := &Runner{Store: st, Rig: rig, Camera: &rigCamera{rig: rig, blur: 8}}
-	s := newSession(t, Spec{})
+	s := newSession(t, Spec{Angles: 4})
 	err := r.Run(context.Background(), s)
 	if !errors.Is(err, ErrPaused) || !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "too blurry") {
 		t.Fatalf("err = %v", err)

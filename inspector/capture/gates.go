@@ -55,6 +55,10 @@ func (g Gates) withDefaults() Gates {
 	return g
 }
 
+// The pixel loops below are marked go:norace: each reads and writes only
+// buffers its caller owns, and the race detector would slow the capture
+// tests' frames about twentyfold.
+
 // Signature is a frame's tiny embedding for the near-duplicate gate: a
 // 24×18 grey thumbnail with its mean removed (offset by 128). Averaging
 // over cells of some 27×27 pixels drowns the sensor noise that makes bitwise
@@ -67,6 +71,8 @@ const sigW, sigH = 24, 18
 
 // Distance is the mean absolute difference of two signatures in grey
 // levels (0 for identical views); 255 when the sizes differ.
+//
+//go:norace
 func (s Signature) Distance(o Signature) float64 {
 	if len(s) != len(o) || len(s) == 0 {
 		return 255
@@ -97,6 +103,7 @@ func ParseSignature(v string) (Signature, error) {
 	return b, nil
 }
 
+//go:norace
 func signature(g *image.Gray) Signature {
 	t := shrink(g, sigW, sigH)
 	sum := 0
@@ -183,6 +190,8 @@ func Grey(img image.Image) *image.Gray {
 
 // LaplacianVariance is the variance of the 4-neighbour Laplacian of g: the
 // usual focus measure (a sharp edge gives large values, blur flattens them).
+//
+//go:norace
 func LaplacianVariance(g *image.Gray) float64 {
 	r := g.Rect
 	w, h := r.Dx(), r.Dy()
@@ -207,6 +216,8 @@ func LaplacianVariance(g *image.Gray) float64 {
 }
 
 // ClippedShare is the share of g's pixels at black (≤ 3) or white (≥ 252).
+//
+//go:norace
 func ClippedShare(g *image.Gray) float64 {
 	w, h := g.Rect.Dx(), g.Rect.Dy()
 	if w == 0 || h == 0 {
@@ -224,6 +235,8 @@ func ClippedShare(g *image.Gray) float64 {
 }
 
 // shrink area-averages g down to w×h.
+//
+//go:norace
 func shrink(g *image.Gray, w, h int) *image.Gray {
 	out := image.NewGray(image.Rect(0, 0, w, h))
 	sw, sh := g.Rect.Dx(), g.Rect.Dy()
@@ -251,6 +264,8 @@ func shrink(g *image.Gray, w, h int) *image.Gray {
 // by more than inspector.PresenceLevel, and their bounding box. Without a
 // background the table is the median of small's outer ring, which suits a
 // part laid in the middle.
+//
+//go:norace
 func presence(small, bg *image.Gray) (float64, image.Rectangle) {
 	w, h := small.Rect.Dx(), small.Rect.Dy()
 	n := 0

@@ -13,6 +13,8 @@ import (
 // Table draws a pure-Go scene: a grey table with noise and, unless empty,
 // an L-shaped part (no rotational symmetry) turned by angle degrees, with
 // blur pixels of box blur and the brightness scaled by gain.
+//
+//go:norace
 func Table(angle float64, empty bool, blur int, gain float64, seed uint64) []byte {
 	const w, h = 320, 240
 	rng := rand.New(rand.NewPCG(seed, 7))
@@ -45,6 +47,7 @@ func Table(angle float64, empty bool, blur int, gain float64, seed uint64) []byt
 	return buf.Bytes()
 }
 
+//go:norace
 func boxBlur(g *image.Gray) {
 	w, h := g.Rect.Dx(), g.Rect.Dy()
 	src := append([]uint8(nil), g.Pix...)
