@@ -364,3 +364,40 @@ func TestDropAndMove(t *testing.T) {
 		t.Fatalf("move to a bad name: %v", err)
 	}
 }
+
+type sink struct {
+	number, by, origin string
+	images             [][]byte
+	err                error
+}
+
+func (k *sink) AddPhotos(ctx context.Context, number string, images [][]byte, by, origin string) error {
+	k.number, k.images, k.by, k.origin = number, images, by, origin
+	return k.err
+}
+
+// A part session's frames become the part's reference photos; a catalogue
+// that refuses them pauses the session, which keeps its frames.
+func TestPartSessionGoesToCatalogue(t *testing.T) {
+	st := newStore(t)
+	rig := &fakeRig{}
+	k := &sink{err: errors.New("catalogue: part not found")}
+	r := &Runner{Store: st, Rig: rig, Camera: &rigCamera{rig: rig}, Sink: k}
+	s := newSession(t, Spec{Target: Target{Part: "P-100"}, Angles: 4, By: "eva"})
+	if err := r.Run(context.Background(), s); !errors.Is(err, ErrPaused) || !strings.Contains(err.Error(), "part not found") {
+		t.Fatalf("refused: %v", err)
+	}
+	if s.State != Paused || len(s.Frames) != 4 || !strings.HasPrefix(s.Frames[0].File, "P-100/") {
+		t.Fatalf("%s, %d frames", s.State, len(s.Frames))
+	}
+	k.err = nil
+	if err := r.Run(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	if k.number != "P-100" || len(k.images) != 4 || k.by != "eva" || k.origin != "capture:"+s.ID || s.State != Done {
+		t.Fatalf("sink got %s %d images by %s from %s; state %s", k.number, len(k.images), k.by, k.origin, s.State)
+	}
+	if sum := sha256.Sum256(k.images[2]); hex.EncodeToString(sum[:]) != s.Frames[2].SHA256 {
+		t.Fatal("the catalogue got other bytes than the manifest lists")
+	}
+}

@@ -25,9 +25,11 @@ type Gates struct {
 	MaxClipped float64
 	// MinPresence is the share of the view that must differ from the empty
 	// table (by inspector.PresenceLevel, as the station) for a part to be
-	// present. Default half of inspector.PresenceShare: the station measures
-	// inside its ROI, capture over the whole frame, where a small part (the
-	// demo's ball bearing) covers about 2 %.
+	// present. Default a quarter of inspector.PresenceShare: the station
+	// measures inside its ROI, capture over the whole frame, where a small,
+	// dark part on a dark mat (the demo's black-oxide ball bearing) covers
+	// 0.9 %. The sensor noise of an 80×60 copy of the empty table stays far
+	// below the level, so 0.5 % (24 of 4800 pixels) still means a part.
 	MinPresence float64
 	// MaxDuplicate is the largest Signature distance (mean grey levels) at
 	// which a frame counts as a near duplicate of an earlier frame of the
@@ -47,7 +49,7 @@ func (g Gates) withDefaults() Gates {
 		g.MaxClipped = 0.05
 	}
 	if g.MinPresence == 0 {
-		g.MinPresence = inspector.PresenceShare / 2
+		g.MinPresence = inspector.PresenceShare / 4
 	}
 	if g.MaxDuplicate == 0 {
 		g.MaxDuplicate = 0.5
