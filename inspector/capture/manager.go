@@ -138,19 +138,21 @@ type Progress struct {
 	Error   string   `json:"error,omitempty"`
 }
 
-// Start creates a session from spec and runs it in the background. It
-// returns ErrBusy (wrapped) while another session runs, ErrInvalid for a
-// bad spec and Open's error.
+// Start creates a session from spec and runs it in the background; it
+// returns a copy of the session as it started (the running one is the
+// runner's). It returns ErrBusy (wrapped) while another session runs,
+// ErrInvalid for a bad spec and Open's error.
 func (m *Manager) Start(spec Spec) (*Session, error) {
 	s, err := NewSession(spec, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	return s, m.run(s)
+	return m.run(s)
 }
 
-// Resume continues a paused or incomplete session. It returns ErrNotFound
-// for an unknown one and ErrInvalid for one that is done.
+// Resume continues a paused or incomplete session in the background and
+// returns a copy of it. It returns ErrNotFound for an unknown one and
+// ErrInvalid for one that is done.
 func (m *Manager) Resume(id string) (*Session, error) {
 	s, err := m.Store.Load(id, m.Live)
 	if err != nil {
@@ -159,21 +161,22 @@ func (m *Manager) Resume(id string) (*Session, error) {
 	if s.State == Done || s.State == Running {
 		return nil, fmt.Errorf("%w: session %s is %s", ErrInvalid, id, s.State)
 	}
-	return s, m.run(s)
+	return m.run(s)
 }
 
-func (m *Manager) run(s *Session) error {
+func (m *Manager) run(s *Session) (*Session, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.live != nil && m.live.running {
-		return fmt.Errorf("%w: %s", ErrBusy, m.live.snap.ID)
+		return nil, fmt.Errorf("%w: %s", ErrBusy, m.live.snap.ID)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	setup, err := m.Open(ctx, s)
 	if err != nil {
 		cancel()
-		return err
+		return nil, err
 	}
+	started := clone(s)
 	live := &liveSession{snap: clone(s), cancel: cancel, running: true}
 	r := &Runner{Store: m.Store, Rig: setup.Rig, Camera: setup.Camera, Gates: setup.Gates, Sink: m.Sink,
 		Notify: func(s *Session, e Event) {
@@ -203,7 +206,7 @@ func (m *Manager) run(s *Session) error {
 		}
 		m.mu.Unlock()
 	}()
-	return nil
+	return started, nil
 }
 
 // Live reports whether session id runs now.
