@@ -131,6 +131,7 @@ func TestCapturePage(t *testing.T) {
 	if err != nil || ask != "lay the part in the middle of the view" {
 		t.Fatalf("first request %q (%v)", ask, err)
 	}
+	var handShot []byte
 	deadline := time.Now().Add(40 * time.Second)
 	for state() != "done" {
 		if time.Now().After(deadline) {
@@ -139,6 +140,12 @@ func TestCapturePage(t *testing.T) {
 		}
 		chromedp.Do(ctx, chromedp.KeyEvent(" "))
 		time.Sleep(700 * time.Millisecond)
+		if handShot == nil && state() == "running" {
+			if b, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil && *updateScreenshots {
+				handShot = b
+				os.WriteFile(filepath.Join("..", "..", "station-ui", "screenshots", "capture-hand.png"), b, 0o644)
+			}
+		}
 	}
 
 	// Turntable on the simulated rig: progress shows while it turns.

@@ -24,6 +24,7 @@
       // Space must take frames now, not press the focused Start button again.
       if (document.activeElement) document.activeElement.blur();
       follow(s.id);
+      loadSessions();
     } catch (err) { showError(err); }
   }
 
