@@ -124,6 +124,9 @@ type Manager struct {
 type liveSession struct {
 	snap    *Session
 	last    Event
+	// rejected is the last rejection of the view being taken, kept until a
+	// frame is accepted: by hand the next "ask" follows at once.
+	rejected string
 	cancel  context.CancelFunc
 	trigger *HandTrigger
 	err     string
@@ -135,7 +138,10 @@ type Progress struct {
 	Session *Session `json:"session"`
 	Running bool     `json:"running"`
 	Last    Event    `json:"last"`
-	Error   string   `json:"error,omitempty"`
+	// Rejected says why the last frame of the current view was turned
+	// away ("" once a frame is kept).
+	Rejected string `json:"rejected,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // Start creates a session from spec and runs it in the background; it
@@ -183,6 +189,12 @@ func (m *Manager) run(s *Session) (*Session, error) {
 			c := clone(s)
 			m.mu.Lock()
 			live.snap, live.last = c, e
+			switch e.Kind {
+			case "rejected":
+				live.rejected = e.Reason
+			case "frame":
+				live.rejected = ""
+			}
 			m.mu.Unlock()
 		}}
 	if s.Mode == Hand {
@@ -221,7 +233,7 @@ func (m *Manager) Live(id string) bool {
 func (m *Manager) Progress(id string) (Progress, error) {
 	m.mu.Lock()
 	if m.live != nil && m.live.snap.ID == id {
-		p := Progress{Session: m.live.snap, Running: m.live.running, Last: m.live.last, Error: m.live.err}
+		p := Progress{Session: m.live.snap, Running: m.live.running, Last: m.live.last, Rejected: m.live.rejected, Error: m.live.err}
 		m.mu.Unlock()
 		return p, nil
 	}

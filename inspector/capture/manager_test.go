@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -90,4 +91,32 @@ func mustSig(t *testing.T, rig *fakeRig) string {
 	}
 	m, _ := Gates{}.Check(img, nil)
 	return m.Signature.String()
+}
+
+// By hand, the reason a frame was turned away stays on show until a frame
+// of the view is kept, though the next request follows at once.
+func TestManagerKeepsRejection(t *testing.T) {
+	rig := &fakeRig{}
+	m := &Manager{Store: newStore(t), Open: func(ctx context.Context, s *Session) (Setup, error) {
+		return Setup{Camera: &rigCamera{rig: rig}}, nil
+	}}
+	defer m.Close()
+	h, err := m.Start(Spec{Target: Target{Class: "bracket"}, Mode: Hand, Angles: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, m, h.ID, func(p Progress) bool { return p.Last.Kind == "ask" })
+	m.Press(h.ID)
+	waitFor(t, m, h.ID, func(p Progress) bool { return len(p.Session.Frames) == 1 && p.Last.Kind == "ask" })
+	m.Press(h.ID) // not turned: a near duplicate
+	p := waitFor(t, m, h.ID, func(p Progress) bool { return len(p.Session.Rejected) == 1 && p.Last.Kind == "ask" })
+	if !strings.Contains(p.Rejected, "near duplicate") {
+		t.Fatalf("rejection not kept: %+v", p)
+	}
+	rig.MoveTo(context.Background(), 90)
+	m.Press(h.ID)
+	p = waitFor(t, m, h.ID, func(p Progress) bool { return !p.Running })
+	if p.Session.State != Done || p.Rejected != "" {
+		t.Fatalf("%+v", p)
+	}
 }

@@ -16,7 +16,7 @@
   async function start(ev) {
     ev.preventDefault();
     const f = new FormData($("cap-form"));
-    const body = { mode: f.get("mode"), angles: Number(f.get("angles")), rig: f.get("rig"), interval_ms: Number(f.get("interval_ms")) };
+    const body = { mode: f.get("mode"), angles: Number(f.get("angles")), rig: f.get("rig"), interval_ms: Number(f.get("interval_ms")), flip: f.get("flip") === "on" };
     body[f.get("kind")] = f.get("name").trim();
     try {
       const s = await api("POST", "/api/capture/sessions", body);
@@ -59,7 +59,7 @@
     $("cap-bar").value = s.frames.length;
     $("cap-count").textContent = t("cap.progress", { Taken: s.frames.length, Target: target });
     $("cap-ask").textContent = askText(p);
-    const rej = (p.last && p.last.kind === "rejected") ? p.last.reason : "";
+    const rej = p.running ? (p.rejected || "") : "";
     $("cap-reject").textContent = rej ? t("cap.rejected", { Reason: rej }) : "";
     $("cap-reject").hidden = !rej;
     $("cap-reason").textContent = s.reason || p.error || "";
