@@ -18,7 +18,7 @@ TEST_TIMEOUT ?= 30m
 # Packages that hold Mats; their leak tests run with -tags matprofile.
 MATPROFILE_PKGS := $(shell find inspector augment datasets -name '*_test.go' -exec grep -l 'go:build matprofile' {} + 2>/dev/null | xargs -rn1 dirname | sort -u | sed 's|^|./|')
 
-.PHONY: setup setup-test setup-bench build run test verify-models bench bench-augment bench-train bench-embed bench-station bench-catalogue bench-anomaly lint clean demo-data models
+.PHONY: setup setup-test setup-bench build run test verify-models bench bench-augment bench-train bench-embed bench-station bench-catalogue bench-anomaly bench-capture lint clean demo-data models
 
 setup:
 	@.setup/setup.sh
@@ -71,13 +71,28 @@ models: build demo-data
 		--roi 170,90,300,300 --input-size 128 --stem-stride 2 --lr 0.003 --epochs 64 --patience 25 --seed 1 \
 		--pipeline augment/pipelines/fixed-station.yaml
 
-bench: bench-augment bench-train bench-embed bench-station bench-catalogue bench-anomaly
+bench: bench-augment bench-train bench-embed bench-station bench-catalogue bench-anomaly bench-capture
 
 bench-augment: setup-bench build
 	./$(BIN) bench augment
 
 bench-train: setup-bench build
 	./$(BIN) bench train
+
+# The capture goals (docs/capture.md): the time of a simulated 12-angle
+# turntable session, then a model trained with default settings on what
+# the simulated rig captured: 6 demo classes x 20 parts x 12 angles, split
+# by session. Minutes of CPU; writes only under CAPTURE_BENCH.
+CAPTURE_BENCH ?= /tmp/pruefplatz-bench-capture
+CAPTURE_PARTS ?= $(shell seq 0 19)
+bench-capture: build
+	$(GO) test -run '^$$' -bench '^BenchmarkTurntableSession$$' -benchtime 5x ./datasets/demo
+	rm -rf $(CAPTURE_BENCH) && mkdir -p $(CAPTURE_BENCH)
+	time (for c in angle_bracket ball_bearing hex_bolt hex_nut spring washer; do for p in $(CAPTURE_PARTS); do \
+		./$(BIN) capture --rig sim --class $$c --sim-part $$p --angles 12 --by bench --out $(CAPTURE_BENCH)/data > /dev/null || exit 1; \
+	done; done)
+	./$(BIN) dataset inspect $(CAPTURE_BENCH)/data
+	time ./$(BIN) train --data $(CAPTURE_BENCH)/data --models $(CAPTURE_BENCH)/models --name captured-parts --version v1 2>&1 | grep -v 'epoch.*img/s'
 
 bench-embed: setup build
 	./$(BIN) bench embed

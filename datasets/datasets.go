@@ -20,6 +20,7 @@ import (
 	_ "golang.org/x/image/bmp"
 
 	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/capture"
 )
 
 // Sample is one labelled image.
@@ -29,6 +30,10 @@ type Sample struct {
 	Label  int    `json:"label"`
 	Width  int    `json:"width"`
 	Height int    `json:"height"`
+	// Group is the capture session the image came from (from its file
+	// name, see capture.SessionOf); "" for images from elsewhere. Split
+	// keeps a group's images together.
+	Group string `json:"group,omitempty"`
 }
 
 // Problem is something wrong with one file or class. Warnings do not stop a
@@ -156,7 +161,7 @@ func loadClass(root, class string, opt Options) ([]Sample, []Problem) {
 			problems = append(problems, Problem{Path: p, Err: err.Error()})
 			continue
 		}
-		samples = append(samples, Sample{Path: p, Class: class, Width: w, Height: h})
+		samples = append(samples, Sample{Path: p, Class: class, Width: w, Height: h, Group: capture.SessionOf(name)})
 	}
 	return samples, problems
 }

@@ -88,6 +88,19 @@ var routeCalls = map[string]routeCall{
 	"GET /api/monitor/chart/:kind": {path: "/api/monitor/chart/scores", want: 404}, // no monitor configured
 	// The fixture's fake registry cannot serve model files: allowed callers get 501.
 	"GET /api/models/:name/:version/report": {path: "/api/models/flange/v1/report", want: 501},
+	// No capture manager in this fixture: allowed callers get 501 (capture_test.go has one).
+	"GET /capture":                                  {want: 200},
+	"GET /api/capture/sessions":                     {want: 501},
+	"POST /api/capture/sessions":                    {ctype: "application/json", body: `{"class":"bolt"}`, want: 501},
+	"GET /api/capture/sessions/:id":                 {path: "/api/capture/sessions/x", want: 501},
+	"POST /api/capture/sessions/:id/press":          {path: "/api/capture/sessions/x/press", want: 501},
+	"POST /api/capture/sessions/:id/stop":           {path: "/api/capture/sessions/x/stop", want: 501},
+	"POST /api/capture/sessions/:id/resume":         {path: "/api/capture/sessions/x/resume", want: 501},
+	"GET /api/capture/sessions/:id/contact.png":     {path: "/api/capture/sessions/x/contact.png", want: 501},
+	"GET /api/capture/sessions/:id/frames/:n":       {path: "/api/capture/sessions/x/frames/0", want: 501},
+	"DELETE /api/capture/sessions/:id/frames/:n":    {path: "/api/capture/sessions/x/frames/0", want: 501},
+	"POST /api/capture/sessions/:id/frames/:n/move": {path: "/api/capture/sessions/x/frames/0/move", ctype: "application/json", body: `{"to":"nut"}`, want: 501},
+	"GET /api/capture/dataset":                      {want: 501},
 }
 
 // roleFixture is a fixture without kiosk, with one user per role.

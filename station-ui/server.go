@@ -20,6 +20,7 @@ import (
 
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/inspector/auth"
+	"github.com/pruefplatz/pruefplatz/inspector/capture"
 	"github.com/pruefplatz/pruefplatz/inspector/catalogue"
 	"github.com/pruefplatz/pruefplatz/inspector/shiftstats"
 	"github.com/pruefplatz/pruefplatz/models"
@@ -58,6 +59,9 @@ type Config struct {
 	// Catalogue is the spare-part catalogue the sales page searches; nil
 	// answers the catalogue API with 501.
 	Catalogue *catalogue.Service
+	// Capture runs capture sessions for the capture page (nil: the page
+	// says capture is not configured).
+	Capture *capture.Manager
 	// MaxPartUpload bounds one add-part request, all photos together
 	// (default DefaultMaxPartUpload).
 	MaxPartUpload int64
@@ -289,6 +293,7 @@ func (s *Server) routes() *gin.Engine {
 	s.catalogueRoutes(r)
 	s.statsRoutes(r)
 	s.reportRoutes(r)
+	s.captureRoutes(r)
 	return r
 }
 

@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/pruefplatz/pruefplatz/datasets"
+	"github.com/pruefplatz/pruefplatz/inspector/capture"
 	"github.com/spf13/cobra"
 )
 
@@ -26,8 +27,9 @@ func newDatasetInspectCmd() *cobra.Command {
 		Use:   "inspect DIR",
 		Short: "Print class counts, image sizes, the split and every problem found",
 		Long: `inspect reads DIR/<class>/*.jpg|jpeg|png|bmp and prints, per class, the number of
-images and their size range, how a training run with the same seed would split them, and
-every problem by file name: unreadable files, files that are not images, empty classes,
+images and their size range, how many capture sessions and angles they came from, how a
+training run with the same seed would split them (a class captured in several sessions is
+split by session), warnings (a class from a single session), and every problem by file name: unreadable files, files that are not images, empty classes,
 classes too small to split. It exits non-zero when the folder is not a usable dataset.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -37,21 +39,39 @@ classes too small to split. It exits non-zero when the folder is not a usable da
 			}
 			sp := ds.Split(seed, valFrac, testFrac)
 			out := cmd.OutOrStdout()
+			rep := inspectReport(ds, sp)
+			in, ierr := datasets.InspectLoaded(ds)
+			if ierr != nil {
+				return ierr
+			}
+			if err != nil {
+				in.Warnings = append(in.Warnings, err.Error())
+			}
+			rep.Warnings, rep.Sessions = in.Warnings, in.Sessions
+			for i, c := range in.Classes {
+				rep.Classes[i].Sessions, rep.Classes[i].Angles = c.Sessions, c.Angles
+			}
 			if asJSON {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				if e := enc.Encode(inspectReport(ds, sp)); e != nil {
+				if e := enc.Encode(rep); e != nil {
 					return e
 				}
 				return err
 			}
 			tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "class\timages\ttrain\tval\ttest\tmin size\tmax size\t")
-			for _, r := range inspectReport(ds, sp).Classes {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t\n", r.Class, r.Images, r.Train, r.Val, r.Test, r.MinSize, r.MaxSize)
+			fmt.Fprintln(tw, "class\timages\tsessions\tangles\ttrain\tval\ttest\tmin size\tmax size\t")
+			for _, r := range rep.Classes {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", r.Class, r.Images, r.Sessions, r.Angles, r.Train, r.Val, r.Test, r.MinSize, r.MaxSize)
 			}
-			fmt.Fprintf(tw, "total\t%d\t%d\t%d\t%d\t\t\t\n", len(ds.Samples), len(sp.Train), len(sp.Val), len(sp.Test))
+			fmt.Fprintf(tw, "total\t%d\t%d\t\t%d\t%d\t%d\t\t\t\n", len(ds.Samples), len(in.Sessions), len(sp.Train), len(sp.Val), len(sp.Test))
 			tw.Flush()
+			if len(rep.Warnings) > 0 {
+				fmt.Fprintf(out, "\n%d warning(s):\n", len(rep.Warnings))
+				for _, w := range rep.Warnings {
+					fmt.Fprintln(out, "  "+w)
+				}
+			}
 			if len(ds.Problems) > 0 {
 				fmt.Fprintf(out, "\n%d problem(s):\n", len(ds.Problems))
 				for _, p := range ds.Problems {
@@ -73,12 +93,17 @@ type classReport struct {
 	Class                    string
 	Images, Train, Val, Test int
 	MinSize, MaxSize         string
+	// Sessions and Angles count the capture sessions and angles the
+	// class's images came from (0 for images from elsewhere).
+	Sessions, Angles int
 }
 
 type datasetReport struct {
 	Root     string
 	Classes  []classReport
 	Problems []datasets.Problem
+	Warnings []string
+	Sessions []*capture.Session
 }
 
 func inspectReport(ds *datasets.Dataset, sp datasets.Split) datasetReport {

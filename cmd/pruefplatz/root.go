@@ -38,5 +38,6 @@ func subcommands() []*cobra.Command {
 		newUsersCmd(),
 		newEmbedCmd(),
 		newCatalogueCmd(),
+		newCaptureCmd(),
 	}
 }

@@ -71,8 +71,11 @@ type serveConfig struct {
 	// Catalogue is the spare-part catalogue file the sales page searches
 	// (default: catalogue.db beside the verdict store).
 	Catalogue string `yaml:"catalogue"`
-	TLSCert   string `yaml:"tls_cert"` // PEM certificate; with TLSKey the UI serves HTTPS
-	TLSKey    string `yaml:"tls_key"`
+	// CaptureOut is the dataset folder the capture page's sessions write
+	// into (default datasets/captured).
+	CaptureOut string `yaml:"capture_out"`
+	TLSCert    string `yaml:"tls_cert"` // PEM certificate; with TLSKey the UI serves HTTPS
+	TLSKey     string `yaml:"tls_key"`
 	// Station names this station in MQTT topics and notices (default: the host name).
 	Station string `yaml:"station"`
 	// BaseURL is the UI's address as other systems reach it, for image links in notices.
@@ -200,6 +203,7 @@ Ctrl-C stops the web server, then the station, then closes the store.`,
 	f.StringVar(&c.AuthStore, "auth-store", "", "users, sessions, API tokens and audit log, a bbolt file (default: auth.db beside --store)")
 	f.StringVar(&c.KioskRole, "kiosk-role", string(auth.RoleOperator), `roles the station's own screen gets without login, comma-separated, "none" for no kiosk; only when --listen is loopback`)
 	f.StringVar(&c.Catalogue, "catalogue", "", "spare-part catalogue for the sales page, a bbolt file (default: catalogue.db beside --store)")
+	f.StringVar(&c.CaptureOut, "capture-out", "datasets/captured", "dataset folder the capture page's sessions write into")
 	f.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) for HTTPS; needs --tls-key")
 	f.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for HTTPS; needs --tls-cert")
 	f.StringVar(&c.Station, "station", "", "station name in MQTT topics and notices (default: the host name)")
@@ -306,6 +310,9 @@ func mergeServeConfig(cmd *cobra.Command, c *serveConfig, file serveConfig) {
 	}
 	if file.Catalogue != "" {
 		set("catalogue", func() { c.Catalogue = file.Catalogue })
+	}
+	if file.CaptureOut != "" {
+		set("capture-out", func() { c.CaptureOut = file.CaptureOut })
 	}
 	if file.TLSCert != "" {
 		set("tls-cert", func() { c.TLSCert = file.TLSCert })
@@ -585,6 +592,8 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 
 	cat, catDone := serveCatalogue(ctx, cmd, c, log)
 	defer catDone()
+	capMgr := newCaptureManager(c.CaptureOut, st, cat)
+	defer capMgr.Close()
 
 	gin.SetMode(gin.ReleaseMode) // no route dump on every start
 	ref := c.Reference
@@ -595,7 +604,7 @@ func runServe(cmd *cobra.Command, c serveConfig) error {
 	}
 	ui := stationui.New(stationui.Config{Operator: c.Operator, ReferenceImages: ref, Logger: log.With("component", "ui"),
 		Auth: authSvc, KioskRoles: kiosk, SecureCookies: c.TLSCert != "", Collectors: integ.collectors, PLC: plcInfo,
-		Catalogue: cat, Shifts: shifts, Monitor: watcher}, st, store, reg)
+		Catalogue: cat, Shifts: shifts, Monitor: watcher, Capture: capMgr}, st, store, reg)
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		st.Close()

@@ -9,8 +9,9 @@ import (
 	"gocv.io/x/gocv"
 )
 
-// TestNoMatLeaks renders images of every class, a feed and a contact sheet,
-// and checks that gocv's Mat profile returns to where it started.
+// TestNoMatLeaks renders images of every class, a feed, a contact sheet and
+// simulated turntable frames, and checks that gocv's Mat profile returns to
+// where it started.
 func TestNoMatLeaks(t *testing.T) {
 	out := t.TempDir()
 	before := gocv.MatProfile.Count()
@@ -30,6 +31,16 @@ func TestNoMatLeaks(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := ContactSheet(out+"/"+SetDefects, out+"/sheet.png", 2, 64); err != nil {
+		t.Fatal(err)
+	}
+	tt, err := NewTurntable(2, "washer", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tt.Grab(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tt.Empty(); err != nil {
 		t.Fatal(err)
 	}
 	if after := gocv.MatProfile.Count(); after != before {

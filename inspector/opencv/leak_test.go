@@ -3,6 +3,7 @@
 package opencv
 
 import (
+	"context"
 	"image"
 	"testing"
 
@@ -59,6 +60,16 @@ func TestNoMatLeaks(t *testing.T) {
 			readAll(t, s, 7)
 			s.Close()
 		}
+		s, err := OpenSource(video, SourceOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cam := NewStillCamera(s, &inspector.Rect{X: 1, Y: 1, W: 20, H: 20})
+		for range 6 { // the sixth read finds the recording's end
+			cam.Grab(context.Background())
+		}
+		cam.Close()
+		s.Close()
 	}
 	if after := gocv.MatProfile.Count(); after != before {
 		t.Fatalf("Mat leak: %d Mats before, %d after", before, after)

@@ -99,7 +99,7 @@ func (c *Config) defaults() {
 		c.MotionLevel = 1.5
 	}
 	if c.PresenceShare <= 0 {
-		c.PresenceShare = 0.02
+		c.PresenceShare = inspector.PresenceShare
 	}
 	if c.TopK <= 0 {
 		c.TopK = 3

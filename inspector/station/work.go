@@ -68,7 +68,7 @@ func (sc *scene) update(frame gocv.Mat, roi *inspector.Rect, motionLevel float64
 	differ := 0
 	for i, v := range pix {
 		diff += math.Abs(float64(v) - float64(prev[i]))
-		if math.Abs(float64(v)-float64(sc.background[i])) > 25 {
+		if math.Abs(float64(v)-float64(sc.background[i])) > inspector.PresenceLevel {
 			differ++
 		}
 	}
