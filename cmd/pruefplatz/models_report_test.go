@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pruefplatz/pruefplatz/inspector/onnx/onnxtest"
 	"github.com/pruefplatz/pruefplatz/models"
@@ -159,6 +160,16 @@ func TestModelsCheck(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(data, "conditions.json"), sb, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// As a card from before the drift monitor: without a score baseline.
+	cardPath := filepath.Join(reg.Dir("demo-defects", "v1"), models.CardFile)
+	var card map[string]any
+	if b, err := os.ReadFile(cardPath); err != nil || json.Unmarshal(b, &card) != nil {
+		t.Fatalf("card: %v", err)
+	}
+	delete(card, "score_baseline")
+	if b, err := json.Marshal(card); err != nil || os.WriteFile(cardPath, b, 0o644) != nil {
+		t.Fatal("card without baseline not written")
+	}
 	out, err := runModels(t, "--models", reg.Root, "check", "demo-defects/v1", "--data", data)
 	if err != nil {
 		t.Fatalf("check: %v\n%s", err, out)
@@ -205,12 +216,20 @@ func TestServeModelReport(t *testing.T) {
 	if !bytes.HasPrefix(pdf, []byte("%PDF-")) {
 		t.Errorf("report is not a PDF: %.20q", pdf)
 	}
-	html := string(s.get(t, "/api/models/demo-defects/v1/report?format=html&lang=en"))
+	// The station's monitor checks once as it starts; wait for that first
+	// reading rather than race it.
+	var html string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		html = string(s.get(t, "/api/models/demo-defects/v1/report?format=html&lang=en"))
+		if strings.Contains(html, "score_drift") || time.Now().After(deadline) {
+			break
+		}
+	}
 	for _, want := range []string{
 		"This version is the station&#39;s active model.",
 		"No activation of this version in the audit log.", // read, and empty: activated by active.json
 		"Data quality and bias checks", "dHash 16×16",
-		"No monitoring figures supplied.",
+		"score_drift", // the station's own monitor, about this model
 	} {
 		if !strings.Contains(html, want) {
 			t.Errorf("station's report lacks %q", want)
