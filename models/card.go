@@ -91,6 +91,11 @@ type AnomalyInfo struct {
 	ImageKeep float64 `json:"image_keep,omitempty"`
 	Proj      int     `json:"projection_dim"`
 	Seed      uint64  `json:"seed"`
+	// BackboneOutputs are the outputs model.onnx keeps: the backbone
+	// (Card.Backbone, whose sha256 is the shipped file's) pruned to the
+	// feature maps the model reads. Empty: model.onnx is the whole
+	// backbone, byte for byte (versions made before pruning).
+	BackboneOutputs []string `json:"backbone_outputs,omitempty"`
 	// Eval holds the figures on the test split: good test images plus
 	// every defect image (never used for training or the threshold).
 	Eval *AnomalyEval `json:"eval,omitempty"`

@@ -41,6 +41,11 @@ validation loss stops improving. For a defect model name the OK classes with
 			}
 			if an.on {
 				an.backbone = backbone
+				if !cmd.Flags().Changed("backbone") {
+					// --backbone defaults to none for classifiers; an
+					// anomaly model always needs the feature maps.
+					an.backbone = backbones.MobileNetV2
+				}
 				return an.run(cmd, opt.Data, opt.Name, opt.Registry, opt.Version, resize, roi, opt.OKLabels, opt.Seed, opt.Threads)
 			}
 			if pipeline != "" {

@@ -1,12 +1,15 @@
 // Package anomaly trains, evaluates and opens good-only anomaly models
 // (inspector/anomaly) from ImageFolder datasets and the model registry. A
-// model version holds model.onnx (the backbone, byte for byte), bank.f16
+// model version holds model.onnx (the backbone pruned to the feature maps
+// the model reads; versions before pruning hold the whole backbone), bank.f16
 // (the memory bank) and card.json, whose FileSHA256 covers the bank, so the
 // model reference of every verdict names both files.
 package anomaly
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"image"
@@ -178,7 +181,16 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 		return nil, err
 	}
 
-	runner, err := onnx.OpenBackbone(opt.Backbone, onnx.Options{Threads: opt.Threads})
+	tmp, err := os.MkdirTemp("", "pruefplatz-anomaly-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	pruned, err := pruneBackbone(opt.Backbone, filepath.Join(tmp, models.ModelFile), opt.createFile)
+	if err != nil {
+		return nil, fmt.Errorf("anomaly: %w", err)
+	}
+	runner, err := onnx.OpenBackbone(pruned, onnx.Options{Threads: opt.Threads})
 	if err != nil {
 		return nil, fmt.Errorf("anomaly: %w", err)
 	}
@@ -265,11 +277,6 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 		fmt.Fprint(opt.Out, r.Table())
 	}
 
-	tmp, err := os.MkdirTemp("", "pruefplatz-anomaly-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
 	bankPath := filepath.Join(tmp, BankFile)
 	if err := writeFile(opt.createFile, bankPath, bank.EncodeF16()); err != nil {
 		return nil, fmt.Errorf("anomaly: %w", err)
@@ -289,7 +296,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 			Method: "patchcore", BankFile: BankFile, Grid: opt.Grid, FeatureDim: ia.Dim, Sigma: params.Sigma,
 			ScoreOK: th.ScoreOK, ScoreNOK: th.ScoreNOK, Quantile: th.Quantile, Margin: th.Margin, HeldOutOK: th.N,
 			Images: st.Images, Patches: st.Patches, Pool: st.Pool, BankSize: st.Bank, Ratio: opt.Fit.Ratio, ImageKeep: opt.Fit.ImageKeep,
-			Proj: opt.Fit.Proj, Seed: opt.Fit.Seed, Eval: evalRes,
+			Proj: opt.Fit.Proj, Seed: opt.Fit.Seed, Eval: evalRes, BackboneOutputs: onnx.FeatureOutputs,
 		},
 		FileSHA256: map[string]string{BankFile: ""},
 		Backbone:   &models.BackboneInfo{Name: opt.Backbone.Name, SHA256: opt.Backbone.SHA256, License: opt.Backbone.License, Source: opt.Backbone.Source, Frozen: true},
@@ -309,13 +316,39 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 		return nil, err
 	}
 	dir, err := reg.Publish(card, map[string]string{
-		models.ModelFile: opt.Backbone.File, BankFile: bankPath, "manifest.json": filepath.Join(tmp, "manifest.json"),
+		models.ModelFile: pruned.File, BankFile: bankPath, "manifest.json": filepath.Join(tmp, "manifest.json"),
 	})
 	if err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(opt.Out, "published %s/%s in %s (%.0f s)\n", card.Name, card.Version, dir, opt.Now().Sub(start).Seconds())
 	return &Result{Card: card, Dir: dir}, nil
+}
+
+// pruneBackbone verifies the shipped backbone b (its sha256 must be the
+// one the project records) and writes to path the backbone pruned to the
+// feature maps the model reads (onnx.FeatureOutputs): about half the
+// network's work per frame. It returns the pruned file as a Backbone whose
+// SHA256 is the pruned file's, with b's name, licence and source.
+func pruneBackbone(b embed.Backbone, path string, create func(string) (*os.File, error)) (embed.Backbone, error) {
+	if err := b.Verify(); err != nil {
+		return embed.Backbone{}, err
+	}
+	full, err := os.ReadFile(b.File)
+	if err != nil {
+		return embed.Backbone{}, err
+	}
+	data, err := onnx.Prune(full, onnx.FeatureOutputs...)
+	if err != nil {
+		return embed.Backbone{}, fmt.Errorf("backbone %s: %w", b.Name, err)
+	}
+	if err := writeFile(create, path, data); err != nil {
+		return embed.Backbone{}, err
+	}
+	sum := sha256.Sum256(data)
+	p := b
+	p.File, p.SHA256 = path, hex.EncodeToString(sum[:])
+	return p, nil
 }
 
 func writeFile(create func(string) (*os.File, error), path string, data []byte) error {

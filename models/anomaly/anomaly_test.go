@@ -7,8 +7,10 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/pruefplatz/pruefplatz/datasets"
@@ -172,6 +174,12 @@ func TestTrainExportLoadRoundTrip(t *testing.T) {
 	if card.Kind != models.KindAnomaly || card.FileSHA256[BankFile] == "" || card.Ref().SHA256 == card.ONNXSHA256 {
 		t.Errorf("card: kind %q, bank sha %q, ref %s", card.Kind, card.FileSHA256[BankFile], card.Ref().SHA256)
 	}
+	// model.onnx is the shipped backbone pruned to the feature maps: its
+	// own sha256 on the card, the source's under backbone.
+	if !slices.Equal(card.Anomaly.BackboneOutputs, onnx.FeatureOutputs) || card.Backbone.SHA256 != bb.SHA256 || card.ONNXSHA256 == bb.SHA256 {
+		t.Errorf("card: backbone outputs %v, backbone sha %s (shipped %s), model.onnx sha %s",
+			card.Anomaly.BackboneOutputs, card.Backbone.SHA256, bb.SHA256, card.ONNXSHA256)
+	}
 	m, err := Open(card, res.Dir, onnx.Options{Threads: 1}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -180,6 +188,28 @@ func TestTrainExportLoadRoundTrip(t *testing.T) {
 	if m.Bank.Len() != card.Anomaly.BankSize {
 		t.Errorf("loaded bank %d patches, card says %d", m.Bank.Len(), card.Anomaly.BankSize)
 	}
+	if r, ok := m.Runner().(*onnx.Backbone); !ok || !r.Pruned() {
+		t.Errorf("runner %T is not the pruned backbone", m.Runner())
+	}
+	// A version made before pruning (model.onnx = the whole backbone)
+	// still loads and scores alike.
+	old := *card
+	old.Version, old.Anomaly = "v0", new(models.AnomalyInfo)
+	*old.Anomaly = *card.Anomaly
+	old.Anomaly.BackboneOutputs = nil
+	old.FileSHA256 = map[string]string{BankFile: ""}
+	oldDir, err := r.Publish(&old, map[string]string{models.ModelFile: bb.File, BankFile: filepath.Join(res.Dir, BankFile)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Verify(&old); err != nil || old.ONNXSHA256 != bb.SHA256 {
+		t.Fatalf("old-style version: %v, model.onnx sha %s", err, old.ONNXSHA256)
+	}
+	mOld, err := Open(&old, oldDir, onnx.Options{Threads: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mOld.Close()
 	score := func(path string) float32 {
 		img, err := opencv.ReadImageFile(path, opencv.Limits{})
 		if err != nil {
@@ -193,6 +223,13 @@ func TestTrainExportLoadRoundTrip(t *testing.T) {
 		_, hm, err := m.Locate(context.Background(), x)
 		if err != nil {
 			t.Fatal(err)
+		}
+		_, hmOld, err := mOld.Locate(context.Background(), x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := math.Abs(float64(hm.Score - hmOld.Score)); d > 1e-4*float64(hm.Score) {
+			t.Errorf("%s: pruned model scores %v, the whole backbone %v", path, hm.Score, hmOld.Score)
 		}
 		return hm.Score
 	}
