@@ -16,6 +16,7 @@ import (
 	"github.com/pruefplatz/pruefplatz/datasets"
 	"github.com/pruefplatz/pruefplatz/datasets/demo"
 	"github.com/pruefplatz/pruefplatz/inspector"
+	ia "github.com/pruefplatz/pruefplatz/inspector/anomaly"
 	"github.com/pruefplatz/pruefplatz/inspector/onnx"
 	"github.com/pruefplatz/pruefplatz/inspector/opencv"
 	"github.com/pruefplatz/pruefplatz/models"
@@ -148,7 +149,7 @@ func TestTrainExportLoadRoundTrip(t *testing.T) {
 	if err := demo.WriteImages(data, 1, demo.SetDefects, []string{"ok", "crack"}, 8); err != nil {
 		t.Fatal(err)
 	}
-	opt := Options{Data: data, Name: "m", Registry: reg, OKLabels: []string{"ok"}, Backbone: bb, Threads: 2}
+	opt := Options{Data: data, Name: "m", Registry: reg, OKLabels: []string{"ok"}, Backbone: bb, Threads: 2, GlobalWords: ia.DefaultWords}
 
 	failing := opt
 	failing.createFile = func(string) (*os.File, error) { return nil, errors.New("disk full") }
@@ -191,14 +192,19 @@ func TestTrainExportLoadRoundTrip(t *testing.T) {
 	if r, ok := m.Runner().(*onnx.Backbone); !ok || !r.Pruned() {
 		t.Errorf("runner %T is not the pruned backbone", m.Runner())
 	}
+	if g := card.Anomaly.Global; g == nil || card.FileSHA256[GlobalFile] == "" || m.Global == nil ||
+		m.Global.Words.Len() != g.Words || m.P.PatchRef != g.PatchRef || m.P.GlobalRef != g.GlobalRef || m.Global.Ref.Len() == 0 {
+		t.Fatalf("global part: card %+v, loaded %+v, params %+v", g, m.Global, m.P)
+	}
 	// A version made before pruning (model.onnx = the whole backbone)
 	// still loads and scores alike.
 	old := *card
 	old.Version, old.Anomaly = "v0", new(models.AnomalyInfo)
 	*old.Anomaly = *card.Anomaly
 	old.Anomaly.BackboneOutputs = nil
-	old.FileSHA256 = map[string]string{BankFile: ""}
-	oldDir, err := r.Publish(&old, map[string]string{models.ModelFile: bb.File, BankFile: filepath.Join(res.Dir, BankFile)})
+	old.FileSHA256 = map[string]string{BankFile: "", GlobalFile: ""}
+	oldDir, err := r.Publish(&old, map[string]string{models.ModelFile: bb.File, BankFile: filepath.Join(res.Dir, BankFile),
+		GlobalFile: filepath.Join(res.Dir, GlobalFile)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,14 +255,20 @@ func TestTrainExportLoadRoundTrip(t *testing.T) {
 	if s := score(painted); s < card.Anomaly.ScoreNOK {
 		t.Errorf("painted defect scores %.2f, below the NOK threshold %.2f", s, card.Anomaly.ScoreNOK)
 	}
-	// A changed bank is refused.
-	bank := filepath.Join(res.Dir, BankFile)
-	b, _ := os.ReadFile(bank)
-	b[len(b)-1] ^= 1
-	if err := os.WriteFile(bank, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Verify(card); !errors.Is(err, models.ErrTampered) {
-		t.Errorf("changed bank: %v, want ErrTampered", err)
+	// A changed bank or global file is refused.
+	for _, name := range []string{BankFile, GlobalFile} {
+		path := filepath.Join(res.Dir, name)
+		b, _ := os.ReadFile(path)
+		b[len(b)-1] ^= 1
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Verify(card); !errors.Is(err, models.ErrTampered) {
+			t.Errorf("changed %s: %v, want ErrTampered", name, err)
+		}
+		b[len(b)-1] ^= 1
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
