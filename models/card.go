@@ -96,6 +96,9 @@ type AnomalyInfo struct {
 	// feature maps the model reads. Empty: model.onnx is the whole
 	// backbone, byte for byte (versions made before pruning).
 	BackboneOutputs []string `json:"backbone_outputs,omitempty"`
+	// TopK is how many of the largest patch distances the patch score
+	// averages; 0 (versions before it) or 1: the largest alone.
+	TopK int `json:"score_top_k,omitempty"`
 	// Global, when set, is the image-level half of the score (see
 	// GlobalInfo); nil: the score is the largest patch distance alone.
 	Global *GlobalInfo `json:"global,omitempty"`

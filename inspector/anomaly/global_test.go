@@ -157,3 +157,21 @@ func TestGlobalSeesWhatIsMissing(t *testing.T) {
 		t.Errorf("Combine without references: %v, want the patch score 3", c)
 	}
 }
+
+func TestTopMean(t *testing.T) {
+	d := []float32{1, 9, 3, 7, 5}
+	for _, c := range []struct {
+		k    int
+		want float32
+	}{{0, 9}, {1, 9}, {2, 8}, {3, 7}, {5, 5}, {50, 5}} {
+		if got := TopMean(d, c.k); got != c.want {
+			t.Errorf("top %d: %v, want %v", c.k, got, c.want)
+		}
+	}
+	if d[0] != 1 || d[1] != 9 {
+		t.Errorf("TopMean reordered its input: %v", d)
+	}
+	if TopMean(nil, 3) != 0 {
+		t.Error("no distances: want 0")
+	}
+}

@@ -25,6 +25,10 @@ type Params struct {
 	ScoreOK, ScoreNOK float32
 	// Workers splits the nearest-neighbour search (0: GOMAXPROCS).
 	Workers int
+	// TopK makes the patch part of the image score the mean of the TopK
+	// largest patch distances (0 or 1: the largest alone): a defect that
+	// spans several patches counts more than one stray patch.
+	TopK int
 	// PatchRef and GlobalRef, when both are set, make the image score
 	// Combine(largest patch distance, global distance): each part divided
 	// by its reference, added (see Global). Zero: the largest patch
@@ -159,14 +163,15 @@ func (m *Model) Distances(ctx context.Context, x []float32) ([]float32, error) {
 }
 
 // Score returns the patch distances of an image's patch features f and its
-// image score: the largest patch distance, combined with the global
+// image score: the largest patch distance (or the mean of the TopK largest),
+// combined with the global
 // distance when the model has a global part. It returns the search's error.
 func (m *Model) Score(ctx context.Context, f []float32) (d []float32, score float32, err error) {
 	d = make([]float32, len(f)/Dim)
 	if err := m.Search.Nearest(ctx, f, d); err != nil {
 		return nil, 0, err
 	}
-	score = MaxScore(d)
+	score = TopMean(d, m.P.TopK)
 	if m.Global != nil {
 		score = m.P.Combine(score, m.Global.Distance(f))
 	}
@@ -201,6 +206,21 @@ func MaxScore(d []float32) float32 {
 		s = max(s, v)
 	}
 	return s
+}
+
+// TopMean is the mean of the k largest values of d (k ≤ 1: the largest).
+func TopMean(d []float32, k int) float32 {
+	if k <= 1 || len(d) == 0 {
+		return MaxScore(d)
+	}
+	s := append([]float32(nil), d...)
+	k = min(k, len(s))
+	sort.Slice(s, func(i, j int) bool { return s[i] > s[j] })
+	var sum float32
+	for _, v := range s[:k] {
+		sum += v
+	}
+	return sum / float32(k)
 }
 
 // Heatmap smooths the side×side patch distances and quantises them

@@ -73,6 +73,9 @@ type Options struct {
 	// ExtraOK are further good images for the bank only (training split),
 	// such as frames an operator confirmed OK at the station.
 	ExtraOK []string
+	// TopK, when above 1, makes the patch score the mean of the TopK
+	// largest patch distances (ia.Params.TopK).
+	TopK int
 	// GlobalWords, when above 0, gives the model a global part with this
 	// many words (ia.Global; ia.DefaultWords); 0: patch scores alone.
 	GlobalWords int
@@ -244,7 +247,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	fmt.Fprintf(opt.Out, "bank: %d of %d patches (greedy coreset%s) in %.1f s\n", st.Bank, st.Patches,
 		map[bool]string{true: fmt.Sprintf(", two stages via %d", st.Pool), false: ""}[st.Pool != st.Patches], time.Since(embedStart).Seconds()-embedSecs)
 
-	params := ia.Params{Grid: opt.Grid, Sigma: 1}
+	params := ia.Params{Grid: opt.Grid, Sigma: 1, TopK: opt.TopK}
 	scorer, err := ia.New(nil, bank, params)
 	if err != nil {
 		return nil, err
@@ -314,8 +317,11 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	}
 	secs := opt.Now().Sub(start).Seconds()
 	scoreWhat := "largest patch distance"
+	if opt.TopK > 1 {
+		scoreWhat = fmt.Sprintf("mean of the %d largest patch distances", opt.TopK)
+	}
 	if globalInfo != nil {
-		scoreWhat = fmt.Sprintf("largest patch distance / %.4g + global distance / %.4g", globalInfo.PatchRef, globalInfo.GlobalRef)
+		scoreWhat = fmt.Sprintf("%s / %.4g + global distance / %.4g", scoreWhat, globalInfo.PatchRef, globalInfo.GlobalRef)
 	}
 	card := &models.Card{
 		Name: opt.Name, Version: version, Labels: labels, Input: spec, OKLabels: opt.OKLabels[:1],
@@ -328,7 +334,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 			Method: "patchcore", BankFile: BankFile, Grid: opt.Grid, FeatureDim: ia.Dim, Sigma: params.Sigma,
 			ScoreOK: th.ScoreOK, ScoreNOK: th.ScoreNOK, Quantile: th.Quantile, Margin: th.Margin, HeldOutOK: th.N,
 			Images: st.Images, Patches: st.Patches, Pool: st.Pool, BankSize: st.Bank, Ratio: opt.Fit.Ratio, ImageKeep: opt.Fit.ImageKeep,
-			Proj: opt.Fit.Proj, Seed: opt.Fit.Seed, Eval: evalRes, BackboneOutputs: onnx.FeatureOutputs, Global: globalInfo,
+			Proj: opt.Fit.Proj, Seed: opt.Fit.Seed, Eval: evalRes, BackboneOutputs: onnx.FeatureOutputs, Global: globalInfo, TopK: max(opt.TopK, 1),
 		},
 		FileSHA256: fileSums,
 		Backbone:   &models.BackboneInfo{Name: opt.Backbone.Name, SHA256: opt.Backbone.SHA256, License: opt.Backbone.License, Source: opt.Backbone.Source, Frozen: true},
@@ -402,7 +408,7 @@ func fitGlobal(ctx context.Context, ev *evaluator, train, val []datasets.Sample,
 		if err := ev.m.Search.Nearest(ctx, f, d); err != nil {
 			return nil, err
 		}
-		patch = append(patch, ia.MaxScore(d))
+		patch = append(patch, ia.TopMean(d, ev.m.P.TopK))
 		global = append(global, g.Distance(f))
 	}
 	if len(patch) == 0 {

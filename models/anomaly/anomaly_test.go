@@ -149,7 +149,7 @@ func TestTrainExportLoadRoundTrip(t *testing.T) {
 	if err := demo.WriteImages(data, 1, demo.SetDefects, []string{"ok", "crack"}, 8); err != nil {
 		t.Fatal(err)
 	}
-	opt := Options{Data: data, Name: "m", Registry: reg, OKLabels: []string{"ok"}, Backbone: bb, Threads: 2, GlobalWords: ia.DefaultWords}
+	opt := Options{Data: data, Name: "m", Registry: reg, OKLabels: []string{"ok"}, Backbone: bb, Threads: 2, GlobalWords: ia.DefaultWords, TopK: 3}
 
 	failing := opt
 	failing.createFile = func(string) (*os.File, error) { return nil, errors.New("disk full") }
@@ -195,6 +195,9 @@ func TestTrainExportLoadRoundTrip(t *testing.T) {
 	if g := card.Anomaly.Global; g == nil || card.FileSHA256[GlobalFile] == "" || m.Global == nil ||
 		m.Global.Words.Len() != g.Words || m.P.PatchRef != g.PatchRef || m.P.GlobalRef != g.GlobalRef || m.Global.Ref.Len() == 0 {
 		t.Fatalf("global part: card %+v, loaded %+v, params %+v", g, m.Global, m.P)
+	}
+	if card.Anomaly.TopK != 3 || m.P.TopK != 3 {
+		t.Errorf("top k: card %d, loaded %d, want 3", card.Anomaly.TopK, m.P.TopK)
 	}
 	// A version made before pruning (model.onnx = the whole backbone)
 	// still loads and scores alike.

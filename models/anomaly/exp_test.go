@@ -41,6 +41,7 @@ type rec struct {
 	class string
 	d     []float32
 	patch float32
+	gd    float32 // global distance of the descriptor being tried
 	desc  map[string][]float32
 }
 
@@ -211,6 +212,13 @@ func TestExperiment(t *testing.T) {
 	test := score(append(append([]datasets.Sample(nil), sp.Test...), defects...), "")
 	var lines []string
 	report := func(name string, sc func(r rec) float32) {
+		// the card's rule on the held-out images: NOK from their 99 %
+		// quantile + 10 %
+		var vs []float32
+		for _, r := range val {
+			vs = append(vs, sc(r))
+		}
+		nokAt := ia.Quantile(vs, 0.99) * 1.1
 		var good, bad []float32
 		per := map[string][]float32{}
 		for _, r := range test {
@@ -242,25 +250,38 @@ func TestExperiment(t *testing.T) {
 			}
 			pc += fmt.Sprintf(" %s %.0f%%", c, 100*float64(n)/float64(len(per[c])))
 		}
-		lines = append(lines, fmt.Sprintf("%-28s AUROC %.3f  R@5 %.1f%%  R@2 %.1f%%  |%s", name, ia.AUROC(good, bad), 100*recallAt(good, bad, 0.05), 100*recallAt(good, bad, 0.02), pc))
+		card := func(v []float32) float64 {
+			n := 0
+			for _, x := range v {
+				if x >= nokAt {
+					n++
+				}
+			}
+			return 100 * float64(n) / float64(len(v))
+		}
+		lines = append(lines, fmt.Sprintf("%-28s AUROC %.3f  R@5 %.1f%%  R@2 %.1f%%  card R %.1f%% FA %.1f%% |%s", name, ia.AUROC(good, bad),
+			100*recallAt(good, bad, 0.05), 100*recallAt(good, bad, 0.02), card(bad), card(good), pc))
 	}
 	report("patch", func(r rec) float32 { return r.patch })
 	report("patch smooth σ1 max", func(r rec) float32 { return ia.MaxScore(ia.Smooth(r.d, side, side, 1)) })
 	report("patch smooth σ0.7 max", func(r rec) float32 { return ia.MaxScore(ia.Smooth(r.d, side, side, 0.7)) })
-	report("patch top-10 mean", func(r rec) float32 {
-		s := append([]float32(nil), r.d...)
-		sort.Slice(s, func(i, j int) bool { return s[i] > s[j] })
-		var m float32
-		for _, v := range s[:10] {
-			m += v
-		}
-		return m / 10
-	})
+	for _, k := range []int{3, 5, 10, 20, 50} {
+		report(fmt.Sprintf("patch top-%d mean", k), func(r rec) float32 {
+			s := append([]float32(nil), r.d...)
+			sort.Slice(s, func(i, j int) bool { return s[i] > s[j] })
+			var m float32
+			for _, v := range s[:k] {
+				m += v
+			}
+			return m / float32(k)
+		})
+	}
 	var pv []float32
 	for _, r := range val {
 		pv = append(pv, r.patch)
 	}
 	pq := ia.Quantile(pv, 0.99)
+	pmed := ia.Quantile(pv, 0.5)
 	for _, name := range strings.Split(env("EXP_DESCS", "bow,meanstd,grid4"), ",") {
 		dim := len(train[0].desc[name])
 		// z-score by the training images' spread
@@ -316,17 +337,19 @@ func TestExperiment(t *testing.T) {
 				}
 				gq := ia.Quantile(gv, 0.99)
 				tag := fmt.Sprintf("%s z=%v k=%d", name, z, k)
-				gl := make([]float32, len(test))
-				for i := range test {
-					gl[i] = gcache[&test[i]]
+				for k := range test {
+					test[k].gd = gcache[&test[k]]
 				}
-				// report walks test in order once: i follows it.
-				i := 0
-				report(tag+" global", func(r rec) float32 { v := gl[i%len(test)]; i++; return v })
-				i = 0
-				report(tag+" max(p,g)", func(r rec) float32 { v := max(r.patch/pq, gl[i%len(test)]/gq); i++; return v })
-				i = 0
-				report(tag+" sum", func(r rec) float32 { v := r.patch/pq + gl[i%len(test)]/gq; i++; return v })
+				var gvals []float32
+				for k := range val {
+					val[k].gd = gcache[&val[k]]
+					gvals = append(gvals, val[k].gd)
+				}
+				gmed := ia.Quantile(gvals, 0.5)
+				report(tag+" global", func(r rec) float32 { return r.gd })
+				report(tag+" max(p,g)", func(r rec) float32 { return max(r.patch/pq, r.gd/gq) })
+				report(tag+" sum", func(r rec) float32 { return r.patch/pq + r.gd/gq })
+				report(tag+" sum median refs", func(r rec) float32 { return r.patch/pmed + r.gd/gmed })
 			}
 		}
 	}

@@ -86,7 +86,7 @@ func loadGlobal(g *models.GlobalInfo, dir string, bank *ia.Bank) (*ia.Global, er
 // Params are the scoring settings a card records.
 func Params(c *models.Card) ia.Params {
 	a := c.Anomaly
-	p := ia.Params{Grid: a.Grid, Sigma: a.Sigma, ScoreOK: a.ScoreOK, ScoreNOK: a.ScoreNOK}
+	p := ia.Params{Grid: a.Grid, Sigma: a.Sigma, ScoreOK: a.ScoreOK, ScoreNOK: a.ScoreNOK, TopK: a.TopK}
 	if a.Global != nil {
 		p.PatchRef, p.GlobalRef = a.Global.PatchRef, a.Global.GlobalRef
 	}
