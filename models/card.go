@@ -107,9 +107,36 @@ type AnomalyInfo struct {
 	ImageKeep float64 `json:"image_keep,omitempty"`
 	Proj      int     `json:"projection_dim"`
 	Seed      uint64  `json:"seed"`
+	// BackboneOutputs are the outputs model.onnx keeps: the backbone
+	// (Card.Backbone, whose sha256 is the shipped file's) pruned to the
+	// feature maps the model reads. Empty: model.onnx is the whole
+	// backbone, byte for byte (versions made before pruning).
+	BackboneOutputs []string `json:"backbone_outputs,omitempty"`
+	// TopK is how many of the largest patch distances the patch score
+	// averages; 0 (versions before it) or 1: the largest alone.
+	TopK int `json:"score_top_k,omitempty"`
+	// Global, when set, is the image-level half of the score (see
+	// GlobalInfo); nil: the score is the largest patch distance alone.
+	Global *GlobalInfo `json:"global,omitempty"`
 	// Eval holds the figures on the test split: good test images plus
 	// every defect image (never used for training or the threshold).
 	Eval *AnomalyEval `json:"eval,omitempty"`
+}
+
+// GlobalInfo describes an anomaly model's global part (inspector/anomaly
+// Global): a bag-of-words descriptor of each image over the first Words
+// bank patches, its distance to the K nearest training descriptors, and the
+// image score patch/PatchRef + global/GlobalRef, the references being the
+// RefQuantile of held-out good images' patch and global scores.
+type GlobalInfo struct {
+	// File holds the training images' descriptors (the bank format,
+	// Words values each, float16); FileSHA256 covers it.
+	File        string  `json:"file"`
+	Words       int     `json:"words"`
+	K           int     `json:"k"`
+	PatchRef    float32 `json:"patch_ref"`
+	GlobalRef   float32 `json:"global_ref"`
+	RefQuantile float64 `json:"ref_quantile"`
 }
 
 // AnomalyEval is an anomaly model's evaluation on images of known truth.
@@ -262,6 +289,11 @@ func (c *Card) Validate() error {
 		}
 		if _, ok := c.FileSHA256[c.Anomaly.BankFile]; !ok {
 			return fmt.Errorf("%w: the bank %s has no sha256 on the card", ErrBadCard, c.Anomaly.BankFile)
+		}
+		if g := c.Anomaly.Global; g != nil {
+			if _, ok := c.FileSHA256[g.File]; !ok || g.Words <= 0 || g.PatchRef <= 0 || g.GlobalRef <= 0 {
+				return fmt.Errorf("%w: the global part needs its file (with a sha256 on the card), words and references", ErrBadCard)
+			}
 		}
 	default:
 		return fmt.Errorf("%w: kind %q (want %s or %s)", ErrBadCard, c.Kind, KindClassifier, KindAnomaly)

@@ -46,6 +46,11 @@ validation loss stops improving. For a defect model name the OK classes with
 					return errors.New("--anomaly: set the intended use and risk with `pruefplatz models edit NAME/VERSION` after training")
 				}
 				an.backbone = backbone
+				if !cmd.Flags().Changed("backbone") {
+					// --backbone defaults to none for classifiers; an
+					// anomaly model always needs the feature maps.
+					an.backbone = backbones.MobileNetV2
+				}
 				return an.run(cmd, opt.Data, opt.Name, opt.Registry, opt.Version, resize, roi, opt.OKLabels, opt.Seed, opt.Threads)
 			}
 			opt.Thresholds.Rule = models.RuleCost

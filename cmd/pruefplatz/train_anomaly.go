@@ -35,6 +35,8 @@ func (a *anomalyFlags) register(cmd *cobra.Command) {
 	f.Float64Var(&a.opt.Quantile, "quantile", 0.99, "--anomaly: OK threshold = this quantile of the held-out OK images' scores")
 	f.Float64Var(&a.opt.Margin, "margin", 0.10, "--anomaly: NOK threshold = OK threshold × (1 + margin); between them: uncertain")
 	f.StringVar(&a.fromStore, "from-store", "", "--anomaly: also learn from the frames of this verdict store (station.db) that a person confirmed or set OK (stop the station first, or use a backup copy), so false alarms fall over time")
+	f.IntVar(&a.opt.TopK, "top-k", 1, "--anomaly: the image's patch score is the mean of its k largest patch distances (1: the largest); on large textured images (magnetic-tile) 10 to 40 rank defects better")
+	f.IntVar(&a.opt.GlobalWords, "global-words", 0, fmt.Sprintf("--anomaly: words of a global part (a bag-of-words image descriptor added to the patch score, for what no single patch shows, such as a missing hole on a part of fixed shape; %d is a good start); 0: patch scores alone. Check it with the evaluation: on images whose shape or framing varies it adds false alarms", ia.DefaultWords))
 	f.StringVar(&a.opt.Masks, "masks", "", "--anomaly: folder MASKS/<class>/<image>.png of defect masks, to check where the heatmap points (demo-data writes datasets/demo-defects-masks)")
 }
 

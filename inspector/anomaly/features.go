@@ -1,8 +1,10 @@
 // Package anomaly is a PatchCore-style good-only model: it remembers the
 // patch features of good parts (a memory bank, subsampled by greedy
 // coreset) and scores a new image by how far its patches lie from the
-// nearest remembered one. The image score is the largest patch distance;
-// the per-patch distances, smoothed, are the heatmap.
+// nearest remembered one. The image score is the largest patch distance
+// (or the mean of the k largest, Params.TopK), optionally plus a global
+// part for what no single patch shows (Global); the per-patch distances,
+// smoothed, are the heatmap.
 //
 // Patch features come from the backbone's stride-8 and stride-16 maps
 // (inspector/embed): feat_s8 [32,28,28] with feat_s16 [96,14,14] upsampled

@@ -25,6 +25,15 @@ type Params struct {
 	ScoreOK, ScoreNOK float32
 	// Workers splits the nearest-neighbour search (0: GOMAXPROCS).
 	Workers int
+	// TopK makes the patch part of the image score the mean of the TopK
+	// largest patch distances (0 or 1: the largest alone): a defect that
+	// spans several patches counts more than one stray patch.
+	TopK int
+	// PatchRef and GlobalRef, when both are set, make the image score
+	// Combine(largest patch distance, global distance): each part divided
+	// by its reference, added (see Global). Zero: the largest patch
+	// distance alone (models without a global part).
+	PatchRef, GlobalRef float32
 }
 
 // AcceptP and RejectP are the card thresholds on the model's P(OK) that
@@ -76,6 +85,9 @@ type Model struct {
 	// Search is the nearest-neighbour search (default GoSearcher); Close
 	// closes it when it is an io.Closer.
 	Search Searcher
+	// Global, when set with P.PatchRef and P.GlobalRef, adds the global
+	// distance to the image score.
+	Global *Global
 	r      embed.Runner
 	tiles  []float32
 }
@@ -146,11 +158,24 @@ func (m *Model) Distances(ctx context.Context, x []float32) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := make([]float32, len(f)/Dim)
+	d, _, err := m.Score(ctx, f)
+	return d, err
+}
+
+// Score returns the patch distances of an image's patch features f and its
+// image score: the largest patch distance (or the mean of the TopK largest),
+// combined with the global
+// distance when the model has a global part. It returns the search's error.
+func (m *Model) Score(ctx context.Context, f []float32) (d []float32, score float32, err error) {
+	d = make([]float32, len(f)/Dim)
 	if err := m.Search.Nearest(ctx, f, d); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return d, nil
+	score = TopMean(d, m.P.TopK)
+	if m.Global != nil {
+		score = m.P.Combine(score, m.Global.Distance(f))
+	}
+	return d, score, nil
 }
 
 // Classify implements inspector.Classifier: [P(OK), P(anomaly)].
@@ -162,11 +187,14 @@ func (m *Model) Classify(ctx context.Context, x []float32) ([]float32, error) {
 // Locate implements inspector.Locator: the probabilities and the heatmap.
 // The heatmap's Area is the whole input; the caller maps it to the frame.
 func (m *Model) Locate(ctx context.Context, x []float32) ([]float32, *inspector.Heatmap, error) {
-	d, err := m.Distances(ctx, x)
+	f, err := m.Features(ctx, x)
 	if err != nil {
 		return nil, nil, err
 	}
-	score := MaxScore(d)
+	d, score, err := m.Score(ctx, f)
+	if err != nil {
+		return nil, nil, err
+	}
 	side := Side * m.P.Grid
 	return m.P.Probabilities(score), m.P.Heatmap(d, side, score), nil
 }
@@ -180,11 +208,31 @@ func MaxScore(d []float32) float32 {
 	return s
 }
 
+// TopMean is the mean of the k largest values of d (k ≤ 1: the largest).
+func TopMean(d []float32, k int) float32 {
+	if k <= 1 || len(d) == 0 {
+		return MaxScore(d)
+	}
+	s := append([]float32(nil), d...)
+	k = min(k, len(s))
+	sort.Slice(s, func(i, j int) bool { return s[i] > s[j] })
+	var sum float32
+	for _, v := range s[:k] {
+		sum += v
+	}
+	return sum / float32(k)
+}
+
 // Heatmap smooths the side×side patch distances and quantises them
-// against ScoreNOK (255 at or above it).
+// against ScoreNOK (255 at or above it); with a global part, against the
+// patch reference raised by the thresholds' margin (ScoreNOK/ScoreOK), as
+// the image thresholds are then in combined units.
 func (p Params) Heatmap(d []float32, side int, score float32) *inspector.Heatmap {
 	sm := Smooth(d, side, side, p.Sigma)
 	scale := p.ScoreNOK
+	if p.PatchRef > 0 && p.GlobalRef > 0 && p.ScoreOK > 0 {
+		scale = p.PatchRef * p.ScoreNOK / p.ScoreOK
+	}
 	if scale <= 0 {
 		scale = max(score, 1e-6)
 	}

@@ -14,12 +14,17 @@ import (
 // dynamic batch size: an embed.Runner. It keeps one ONNX Runtime session per
 // set of requested outputs (the embedding alone needs no feature-map
 // copies) and one set of input/output tensors per batch size, reused.
+//
+// The file may also be a backbone pruned to its feature maps (Prune with
+// FeatureOutputs): then Run returns no embedding and refuses FeatS32.
 type Backbone struct {
 	mu      sync.Mutex
 	b       embed.Backbone
 	threads int
-	sess    map[embed.Features]*ort.DynamicAdvancedSession
-	bufs    map[bufKey]*ioTensors
+	// full is whether the file has the embedding and feat_s32 (not pruned).
+	full bool
+	sess map[embed.Features]*ort.DynamicAdvancedSession
+	bufs map[bufKey]*ioTensors
 }
 
 type bufKey struct {
@@ -29,7 +34,7 @@ type bufKey struct {
 
 type ioTensors struct {
 	in   *ort.Tensor[float32]
-	outs []*ort.Tensor[float32] // embedding, then the wanted maps in S8, S16, S32 order
+	outs []*ort.Tensor[float32] // embedding (not when pruned), then the wanted maps in S8, S16, S32 order
 	vals []ort.Value
 }
 
@@ -44,10 +49,15 @@ func (t *ioTensors) destroy() {
 
 var _ embed.Runner = (*Backbone)(nil)
 
+// FeatureOutputs are the outputs a backbone pruned for patch features
+// keeps (see Prune): the graph up to stride 16.
+var FeatureOutputs = []string{embed.OutFeatS8, embed.OutFeatS16}
+
 // OpenBackbone verifies b's file against its sha256 (an error wrapping
 // embed.ErrBackboneMismatch when it differs) and checks that it has the
-// input and outputs of embed's contract. Init must have been called.
-// opt.Threads is ONNX Runtime's intra-op thread count (0: 1).
+// input and outputs of embed's contract, or only FeatureOutputs for a
+// pruned backbone. Init must have been called. opt.Threads is ONNX
+// Runtime's intra-op thread count (0: 1).
 func OpenBackbone(b embed.Backbone, opt Options) (*Backbone, error) {
 	if !ort.IsInitialized() {
 		return nil, errors.New("onnx: runtime not initialised (call onnx.Init)")
@@ -66,19 +76,30 @@ func OpenBackbone(b embed.Backbone, opt Options) (*Backbone, error) {
 	for _, o := range info.Outputs {
 		have[o.Name] = true
 	}
-	for _, want := range []string{embed.OutEmbedding, embed.OutFeatS8, embed.OutFeatS16, embed.OutFeatS32} {
-		if !have[want] {
-			return nil, fmt.Errorf("onnx: backbone %s has no output %q", b.Name, want)
+	want := FeatureOutputs
+	full := have[embed.OutEmbedding] || have[embed.OutFeatS32]
+	if full {
+		want = []string{embed.OutEmbedding, embed.OutFeatS8, embed.OutFeatS16, embed.OutFeatS32}
+	}
+	for _, w := range want {
+		if !have[w] {
+			return nil, fmt.Errorf("onnx: backbone %s has no output %q", b.Name, w)
 		}
 	}
-	return &Backbone{b: b, threads: max(opt.Threads, 1), sess: map[embed.Features]*ort.DynamicAdvancedSession{}, bufs: map[bufKey]*ioTensors{}}, nil
+	return &Backbone{b: b, full: full, threads: max(opt.Threads, 1), sess: map[embed.Features]*ort.DynamicAdvancedSession{}, bufs: map[bufKey]*ioTensors{}}, nil
 }
 
 // Info returns the backbone the session runs.
 func (s *Backbone) Info() embed.Backbone { return s.b }
 
-func outputNames(want embed.Features) []string {
-	names := []string{embed.OutEmbedding}
+// Pruned reports whether the file is a backbone pruned to FeatureOutputs.
+func (s *Backbone) Pruned() bool { return !s.full }
+
+func outputNames(full bool, want embed.Features) []string {
+	var names []string
+	if full {
+		names = append(names, embed.OutEmbedding)
+	}
 	for _, f := range []struct {
 		bit  embed.Features
 		name string
@@ -90,8 +111,11 @@ func outputNames(want embed.Features) []string {
 	return names
 }
 
-func outputShapes(n int, want embed.Features) []ort.Shape {
-	shapes := []ort.Shape{ort.NewShape(int64(n), embed.Dim)}
+func outputShapes(n int, full bool, want embed.Features) []ort.Shape {
+	var shapes []ort.Shape
+	if full {
+		shapes = append(shapes, ort.NewShape(int64(n), embed.Dim))
+	}
 	if want&embed.FeatS8 != 0 {
 		shapes = append(shapes, ort.NewShape(int64(n), 32, 28, 28))
 	}
@@ -119,7 +143,7 @@ func (s *Backbone) session(want embed.Features) (*ort.DynamicAdvancedSession, er
 	if err := so.SetInterOpNumThreads(1); err != nil {
 		return nil, err
 	}
-	sess, err := ort.NewDynamicAdvancedSession(s.b.File, []string{embed.InputName}, outputNames(want), so)
+	sess, err := ort.NewDynamicAdvancedSession(s.b.File, []string{embed.InputName}, outputNames(s.full, want), so)
 	if err != nil {
 		return nil, fmt.Errorf("onnx: backbone %s: %w", s.b.Name, err)
 	}
@@ -138,7 +162,7 @@ func (s *Backbone) tensors(n int, want embed.Features) (*ioTensors, error) {
 		return nil, err
 	}
 	t.in = in
-	for _, sh := range outputShapes(n, want) {
+	for _, sh := range outputShapes(n, s.full, want) {
 		o, err := ort.NewEmptyTensor[float32](sh)
 		if err != nil {
 			t.destroy()
@@ -159,8 +183,10 @@ func (s *Backbone) tensors(n int, want embed.Features) (*ioTensors, error) {
 	return t, nil
 }
 
-// Run implements embed.Runner. It returns an error for x of the wrong
-// length, a closed session, ctx's error, or ONNX Runtime's.
+// Run implements embed.Runner. A pruned backbone returns no embedding (a
+// nil Batch.Embedding). It returns an error for x of the wrong length,
+// FeatS32 from a pruned backbone, a closed session, ctx's error, or ONNX
+// Runtime's.
 func (s *Backbone) Run(ctx context.Context, x []float32, n int, want embed.Features) (b embed.Batch, err error) {
 	if err := ctx.Err(); err != nil {
 		return b, err
@@ -168,6 +194,9 @@ func (s *Backbone) Run(ctx context.Context, x []float32, n int, want embed.Featu
 	tl := 3 * embed.Size * embed.Size
 	if n <= 0 || len(x) != n*tl {
 		return b, fmt.Errorf("%w: %d values for %d images of %d", embed.ErrBatch, len(x), n, tl)
+	}
+	if !s.full && want&embed.FeatS32 != 0 {
+		return b, fmt.Errorf("onnx: backbone %s is pruned to %v: no feat_s32", s.b.Name, FeatureOutputs)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -192,8 +221,11 @@ func (s *Backbone) Run(ctx context.Context, x []float32, n int, want embed.Featu
 		return b, fmt.Errorf("onnx: backbone %s: %w", s.b.Name, err)
 	}
 	b.N = n
-	b.Embedding = append([]float32(nil), t.outs[0].GetData()...)
-	i := 1
+	i := 0
+	if s.full {
+		b.Embedding = append([]float32(nil), t.outs[0].GetData()...)
+		i = 1
+	}
 	for _, f := range []struct {
 		bit embed.Features
 		dst *[]float32

@@ -1,12 +1,15 @@
 // Package anomaly trains, evaluates and opens good-only anomaly models
 // (inspector/anomaly) from ImageFolder datasets and the model registry. A
-// model version holds model.onnx (the backbone, byte for byte), bank.f16
+// model version holds model.onnx (the backbone pruned to the feature maps
+// the model reads; versions before pruning hold the whole backbone), bank.f16
 // (the memory bank) and card.json, whose FileSHA256 covers the bank, so the
 // model reference of every verdict names both files.
 package anomaly
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"image"
@@ -32,6 +35,9 @@ import (
 
 // BankFile is the memory bank's name in a version folder.
 const BankFile = "bank.f16"
+
+// GlobalFile holds the training images' global descriptors (ia.Global).
+const GlobalFile = "global.f16"
 
 // AnomalyLabel is the second label of every anomaly model.
 const AnomalyLabel = "anomaly"
@@ -68,6 +74,12 @@ type Options struct {
 	// ExtraOK are further good images for the bank only (training split),
 	// such as frames an operator confirmed OK at the station.
 	ExtraOK []string
+	// TopK, when above 1, makes the patch score the mean of the TopK
+	// largest patch distances (ia.Params.TopK).
+	TopK int
+	// GlobalWords, when above 0, gives the model a global part with this
+	// many words (ia.Global; ia.DefaultWords); 0: patch scores alone.
+	GlobalWords int
 	// Masks is a folder MASKS/<class>/<name>.png of defect masks (white
 	// on the defect) for the heatmap check; empty: none.
 	Masks string
@@ -179,7 +191,16 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 		return nil, err
 	}
 
-	runner, err := onnx.OpenBackbone(opt.Backbone, onnx.Options{Threads: opt.Threads})
+	tmp, err := os.MkdirTemp("", "pruefplatz-anomaly-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	pruned, err := pruneBackbone(opt.Backbone, filepath.Join(tmp, models.ModelFile), opt.createFile)
+	if err != nil {
+		return nil, fmt.Errorf("anomaly: %w", err)
+	}
+	runner, err := onnx.OpenBackbone(pruned, onnx.Options{Threads: opt.Threads})
 	if err != nil {
 		return nil, fmt.Errorf("anomaly: %w", err)
 	}
@@ -227,7 +248,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	fmt.Fprintf(opt.Out, "bank: %d of %d patches (greedy coreset%s) in %.1f s\n", st.Bank, st.Patches,
 		map[bool]string{true: fmt.Sprintf(", two stages via %d", st.Pool), false: ""}[st.Pool != st.Patches], time.Since(embedStart).Seconds()-embedSecs)
 
-	params := ia.Params{Grid: opt.Grid, Sigma: 1}
+	params := ia.Params{Grid: opt.Grid, Sigma: 1, TopK: opt.TopK}
 	scorer, err := ia.New(nil, bank, params)
 	if err != nil {
 		return nil, err
@@ -243,6 +264,17 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 		}()
 	}
 	ev := &evaluator{ex: ex, m: scorer}
+	var globalData []byte
+	var globalInfo *models.GlobalInfo
+	if opt.GlobalWords > 0 {
+		if globalData, err = fitGlobal(ctx, ev, sp.Train, sp.Val, bank, opt); err != nil {
+			return nil, err
+		}
+		globalInfo = &models.GlobalInfo{File: GlobalFile, Words: scorer.Global.Words.Len(), K: scorer.Global.K,
+			PatchRef: scorer.P.PatchRef, GlobalRef: scorer.P.GlobalRef, RefQuantile: opt.Quantile}
+		fmt.Fprintf(opt.Out, "global part: %d words, %d training descriptors; references (%.0f %% quantile of the held-out OK images): patch %.4g, global %.4g\n",
+			globalInfo.Words, scorer.Global.Ref.Len(), 100*opt.Quantile, globalInfo.PatchRef, globalInfo.GlobalRef)
+	}
 	valScores, probs := ev.scores(ctx, sp.Val, opt.Out)
 	problems = append(problems, probs...)
 	th, err := ia.ChooseThreshold(valScores, opt.Quantile, opt.Margin)
@@ -266,11 +298,6 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 		fmt.Fprint(opt.Out, r.Table())
 	}
 
-	tmp, err := os.MkdirTemp("", "pruefplatz-anomaly-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
 	bankPath := filepath.Join(tmp, BankFile)
 	if err := writeFile(opt.createFile, bankPath, bank.EncodeF16()); err != nil {
 		return nil, fmt.Errorf("anomaly: %w", err)
@@ -278,21 +305,39 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	if err := manifest.WriteFile(filepath.Join(tmp, "manifest.json")); err != nil {
 		return nil, err
 	}
+	files := map[string]string{
+		models.ModelFile: pruned.File, BankFile: bankPath, "manifest.json": filepath.Join(tmp, "manifest.json"),
+	}
+	fileSums := map[string]string{BankFile: ""}
+	if globalInfo != nil {
+		p := filepath.Join(tmp, GlobalFile)
+		if err := writeFile(opt.createFile, p, globalData); err != nil {
+			return nil, fmt.Errorf("anomaly: %w", err)
+		}
+		files[GlobalFile], fileSums[GlobalFile] = p, ""
+	}
 	secs := opt.Now().Sub(start).Seconds()
+	scoreWhat := "largest patch distance"
+	if opt.TopK > 1 {
+		scoreWhat = fmt.Sprintf("mean of the %d largest patch distances", opt.TopK)
+	}
+	if globalInfo != nil {
+		scoreWhat = fmt.Sprintf("%s / %.4g + global distance / %.4g", scoreWhat, globalInfo.PatchRef, globalInfo.GlobalRef)
+	}
 	card := &models.Card{
 		Name: opt.Name, Version: version, Labels: labels, Input: spec, OKLabels: opt.OKLabels[:1],
 		Thresholds: inspector.Thresholds{Accept: ia.AcceptP, Reject: ia.RejectP},
-		ThresholdWhy: fmt.Sprintf("image score (largest patch distance) ≤ %.4g: OK, the %.0f %% quantile of %d held-out OK images; ≥ %.4g (that +%.0f %%): NOK; between: uncertain. P(OK) is logistic in the score, %.1f at the one and %.1f at the other.",
-			th.ScoreOK, 100*th.Quantile, th.N, th.ScoreNOK, 100*th.Margin, ia.AcceptP, ia.RejectP),
+		ThresholdWhy: fmt.Sprintf("image score (%s) ≤ %.4g: OK, the %.0f %% quantile of %d held-out OK images; ≥ %.4g (that +%.0f %%): NOK; between: uncertain. P(OK) is logistic in the score, %.1f at the one and %.1f at the other.",
+			scoreWhat, th.ScoreOK, 100*th.Quantile, th.N, th.ScoreNOK, 100*th.Margin, ia.AcceptP, ia.RejectP),
 		Architecture: fmt.Sprintf("PatchCore-style anomaly model: %s feat_s8 + feat_s16 (upsampled), 3×3 average, %d-d patches; greedy-coreset memory bank of %d patches; image score = largest nearest-neighbour distance", opt.Backbone.Name, ia.Dim, bank.Len()),
 		Kind:         models.KindAnomaly,
 		Anomaly: &models.AnomalyInfo{
 			Method: "patchcore", BankFile: BankFile, Grid: opt.Grid, FeatureDim: ia.Dim, Sigma: params.Sigma,
 			ScoreOK: th.ScoreOK, ScoreNOK: th.ScoreNOK, Quantile: th.Quantile, Margin: th.Margin, HeldOutOK: th.N,
 			Images: st.Images, Patches: st.Patches, Pool: st.Pool, BankSize: st.Bank, Ratio: opt.Fit.Ratio, ImageKeep: opt.Fit.ImageKeep,
-			Proj: opt.Fit.Proj, Seed: opt.Fit.Seed, Eval: evalRes,
+			Proj: opt.Fit.Proj, Seed: opt.Fit.Seed, Eval: evalRes, BackboneOutputs: onnx.FeatureOutputs, Global: globalInfo, TopK: max(opt.TopK, 1),
 		},
-		FileSHA256: map[string]string{BankFile: ""},
+		FileSHA256: fileSums,
 		// The drift monitor's baseline: the held-out OK images' top
 		// class probabilities, as verdicts carry them.
 		ScoreBaseline: validationBaseline(scorer.P, valScores),
@@ -312,14 +357,113 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	dir, err := reg.Publish(card, map[string]string{
-		models.ModelFile: opt.Backbone.File, BankFile: bankPath, "manifest.json": filepath.Join(tmp, "manifest.json"),
-	})
+	dir, err := reg.Publish(card, files)
 	if err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(opt.Out, "published %s/%s in %s (%.0f s)\n", card.Name, card.Version, dir, opt.Now().Sub(start).Seconds())
 	return &Result{Card: card, Dir: dir}, nil
+}
+
+// fitGlobal gives ev's model its global part: the descriptors of the
+// training images over the first opt.GlobalWords bank patches, and the
+// patch and global references from the held-out images val. It returns the
+// descriptors file. The words and descriptors are the float16 values the
+// files keep, so a loaded model scores as the trained one.
+func fitGlobal(ctx context.Context, ev *evaluator, train, val []datasets.Sample, bank *ia.Bank, opt Options) ([]byte, error) {
+	b16, err := ia.DecodeBank(bank.EncodeF16())
+	if err != nil {
+		return nil, err
+	}
+	words, err := ia.NewBank(b16.Data[:min(opt.GlobalWords, b16.Len())*ia.Dim], ia.Dim)
+	if err != nil {
+		return nil, err
+	}
+	var flat []float32
+	for _, s := range train {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		f, err := ev.ex.features(ctx, s.Path)
+		if err != nil {
+			continue // reported when the bank was built
+		}
+		flat = append(flat, ia.Descriptor(f, words)...)
+	}
+	descs, err := ia.NewBank(flat, words.Len())
+	if err != nil {
+		return nil, fmt.Errorf("%w: no training image for the global part", ErrNoOK)
+	}
+	data := descs.EncodeF16()
+	g, err := openGlobal(words, data)
+	if err != nil {
+		return nil, err
+	}
+	var patch, global []float32
+	for _, s := range val {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		f, err := ev.ex.features(ctx, s.Path)
+		if err != nil {
+			continue // scores() reports it
+		}
+		d := make([]float32, len(f)/ia.Dim)
+		if err := ev.m.Search.Nearest(ctx, f, d); err != nil {
+			return nil, err
+		}
+		patch = append(patch, ia.TopMean(d, ev.m.P.TopK))
+		global = append(global, g.Distance(f))
+	}
+	if len(patch) == 0 {
+		return nil, fmt.Errorf("%w: no held-out good images to set the global references", ia.ErrNoImages)
+	}
+	ev.m.Global = g
+	ev.m.P.PatchRef, ev.m.P.GlobalRef = ia.Quantile(patch, opt.Quantile), ia.Quantile(global, opt.Quantile)
+	return data, nil
+}
+
+// openGlobal builds the global part from the words and the descriptors
+// file.
+func openGlobal(words *ia.Bank, data []byte) (*ia.Global, error) {
+	descs, err := ia.DecodeBank(data)
+	if err != nil {
+		return nil, err
+	}
+	if descs.Dim != words.Len() {
+		return nil, fmt.Errorf("%w: descriptors of %d values for %d words", ia.ErrBank, descs.Dim, words.Len())
+	}
+	rows := make([][]float32, descs.Len())
+	for i := range rows {
+		rows[i] = descs.Data[i*descs.Dim : (i+1)*descs.Dim]
+	}
+	return ia.NewGlobal(words, rows, ia.DefaultK)
+}
+
+// pruneBackbone verifies the shipped backbone b (its sha256 must be the
+// one the project records) and writes to path the backbone pruned to the
+// feature maps the model reads (onnx.FeatureOutputs): about half the
+// network's work per frame. It returns the pruned file as a Backbone whose
+// SHA256 is the pruned file's, with b's name, licence and source.
+func pruneBackbone(b embed.Backbone, path string, create func(string) (*os.File, error)) (embed.Backbone, error) {
+	if err := b.Verify(); err != nil {
+		return embed.Backbone{}, err
+	}
+	full, err := os.ReadFile(b.File)
+	if err != nil {
+		return embed.Backbone{}, err
+	}
+	data, err := onnx.Prune(full, onnx.FeatureOutputs...)
+	if err != nil {
+		return embed.Backbone{}, fmt.Errorf("backbone %s: %w", b.Name, err)
+	}
+	if err := writeFile(create, path, data); err != nil {
+		return embed.Backbone{}, err
+	}
+	sum := sha256.Sum256(data)
+	p := b
+	p.File, p.SHA256 = path, hex.EncodeToString(sum[:])
+	return p, nil
 }
 
 func writeFile(create func(string) (*os.File, error), path string, data []byte) error {
@@ -421,13 +565,13 @@ type evaluator struct {
 	m  *ia.Model
 }
 
-func (ev *evaluator) distances(ctx context.Context, path string) ([]float32, error) {
+// score returns an image's patch distances and its image score.
+func (ev *evaluator) score(ctx context.Context, path string) ([]float32, float32, error) {
 	f, err := ev.ex.features(ctx, path)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	d := make([]float32, len(f)/ia.Dim)
-	return d, ev.m.Search.Nearest(ctx, f, d)
+	return ev.m.Score(ctx, f)
 }
 
 // validationBaseline is the histogram of the top class probability the
@@ -444,13 +588,13 @@ func (ev *evaluator) scores(ctx context.Context, ss []datasets.Sample, out io.Wr
 	var sc []float32
 	var probs []string
 	for _, s := range ss {
-		d, err := ev.distances(ctx, s.Path)
+		_, score, err := ev.score(ctx, s.Path)
 		if err != nil {
 			probs = append(probs, fmt.Sprintf("%s: %v", s.Path, err))
 			fmt.Fprintln(out, "skipped:", s.Path, err)
 			continue
 		}
-		sc = append(sc, ia.MaxScore(d))
+		sc = append(sc, score)
 	}
 	return sc, probs
 }
@@ -499,13 +643,12 @@ func (ev *evaluator) evaluate(ctx context.Context, good, bad []datasets.Sample, 
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		d, err := ev.distances(ctx, s.Path)
+		d, score, err := ev.score(ctx, s.Path)
 		if err != nil {
 			r.problems = append(r.problems, fmt.Sprintf("%s: %v", s.Path, err))
 			fmt.Fprintln(out, "skipped:", s.Path, err)
 			continue
 		}
-		score := ia.MaxScore(d)
 		badScores = append(badScores, score)
 		if _, ok := r.PerClassN[s.Class]; !ok {
 			r.classes = append(r.classes, s.Class)

@@ -7,13 +7,16 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/pruefplatz/pruefplatz/datasets"
 	"github.com/pruefplatz/pruefplatz/datasets/demo"
 	"github.com/pruefplatz/pruefplatz/inspector"
+	ia "github.com/pruefplatz/pruefplatz/inspector/anomaly"
 	"github.com/pruefplatz/pruefplatz/inspector/onnx"
 	"github.com/pruefplatz/pruefplatz/inspector/opencv"
 	"github.com/pruefplatz/pruefplatz/models"
@@ -146,7 +149,7 @@ func TestTrainExportLoadRoundTrip(t *testing.T) {
 	if err := demo.WriteImages(data, 1, demo.SetDefects, []string{"ok", "crack"}, 8); err != nil {
 		t.Fatal(err)
 	}
-	opt := Options{Data: data, Name: "m", Registry: reg, OKLabels: []string{"ok"}, Backbone: bb, Threads: 2}
+	opt := Options{Data: data, Name: "m", Registry: reg, OKLabels: []string{"ok"}, Backbone: bb, Threads: 2, GlobalWords: ia.DefaultWords, TopK: 3}
 
 	failing := opt
 	failing.createFile = func(string) (*os.File, error) { return nil, errors.New("disk full") }
@@ -175,6 +178,12 @@ func TestTrainExportLoadRoundTrip(t *testing.T) {
 	if sb := card.ScoreBaseline; sb == nil || sb.Total() != int64(card.Anomaly.HeldOutOK) {
 		t.Errorf("score baseline %+v, want one count per held-out OK image (%d)", sb, card.Anomaly.HeldOutOK)
 	}
+	// model.onnx is the shipped backbone pruned to the feature maps: its
+	// own sha256 on the card, the source's under backbone.
+	if !slices.Equal(card.Anomaly.BackboneOutputs, onnx.FeatureOutputs) || card.Backbone.SHA256 != bb.SHA256 || card.ONNXSHA256 == bb.SHA256 {
+		t.Errorf("card: backbone outputs %v, backbone sha %s (shipped %s), model.onnx sha %s",
+			card.Anomaly.BackboneOutputs, card.Backbone.SHA256, bb.SHA256, card.ONNXSHA256)
+	}
 	m, err := Open(card, res.Dir, onnx.Options{Threads: 1}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -183,6 +192,36 @@ func TestTrainExportLoadRoundTrip(t *testing.T) {
 	if m.Bank.Len() != card.Anomaly.BankSize {
 		t.Errorf("loaded bank %d patches, card says %d", m.Bank.Len(), card.Anomaly.BankSize)
 	}
+	if r, ok := m.Runner().(*onnx.Backbone); !ok || !r.Pruned() {
+		t.Errorf("runner %T is not the pruned backbone", m.Runner())
+	}
+	if g := card.Anomaly.Global; g == nil || card.FileSHA256[GlobalFile] == "" || m.Global == nil ||
+		m.Global.Words.Len() != g.Words || m.P.PatchRef != g.PatchRef || m.P.GlobalRef != g.GlobalRef || m.Global.Ref.Len() == 0 {
+		t.Fatalf("global part: card %+v, loaded %+v, params %+v", g, m.Global, m.P)
+	}
+	if card.Anomaly.TopK != 3 || m.P.TopK != 3 {
+		t.Errorf("top k: card %d, loaded %d, want 3", card.Anomaly.TopK, m.P.TopK)
+	}
+	// A version made before pruning (model.onnx = the whole backbone)
+	// still loads and scores alike.
+	old := *card
+	old.Version, old.Anomaly = "v0", new(models.AnomalyInfo)
+	*old.Anomaly = *card.Anomaly
+	old.Anomaly.BackboneOutputs = nil
+	old.FileSHA256 = map[string]string{BankFile: "", GlobalFile: ""}
+	oldDir, err := r.Publish(&old, map[string]string{models.ModelFile: bb.File, BankFile: filepath.Join(res.Dir, BankFile),
+		GlobalFile: filepath.Join(res.Dir, GlobalFile)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Verify(&old); err != nil || old.ONNXSHA256 != bb.SHA256 {
+		t.Fatalf("old-style version: %v, model.onnx sha %s", err, old.ONNXSHA256)
+	}
+	mOld, err := Open(&old, oldDir, onnx.Options{Threads: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mOld.Close()
 	score := func(path string) float32 {
 		img, err := opencv.ReadImageFile(path, opencv.Limits{})
 		if err != nil {
@@ -196,6 +235,13 @@ func TestTrainExportLoadRoundTrip(t *testing.T) {
 		_, hm, err := m.Locate(context.Background(), x)
 		if err != nil {
 			t.Fatal(err)
+		}
+		_, hmOld, err := mOld.Locate(context.Background(), x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := math.Abs(float64(hm.Score - hmOld.Score)); d > 1e-4*float64(hm.Score) {
+			t.Errorf("%s: pruned model scores %v, the whole backbone %v", path, hm.Score, hmOld.Score)
 		}
 		return hm.Score
 	}
@@ -215,14 +261,20 @@ func TestTrainExportLoadRoundTrip(t *testing.T) {
 	if s := score(painted); s < card.Anomaly.ScoreNOK {
 		t.Errorf("painted defect scores %.2f, below the NOK threshold %.2f", s, card.Anomaly.ScoreNOK)
 	}
-	// A changed bank is refused.
-	bank := filepath.Join(res.Dir, BankFile)
-	b, _ := os.ReadFile(bank)
-	b[len(b)-1] ^= 1
-	if err := os.WriteFile(bank, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Verify(card); !errors.Is(err, models.ErrTampered) {
-		t.Errorf("changed bank: %v, want ErrTampered", err)
+	// A changed bank or global file is refused.
+	for _, name := range []string{BankFile, GlobalFile} {
+		path := filepath.Join(res.Dir, name)
+		b, _ := os.ReadFile(path)
+		b[len(b)-1] ^= 1
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Verify(card); !errors.Is(err, models.ErrTampered) {
+			t.Errorf("changed %s: %v, want ErrTampered", name, err)
+		}
+		b[len(b)-1] ^= 1
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -45,6 +45,12 @@ func Open(c *models.Card, dir string, opt onnx.Options, search func(*ia.Bank) (i
 		r.Close()
 		return nil, err
 	}
+	if g := c.Anomaly.Global; g != nil {
+		if m.Global, err = loadGlobal(g, dir, bank); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("%s/%s: %w", c.Name, c.Version, err)
+		}
+	}
 	if search != nil {
 		s, err := search(bank)
 		if err != nil {
@@ -56,10 +62,35 @@ func Open(c *models.Card, dir string, opt onnx.Options, search func(*ia.Bank) (i
 	return m, nil
 }
 
+// loadGlobal reads the global part g of a model whose bank is bank.
+func loadGlobal(g *models.GlobalInfo, dir string, bank *ia.Bank) (*ia.Global, error) {
+	if g.Words <= 0 || g.Words > bank.Len() {
+		return nil, fmt.Errorf("%w: %d words from a bank of %d patches", ia.ErrBank, g.Words, bank.Len())
+	}
+	data, err := os.ReadFile(filepath.Join(dir, g.File))
+	if err != nil {
+		return nil, err
+	}
+	words, err := ia.NewBank(bank.Data[:g.Words*ia.Dim], ia.Dim)
+	if err != nil {
+		return nil, err
+	}
+	gl, err := openGlobal(words, data)
+	if err != nil {
+		return nil, err
+	}
+	gl.K = max(1, g.K)
+	return gl, nil
+}
+
 // Params are the scoring settings a card records.
 func Params(c *models.Card) ia.Params {
 	a := c.Anomaly
-	return ia.Params{Grid: a.Grid, Sigma: a.Sigma, ScoreOK: a.ScoreOK, ScoreNOK: a.ScoreNOK}
+	p := ia.Params{Grid: a.Grid, Sigma: a.Sigma, ScoreOK: a.ScoreOK, ScoreNOK: a.ScoreNOK, TopK: a.TopK}
+	if a.Global != nil {
+		p.PatchRef, p.GlobalRef = a.Global.PatchRef, a.Global.GlobalRef
+	}
+	return p
 }
 
 var _ io.Closer = (*ia.Model)(nil)

@@ -1,0 +1,177 @@
+package anomaly
+
+import (
+	"math"
+	"math/rand/v2"
+	"sort"
+	"testing"
+)
+
+// unit returns a Dim-vector with v at index i.
+func unit(i int, v float32) []float32 {
+	x := make([]float32, Dim)
+	x[i] = v
+	return x
+}
+
+func TestDescriptorShares(t *testing.T) {
+	words, err := NewBank(append(append(unit(0, 10), unit(1, 10)...), unit(2, 10)...), Dim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f []float32
+	for _, w := range []struct{ word, n int }{{0, 5}, {1, 3}, {2, 2}} {
+		for range w.n {
+			p := unit(w.word, 9) // nearest to its word, not equal
+			p[5] = 0.5
+			f = append(f, p...)
+		}
+	}
+	got := Descriptor(f, words)
+	for i, share := range []float64{0.5, 0.3, 0.2} {
+		if want := math.Sqrt(share); math.Abs(float64(got[i])-want) > 1e-6 {
+			t.Errorf("word %d: %v, want sqrt(%v) = %v", i, got[i], share, want)
+		}
+	}
+}
+
+// Distance is the mean distance to the K nearest scaled training
+// descriptors, computed here the slow way.
+func TestGlobalDistanceMatchesBruteForce(t *testing.T) {
+	const w, n = 4, 30
+	words, _ := NewBank(randPoints(3, w, Dim), Dim)
+	r := rand.New(rand.NewPCG(5, 6))
+	descs := make([][]float32, n)
+	for i := range descs {
+		f := randPoints(uint64(100+i), 50, Dim)
+		descs[i] = Descriptor(f, words)
+	}
+	g, err := NewGlobal(words, descs, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := randPoints(uint64(r.IntN(1000)+1000), 50, Dim)
+	qd := Descriptor(q, words)
+	sd := make([]float64, w)
+	for j := range sd {
+		var m, s float64
+		for _, d := range descs {
+			m += float64(d[j])
+		}
+		m /= n
+		for _, d := range descs {
+			s += (float64(d[j]) - m) * (float64(d[j]) - m)
+		}
+		sd[j] = math.Sqrt(s/n) + 1e-3
+	}
+	var ds []float64
+	for _, d := range descs {
+		var s float64
+		for j := range d {
+			v := (float64(qd[j]) - float64(d[j])) / sd[j]
+			s += v * v
+		}
+		ds = append(ds, math.Sqrt(s))
+	}
+	sort.Float64s(ds)
+	want := (ds[0] + ds[1] + ds[2]) / 3
+	if got := float64(g.Distance(q)); math.Abs(got-want) > 1e-4*want {
+		t.Errorf("Distance %v, brute force %v", got, want)
+	}
+	if _, err := NewGlobal(words, nil, 3); err == nil {
+		t.Error("no descriptors accepted")
+	}
+	if _, err := NewGlobal(words, [][]float32{{1, 2}}, 3); err == nil {
+		t.Error("descriptor of the wrong length accepted")
+	}
+}
+
+// A part with one of its four holes missing: every patch has a twin in the
+// bank, so the patch score cannot tell, but the share of hole patches
+// drops and the global distance sees it.
+func TestGlobalSeesWhatIsMissing(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	patch := func(kind int) []float32 {
+		p := unit(kind, 10)
+		for j := range p {
+			p[j] += float32(0.3 * r.NormFloat64())
+		}
+		return p
+	}
+	// 100 patches: 60 plate, 40 hole (four holes of 10 patches) ± 4.
+	image := func(holes int) []float32 {
+		var f []float32
+		nh := holes*10 + r.IntN(9) - 4
+		for i := range 100 {
+			kind := 0
+			if i < nh {
+				kind = 1
+			}
+			f = append(f, patch(kind)...)
+		}
+		return f
+	}
+	var train [][]float32
+	var all []float32
+	for range 12 {
+		f := image(4)
+		train = append(train, f)
+		all = append(all, f...)
+	}
+	bank, _ := NewBank(all, Dim)
+	words, _ := NewBank(append(unit(0, 10), unit(1, 10)...), Dim)
+	var descs [][]float32
+	for _, f := range train {
+		descs = append(descs, Descriptor(f, words))
+	}
+	g, err := NewGlobal(words, descs, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var goodPatch, goodGlobal []float32
+	for range 20 {
+		f := image(4)
+		d := make([]float32, 100)
+		bank.Nearest(f, d, 1)
+		goodPatch = append(goodPatch, MaxScore(d))
+		goodGlobal = append(goodGlobal, g.Distance(f))
+	}
+	missing := image(3)
+	d := make([]float32, 100)
+	bank.Nearest(missing, d, 1)
+	pq, gq := Quantile(goodPatch, 1), Quantile(goodGlobal, 1)
+	if gq <= 0 {
+		t.Fatalf("good images' global distances all 0: %v", goodGlobal)
+	}
+	if MaxScore(d) > pq*1.2 {
+		t.Fatalf("the patch score already sees the missing hole (%v, good up to %v): the case tests nothing", MaxScore(d), pq)
+	}
+	if gd := g.Distance(missing); gd < 1.5*gq {
+		t.Errorf("missing hole: global distance %v, good images up to %v", gd, gq)
+	}
+	p := Params{PatchRef: pq, GlobalRef: gq}
+	if c, want := p.Combine(MaxScore(d), g.Distance(missing)), MaxScore(d)/pq+g.Distance(missing)/gq; c != want {
+		t.Errorf("Combine %v, want %v", c, want)
+	}
+	if c := (Params{}).Combine(3, 100); c != 3 {
+		t.Errorf("Combine without references: %v, want the patch score 3", c)
+	}
+}
+
+func TestTopMean(t *testing.T) {
+	d := []float32{1, 9, 3, 7, 5}
+	for _, c := range []struct {
+		k    int
+		want float32
+	}{{0, 9}, {1, 9}, {2, 8}, {3, 7}, {5, 5}, {50, 5}} {
+		if got := TopMean(d, c.k); got != c.want {
+			t.Errorf("top %d: %v, want %v", c.k, got, c.want)
+		}
+	}
+	if d[0] != 1 || d[1] != 9 {
+		t.Errorf("TopMean reordered its input: %v", d)
+	}
+	if TopMean(nil, 3) != 0 {
+		t.Error("no distances: want 0")
+	}
+}

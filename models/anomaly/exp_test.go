@@ -1,0 +1,359 @@
+//go:build anomalyexp
+
+// The experiment harness behind docs/anomaly.md's "what was tried" tables:
+// it extracts every image's features once and scores variants of the
+// image score side by side (oracle figures on the test split). Not part of
+// make test; run it with
+//
+//	go test -tags onnx,anomalyexp ./models/anomaly -run TestExperiment -v -timeout 30m
+//
+// and EXP_DATA, EXP_OK, EXP_GRID, EXP_ROI (x,y,w,h), EXP_RATIO, EXP_MAXBANK,
+// EXP_WORDS, EXP_DESCS (comma-separated: mean, meanstd, grid4, max, bow)
+// and EXP_OUT (the table's file).
+package anomaly
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/pruefplatz/pruefplatz/datasets"
+	"github.com/pruefplatz/pruefplatz/inspector"
+	ia "github.com/pruefplatz/pruefplatz/inspector/anomaly"
+	"github.com/pruefplatz/pruefplatz/inspector/onnx"
+	"github.com/pruefplatz/pruefplatz/models/backbones"
+)
+
+func env(k, d string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return d
+}
+
+type rec struct {
+	class string
+	d     []float32
+	patch float32
+	gd    float32 // global distance of the descriptor being tried
+	desc  map[string][]float32
+}
+
+var words *ia.Bank
+
+func bow(f []float32) []float32 {
+	n := len(f) / ia.Dim
+	h := make([]float32, words.Len())
+	for i := 0; i < n; i++ {
+		q := f[i*ia.Dim : (i+1)*ia.Dim]
+		best, bi := float32(math.Inf(1)), 0
+		for w := 0; w < words.Len(); w++ {
+			var s float32
+			r := words.Data[w*ia.Dim : (w+1)*ia.Dim]
+			for j := range q {
+				d := q[j] - r[j]
+				s += d * d
+			}
+			if s < best {
+				best, bi = s, w
+			}
+		}
+		h[bi]++
+	}
+	for i := range h {
+		h[i] = float32(math.Sqrt(float64(h[i] / float32(n))))
+	}
+	return h
+}
+
+func descs(f []float32, side int) map[string][]float32 {
+	n := len(f) / ia.Dim
+	mean := make([]float32, ia.Dim)
+	sq := make([]float32, ia.Dim)
+	mx := make([]float32, ia.Dim)
+	for i := 0; i < n; i++ {
+		for j := 0; j < ia.Dim; j++ {
+			v := f[i*ia.Dim+j]
+			mean[j] += v
+			sq[j] += v * v
+			mx[j] = max(mx[j], v)
+		}
+	}
+	std := make([]float32, ia.Dim)
+	for j := range mean {
+		mean[j] /= float32(n)
+		std[j] = float32(math.Sqrt(math.Max(0, float64(sq[j]/float32(n)-mean[j]*mean[j]))))
+	}
+	g := 4
+	grid := make([]float32, g*g*ia.Dim)
+	cnt := make([]float32, g*g)
+	for y := 0; y < side; y++ {
+		for x := 0; x < side; x++ {
+			c := (y*g/side)*g + x*g/side
+			cnt[c]++
+			for j := 0; j < ia.Dim; j++ {
+				grid[c*ia.Dim+j] += f[(y*side+x)*ia.Dim+j]
+			}
+		}
+	}
+	for c := range cnt {
+		for j := 0; j < ia.Dim; j++ {
+			grid[c*ia.Dim+j] /= cnt[c]
+		}
+	}
+	return map[string][]float32{"mean": mean, "meanstd": append(append([]float32(nil), mean...), std...), "grid4": grid, "max": mx}
+}
+
+func TestExperiment(t *testing.T) {
+	ctx := context.Background()
+	lib, _ := filepath.Abs("../../.deps/onnxruntime/libonnxruntime.so.1")
+	if err := onnx.Init(lib); err != nil {
+		t.Fatal(err)
+	}
+	data := env("EXP_DATA", "../../datasets/demo-defects")
+	okl := env("EXP_OK", "ok")
+	grid, _ := strconv.Atoi(env("EXP_GRID", "1"))
+	ratio, _ := strconv.ParseFloat(env("EXP_RATIO", "0.02"), 64)
+	maxBank, _ := strconv.Atoi(env("EXP_MAXBANK", "4096"))
+	var roi *inspector.Rect
+	if r := os.Getenv("EXP_ROI"); r != "" {
+		var x, y, w, h int
+		fmt.Sscanf(r, "%d,%d,%d,%d", &x, &y, &w, &h)
+		roi = &inspector.Rect{X: x, Y: y, W: w, H: h}
+	}
+	bb, _ := backbones.Get("../backbones", backbones.MobileNetV2)
+	ds, err := loadDataset(data, []string{okl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oks, defects := splitOK(ds.Samples, []string{okl})
+	opt := Options{Grid: grid}
+	opt.defaults()
+	fitOpt := ia.FitOptions{Ratio: ratio, MaxBank: maxBank, Seed: 1}
+	okDS := &datasets.Dataset{Root: ds.Root, Classes: []string{okl}, Samples: oks}
+	sp := okDS.Split(1, opt.ValFrac, opt.TestFrac)
+	tmp := t.TempDir()
+	pb, err := pruneBackbone(bb, filepath.Join(tmp, "model.onnx"), os.Create)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner, err := onnx.OpenBackbone(pb, onnx.Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer runner.Close()
+	spec := Spec(grid, opt.Resize, roi)
+	ex, err := newExtractor(runner, spec, grid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	side := ia.Side * grid
+	if n := len(sp.Train) * ia.Patches * grid * grid; n > 250000 {
+		fitOpt.ImageKeep = math.Max(0.02, 250000/float64(n))
+	}
+	fit := ia.NewFitter(fitOpt)
+	var train []rec
+	var trainPaths []string
+	for _, s := range sp.Train {
+		f, err := ex.features(ctx, s.Path)
+		if err != nil {
+			continue
+		}
+		fit.Add(f)
+		trainPaths = append(trainPaths, s.Path)
+	}
+	bank, st, err := fit.Bank()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nw, _ := strconv.Atoi(env("EXP_WORDS", "64"))
+	words, _ = ia.NewBank(bank.Data[:nw*ia.Dim], ia.Dim)
+	for _, p := range trainPaths {
+		f, _ := ex.features(ctx, p)
+		d := descs(f, side)
+		d["bow"] = bow(f)
+		train = append(train, rec{class: "train", desc: d})
+	}
+	t.Logf("bank %d of %d", st.Bank, st.Patches)
+	search, err := onnx.NewNearest(bank, onnx.Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer search.Close()
+	score := func(ss []datasets.Sample, class string) []rec {
+		var out []rec
+		for _, s := range ss {
+			f, err := ex.features(ctx, s.Path)
+			if err != nil {
+				continue
+			}
+			d := make([]float32, len(f)/ia.Dim)
+			if err := search.Nearest(ctx, f, d); err != nil {
+				t.Fatal(err)
+			}
+			c := class
+			if c == "" {
+				c = s.Class
+			}
+			dd := descs(f, side)
+			dd["bow"] = bow(f)
+			out = append(out, rec{class: c, d: d, patch: ia.MaxScore(d), desc: dd})
+		}
+		return out
+	}
+	val := score(sp.Val, "val")
+	test := score(append(append([]datasets.Sample(nil), sp.Test...), defects...), "")
+	var lines []string
+	report := func(name string, sc func(r rec) float32) {
+		// the card's rule on the held-out images: NOK from their 99 %
+		// quantile + 10 %
+		var vs []float32
+		for _, r := range val {
+			vs = append(vs, sc(r))
+		}
+		nokAt := ia.Quantile(vs, 0.99) * 1.1
+		var good, bad []float32
+		per := map[string][]float32{}
+		for _, r := range test {
+			v := sc(r)
+			if r.class == okl {
+				good = append(good, v)
+			} else {
+				bad = append(bad, v)
+				per[r.class] = append(per[r.class], v)
+			}
+		}
+		var cls []string
+		for c := range per {
+			cls = append(cls, c)
+		}
+		sort.Strings(cls)
+		// per-class recall at the oracle 2 % / 5 % threshold
+		g := append([]float32(nil), good...)
+		sort.Slice(g, func(i, j int) bool { return g[i] > g[j] })
+		thr := func(fa float64) float32 { return g[min(int(math.Floor(fa*float64(len(g)))), len(g)-1)] }
+		t5 := thr(0.05)
+		pc := ""
+		for _, c := range cls {
+			n := 0
+			for _, v := range per[c] {
+				if v > t5 {
+					n++
+				}
+			}
+			pc += fmt.Sprintf(" %s %.0f%%", c, 100*float64(n)/float64(len(per[c])))
+		}
+		card := func(v []float32) float64 {
+			n := 0
+			for _, x := range v {
+				if x >= nokAt {
+					n++
+				}
+			}
+			return 100 * float64(n) / float64(len(v))
+		}
+		lines = append(lines, fmt.Sprintf("%-28s AUROC %.3f  R@5 %.1f%%  R@2 %.1f%%  card R %.1f%% FA %.1f%% |%s", name, ia.AUROC(good, bad),
+			100*recallAt(good, bad, 0.05), 100*recallAt(good, bad, 0.02), card(bad), card(good), pc))
+	}
+	report("patch", func(r rec) float32 { return r.patch })
+	report("patch smooth σ1 max", func(r rec) float32 { return ia.MaxScore(ia.Smooth(r.d, side, side, 1)) })
+	report("patch smooth σ0.7 max", func(r rec) float32 { return ia.MaxScore(ia.Smooth(r.d, side, side, 0.7)) })
+	for _, k := range []int{3, 5, 10, 20, 50} {
+		report(fmt.Sprintf("patch top-%d mean", k), func(r rec) float32 {
+			s := append([]float32(nil), r.d...)
+			sort.Slice(s, func(i, j int) bool { return s[i] > s[j] })
+			var m float32
+			for _, v := range s[:k] {
+				m += v
+			}
+			return m / float32(k)
+		})
+	}
+	var pv []float32
+	for _, r := range val {
+		pv = append(pv, r.patch)
+	}
+	pq := ia.Quantile(pv, 0.99)
+	pmed := ia.Quantile(pv, 0.5)
+	for _, name := range strings.Split(env("EXP_DESCS", "bow,meanstd,grid4"), ",") {
+		dim := len(train[0].desc[name])
+		// z-score by the training images' spread
+		mu := make([]float64, dim)
+		sd := make([]float64, dim)
+		for _, r := range train {
+			for j, v := range r.desc[name] {
+				mu[j] += float64(v)
+			}
+		}
+		for j := range mu {
+			mu[j] /= float64(len(train))
+		}
+		for _, r := range train {
+			for j, v := range r.desc[name] {
+				sd[j] += (float64(v) - mu[j]) * (float64(v) - mu[j])
+			}
+		}
+		for j := range sd {
+			sd[j] = math.Sqrt(sd[j]/float64(len(train))) + 1e-3
+		}
+		for _, z := range []bool{false, true} {
+			for _, k := range []int{1, 3} {
+				gdist := func(r rec) float32 {
+					ds := make([]float64, 0, len(train))
+					for _, tr := range train {
+						var s float64
+						for j, v := range r.desc[name] {
+							d := float64(v - tr.desc[name][j])
+							if z {
+								d /= sd[j]
+							}
+							s += d * d
+						}
+						ds = append(ds, math.Sqrt(s))
+					}
+					sort.Float64s(ds)
+					var m float64
+					for i := 0; i < k; i++ {
+						m += ds[i]
+					}
+					return float32(m / float64(k))
+				}
+				gcache := map[*rec]float32{}
+				var gv []float32
+				for i := range val {
+					v := gdist(val[i])
+					gcache[&val[i]] = v
+					gv = append(gv, v)
+				}
+				for i := range test {
+					gcache[&test[i]] = gdist(test[i])
+				}
+				gq := ia.Quantile(gv, 0.99)
+				tag := fmt.Sprintf("%s z=%v k=%d", name, z, k)
+				for k := range test {
+					test[k].gd = gcache[&test[k]]
+				}
+				var gvals []float32
+				for k := range val {
+					val[k].gd = gcache[&val[k]]
+					gvals = append(gvals, val[k].gd)
+				}
+				gmed := ia.Quantile(gvals, 0.5)
+				report(tag+" global", func(r rec) float32 { return r.gd })
+				report(tag+" max(p,g)", func(r rec) float32 { return max(r.patch/pq, r.gd/gq) })
+				report(tag+" sum", func(r rec) float32 { return r.patch/pq + r.gd/gq })
+				report(tag+" sum median refs", func(r rec) float32 { return r.patch/pmed + r.gd/gmed })
+			}
+		}
+	}
+	out := strings.Join(lines, "\n")
+	fmt.Println(out)
+	os.WriteFile(env("EXP_OUT", "/tmp/a2exp/out.txt"), []byte(out+"\n"), 0o644)
+}
