@@ -109,3 +109,33 @@ func TestInspect(t *testing.T) {
 		t.Fatal("a missing folder inspected without error")
 	}
 }
+
+// The manifest names each captured image's session, so a model's
+// documentation can say where its images came from; other images carry none.
+func TestManifestRecordsSessions(t *testing.T) {
+	root := capturedDataset(t, 3, 4) // bolt and nut captured, plain and bolt/old*.png from folders
+	d, err := Load(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := BuildManifest(d, d.Split(1, 0.15, 0.15), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions := map[string]bool{}
+	for _, f := range m.Files {
+		switch {
+		case f.Class == "plain" || strings.HasPrefix(filepath.Base(f.Path), "old"):
+			if f.Session != "" {
+				t.Errorf("%s: session %q for an image from a folder", f.Path, f.Session)
+			}
+		case f.Session == "":
+			t.Errorf("%s: no session", f.Path)
+		default:
+			sessions[f.Session] = true
+		}
+	}
+	if len(sessions) != 4 { // three of bolt, one of nut
+		t.Errorf("sessions in the manifest: %v", sessions)
+	}
+}

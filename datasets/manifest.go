@@ -19,6 +19,9 @@ type ManifestFile struct {
 	Class  string `json:"class"`
 	Split  string `json:"split"` // "train", "val" or "test"
 	SHA256 string `json:"sha256"`
+	// Session is the capture session the image came from (Sample.Group),
+	// so a model's documentation can say where its images came from.
+	Session string `json:"session,omitempty"`
 }
 
 // Manifest records exactly which files, with which content, a model was
@@ -53,7 +56,7 @@ func BuildManifest(d *Dataset, s Split, seed uint64) (*Manifest, error) {
 			if err != nil {
 				rel = smp.Path
 			}
-			m.Files = append(m.Files, ManifestFile{Path: filepath.ToSlash(rel), Class: smp.Class, Split: name, SHA256: sum})
+			m.Files = append(m.Files, ManifestFile{Path: filepath.ToSlash(rel), Class: smp.Class, Split: name, SHA256: sum, Session: smp.Group})
 			m.ClassCounts[smp.Class]++
 			counts[smp.Class]++
 		}
