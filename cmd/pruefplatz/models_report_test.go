@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pruefplatz/pruefplatz/datasets/demo"
+	"github.com/pruefplatz/pruefplatz/inspector/onnx"
 	"github.com/pruefplatz/pruefplatz/inspector/onnx/onnxtest"
 	"github.com/pruefplatz/pruefplatz/models"
 )
@@ -250,7 +252,7 @@ func TestTrainRefusesBadDocumentation(t *testing.T) {
 	}{
 		{"unknown category", []string{"--risk-category", "medium", "--risk-reason", "x"}, "risk category \"medium\""},
 		{"category without reason", []string{"--risk-category", "high"}, "needs a reason"},
-		{"anomaly", []string{"--anomaly", "--intended-use", "x"}, "models edit"},
+		{"anomaly, category without reason", []string{"--anomaly", "--intended-use", "x", "--risk-category", "high"}, "needs a reason"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := newTrainCmd()
@@ -265,5 +267,44 @@ func TestTrainRefusesBadDocumentation(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(reg); len(entries) != 0 {
 		t.Errorf("a refused training left %d entries in the registry", len(entries))
+	}
+}
+
+// An anomaly model takes the provider's statement at training, like a
+// classifier: it is the published card's first documentation revision.
+func TestTrainAnomalyRecordsDocumentation(t *testing.T) {
+	repo, _ := filepath.Abs("../..")
+	if err := onnx.Init(filepath.Join(repo, ".deps", "onnxruntime", ortLibName)); err != nil {
+		t.Fatalf("ONNX Runtime: %v (run make setup)", err)
+	}
+	dir := t.TempDir()
+	data, reg := filepath.Join(dir, "data"), filepath.Join(dir, "models")
+	if err := demo.WriteImages(data, 1, demo.SetDefects, []string{"ok"}, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(reg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(repo, "models", "backbones"), filepath.Join(reg, "backbones")); err != nil {
+		t.Fatal(err)
+	}
+	cmd := newTrainCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs([]string{"--anomaly", "--data", data, "--name", "anom", "--models", reg, "--ok-labels", "ok", "--threads", "2",
+		"--intended-use", "flange surfaces at line 3", "--risk-category", "limited", "--risk-reason", "a person reviews every NOK"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("train: %v\n%s", err, out.String())
+	}
+	c, err := models.Registry{Root: reg}.Get("anom", "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Doc.IntendedUse != "flange surfaces at line 3" || c.Doc.RiskCategory != "limited" || len(c.DocHistory) != 1 {
+		t.Errorf("card doc %+v, history %d", c.Doc, len(c.DocHistory))
+	}
+	if err := (models.Registry{Root: reg}).Verify(c); err != nil {
+		t.Errorf("the recorded statement broke the version's verification: %v", err)
 	}
 }

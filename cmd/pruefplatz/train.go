@@ -42,9 +42,7 @@ validation loss stops improving. For a defect model name the OK classes with
 				return errors.New("--data and --name are required")
 			}
 			if an.on {
-				if doc.edit(cmd) != (models.DocEdit{}) {
-					return errors.New("--anomaly: set the intended use and risk with `pruefplatz models edit NAME/VERSION` after training")
-				}
+				an.doc = doc.edit(cmd)
 				an.backbone = backbone
 				if !cmd.Flags().Changed("backbone") {
 					// --backbone defaults to none for classifiers; an

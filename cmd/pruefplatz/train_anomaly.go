@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +14,7 @@ import (
 	ia "github.com/pruefplatz/pruefplatz/inspector/anomaly"
 	"github.com/pruefplatz/pruefplatz/inspector/bolt"
 	"github.com/pruefplatz/pruefplatz/inspector/onnx"
+	"github.com/pruefplatz/pruefplatz/models"
 	"github.com/pruefplatz/pruefplatz/models/anomaly"
 	"github.com/pruefplatz/pruefplatz/models/backbones"
 )
@@ -23,6 +25,8 @@ type anomalyFlags struct {
 	fromStore string
 	opt       anomaly.Options
 	backbone  string
+	// doc is the provider's statement given with train's documentation flags.
+	doc models.DocEdit
 }
 
 func (a *anomalyFlags) register(cmd *cobra.Command) {
@@ -83,10 +87,23 @@ func (a *anomalyFlags) run(cmd *cobra.Command, data, name, registry, version, re
 		fmt.Fprintf(cmd.ErrOrStderr(), "%d frames confirmed OK by a person in %s join the good images\n", len(paths), a.fromStore)
 		o.ExtraOK = paths
 	}
+	// The provider's statement is checked before the long part, and
+	// recorded on the published card as its first edit.
+	if a.doc != (models.DocEdit{}) {
+		if err := a.doc.Apply(models.Doc{}).Validate(); err != nil {
+			return err
+		}
+	}
 	o.Search = nearestSearch(threads)
 	res, err := anomaly.Train(cmd.Context(), o)
 	if err != nil {
 		return err
+	}
+	if a.doc != (models.DocEdit{}) {
+		reg := models.Registry{Root: registry}
+		if res.Card, err = reg.EditDoc(res.Card.Name, res.Card.Version, a.doc, whoAmI(""), time.Now()); err != nil {
+			return err
+		}
 	}
 	msg := ""
 	if e := res.Card.Anomaly.Eval; e != nil {
