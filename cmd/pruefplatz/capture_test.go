@@ -19,9 +19,17 @@ import (
 // runCapCLI runs the root command with args and returns its output.
 func runCapCLI(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	return runCapCLIIn(t, "", args...)
+}
+
+// runCapCLIIn runs the root command with args and stdin, and returns its
+// output.
+func runCapCLIIn(t *testing.T, stdin string, args ...string) (string, error) {
+	t.Helper()
 	var out bytes.Buffer
 	root := newRootCmd()
 	root.SetArgs(args)
+	root.SetIn(strings.NewReader(stdin))
 	root.SetOut(&out)
 	root.SetErr(&out)
 	err := root.ExecuteContext(context.Background())
@@ -57,6 +65,65 @@ func TestCaptureCommand(t *testing.T) {
 		if out, err := runCapCLI(t, args...); err == nil {
 			t.Errorf("%s: no error\n%s", name, out)
 		}
+	}
+}
+
+// By hand in the CLI, the frame of a view is taken when the turned part
+// lies still (the station page's trigger) or on Enter.
+func TestCaptureByHand(t *testing.T) {
+	t.Parallel()
+	// Two shots (their noise differs) of each of three views, rendered
+	// once: held lies still for six frames a view, flicked for one.
+	shots := filepath.Join(t.TempDir(), "shots")
+	writeTurntableFrames(t, shots, []float64{0, 60, 120}, 2)
+	held, flicked := filepath.Join(t.TempDir(), "held"), filepath.Join(t.TempDir(), "flicked")
+	copyShot := func(from int, dir string, to int) {
+		b, err := os.ReadFile(filepath.Join(shots, fmt.Sprintf("f%03d.jpg", from)))
+		if err == nil {
+			os.MkdirAll(dir, 0o755)
+			err = os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d.jpg", to)), b, 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for v := range 3 {
+		for k := range 6 {
+			copyShot(2*v+k%2, held, 6*v+k)
+		}
+		copyShot(2*v, flicked, v)
+	}
+	cases := []struct {
+		name, source, stdin, still string
+		want                       []string // in the output
+		fails                      bool
+	}{
+		// No key at all: each view is taken once the part lies still.
+		{name: "still part", source: held, still: "3", want: []string{"done: 3 frames", "view 3/3:", "the part lies still"}},
+		// Enter only, one line per view: each takes the next frame.
+		{name: "enter", source: flicked, stdin: "\n\n\n", still: "0", want: []string{"done: 3 frames", "view 3/3:", "press Enter"}},
+		// Enter only and no more input: nothing can take a frame.
+		{name: "enter, input ended", source: flicked, still: "0", fails: true, want: []string{"no more input", "--resume"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := runCapCLIIn(t, c.stdin, "capture", "--mode", "hand", "--source", c.source, "--class", "hex_nut",
+				"--angles", "3", "--still", c.still, "--out", filepath.Join(t.TempDir(), "data"))
+			if (err != nil) != c.fails {
+				t.Fatalf("error %v, want failure %v\n%s", err, c.fails, out)
+			}
+			if err != nil {
+				out += err.Error()
+			}
+			for _, w := range c.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("no %q in\n%s", w, out)
+				}
+			}
+			if c.still == "0" && strings.Contains(out, "lies still") {
+				t.Errorf("--still 0 took a frame by itself\n%s", out)
+			}
+		})
 	}
 }
 
