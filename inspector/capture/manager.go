@@ -115,6 +115,11 @@ type Manager struct {
 	Open func(ctx context.Context, s *Session) (Setup, error)
 	// Sink takes part sessions' frames into the catalogue (may be nil).
 	Sink PartSink
+	// Preview returns the newest frame of the camera that hand and timed
+	// sessions take their frames from, as they would take it (cut to the
+	// station's ROI, no overlay), with its sequence number (0: no frame
+	// yet). Nil: there is no preview.
+	Preview func() ([]byte, uint64, error)
 
 	mu   sync.Mutex
 	live *liveSession

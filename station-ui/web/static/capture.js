@@ -69,7 +69,7 @@
     $("cap-stop").hidden = !p.running;
     $("cap-resume").hidden = p.running || !(s.state === "paused" || s.state === "incomplete");
     const prev = $("cap-preview");
-    if (p.running && hand && !prev.src) prev.src = "/api/stream.mjpg";
+    if (p.running && hand && !prev.src) prev.src = "/api/capture/preview.mjpg";
     if (!(p.running && hand) && prev.src) { prev.removeAttribute("src"); }
     prev.hidden = !(p.running && hand);
     if (s.frames.length !== shownFrames && s.frames.length > 0) {
