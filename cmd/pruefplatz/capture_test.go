@@ -168,12 +168,14 @@ func TestCapturePage(t *testing.T) {
 	// The demo feed as `make run` plays it, shorter and at 5 frames a
 	// second (rendering is slow under -race): each flange rests 2 s.
 	feed := filepath.Join(t.TempDir(), "feed")
+	t0 := time.Now()
 	if _, err := demo.GenerateFeed(context.Background(), demo.FeedOptions{Seed: 3, Parts: 3, FPS: 5, Out: feed}); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("demo feed rendered at %s", time.Now().Format(time.TimeOnly))
+	phase := func(what string) { t.Logf("%s after %.1f s", what, time.Since(t0).Seconds()) }
+	phase("demo feed rendered")
 	capOut := filepath.Join(t.TempDir(), "captured")
-	s := startServe(t, "--source", filepath.Join(feed, "feed.avi"), "--fps", "5", "--kiosk-role", "operator,engineer", "--capture-out", capOut)
+	s := startServe(t, "--source", filepath.Join(feed, "feed.avi"), "--fps", "10", "--kiosk-role", "operator,engineer", "--capture-out", capOut)
 	ctx := browsertest.New(t, 120*time.Second)
 	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+s.addr+"/capture"), chromedp.WaitVisible("#cap-form")); err != nil {
 		t.Fatalf("capture page: %v\n%s", err, s.out.String())
@@ -291,6 +293,7 @@ func TestCapturePage(t *testing.T) {
 		t.Fatalf("the page does not show the hand session done: %v", err)
 	}
 
+	phase("hand session done")
 	// Turntable on the simulated rig: progress shows while it turns.
 	turn := start("turntable", "washer", "12")
 	// The screenshot shows the session under way: a few frames taken.
@@ -335,6 +338,7 @@ func TestCapturePage(t *testing.T) {
 		t.Fatalf("%d sessions listed with a contact sheet (%v)", rows, err)
 	}
 
+	phase("turntable session done")
 	// Review the turntable session on the page: drop its first frame, move
 	// its (new) first frame to another class; the manifest and the folders
 	// follow.
@@ -376,6 +380,7 @@ func TestCapturePage(t *testing.T) {
 		t.Fatalf("moved frame still in its old folder (%v)", err)
 	}
 
+	phase("review done")
 	out, err := runCapCLI(t, "dataset", "inspect", capOut)
 	if err != nil || !strings.Contains(out, "washer_b") || !strings.Contains(out, "flange") {
 		t.Fatalf("dataset inspect: %v\n%s", err, out)
