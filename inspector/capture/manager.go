@@ -127,15 +127,15 @@ type Manager struct {
 }
 
 type liveSession struct {
-	snap    *Session
-	last    Event
+	snap *Session
+	last Event
 	// rejected is the last rejection of the view being taken, kept until a
 	// frame is accepted: by hand the next "ask" follows at once.
 	rejected string
-	cancel  context.CancelFunc
-	trigger *HandTrigger
-	err     string
-	running bool
+	cancel   context.CancelFunc
+	trigger  *HandTrigger
+	err      string
+	running  bool
 }
 
 // Progress is a session as the page shows it.
