@@ -201,7 +201,8 @@ func runCapture(cmd *cobra.Command, f captureFlags) error {
 // line arrives on in (Enter). Lines are read one per view, so Enter pressed
 // ahead takes the next views' frames in turn. When in ends, only auto is
 // left; with auto off (Still < 0) the session then pauses, as nothing could
-// take a frame any more. The reader stops when ctx ends.
+// take a frame any more. The reader hands on no more lines once ctx ends
+// (a read blocked on a terminal ends with the process).
 func handTrigger(ctx context.Context, in io.Reader, out io.Writer, auto *capture.HandTrigger) func(context.Context, *capture.Session, int) error {
 	lines := make(chan error)
 	go func() {
