@@ -101,6 +101,7 @@ var routeCalls = map[string]routeCall{
 	"DELETE /api/capture/sessions/:id/frames/:n":    {path: "/api/capture/sessions/x/frames/0", want: 501},
 	"POST /api/capture/sessions/:id/frames/:n/move": {path: "/api/capture/sessions/x/frames/0/move", ctype: "application/json", body: `{"to":"nut"}`, want: 501},
 	"GET /api/capture/dataset":                      {want: 501},
+	"GET /api/capture/preview.mjpg":                 {want: 501},
 }
 
 // roleFixture is a fixture without kiosk, with one user per role.

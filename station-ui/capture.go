@@ -33,6 +33,29 @@ func (s *Server) captureRoutes(r gin.IRoutes) {
 	s.handle(r, "DELETE", "/api/capture/sessions/:id/frames/:n", engineer, s.capDrop)
 	s.handle(r, "POST", "/api/capture/sessions/:id/frames/:n/move", engineer, s.capMove)
 	s.handle(r, "GET", "/api/capture/dataset", engineer, s.capDataset)
+	s.handle(r, "GET", "/api/capture/preview.mjpg", engineer, s.capPreview)
+}
+
+// capPreview streams what a hand or timed session would capture: the
+// camera's frames cut to the ROI, without the live view's verdict overlay,
+// which would tell whoever captures training data what the current model
+// thinks of the part.
+func (s *Server) capPreview(c *gin.Context) {
+	m := s.captureManager(c)
+	if m == nil {
+		return
+	}
+	if m.Preview == nil {
+		s.fail(c, fmt.Errorf("%w: capture has no preview camera", errUnavailable))
+		return
+	}
+	s.mjpeg(c, func() ([]byte, uint64) {
+		b, seq, err := m.Preview()
+		if err != nil {
+			return nil, 0
+		}
+		return b, seq
+	})
 }
 
 // capErr maps the capture package's errors onto the server's.

@@ -1,9 +1,15 @@
 package stationui
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"image/color"
+	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -119,5 +125,42 @@ func TestCaptureAPI(t *testing.T) {
 		if rec := f.do(c.method, c.path, ctype, []byte(c.body)); rec.Code != c.want {
 			t.Errorf("%s %s: %d, want %d (%s)", c.method, c.path, rec.Code, c.want, rec.Body)
 		}
+	}
+}
+
+// The capture preview streams what a session would take (Manager.Preview:
+// the plain frame cut to the ROI), not the live view with its verdict
+// overlay.
+func TestCapturePreview(t *testing.T) {
+	f, m := captureFixture(t)
+	f.srv.frameInterval = 5 * time.Millisecond
+	if rec := f.do("GET", "/api/capture/preview.mjpg", "", nil); rec.Code != http.StatusNotImplemented {
+		t.Fatalf("no preview camera: %d %s", rec.Code, rec.Body)
+	}
+	plain := testJPEG(16, 16, color.RGBA{0, 200, 0, 255})
+	f.st.setFrame(testJPEG(16, 16, color.RGBA{255, 0, 0, 255})) // the annotated live view
+	m.Preview = func() ([]byte, uint64, error) { return plain, 7, nil }
+	ts := httptest.NewServer(f.h)
+	defer ts.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", ts.URL+"/api/capture/preview.mjpg", nil)
+	req.AddCookie(&http.Cookie{Name: SessionCookie, Value: f.cookie})
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	mt, params, err := mime.ParseMediaType(res.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/x-mixed-replace" {
+		t.Fatalf("content type %q", res.Header.Get("Content-Type"))
+	}
+	p, err := multipart.NewReader(res.Body, params["boundary"]).NextPart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(p)
+	if !bytes.Equal(b, plain) {
+		t.Fatalf("the preview sent %d bytes, not the plain frame", len(b))
 	}
 }

@@ -72,10 +72,13 @@ func (s *Server) writeEvent(c *gin.Context, ev inspector.Event, prefix string) b
 const mjpegBoundary = "pruefplatzframe"
 
 // stream serves the station's annotated frames as multipart/x-mixed-replace.
-// It polls the latest frame at most every frameInterval and sends a part only
-// when the frame sequence changed, so a stalled camera costs no bandwidth.
-// It returns when the client leaves or a write fails.
-func (s *Server) stream(c *gin.Context) {
+func (s *Server) stream(c *gin.Context) { s.mjpeg(c, s.st.LatestJPEG) }
+
+// mjpeg serves the frames latest returns as multipart/x-mixed-replace. It
+// polls latest at most every frameInterval and sends a part only when the
+// frame sequence changed, so a stalled camera costs no bandwidth. It
+// returns when the client leaves or a write fails.
+func (s *Server) mjpeg(c *gin.Context, latest func() ([]byte, uint64)) {
 	ctx := c.Request.Context()
 	w := c.Writer
 	w.Header().Set("Content-Type", "multipart/x-mixed-replace; boundary="+mjpegBoundary)
@@ -97,7 +100,7 @@ func (s *Server) stream(c *gin.Context) {
 	defer t.Stop()
 	var last uint64
 	for {
-		if jpg, seq := s.st.LatestJPEG(); seq != last && len(jpg) > 0 {
+		if jpg, seq := latest(); seq != last && len(jpg) > 0 {
 			last = seq
 			if _, err := w.Write(jpg); err != nil {
 				return

@@ -21,7 +21,7 @@ import (
 
 type captureFlags struct {
 	source, class, part, out, mode, rig, roi, by, resume string
-	angles, perView, simPart                             int
+	angles, perView, simPart, still                      int
 	interval, rigTimeout                                 time.Duration
 	flip                                                 bool
 	seed                                                 uint64
@@ -34,8 +34,9 @@ func newCaptureCmd() *cobra.Command {
 		Use:   "capture --class NAME|--part NUMBER --out DATASET",
 		Short: "Photograph a part from several angles into a dataset (a capture session)",
 		Long: `capture runs one capture session: it turns the part (turntable mode: --rig sim or
---rig serial:/dev/ttyUSB0), asks you to turn it (hand mode: Enter takes the frame) or takes a
-frame every --interval (timed mode), checks every frame (sharpness, exposure, part present,
+--rig serial:/dev/ttyUSB0), asks you to turn it (hand mode: the frame is taken when the turned
+part lies still for --still frames, or when you press Enter) or takes a frame every --interval
+(timed mode), checks every frame (sharpness, exposure, part present,
 not a near duplicate) and writes the accepted frames as DATASET/<class>/<session>_vNN_aDDD_NN.jpg.
 The session's manifest, contact sheet and archive go to DATASET/.sessions/<session>/.
 With --part the frames also become reference photos of that catalogue part.
@@ -59,6 +60,7 @@ which one) on a simulated turntable: a whole session with no hardware.`,
 	fl.IntVar(&f.angles, "angles", 12, "views, evenly spread over 360°")
 	fl.IntVar(&f.perView, "per-view", 1, "frames per view")
 	fl.BoolVar(&f.flip, "flip", false, "hand mode: the same views again with the part turned over")
+	fl.IntVar(&f.still, "still", 4, "hand mode: take the frame once the turned part lies still for this many frames (0: only Enter)")
 	fl.DurationVar(&f.interval, "interval", 500*time.Millisecond, "timed mode: time between frames")
 	fl.StringVar(&f.roi, "roi", "", "x,y,w,h: cut frames to the station's region of interest")
 	fl.StringVar(&f.by, "by", "", "who captures (default: the login name)")
@@ -149,14 +151,13 @@ func runCapture(cmd *cobra.Command, f captureFlags) error {
 		}
 	}
 	if f.mode == string(capture.Hand) {
-		in := bufio.NewReader(cmd.InOrStdin())
-		r.Trigger = func(ctx context.Context, s *capture.Session, v int) error {
-			fmt.Fprintf(out, "view %d/%d: %s, then press Enter ", v+1, len(s.Views), s.Views[v].Ask)
-			if _, err := in.ReadString('\n'); err != nil {
-				return fmt.Errorf("%w: no more input: %w", capture.ErrCameraLost, err)
-			}
-			return nil
+		auto := &capture.HandTrigger{Camera: r.Camera, Gates: r.Gates, Still: f.still}
+		if f.still <= 0 {
+			auto.Still = -1
 		}
+		tctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		r.Trigger = handTrigger(tctx, cmd.InOrStdin(), out, auto)
 	}
 	if f.part != "" {
 		oc, err := openCatalogue(cmd, f.cat, false)
@@ -192,6 +193,75 @@ func runCapture(cmd *cobra.Command, f captureFlags) error {
 		return fmt.Errorf("%w\n  %d of %d frames kept; fix the cause, then resume: pruefplatz capture --out %s --resume %s", err, len(s.Frames), s.TargetCount(), f.out, s.ID)
 	default:
 		return fmt.Errorf("%w\n  manifest: %s", err, filepath.Join(dir, capture.ManifestName))
+	}
+}
+
+// handTrigger takes the frame of each view by hand: when auto fires (the
+// turned part lies still; the station page uses the same trigger) or when a
+// line arrives on in (Enter). Lines are read one per view, so Enter pressed
+// ahead takes the next views' frames in turn. When in ends, only auto is
+// left; with auto off (Still < 0) the session then pauses, as nothing could
+// take a frame any more. The reader hands on no more lines once ctx ends
+// (a read blocked on a terminal ends with the process).
+func handTrigger(ctx context.Context, in io.Reader, out io.Writer, auto *capture.HandTrigger) func(context.Context, *capture.Session, int) error {
+	lines := make(chan error)
+	go func() {
+		sc := bufio.NewScanner(in)
+		for sc.Scan() {
+			select {
+			case lines <- nil:
+			case <-ctx.Done():
+				return
+			}
+		}
+		err := sc.Err()
+		if err == nil {
+			err = io.EOF
+		}
+		select {
+		case lines <- err:
+		case <-ctx.Done():
+		}
+	}()
+	var ended error // why in ended, once it has
+	return func(ctx context.Context, s *capture.Session, v int) error {
+		how := "press Enter"
+		if auto.Still >= 0 {
+			how = "hold it still or press Enter"
+		}
+		fmt.Fprintf(out, "view %d/%d: %s, then %s\n", v+1, len(s.Views), s.Views[v].Ask, how)
+		if ended != nil && auto.Still < 0 {
+			return fmt.Errorf("%w: no more input: %w", capture.ErrCameraLost, ended)
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		fired := make(chan error, 1)
+		go func() { fired <- auto.Wait(wctx, s, v) }()
+		in := lines
+		if ended != nil {
+			in = nil
+		}
+		for {
+			select {
+			case err := <-fired:
+				if err == nil {
+					fmt.Fprintf(out, "  the part lies still: taking the frame\n")
+				}
+				return err
+			case err := <-in:
+				if err == nil {
+					cancel()
+					<-fired // the camera is the runner's again
+					return nil
+				}
+				ended, in = err, nil
+				if auto.Still < 0 {
+					cancel()
+					<-fired
+					return fmt.Errorf("%w: no more input: %w", capture.ErrCameraLost, err)
+				}
+			}
+		}
 	}
 }
 

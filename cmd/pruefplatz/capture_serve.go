@@ -26,6 +26,7 @@ func newCaptureManager(dir string, st *station.Station, cat *catalogue.Service) 
 	if cat != nil {
 		m.Sink = cat
 	}
+	m.Preview = st.FrameJPEG
 	m.Open = func(ctx context.Context, s *capture.Session) (capture.Setup, error) {
 		switch {
 		case s.Mode != capture.Turntable:

@@ -115,6 +115,11 @@ type Manager struct {
 	Open func(ctx context.Context, s *Session) (Setup, error)
 	// Sink takes part sessions' frames into the catalogue (may be nil).
 	Sink PartSink
+	// Preview returns the newest frame of the camera that hand and timed
+	// sessions take their frames from, as they would take it (cut to the
+	// station's ROI, no overlay), with its sequence number (0: no frame
+	// yet). Nil: there is no preview.
+	Preview func() ([]byte, uint64, error)
 
 	mu   sync.Mutex
 	live *liveSession
@@ -122,15 +127,15 @@ type Manager struct {
 }
 
 type liveSession struct {
-	snap    *Session
-	last    Event
+	snap *Session
+	last Event
 	// rejected is the last rejection of the view being taken, kept until a
 	// frame is accepted: by hand the next "ask" follows at once.
 	rejected string
-	cancel  context.CancelFunc
-	trigger *HandTrigger
-	err     string
-	running bool
+	cancel   context.CancelFunc
+	trigger  *HandTrigger
+	err      string
+	running  bool
 }
 
 // Progress is a session as the page shows it.

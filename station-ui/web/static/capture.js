@@ -69,13 +69,13 @@
     $("cap-stop").hidden = !p.running;
     $("cap-resume").hidden = p.running || !(s.state === "paused" || s.state === "incomplete");
     const prev = $("cap-preview");
-    if (p.running && hand && !prev.src) prev.src = "/api/stream.mjpg";
+    if (p.running && hand && !prev.src) prev.src = "/api/capture/preview.mjpg";
     if (!(p.running && hand) && prev.src) { prev.removeAttribute("src"); }
-    prev.hidden = !(p.running && hand);
+    prev.parentElement.hidden = !(p.running && hand);
     if (s.frames.length !== shownFrames && s.frames.length > 0) {
       shownFrames = s.frames.length;
       $("cap-last").src = "/api/capture/sessions/" + s.id + "/frames/" + (s.frames.length - 1);
-      $("cap-last").hidden = false;
+      $("cap-last").parentElement.hidden = false;
     }
     if (!p.running) {
       clearInterval(timer);
@@ -111,7 +111,7 @@
         el("td", { class: "state-" + s.state, text: t("cap.state_" + s.state), title: s.reason || "" }),
         el("td", { text: s.frames.length + " / " + s.views.length * Math.max(1, s.per_view) }),
         el("td", {}, sheet),
-        el("td", {}, el("button", { class: "btn small", text: t("cap.review"), onclick: () => review(s.id) }),
+        el("td", {}, el("button", { class: "btn small cap-review", text: t("cap.review"), onclick: () => review(s.id) }),
           " ", el("button", { class: "btn small", text: t("cap.follow"), onclick: () => follow(s.id) }))));
     }
   }
@@ -124,16 +124,16 @@
     const box = $("cap-frames");
     box.replaceChildren();
     p.session.frames.forEach((f, i) => {
-      const move = el("input", { size: "10", placeholder: t("cap.move_to"), "aria-label": t("cap.move_to") });
+      const move = el("input", { class: "cap-move-to", size: "10", list: "cap-folders", placeholder: t("cap.move_to"), "aria-label": t("cap.move_to") });
       box.append(el("figure", { class: "cap-frame" },
         el("img", { src: "/api/capture/sessions/" + id + "/frames/" + i + "?f=" + encodeURIComponent(f.file), alt: f.file }),
         el("figcaption", {}, f.file.split("/")[0] + " · " + num(f.angle) + "°"),
         el("div", {},
-          el("button", { class: "btn small", text: t("cap.drop"), onclick: async () => {
+          el("button", { class: "btn small cap-drop", text: t("cap.drop"), onclick: async () => {
             try { await api("DELETE", "/api/capture/sessions/" + id + "/frames/" + i); review(id); loadSessions(); loadDataset(); } catch (err) { showError(err); }
           } }),
           move,
-          el("button", { class: "btn small", text: t("cap.move"), onclick: async () => {
+          el("button", { class: "btn small cap-move", text: t("cap.move"), onclick: async () => {
             try { await api("POST", "/api/capture/sessions/" + id + "/frames/" + i + "/move", { to: move.value.trim() }); review(id); loadSessions(); loadDataset(); } catch (err) { showError(err); }
           } }))));
     });
@@ -147,6 +147,8 @@
     for (const c of d.classes || []) {
       tb.append(el("tr", { "data-class": c.class }, el("td", { text: c.class }), el("td", { text: c.images }), el("td", { text: c.sessions }), el("td", { text: c.angles })));
     }
+    // The classes and parts a frame can be moved to.
+    $("cap-folders").replaceChildren(...(d.classes || []).map((c) => el("option", { value: c.class })));
     const ul = $("cap-warnings");
     ul.replaceChildren();
     for (const w of d.warnings || []) ul.append(el("li", { text: w }));
