@@ -2,13 +2,13 @@ package onnx
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"sync"
 
 	ia "github.com/pruefplatz/pruefplatz/inspector/anomaly"
+	"github.com/pruefplatz/pruefplatz/internal/onnxwire"
 	ort "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -139,8 +139,8 @@ func nearestModel(b *ia.Bank) []byte {
 		norms[j] = s
 	}
 	var g []byte
-	g = appendMsg(g, 1, node("MatMul", []string{"q", "w"}, "s", nil))
-	g = appendMsg(g, 1, node("Add", []string{"s", "n"}, "t", nil))
+	g = onnxwire.AppendMessage(g, 1, node("MatMul", []string{"q", "w"}, "s", nil))
+	g = onnxwire.AppendMessage(g, 1, node("Add", []string{"s", "n"}, "t", nil))
 	axes := protowire.AppendTag(nil, 1, protowire.BytesType)
 	axes = protowire.AppendString(axes, "axes")
 	axes = protowire.AppendTag(axes, 8, protowire.VarintType)
@@ -153,26 +153,21 @@ func nearestModel(b *ia.Bank) []byte {
 	keep = protowire.AppendVarint(keep, 0)
 	keep = protowire.AppendTag(keep, 20, protowire.VarintType)
 	keep = protowire.AppendVarint(keep, 2) // INT
-	g = appendMsg(g, 1, node("ReduceMin", []string{"t"}, "d", [][]byte{axes, keep}))
+	g = onnxwire.AppendMessage(g, 1, node("ReduceMin", []string{"t"}, "d", [][]byte{axes, keep}))
 	g = protowire.AppendTag(g, 2, protowire.BytesType)
 	g = protowire.AppendString(g, "patchcore_nearest")
-	g = appendMsg(g, 5, tensor("w", []int64{int64(d), int64(m)}, w))
-	g = appendMsg(g, 5, tensor("n", []int64{int64(m)}, norms))
-	g = appendMsg(g, 11, valueInfo("q", "P", int64(d)))
-	g = appendMsg(g, 12, valueInfo("d", "P"))
+	g = onnxwire.AppendMessage(g, 5, onnxwire.FloatTensor("w", []int64{int64(d), int64(m)}, w))
+	g = onnxwire.AppendMessage(g, 5, onnxwire.FloatTensor("n", []int64{int64(m)}, norms))
+	g = onnxwire.AppendMessage(g, 11, valueInfo("q", "P", int64(d)))
+	g = onnxwire.AppendMessage(g, 12, valueInfo("d", "P"))
 
 	var out []byte
 	out = protowire.AppendTag(out, 1, protowire.VarintType) // ir_version
 	out = protowire.AppendVarint(out, 7)
 	op := protowire.AppendTag(nil, 2, protowire.VarintType)
 	op = protowire.AppendVarint(op, 13)
-	out = appendMsg(out, 8, op) // opset_import
-	return appendMsg(out, 7, g)
-}
-
-func appendMsg(b []byte, num protowire.Number, m []byte) []byte {
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendBytes(b, m)
+	out = onnxwire.AppendMessage(out, 8, op) // opset_import
+	return onnxwire.AppendMessage(out, 7, g)
 }
 
 func node(op string, inputs []string, output string, attrs [][]byte) []byte {
@@ -186,27 +181,9 @@ func node(op string, inputs []string, output string, attrs [][]byte) []byte {
 	n = protowire.AppendTag(n, 4, protowire.BytesType)
 	n = protowire.AppendString(n, op)
 	for _, a := range attrs {
-		n = appendMsg(n, 5, a)
+		n = onnxwire.AppendMessage(n, 5, a)
 	}
 	return n
-}
-
-func tensor(name string, dims []int64, vals []float32) []byte {
-	var t []byte
-	for _, d := range dims {
-		t = protowire.AppendTag(t, 1, protowire.VarintType)
-		t = protowire.AppendVarint(t, uint64(d))
-	}
-	t = protowire.AppendTag(t, 2, protowire.VarintType)
-	t = protowire.AppendVarint(t, 1) // FLOAT
-	t = protowire.AppendTag(t, 8, protowire.BytesType)
-	t = protowire.AppendString(t, name)
-	raw := make([]byte, 4*len(vals))
-	for i, v := range vals {
-		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(v))
-	}
-	t = protowire.AppendTag(t, 9, protowire.BytesType)
-	return protowire.AppendBytes(t, raw)
 }
 
 // valueInfo is a float tensor's ValueInfoProto; a dim is a symbolic name
@@ -223,13 +200,13 @@ func valueInfo(name string, dims ...any) []byte {
 			dim = protowire.AppendTag(dim, 1, protowire.VarintType)
 			dim = protowire.AppendVarint(dim, uint64(v))
 		}
-		shape = appendMsg(shape, 1, dim)
+		shape = onnxwire.AppendMessage(shape, 1, dim)
 	}
 	tt := protowire.AppendTag(nil, 1, protowire.VarintType)
 	tt = protowire.AppendVarint(tt, 1) // FLOAT
-	tt = appendMsg(tt, 2, shape)
-	typ := appendMsg(nil, 1, tt)
+	tt = onnxwire.AppendMessage(tt, 2, shape)
+	typ := onnxwire.AppendMessage(nil, 1, tt)
 	v := protowire.AppendTag(nil, 1, protowire.BytesType)
 	v = protowire.AppendString(v, name)
-	return appendMsg(v, 2, typ)
+	return onnxwire.AppendMessage(v, 2, typ)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/pruefplatz/pruefplatz/internal/onnxwire"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -44,7 +45,7 @@ func Prune(model []byte, outputs ...string) ([]byte, error) {
 	}
 	var out, graph []byte
 	found := false
-	err := eachField(model, func(num protowire.Number, typ protowire.Type, raw, val []byte) {
+	err := onnxwire.EachField(model, func(num protowire.Number, typ protowire.Type, raw, val []byte) {
 		if num == pbModelGraph && typ == protowire.BytesType && !found {
 			graph, found = val, true
 			return
@@ -74,7 +75,7 @@ type pbField struct {
 
 func pruneGraph(graph []byte, outputs []string) ([]byte, error) {
 	var fields []pbField
-	if err := eachField(graph, func(num protowire.Number, typ protowire.Type, raw, val []byte) {
+	if err := onnxwire.EachField(graph, func(num protowire.Number, typ protowire.Type, raw, val []byte) {
 		fields = append(fields, pbField{num, typ, raw, val})
 	}); err != nil {
 		return nil, fmt.Errorf("%w: graph: %w", ErrPrune, err)
@@ -88,7 +89,7 @@ func pruneGraph(graph []byte, outputs []string) ([]byte, error) {
 		}
 		n := &node{}
 		var outs []string
-		if err := eachField(f.val, func(num protowire.Number, typ protowire.Type, _, v []byte) {
+		if err := onnxwire.EachField(f.val, func(num protowire.Number, typ protowire.Type, _, v []byte) {
 			switch {
 			case num == pbNodeInput && typ == protowire.BytesType:
 				n.inputs = append(n.inputs, string(v))
@@ -106,7 +107,7 @@ func pruneGraph(graph []byte, outputs []string) ([]byte, error) {
 	graphOutputs := map[string]bool{}
 	for _, f := range fields {
 		if f.num == pbGraphOutput {
-			graphOutputs[pbName(f.val, pbValueInfoName)] = true
+			graphOutputs[onnxwire.String(f.val, pbValueInfoName)] = true
 		}
 	}
 	for _, o := range outputs {
@@ -145,52 +146,19 @@ func pruneGraph(graph []byte, outputs []string) ([]byte, error) {
 				continue
 			}
 		case pbGraphInitializer:
-			if !used[pbName(f.val, pbTensorName)] {
+			if !used[onnxwire.String(f.val, pbTensorName)] {
 				continue
 			}
 		case pbGraphInput, pbGraphValueInfo:
-			if !used[pbName(f.val, pbValueInfoName)] {
+			if !used[onnxwire.String(f.val, pbValueInfoName)] {
 				continue
 			}
 		case pbGraphOutput:
-			if !slices.Contains(outputs, pbName(f.val, pbValueInfoName)) {
+			if !slices.Contains(outputs, onnxwire.String(f.val, pbValueInfoName)) {
 				continue
 			}
 		}
 		g = append(g, f.raw...)
 	}
 	return g, nil
-}
-
-// pbName returns the string field num of a message (a name), "" if none.
-func pbName(msg []byte, num protowire.Number) string {
-	name := ""
-	_ = eachField(msg, func(n protowire.Number, typ protowire.Type, _, v []byte) {
-		if n == num && typ == protowire.BytesType {
-			name = string(v)
-		}
-	})
-	return name
-}
-
-// eachField calls fn for every top-level field of a protobuf message with
-// its raw bytes (tag included) and, for length-delimited fields, its value.
-func eachField(msg []byte, fn func(num protowire.Number, typ protowire.Type, raw, val []byte)) error {
-	for len(msg) > 0 {
-		num, typ, n := protowire.ConsumeTag(msg)
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		m := protowire.ConsumeFieldValue(num, typ, msg[n:])
-		if m < 0 {
-			return protowire.ParseError(m)
-		}
-		var val []byte
-		if typ == protowire.BytesType {
-			val, _ = protowire.ConsumeBytes(msg[n:])
-		}
-		fn(num, typ, msg[:n+m], val)
-		msg = msg[n+m:]
-	}
-	return nil
 }

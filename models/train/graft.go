@@ -3,8 +3,8 @@ package train
 import (
 	"errors"
 	"fmt"
-	"math"
 
+	"github.com/pruefplatz/pruefplatz/internal/onnxwire"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -57,7 +57,7 @@ func graftHead(model []byte, embedOut string, layers []headLayer) ([]byte, error
 	var out []byte
 	var graph []byte
 	found := false
-	err := eachField(model, func(num protowire.Number, typ protowire.Type, raw []byte, val []byte) {
+	err := onnxwire.EachField(model, func(num protowire.Number, typ protowire.Type, raw []byte, val []byte) {
 		if num == modelGraph && typ == protowire.BytesType && !found {
 			graph, found = val, true
 			return
@@ -95,11 +95,11 @@ func graftGraph(graph []byte, embedOut string, layers []headLayer) ([]byte, erro
 	var fields []field
 	var nodes []*rawNode
 	producer := map[string]*rawNode{}
-	err := eachField(graph, func(num protowire.Number, typ protowire.Type, raw, val []byte) {
+	err := onnxwire.EachField(graph, func(num protowire.Number, typ protowire.Type, raw, val []byte) {
 		fields = append(fields, field{num, raw, val})
 		if num == graphNode && typ == protowire.BytesType {
 			n := &rawNode{raw: raw, position: len(fields) - 1}
-			_ = eachField(val, func(num protowire.Number, typ protowire.Type, _, v []byte) {
+			_ = onnxwire.EachField(val, func(num protowire.Number, typ protowire.Type, _, v []byte) {
 				switch {
 				case num == nodeInput && typ == protowire.BytesType:
 					n.inputs = append(n.inputs, string(v))
@@ -138,15 +138,6 @@ func graftGraph(graph []byte, embedOut string, layers []headLayer) ([]byte, erro
 			}
 		}
 	}
-	nameOf := func(val []byte, num protowire.Number) string {
-		name := ""
-		_ = eachField(val, func(n protowire.Number, typ protowire.Type, _, v []byte) {
-			if n == num && typ == protowire.BytesType {
-				name = string(v)
-			}
-		})
-		return name
-	}
 	var g []byte
 	for i, f := range fields {
 		switch f.num {
@@ -161,11 +152,11 @@ func graftGraph(graph []byte, embedOut string, layers []headLayer) ([]byte, erro
 				continue
 			}
 		case graphInitializer:
-			if !usedTensor[nameOf(f.val, tensorName)] {
+			if !usedTensor[onnxwire.String(f.val, tensorName)] {
 				continue
 			}
 		case graphInput, graphValueInfo:
-			if !usedTensor[nameOf(f.val, valueInfoName)] {
+			if !usedTensor[onnxwire.String(f.val, valueInfoName)] {
 				continue
 			}
 		case graphOutput:
@@ -178,29 +169,29 @@ func graftGraph(graph []byte, embedOut string, layers []headLayer) ([]byte, erro
 	node := func(op, out string, attrs []byte, in ...string) {
 		var n []byte
 		for _, s := range in {
-			n = appendString(n, nodeInput, s)
+			n = onnxwire.AppendString(n, nodeInput, s)
 		}
-		n = appendString(n, nodeOutput, out)
-		n = appendString(n, 3, "head/"+op+"/"+out) // name
-		n = appendString(n, 4, op)                 // op_type
+		n = onnxwire.AppendString(n, nodeOutput, out)
+		n = onnxwire.AppendString(n, 3, "head/"+op+"/"+out) // name
+		n = onnxwire.AppendString(n, 4, op)                 // op_type
 		n = append(n, attrs...)
-		g = appendMessage(g, graphNode, n)
+		g = onnxwire.AppendMessage(g, graphNode, n)
 	}
 	intAttr := func(name string, v int64) []byte {
 		var a []byte
-		a = appendString(a, 1, name) // AttributeProto.name
+		a = onnxwire.AppendString(a, 1, name) // AttributeProto.name
 		a = protowire.AppendTag(a, 3, protowire.VarintType)
 		a = protowire.AppendVarint(a, uint64(v)) // i
 		a = protowire.AppendTag(a, 20, protowire.VarintType)
 		a = protowire.AppendVarint(a, 2) // type INT
-		return appendMessage(nil, 5, a)
+		return onnxwire.AppendMessage(nil, 5, a)
 	}
 	x := "head/normalised"
 	node("LpNormalization", x, append(intAttr("axis", 1), intAttr("p", 2)...), embedOut)
 	for i, l := range layers {
 		w, b := fmt.Sprintf("head/w%d", i), fmt.Sprintf("head/b%d", i)
-		g = appendMessage(g, graphInitializer, floatTensor(w, []int64{int64(l.In), int64(l.Out)}, l.W))
-		g = appendMessage(g, graphInitializer, floatTensor(b, []int64{int64(l.Out)}, l.B))
+		g = onnxwire.AppendMessage(g, graphInitializer, onnxwire.FloatTensor(w, []int64{int64(l.In), int64(l.Out)}, l.W))
+		g = onnxwire.AppendMessage(g, graphInitializer, onnxwire.FloatTensor(b, []int64{int64(l.Out)}, l.B))
 		y := fmt.Sprintf("head/dense%d", i)
 		if i == len(layers)-1 {
 			y = "logits"
@@ -214,62 +205,15 @@ func graftGraph(graph []byte, embedOut string, layers []headLayer) ([]byte, erro
 	}
 	// output logits: float [N, classes], N symbolic like the backbone's batch.
 	var dimN, dimC, shape, tensorType, typ, vi []byte
-	dimN = appendString(nil, 2, "N") // Dimension.dim_param
+	dimN = onnxwire.AppendString(nil, 2, "N") // Dimension.dim_param
 	dimC = protowire.AppendTag(nil, 1, protowire.VarintType)
 	dimC = protowire.AppendVarint(dimC, uint64(layers[len(layers)-1].Out)) // Dimension.dim_value
-	shape = appendMessage(appendMessage(nil, 1, dimN), 1, dimC)
+	shape = onnxwire.AppendMessage(onnxwire.AppendMessage(nil, 1, dimN), 1, dimC)
 	tensorType = protowire.AppendTag(nil, 1, protowire.VarintType)
 	tensorType = protowire.AppendVarint(tensorType, onnxFloat)
-	tensorType = appendMessage(tensorType, 2, shape)
-	typ = appendMessage(nil, 1, tensorType) // TypeProto.tensor_type
-	vi = appendMessage(appendString(nil, 1, "logits"), 2, typ)
-	g = appendMessage(g, graphOutput, vi)
+	tensorType = onnxwire.AppendMessage(tensorType, 2, shape)
+	typ = onnxwire.AppendMessage(nil, 1, tensorType) // TypeProto.tensor_type
+	vi = onnxwire.AppendMessage(onnxwire.AppendString(nil, 1, "logits"), 2, typ)
+	g = onnxwire.AppendMessage(g, graphOutput, vi)
 	return g, nil
-}
-
-// eachField calls fn for every top-level field of a protobuf message with
-// its raw bytes (tag included) and, for length-delimited fields, its value.
-func eachField(msg []byte, fn func(num protowire.Number, typ protowire.Type, raw, val []byte)) error {
-	for len(msg) > 0 {
-		num, typ, n := protowire.ConsumeTag(msg)
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		m := protowire.ConsumeFieldValue(num, typ, msg[n:])
-		if m < 0 {
-			return protowire.ParseError(m)
-		}
-		var val []byte
-		if typ == protowire.BytesType {
-			val, _ = protowire.ConsumeBytes(msg[n:])
-		}
-		fn(num, typ, msg[:n+m], val)
-		msg = msg[n+m:]
-	}
-	return nil
-}
-
-func appendString(b []byte, num protowire.Number, s string) []byte {
-	return protowire.AppendString(protowire.AppendTag(b, num, protowire.BytesType), s)
-}
-
-func appendMessage(b []byte, num protowire.Number, m []byte) []byte {
-	return protowire.AppendBytes(protowire.AppendTag(b, num, protowire.BytesType), m)
-}
-
-// floatTensor encodes a float32 TensorProto with its values as raw_data.
-func floatTensor(name string, dims []int64, vals []float32) []byte {
-	var t []byte
-	for _, d := range dims {
-		t = protowire.AppendTag(t, 1, protowire.VarintType)
-		t = protowire.AppendVarint(t, uint64(d))
-	}
-	t = protowire.AppendTag(t, 2, protowire.VarintType)
-	t = protowire.AppendVarint(t, onnxFloat)
-	t = appendString(t, tensorName, name)
-	raw := make([]byte, 0, 4*len(vals))
-	for _, v := range vals {
-		raw = protowire.AppendFixed32(raw, math.Float32bits(v))
-	}
-	return appendMessage(t, 9, raw) // raw_data, little endian
 }
