@@ -149,12 +149,9 @@ func newModelsCmd() *cobra.Command {
 a running station follows within seconds. "activate NAME VERSION" works too.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, version, err := modelRef(args)
+			name, version, err := versionRef("activate", args)
 			if err != nil {
 				return err
-			}
-			if version == "" {
-				return fmt.Errorf("activate %s: name the version too (NAME/VERSION; `pruefplatz models list` shows them)", name)
 			}
 			c, err := reg().Activate(name, version, check(cmd))
 			if err != nil {
@@ -184,6 +181,16 @@ a running station follows within seconds. "activate NAME VERSION" works too.`,
 
 // modelRef reads a model reference given as NAME, NAME/VERSION or the two
 // words NAME VERSION; every command that names a model takes these forms.
+// versionRef is modelRef for commands that act on one version and so need
+// it named.
+func versionRef(verb string, args []string) (name, version string, err error) {
+	name, version, err = modelRef(args)
+	if err == nil && version == "" {
+		err = fmt.Errorf("%s %s: name the version too (NAME/VERSION; `pruefplatz models list` shows them)", verb, name)
+	}
+	return name, version, err
+}
+
 func modelRef(args []string) (name, version string, err error) {
 	switch len(args) {
 	case 1:

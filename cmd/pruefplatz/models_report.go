@@ -78,12 +78,9 @@ kept with who made it and when (card doc_history); the model files and their sha
 do not change, so verdicts keep pointing at the same model.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, version, err := modelRef(args)
+			name, version, err := versionRef("edit", args)
 			if err != nil {
 				return err
-			}
-			if version == "" {
-				return fmt.Errorf("edit %s: name the version too (NAME/VERSION)", name)
 			}
 			e := d.edit(cmd)
 			if e == (models.DocEdit{}) {
