@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"image/color"
 	"io"
-	"mime"
-	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -151,11 +149,7 @@ func TestCapturePreview(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	mt, params, err := mime.ParseMediaType(res.Header.Get("Content-Type"))
-	if err != nil || mt != "multipart/x-mixed-replace" {
-		t.Fatalf("content type %q", res.Header.Get("Content-Type"))
-	}
-	p, err := multipart.NewReader(res.Body, params["boundary"]).NextPart()
+	p, err := mjpegReader(t, res).NextPart()
 	if err != nil {
 		t.Fatal(err)
 	}

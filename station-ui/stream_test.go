@@ -115,11 +115,7 @@ func TestMJPEGStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	mt, params, err := mime.ParseMediaType(res.Header.Get("Content-Type"))
-	if err != nil || mt != "multipart/x-mixed-replace" {
-		t.Fatalf("content type %q", res.Header.Get("Content-Type"))
-	}
-	mr := multipart.NewReader(res.Body, params["boundary"])
+	mr := mjpegReader(t, res)
 	part := func() (string, []byte) {
 		p, err := mr.NextPart()
 		if err != nil {
@@ -156,4 +152,15 @@ func gaugeValue(t *testing.T, f *fixture, name string) float64 {
 	}
 	t.Fatalf("metric %s not found", name)
 	return 0
+}
+
+// mjpegReader reads the parts of an MJPEG response, failing the test when
+// the response is not a multipart stream.
+func mjpegReader(t *testing.T, res *http.Response) *multipart.Reader {
+	t.Helper()
+	mt, params, err := mime.ParseMediaType(res.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/x-mixed-replace" {
+		t.Fatalf("content type %q", res.Header.Get("Content-Type"))
+	}
+	return multipart.NewReader(res.Body, params["boundary"])
 }
