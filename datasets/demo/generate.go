@@ -275,7 +275,7 @@ func rngFor(seed uint64, parts ...string) *rand.Rand {
 		h.Write([]byte(p))
 		h.Write([]byte{0})
 	}
-	return rand.New(rand.NewPCG(seed, h.Sum64()))
+	return rand.New(newPCG(seed, h.Sum64()))
 }
 
 // Image renders image i of a class of a set (SetParts or SetDefects) as JPEG

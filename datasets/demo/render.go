@@ -575,9 +575,9 @@ func (sc *scene) compose(frame []float32, p *placed, ox, oy int, partMask, defMa
 func (sc *scene) camera(rng *rand.Rand, frame []float32, buf []byte) gocv.Mat {
 	for i := range Width * Height {
 		l := sc.light[i]
-		ln := rng.NormFloat64() * sc.noise
+		ln := normFloat64(rng) * sc.noise
 		for c := range 3 {
-			v := float64(frame[i*3+c]*l*sc.tint[c])*255 + ln + rng.NormFloat64()*sc.noise*0.35
+			v := float64(frame[i*3+c]*l*sc.tint[c])*255 + ln + normFloat64(rng)*sc.noise*0.35
 			if v < 0 {
 				v = 0
 			} else if v > 255 {
