@@ -283,13 +283,13 @@ func TestCapturePage(t *testing.T) {
 	})
 	t.Logf("by hand: %d frames kept, turned away: %+v", len(m.Frames), m.Rejected)
 	if n := len(handBefore.Rejected); len(m.Rejected) > n {
-		shown, err := chromedp.Run(ctx, chromedp.Poll[string](`window.rejectShown`, chromedp.WithPollingTimeout(5*time.Second)))
+		shown, err := chromedp.Run(ctx, chromedp.Poll[string](`window.rejectShown`, chromedp.WithPollingTimeout(20*time.Second)))
 		if err != nil || !strings.Contains(shown, m.Rejected[n].Reason) {
 			t.Fatalf("the page showed %q (%v), not why the frame was turned away: %s", shown, err, m.Rejected[n].Reason)
 		}
 	}
 	until(hand, "the hand session done", func(m *capture.Session) bool { return m.State == capture.Done })
-	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`document.getElementById("cap-state").dataset.state === "done"`, chromedp.WithPollingTimeout(5*time.Second))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`document.getElementById("cap-state").dataset.state === "done"`, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
 		t.Fatalf("the page does not show the hand session done: %v", err)
 	}
 
@@ -348,9 +348,9 @@ func TestCapturePage(t *testing.T) {
 	err = chromedp.Do(ctx,
 		chromedp.Click(`#cap-sessions tr[data-id="`+turn+`"] button.cap-review`),
 		chromedp.WaitVisible(`#cap-review`),
-		chromedp.Poll[chromedp.Void](`document.querySelectorAll("`+frames+`").length === 12`, chromedp.WithPollingTimeout(5*time.Second)),
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll("`+frames+`").length === 12`, chromedp.WithPollingTimeout(20*time.Second)),
 		chromedp.Click(frames+`:first-child button.cap-drop`),
-		chromedp.Poll[chromedp.Void](`document.querySelectorAll("`+frames+`").length === 11`, chromedp.WithPollingTimeout(5*time.Second)))
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll("`+frames+`").length === 11`, chromedp.WithPollingTimeout(20*time.Second)))
 	if err != nil {
 		t.Fatalf("drop on the page: %v", err)
 	}
@@ -363,7 +363,7 @@ func TestCapturePage(t *testing.T) {
 	err = chromedp.Do(ctx,
 		chromedp.SendKeys(frames+`:first-child input.cap-move-to`, "washer_b"),
 		chromedp.Click(frames+`:first-child button.cap-move`),
-		chromedp.Poll[chromedp.Void](`document.querySelector("`+frames+`:first-child figcaption").textContent.startsWith("washer_b")`, chromedp.WithPollingTimeout(5*time.Second)),
+		chromedp.Poll[chromedp.Void](`document.querySelector("`+frames+`:first-child figcaption").textContent.startsWith("washer_b")`, chromedp.WithPollingTimeout(20*time.Second)),
 		chromedp.WaitVisible(`#cap-classes tr[data-class="washer_b"]`))
 	if err != nil {
 		t.Fatalf("move on the page: %v", err)

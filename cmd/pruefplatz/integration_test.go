@@ -21,7 +21,6 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/simonvetter/modbus"
 
-	"github.com/pruefplatz/pruefplatz/datasets/demo"
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/inspector/mqtt/mosquittotest"
 	"github.com/pruefplatz/pruefplatz/inspector/plc"
@@ -80,10 +79,7 @@ func TestServeIntegrationConfig(t *testing.T) {
 func TestServeTalksMQTT(t *testing.T) {
 	t.Parallel() // a whole station each: they mostly wait on frames, browsers and brokers
 	b := mosquittotest.Start(t)
-	feed := t.TempDir()
-	if _, err := demo.GenerateFeed(context.Background(), demo.FeedOptions{Seed: 3, Parts: 1, FPS: 15, Out: feed}); err != nil {
-		t.Fatal(err)
-	}
+	feed := stationFeed(t)
 	var mu sync.Mutex
 	byTopic := map[string][]paho.Message{}
 	rec := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()).SetClientID("mes").SetOrderMatters(true))
@@ -107,7 +103,7 @@ func TestServeTalksMQTT(t *testing.T) {
 		return nil
 	}
 
-	s := startServe(t, "--source", filepath.Join(feed, "feed.avi"), "--fps", "30", "--trigger", "manual",
+	s := startServe(t, "--source", feed, "--fps", "30", "--trigger", "manual",
 		"--station", "e2e", "--mqtt-broker", b.URL(), "--base-url", "http://station:8080")
 	var verdict paho.Message
 	deadline := time.Now().Add(30 * time.Second)
@@ -231,17 +227,14 @@ func TestServePLCHandshake(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	feed := t.TempDir()
-	if _, err := demo.GenerateFeed(context.Background(), demo.FeedOptions{Seed: 3, Parts: 2, FPS: 15, Out: feed}); err != nil {
-		t.Fatal(err)
-	}
+	feed := stationFeed(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	s := startServe(t, "--source", filepath.Join(feed, "feed.avi"), "--fps", "30", "--trigger", "manual", "--plc-address", addr)
+	s := startServe(t, "--source", feed, "--fps", "30", "--trigger", "manual", "--plc-address", addr)
 	deadline := time.Now().Add(30 * time.Second)
 	for s.status(t).Live == nil && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pruefplatz/pruefplatz/datasets/demo"
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -150,11 +149,8 @@ func (s *syncBuffer) String() string {
 // answers with live status and verdicts, then stops it like Ctrl-C.
 func TestServeEndToEnd(t *testing.T) {
 	t.Parallel() // a whole station each: they mostly wait on frames, browsers and brokers
-	feed := t.TempDir()
-	if _, err := demo.GenerateFeed(context.Background(), demo.FeedOptions{Seed: 3, Parts: 2, FPS: 15, Out: feed}); err != nil {
-		t.Fatal(err)
-	}
-	s := startServe(t, "--source", filepath.Join(feed, "feed.avi"), "--fps", "60")
+	feed := stationFeed(t)
+	s := startServe(t, "--source", feed, "--fps", "60")
 	deadline := time.Now().Add(30 * time.Second)
 	var st inspector.StationStatus
 	for time.Now().Before(deadline) {
