@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -57,11 +58,45 @@ func newTestAuth(t testing.TB) (*auth.Service, *authtest.MemStore) {
 	t.Helper()
 	users := &authtest.MemStore{}
 	svc := auth.NewService(users, bcrypt.MinCost, nil)
+	svc.Hasher = &memoHasher{Hasher: svc.Hasher}
 	svc.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if err := svc.AddUser(context.Background(), auth.Actor{Name: "test"}, "Anna", "anna's password", auth.AllRoles); err != nil {
 		t.Fatal(err)
 	}
 	return svc, users
+}
+
+// memoHasher remembers the real bcrypt's answers across fixtures:
+// TestRouteRoles builds a fresh fixture for every route and role, and
+// hashing the same few passwords again made it the package's slowest test
+// under the race detector. Hashing itself is tested in inspector/auth.
+type memoHasher struct{ auth.Hasher }
+
+var (
+	memoHashes   sync.Map // password → hash
+	memoCompares sync.Map // hash + "\x00" + password → error
+)
+
+func (m *memoHasher) Hash(password string) ([]byte, error) {
+	if h, ok := memoHashes.Load(password); ok {
+		return h.([]byte), nil
+	}
+	h, err := m.Hasher.Hash(password)
+	if err == nil {
+		memoHashes.Store(password, h)
+	}
+	return h, err
+}
+
+func (m *memoHasher) Compare(hash []byte, password string) error {
+	key := string(hash) + "\x00" + password
+	if err, ok := memoCompares.Load(key); ok {
+		e, _ := err.(error)
+		return e
+	}
+	err := m.Hasher.Compare(hash, password)
+	memoCompares.Store(key, err)
+	return err
 }
 
 func newFixture(t testing.TB, mod func(*Config)) *fixture {
