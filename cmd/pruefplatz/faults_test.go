@@ -21,8 +21,11 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/auth"
+	"github.com/pruefplatz/pruefplatz/inspector/bolt"
 	"github.com/pruefplatz/pruefplatz/internal/browsertest"
 	"gocv.io/x/gocv"
+	"golang.org/x/crypto/bcrypt"
 )
 
 var updateScreenshots = flag.Bool("screenshots", false, "write the browser tests' screenshots to station-ui/screenshots/ (they are committed)")
@@ -39,14 +42,32 @@ type servedStation struct {
 // store in a temporary folder and args, and waits until it listens. The
 // station is stopped (like Ctrl-C) when the test ends; serve must then
 // return nil.
+//
+// The station finds a user already there (seedUsers), so it does not
+// create its first admin: that hash, at bcrypt's production cost, was
+// about a second and a half of CPU per station under the race detector.
+// startServeBootstrap starts one on an empty folder instead.
 func startServe(t *testing.T, args ...string) *servedStation {
+	t.Helper()
+	dir := t.TempDir()
+	seedUsers(t, filepath.Join(dir, "auth.db"))
+	return startServeIn(t, dir, args...)
+}
+
+// startServeBootstrap is startServe with no user yet.
+func startServeBootstrap(t *testing.T, args ...string) *servedStation {
+	t.Helper()
+	return startServeIn(t, t.TempDir(), args...)
+}
+
+func startServeIn(t *testing.T, dir string, args ...string) *servedStation {
 	t.Helper()
 	repo, _ := filepath.Abs("../..")
 	lib := filepath.Join(repo, ".deps", "onnxruntime", ortLibName)
 	if _, err := os.Stat(lib); err != nil {
 		t.Fatalf("no ONNX Runtime at %s: run `make setup`", lib)
 	}
-	store := filepath.Join(t.TempDir(), "v.db")
+	store := filepath.Join(dir, "v.db")
 	all := append([]string{"serve", "--listen", "127.0.0.1:0", "--store", store,
 		"--models", filepath.Join(repo, "models"), "--ort-lib", lib}, args...)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -323,5 +344,19 @@ func TestOperatorPageShowsLostCamera(t *testing.T) {
 		if err := os.WriteFile(filepath.Join("..", "..", "station-ui", "screenshots", "operator-camera-lost.png"), shot, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// seedUsers writes a user store at path holding one engineer, hashed at
+// bcrypt's lowest cost.
+func seedUsers(t *testing.T, path string) {
+	t.Helper()
+	users, err := bolt.OpenAuth(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := auth.NewService(users, bcrypt.MinCost, nil)
+	if err := svc.AddUser(context.Background(), auth.Actor{Name: "test"}, "tester", "tester's password", []auth.Role{auth.RoleEngineer}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -150,7 +150,7 @@ func (s *syncBuffer) String() string {
 func TestServeEndToEnd(t *testing.T) {
 	t.Parallel() // a whole station each: they mostly wait on frames, browsers and brokers
 	feed := stationFeed(t)
-	s := startServe(t, "--source", feed, "--fps", "60")
+	s := startServeBootstrap(t, "--source", feed, "--fps", "60")
 	deadline := time.Now().Add(30 * time.Second)
 	var st inspector.StationStatus
 	for time.Now().Before(deadline) {
