@@ -81,7 +81,7 @@ func benchCatalogue(cmd *cobra.Command, parts, per, queries, threads int, python
 	w := cmd.OutOrStdout()
 	runtime.GOMAXPROCS(threads)
 	rng := rand.New(rand.NewPCG(7, 8))
-	dim := catalogue.VectorLen(embed.Dim) // the embedding and the silhouette
+	dim := catalogue.VectorLen(embed.Dim) // the embedding, the silhouette and the shape
 	unit := func(v []float32) {
 		var s float64
 		for _, x := range v {
