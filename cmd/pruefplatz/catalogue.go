@@ -83,9 +83,9 @@ func (p *photoEmbedder) BackboneName() string { return p.b.Name }
 // part of the key the vectors are stored under, so changing it re-embeds
 // the catalogue as a new backbone does. "upright-sil16": the part segmented
 // and turned upright, the mean embedding of the view and its half turn,
-// joined with the 16×16 silhouette (catalogue.PhotoVector); "+shape1": and
+// joined with the 16×16 silhouette (catalogue.PhotoVector); "+shape3": and
 // the part's catalogue.Shape after them, which the index compares apart.
-const catalogueFeatures = "upright-sil16+shape1"
+const catalogueFeatures = "upright-sil16+shape3"
 
 // catalogueViews is how many views of the upright part are pooled into its
 // embedding: as it lies and turned by a half turn, since the upright view

@@ -27,12 +27,12 @@ type Shape struct {
 	HoleArea float32
 	// Holes counts the holes of at least a five-hundredth of the outline.
 	Holes int
+	// Waist is the median over the largest height of the upright part's
+	// columns: a bolt's shank against its head.
+	Waist float32
 	// Chroma is the part's mean red and green over red+green+blue: a
 	// brighter or darker exposure scales all three alike.
 	Chroma [2]float32
-	// Relative is the natural log of the part's mean brightness over the
-	// table's around it in the same photo.
-	Relative float32
 }
 
 // ShapeLen is the length of Shape.Values.
@@ -44,14 +44,14 @@ func (s *Shape) Values() []float32 {
 	if s == nil {
 		return make([]float32, ShapeLen)
 	}
-	return []float32{1, s.Aspect, s.Elongation, s.Solidity, s.HoleArea, float32(math.Log1p(float64(s.Holes))), s.Chroma[0], s.Chroma[1], s.Relative}
+	return []float32{1, s.Aspect, s.Elongation, s.Solidity, s.HoleArea, float32(math.Log1p(float64(s.Holes))), s.Waist, s.Chroma[0], s.Chroma[1]}
 }
 
 // shapeTol is, per value of Values after the first, the difference that
 // counts as one unit of distance: about the spread of one part's photos,
 // measured on the demo catalogue's reference photos (segmentation noise,
 // light), not tuned on its customer photos.
-var shapeTol = [ShapeLen - 1]float32{0.04, 0.04, 0.04, 0.03, 0.35, 0.015, 0.015, 0.25}
+var shapeTol = [ShapeLen - 1]float32{0.04, 0.04, 0.04, 0.03, 0.35, 0.03, 0.015, 0.015}
 
 // shapeCap bounds one value's contribution, so a single bad measure (a
 // hole lost to blur) cannot outweigh the others.
@@ -61,8 +61,8 @@ const shapeCap = 3
 // score of a reference photo is its cosine minus GeometryWeight times the
 // geometry's mean distance and FinishWeight times the finish's.
 var (
-	GeometryWeight float32 = 0.12
-	FinishWeight   float32 = 0.04
+	GeometryWeight float32 = 0.14
+	FinishWeight   float32 = 0.05
 )
 
 // ShapeDistance is the penalty the Index subtracts from the cosine of two
@@ -75,7 +75,7 @@ func ShapeDistance(a, b []float32) float32 {
 	d := func(i int) float32 {
 		return min(float32(math.Abs(float64(a[i]-b[i])))/shapeTol[i-1], shapeCap)
 	}
-	geom := (d(1) + d(2) + d(3) + d(4) + d(5)) / 5
-	finish := (d(6) + d(7) + d(8)) / 3
+	geom := (d(1) + d(2) + d(3) + d(4) + d(5) + d(6)) / 6
+	finish := (d(7) + d(8)) / 2
 	return GeometryWeight*geom + FinishWeight*finish
 }

@@ -4,6 +4,7 @@ import (
 	"image"
 	"image/color"
 	"math"
+	"slices"
 
 	"gocv.io/x/gocv"
 
@@ -13,8 +14,8 @@ import (
 // PartShape measures the part in an upright view and its mask, as
 // UprightPart writes them (the view 8-bit BGR, the mask 8-bit with the part
 // above 127): the outline's proportions and holes from the contour
-// hierarchy, and the part's colour as chromaticity and brightness relative
-// to the table around it (see catalogue.Shape). It returns nil when the
+// hierarchy and the table's colour showing through, and the part's colour
+// as chromaticity (see catalogue.Shape). It returns nil when the
 // mask holds no part.
 func PartShape(view, mask gocv.Mat) *catalogue.Shape {
 	if view.Empty() || mask.Empty() || view.Channels() != 3 {
@@ -71,14 +72,13 @@ func PartShape(view, mask gocv.Mat) *catalogue.Shape {
 		s.Solidity = float32(min(area/hullArea, 1))
 	}
 	s.HoleArea = float32(holes / outer)
+	s.Waist = waist(bin)
 	// The table: the view outside the part, kept a few pixels off its
 	// edge, where the segmentation's border mixes both.
-	part, table := partAndTable(view, bin)
-	sum := part.Val1 + part.Val2 + part.Val3
-	if sum > 0 {
+	part := view.MeanWithMask(bin)
+	if sum := part.Val1 + part.Val2 + part.Val3; sum > 0 {
 		s.Chroma = [2]float32{float32(part.Val3 / sum), float32(part.Val2 / sum)}
 	}
-	s.Relative = float32(math.Log((sum/3 + 1) / ((table.Val1+table.Val2+table.Val3)/3 + 1)))
 	return s
 }
 
@@ -164,4 +164,32 @@ func findHoles(view, bin gocv.Mat, contours gocv.PointsVector, hier gocv.Mat, ou
 		}
 	}
 	return area, n
+}
+
+// waist is the median over the maximum height of the upright part's
+// columns (those it covers): a bolt's shank against its head, a strap's
+// width against itself.
+func waist(bin gocv.Mat) float32 {
+	px, err := bin.DataPtrUint8()
+	if err != nil {
+		return 0
+	}
+	w := bin.Cols()
+	var hs []int
+	for x := range w {
+		n := 0
+		for y := range bin.Rows() {
+			if px[y*w+x] != 0 {
+				n++
+			}
+		}
+		if n > 0 {
+			hs = append(hs, n)
+		}
+	}
+	if len(hs) == 0 {
+		return 0
+	}
+	slices.Sort(hs)
+	return float32(hs[len(hs)/2]) / float32(hs[len(hs)-1])
 }
