@@ -81,11 +81,16 @@ func (p *photoEmbedder) BackboneName() string { return p.b.Name }
 
 // catalogueFeatures names how a photo becomes its catalogue vector; it is
 // part of the key the vectors are stored under, so changing it re-embeds
-// the catalogue as a new backbone does. "upright-sil16": the part segmented
-// and turned upright, the mean embedding of the view and its half turn,
-// joined with the 16×16 silhouette (catalogue.PhotoVector); "+shape3": and
-// the part's catalogue.Shape after them, which the index compares apart.
-const catalogueFeatures = "upright-sil16+shape3"
+// the catalogue as a new backbone does. "upright-blur-sil16": the part
+// segmented and turned upright, softened (viewBlur), the mean embedding of
+// the view and its half turn, joined with the 16×16 silhouette
+// (catalogue.PhotoVector); "+shape3": and the part's catalogue.Shape after
+// them, which the index compares apart.
+const catalogueFeatures = "upright-blur-sil16+shape3"
+
+// viewBlur is the Gaussian sigma, in pixels of the 224-pixel upright view,
+// the view is softened by before the backbone embeds it.
+const viewBlur = 1.5
 
 // catalogueViews is how many views of the upright part are pooled into its
 // embedding: as it lies and turned by a half turn, since the upright view
@@ -144,7 +149,10 @@ func (p *photoEmbedder) Embed(ctx context.Context, images [][]byte) ([]catalogue
 			// off-centre and at any angle, reference photos as a close-up.
 			if opencv.UprightPart(img, partMargin, embed.Size, &view, &mask) {
 				shapes[i] = opencv.PartShape(view, mask)
-				view.CopyTo(&img)
+				// The backbone sees the view softened a little: a sharp
+				// catalogue close-up and a blurred phone photo of the
+				// same part then look more alike to it.
+				gocv.GaussianBlur(view, &img, image.Pt(0, 0), viewBlur, viewBlur, gocv.BorderReplicate)
 				gocv.Resize(mask, &small, image.Pt(catalogue.SilhouetteGrid, catalogue.SilhouetteGrid), 0, 0, gocv.InterpolationArea)
 				b, err := small.DataPtrUint8()
 				if err != nil {
