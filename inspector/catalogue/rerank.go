@@ -48,9 +48,9 @@ func (s *Shape) Values() []float32 {
 }
 
 // shapeTol is, per value of Values after the first, the difference that
-// counts as one unit of distance: about the spread of one part's photos,
-// measured on the demo catalogue's reference photos (segmentation noise,
-// light), not tuned on its customer photos.
+// counts as one unit of distance: about the spread of one part's values
+// over its own reference photos in the demo catalogue (segmentation noise,
+// light), read off once by eye; the customer photos did not set them.
 var shapeTol = [ShapeLen - 1]float32{0.04, 0.04, 0.04, 0.03, 0.35, 0.03, 0.015, 0.015}
 
 // shapeCap bounds one value's contribution, so a single bad measure (a
@@ -59,10 +59,12 @@ const shapeCap = 3
 
 // Weights of ShapeDistance's two halves against the cosine: the final
 // score of a reference photo is its cosine minus GeometryWeight times the
-// geometry's mean distance and FinishWeight times the finish's.
-var (
-	GeometryWeight float32 = 0.14
-	FinishWeight   float32 = 0.05
+// geometry's mean distance and FinishWeight times the finish's. They were
+// chosen among a few designs by the demo catalogue's eval
+// (docs/catalogue.md).
+const (
+	GeometryWeight = 0.14
+	FinishWeight   = 0.05
 )
 
 // ShapeDistance is the penalty the Index subtracts from the cosine of two
