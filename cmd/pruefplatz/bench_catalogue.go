@@ -54,7 +54,7 @@ func newBenchCatalogueCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "catalogue",
 		Short: "Catalogue search at scale: our int16 scan versus exact float32 (Go and NumPy)",
-		Long: `catalogue builds an index of --parts × --per synthetic unit vectors (1408 values: the embedding and the silhouette; each
+		Long: `catalogue builds an index of --parts × --per synthetic unit vectors (1417 values: the embedding, the silhouette and the shape, all scanned; each
 part a random centre, its photos the centre plus noise), and times --queries searches (a
 new noisy photo of a random part; top 5 parts, per-part max) on 2 cores. It reports p50
 and p95 of the search step, the index memory, and recall@5 against exact float32 search.
@@ -81,7 +81,7 @@ func benchCatalogue(cmd *cobra.Command, parts, per, queries, threads int, python
 	w := cmd.OutOrStdout()
 	runtime.GOMAXPROCS(threads)
 	rng := rand.New(rand.NewPCG(7, 8))
-	dim := catalogue.VectorLen(embed.Dim) // the embedding and the silhouette
+	dim := catalogue.VectorLen(embed.Dim) // the embedding, the silhouette and the shape
 	unit := func(v []float32) {
 		var s float64
 		for _, x := range v {

@@ -81,10 +81,16 @@ func (p *photoEmbedder) BackboneName() string { return p.b.Name }
 
 // catalogueFeatures names how a photo becomes its catalogue vector; it is
 // part of the key the vectors are stored under, so changing it re-embeds
-// the catalogue as a new backbone does. "upright-sil16": the part segmented
-// and turned upright, the mean embedding of the view and its half turn,
-// joined with the 16×16 silhouette (catalogue.PhotoVector).
-const catalogueFeatures = "upright-sil16"
+// the catalogue as a new backbone does. "upright-blur-sil16": the part
+// segmented and turned upright, softened (viewBlur), the mean embedding of
+// the view and its half turn, joined with the 16×16 silhouette
+// (catalogue.PhotoVector); "+shape3": and the part's catalogue.Shape after
+// them, which the index compares apart.
+const catalogueFeatures = "upright-blur-sil16+shape3"
+
+// viewBlur is the Gaussian sigma, in pixels of the 224-pixel upright view,
+// the view is softened by before the backbone embeds it.
+const viewBlur = 1.5
 
 // catalogueViews is how many views of the upright part are pooled into its
 // embedding: as it lies and turned by a half turn, since the upright view
@@ -100,6 +106,9 @@ const catalogueResize = inspector.ResizeCenterCrop
 // share of its longer extent, so the outline stays whole.
 const partMargin = 0.08
 
+// ShapeLen says that the vectors end in a catalogue.Shape.
+func (p *photoEmbedder) ShapeLen() int { return catalogue.ShapeLen }
+
 // Dim is the length of the catalogue vectors.
 func (p *photoEmbedder) Dim() int { return catalogue.VectorLen(embed.Dim) }
 
@@ -109,6 +118,7 @@ func (p *photoEmbedder) Dim() int { return catalogue.VectorLen(embed.Dim) }
 func (p *photoEmbedder) Embed(ctx context.Context, images [][]byte) ([]catalogue.Embedded, error) {
 	out := make([]catalogue.Embedded, len(images))
 	sils := make([][]float32, len(images))
+	shapes := make([]*catalogue.Shape, len(images))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	view, turned, mask, small := gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
@@ -138,7 +148,11 @@ func (p *photoEmbedder) Embed(ctx context.Context, images [][]byte) ([]catalogue
 			// The part, not the table: customer photos show it smaller,
 			// off-centre and at any angle, reference photos as a close-up.
 			if opencv.UprightPart(img, partMargin, embed.Size, &view, &mask) {
-				view.CopyTo(&img)
+				shapes[i] = opencv.PartShape(view, mask)
+				// The backbone sees the view softened a little: a sharp
+				// catalogue close-up and a blurred phone photo of the
+				// same part then look more alike to it.
+				gocv.GaussianBlur(view, &img, image.Pt(0, 0), viewBlur, viewBlur, gocv.BorderReplicate)
 				gocv.Resize(mask, &small, image.Pt(catalogue.SilhouetteGrid, catalogue.SilhouetteGrid), 0, 0, gocv.InterpolationArea)
 				b, err := small.DataPtrUint8()
 				if err != nil {
@@ -171,7 +185,7 @@ func (p *photoEmbedder) Embed(ctx context.Context, images [][]byte) ([]catalogue
 			}
 		}
 		embed.Normalize(e)
-		out[i].Vector = catalogue.PhotoVector(e, sils[i])
+		out[i].Vector = catalogue.PhotoVector(e, sils[i], shapes[i])
 	}
 	return out, nil
 }
@@ -589,6 +603,7 @@ count for the "not in the catalogue" rate.`,
 				return err
 			}
 			b := catalogue.NewBuilder(emb.Dim())
+			b.Tail = emb.ShapeLen()
 			inRef := map[string]bool{}
 			for i := range rp {
 				b.Add(rp[i], fmt.Sprint(i), rv[i])

@@ -45,7 +45,8 @@ type catGeom struct {
 	w      float64
 	holes  int
 	mirror bool
-	n      int // coils, balls, teeth
+	sh, th float64 // a bolt's shank diameter and thread length
+	n      int     // coils, balls, teeth
 	sealed bool
 	metal  string
 }
@@ -101,34 +102,35 @@ func CatalogueParts() []CataloguePart {
 		add(l, "Mounting plate "+s.tag+" left", "Tapered plate with a slot, left-hand", catGeom{kind: "plate", a: s.a, b: s.b, holes: 3, metal: "stainless"}, "mirror_of", r, "side", "left")
 		add(r, "Mounting plate "+s.tag+" right", "Tapered plate with a slot, right-hand", catGeom{kind: "plate", a: s.a, b: s.b, holes: 3, mirror: true, metal: "stainless"}, "mirror_of", l, "side", "right")
 	}
-	// Hex bolts: the same bolt in two lengths.
-	for _, d := range []struct {
-		tag string
-		hf  float64
-	}{{"M8", 44}, {"M12", 58}} {
+	// Hex bolts (ISO 4017): the same bolt in two lengths. Drawn from the
+	// standard's head and shank sizes in mm, so M8 and M12 differ in
+	// proportion (head to shank, length to head) as real bolts do.
+	for _, d := range []isoBolt{boltM8, boltM12} {
 		for _, L := range []int{40, 60} {
 			add(fmt.Sprintf("HB-%s-%d", d.tag, L), fmt.Sprintf("Hex bolt %s×%d", d.tag, L), "Hex head bolt, part thread",
-				catGeom{kind: "hex_bolt", a: float64(L) * 3, w: d.hf, metal: "zinc"})
+				d.geom(L, "zinc"))
 		}
 	}
-	add("HB-M8-60-S", "Hex bolt M8×60 stainless", "The HB-M8-60 in stainless steel", catGeom{kind: "hex_bolt", a: 180, w: 44, metal: "stainless"})
-	add("HB-M8-60-B", "Hex bolt M8×60 black", "The HB-M8-60 in black oxide", catGeom{kind: "hex_bolt", a: 180, w: 44, metal: "black-oxide"})
-	// Hex nuts in two sizes and two finishes.
+	add("HB-M8-60-S", "Hex bolt M8×60 stainless", "The HB-M8-60 in stainless steel", boltM8.geom(60, "stainless"))
+	add("HB-M8-60-B", "Hex bolt M8×60 black", "The HB-M8-60 in black oxide", boltM8.geom(60, "black-oxide"))
+	// Hex nuts (ISO 4032) in two sizes and two finishes: across flats 16
+	// and 24 mm for bores of 10 and 16 mm.
 	for _, s := range []struct {
-		tag string
-		r   float64
-	}{{"M10", 50}, {"M16", 66}} {
+		tag         string
+		flats, bore float64
+	}{{"M10", 16, 10}, {"M16", 24, 16}} {
 		for _, f := range []string{"zinc", "black-oxide"} {
-			add("HN-"+s.tag+"-"+finishTag(f), "Hex nut "+s.tag+" "+f, "ISO 4032 hex nut", catGeom{kind: "hex_nut", a: s.r, metal: f})
+			add("HN-"+s.tag+"-"+finishTag(f), "Hex nut "+s.tag+" "+f, "ISO 4032 hex nut", catGeom{kind: "hex_nut", a: s.flats * mm, b: s.bore * mm, metal: f})
 		}
 	}
-	// Washers: plain and wide, two finishes.
+	// Washers for M10: plain (ISO 7089, 10.5 × 20 mm) and wide (ISO 7093,
+	// 10.5 × 30 mm), two finishes.
 	for _, s := range []struct {
 		tag       string
 		out, hole float64
-	}{{"10", 52, 22}, {"10W", 70, 22}} {
+	}{{"10", 20, 10.5}, {"10W", 30, 10.5}} {
 		for _, f := range []string{"zinc", "brass"} {
-			add("WA-"+s.tag+"-"+finishTag(f), "Washer "+s.tag+" "+f, "Flat washer", catGeom{kind: "washer", a: s.out, b: s.hole, metal: f})
+			add("WA-"+s.tag+"-"+finishTag(f), "Washer "+s.tag+" "+f, "Flat washer", catGeom{kind: "washer", a: s.out / 2 * mm, b: s.hole / 2 * mm, metal: f})
 		}
 	}
 	// Springs: two lengths, two coil counts.
@@ -138,13 +140,18 @@ func CatalogueParts() []CataloguePart {
 				catGeom{kind: "spring", a: float64(L) * 2.6, b: 28, w: 4, n: n, metal: "steel"})
 		}
 	}
-	// Bearings: open and sealed, two sizes.
+	// Deep groove ball bearings, open and sealed, two sizes: 6201 (bore 12,
+	// outside 32 mm, 7 balls of 5.95 mm) and 6204 (20 × 47 mm, 8 balls of
+	// 7.94 mm).
 	for _, s := range []struct {
-		tag string
-		r   float64
-	}{{"6201", 54}, {"6204", 68}} {
-		add("BB-"+s.tag, "Ball bearing "+s.tag+" open", "Deep groove ball bearing, open", catGeom{kind: "ball_bearing", a: s.r, n: 8, metal: "stainless"})
-		add("BB-"+s.tag+"-2RS", "Ball bearing "+s.tag+"-2RS sealed", "Deep groove ball bearing, sealed both sides", catGeom{kind: "ball_bearing", a: s.r, n: 8, sealed: true, metal: "stainless"})
+		tag            string
+		bore, od, ball float64
+		balls          int
+	}{{"6201", 12, 32, 5.953, 7}, {"6204", 20, 47, 7.938, 8}} {
+		g := catGeom{kind: "ball_bearing", a: s.od / 2 * mm, b: s.bore / 2 * mm, w: s.ball / 2 * mm, n: s.balls, metal: "stainless"}
+		add("BB-"+s.tag, "Ball bearing "+s.tag+" open", "Deep groove ball bearing, open", g)
+		g.sealed = true
+		add("BB-"+s.tag+"-2RS", "Ball bearing "+s.tag+"-2RS sealed", "Deep groove ball bearing, sealed both sides", g)
 	}
 	// Flat straps with 2, 3 or 4 holes.
 	for _, h := range []int{2, 3, 4} {
@@ -174,6 +181,30 @@ func finishTag(f string) string {
 		return "S"
 	}
 	return "Z"
+}
+
+// mm is the part units per millimetre for the parts drawn from a
+// standard's dimensions. The photos scale every part to fill the frame, so
+// only proportions show; the unit keeps the bevels and thread pitch the
+// same size as on the other parts.
+const mm = 5.5
+
+// isoBolt is an ISO 4017 hex bolt size: across flats s, head height k,
+// shank diameter d, in mm.
+type isoBolt struct {
+	tag     string
+	s, k, d float64
+}
+
+var (
+	boltM8  = isoBolt{"M8", 13, 5.3, 8}
+	boltM12 = isoBolt{"M12", 18, 7.5, 12}
+)
+
+// geom is the bolt with a shank of length L mm, threaded for the
+// standard's 2d + 6 mm.
+func (b isoBolt) geom(L int, metal string) catGeom {
+	return catGeom{kind: "hex_bolt", a: float64(L) * mm, b: b.k * mm, w: b.s * mm, sh: b.d * mm, th: (2*b.d + 6) * mm, metal: metal}
 }
 
 // build returns the part's drawing; mirror flips it left to right.
@@ -237,12 +268,13 @@ func (g catGeom) build() partDef {
 			}})
 		}}
 	case "hex_bolt":
-		L, hf := g.a, g.w
-		hh, rs := hf*0.4, hf*0.32
-		x0 := -L / 2
+		// Seen from the side: the head's corners (across corners 2s/√3)
+		// and its height k, then the shank of length L.
+		L, hh, hf, rs := g.a, g.b, g.w, g.sh/2
+		x0 := -(L + hh) / 2
 		half := hf / math.Sqrt(3)
-		thread := L * 0.5
-		return partDef{rb: math.Hypot(L/2, half), build: func(sp *sprite) {
+		thread := g.th
+		return partDef{rb: math.Hypot((L+hh)/2, half), build: func(sp *sprite) {
 			t := sp.t
 			sp.add(layer{bevel: 1.5, albedo: 1, draw: func(m *gocv.Mat) { rect(t, m, x0, -half, x0+hh, half, 255) },
 				mod: func(x, y, d float64) float64 {
@@ -251,17 +283,19 @@ func (g catGeom) build() partDef {
 					}
 					return hf * 0.75
 				}})
-			sp.add(layer{bevel: rs, albedo: 1, draw: func(m *gocv.Mat) { rect(t, m, x0+hh-3, -rs, L/2, rs, 255) },
+			end := x0 + hh + L
+			sp.add(layer{bevel: rs, albedo: 1, draw: func(m *gocv.Mat) { rect(t, m, x0+hh-3, -rs, end, rs, 255) },
 				mod: func(x, y, d float64) float64 {
-					if x < L/2-thread {
+					if x < end-thread {
 						return 0
 					}
 					return 1.3 * math.Sin(2*math.Pi*(x-0.18*y)/5.5)
 				}})
 		}}
 	case "hex_nut":
-		R := g.a
-		hole := R * 0.46
+		// a across flats, b the bore; the hexagon's corners lie at a/√3.
+		R := g.a / math.Sqrt(3)
+		hole := g.b / 2
 		return partDef{rb: R, build: func(sp *sprite) {
 			t := sp.t
 			sp.add(layer{bevel: 4, albedo: 1, draw: func(m *gocv.Mat) {
@@ -273,6 +307,7 @@ func (g catGeom) build() partDef {
 				poly(t, m, 255, hex...)
 				disc(t, m, 0, 0, hole, 0)
 			}, mod: func(x, y, d float64) float64 {
+				// The thread's countersink.
 				r := math.Hypot(x, y)
 				if c := hole * 1.22; r < c {
 					return -(c-r)*1.1 - 0.5*math.Sin(r*2.2)
@@ -308,9 +343,11 @@ func (g catGeom) build() partDef {
 			sp.add(layer{base: R, bevel: wire, albedo: 1, draw: half(true)})
 		}}
 	case "ball_bearing":
-		R := g.a
-		bore := R * 0.36
-		outerIn, innerOut := R*0.8, bore+(R*0.8-bore)*0.3
+		// a outside radius, b bore radius, w ball radius; the rings' lands
+		// lie a little inside the balls' pitch circle on either side.
+		R, bore, br := g.a, g.b, g.w
+		pr := (R + bore) / 2
+		outerIn, innerOut := pr+0.8*br, pr-0.8*br
 		return partDef{rb: R, build: func(sp *sprite) {
 			t := sp.t
 			ring := func(r0, r1 float64) func(m *gocv.Mat) {
@@ -318,13 +355,12 @@ func (g catGeom) build() partDef {
 			}
 			sp.add(layer{bevel: 4, albedo: 1, draw: ring(outerIn, R)})
 			sp.add(layer{bevel: 3.5, albedo: 1, draw: ring(bore, innerOut)})
-			gap, pr := outerIn-innerOut, (outerIn+innerOut)/2
 			if !g.sealed {
 				sp.add(layer{bevel: 1, albedo: 0.55, draw: ring(innerOut, outerIn)})
-				sp.add(layer{bevel: gap * 0.42, albedo: 1, draw: func(m *gocv.Mat) {
+				sp.add(layer{bevel: br, albedo: 1, draw: func(m *gocv.Mat) {
 					for k := range g.n {
 						a := 2 * math.Pi * float64(k) / float64(g.n)
-						disc(t, m, pr*math.Cos(a), pr*math.Sin(a), gap*0.42, 255)
+						disc(t, m, pr*math.Cos(a), pr*math.Sin(a), br, 255)
 					}
 				}})
 			} else {
@@ -479,6 +515,10 @@ type CatalogueOptions struct {
 	Progress func(step string, done, total int)
 }
 
+// catalogueDrawing changes whenever a catalogue part's drawing changes, so
+// an old demo catalogue is drawn again (Version does this for all sets).
+const catalogueDrawing = 2
+
 // CatalogueDir is where GenerateCatalogue writes under out.
 func CatalogueDir(out string) string { return filepath.Join(out, SetCatalogue) }
 
@@ -506,10 +546,10 @@ func GenerateCatalogue(ctx context.Context, opt CatalogueOptions) error {
 	}
 	dir := CatalogueDir(opt.Out)
 	type catStamp struct {
-		Version, Ref, Customer, Parts int
-		Seed                          uint64
+		Version, Drawing, Ref, Customer, Parts int
+		Seed                                   uint64
 	}
-	want := catStamp{Version: Version, Ref: opt.Ref, Customer: opt.Customer, Parts: len(opt.Parts), Seed: opt.Seed}
+	want := catStamp{Version: Version, Drawing: catalogueDrawing, Ref: opt.Ref, Customer: opt.Customer, Parts: len(opt.Parts), Seed: opt.Seed}
 	stampPath := filepath.Join(dir, ".stamp.json")
 	var have catStamp
 	if b, err := os.ReadFile(stampPath); err == nil && !opt.Force && json.Unmarshal(b, &have) == nil && have == want {

@@ -103,3 +103,95 @@ func TestGenerateCatalogueSmall(t *testing.T) {
 		t.Errorf("second run redrew the catalogue (%v)", err)
 	}
 }
+
+// TestCatalogueSizeFamiliesDifferInProportion draws the size families as
+// the photos do (every part scaled to the same frame) and measures them on
+// the drawing: a photo carries no scale, so two sizes must differ in
+// proportion, as the standard parts they stand for do.
+func TestCatalogueSizeFamiliesDifferInProportion(t *testing.T) {
+	byNum := map[string]CataloguePart{}
+	for _, p := range CatalogueParts() {
+		byNum[p.Number] = p
+	}
+	// runs walks from the sprite's centre along +x (dir 0) or +y (dir 1)
+	// and returns where the coverage first rises above and last falls
+	// below one half, in pixels: a bore's and the outline's radius.
+	runs := func(number string, dir int) (in, out float64) {
+		pd := byNum[number].g.build()
+		sp := makeSprite(pd, 200/pd.rb, 0)
+		c := sp.S / 2
+		in = -1
+		for r := 0; r < sp.S/2; r++ {
+			x, y := c+r, c
+			if dir == 1 {
+				x, y = c, c+r
+			}
+			if sp.a[y*sp.S+x] > 0.5 {
+				if in < 0 {
+					in = float64(r)
+				}
+				out = float64(r)
+			}
+		}
+		return in, out
+	}
+	cases := []struct {
+		part string
+		dir  int
+		want float64 // bore to outside (across flats for a nut)
+	}{
+		{"HN-M10-Z", 1, 10.0 / 16},
+		{"HN-M16-Z", 1, 16.0 / 24},
+		{"BB-6201-2RS", 0, 12.0 / 32},
+		{"BB-6204-2RS", 0, 20.0 / 47},
+		{"WA-10-Z", 0, 10.5 / 20},
+		{"WA-10W-Z", 0, 10.5 / 30},
+	}
+	got := map[string]float64{}
+	for _, tc := range cases {
+		in, out := runs(tc.part, tc.dir)
+		got[tc.part] = in / (out + 1)
+		if d := got[tc.part] - tc.want; d < -0.02 || d > 0.02 {
+			t.Errorf("%s: bore to outside %.3f on the drawing, want %.3f ± 0.02", tc.part, got[tc.part], tc.want)
+		}
+	}
+	for _, pair := range [][2]string{{"HN-M10-Z", "HN-M16-Z"}, {"BB-6201-2RS", "BB-6204-2RS"}} {
+		if d := got[pair[1]] - got[pair[0]]; d < 0.03 {
+			t.Errorf("%s and %s differ by %.3f in proportion, want a visible difference", pair[0], pair[1], d)
+		}
+	}
+	// Open bearings show their balls: 7 in a 6201, 8 in a 6204.
+	if a, b := byNum["BB-6201"].g.n, byNum["BB-6204"].g.n; a == b {
+		t.Errorf("6201 and 6204 both have %d balls", a)
+	}
+	// Bolts: length to head (across corners) and head to shank differ
+	// between M8 and M12 of the same length.
+	aspect := func(number string) (length, head, shank float64) {
+		pd := byNum[number].g.build()
+		sp := makeSprite(pd, 200/pd.rb, 0)
+		c := sp.S / 2
+		var x0, x1 = sp.S, 0
+		for x := range sp.S {
+			if sp.a[c*sp.S+x] > 0.5 {
+				x0, x1 = min(x0, x), max(x1, x)
+			}
+		}
+		col := func(x int) (n float64) {
+			for y := range sp.S {
+				if sp.a[y*sp.S+x] > 0.5 {
+					n++
+				}
+			}
+			return n
+		}
+		return float64(x1 - x0 + 1), col(x0 + 3), col(x1 - 3)
+	}
+	l8, h8, s8 := aspect("HB-M8-40")
+	l12, h12, s12 := aspect("HB-M12-40")
+	if r8, r12 := l8/h8, l12/h12; r8-r12 < 0.3 {
+		t.Errorf("M8×40 length to head %.2f, M12×40 %.2f: want M8 clearly more slender", r8, r12)
+	}
+	if r8, r12 := s8/h8, s12/h12; r12-r8 < 0.02 {
+		t.Errorf("shank to head M8 %.3f, M12 %.3f: want the standard's 0.615 and 0.667", r8, r12)
+	}
+}

@@ -20,9 +20,15 @@ import (
 // against exact search fell to 0.94 in the benchmark; int16's error is
 // about 1e-5.
 //
+// An index built with a Builder Tail keeps each photo's Shape (a few
+// float32) beside its scanned vector and lowers every cosine by
+// ShapeDistance before the parts are ranked (see Scores).
+//
 // An Index is immutable once built; Search is safe for concurrent use.
 type Index struct {
-	dim    int
+	dim    int // scanned values per vector
+	tail   int // values after them, compared by ShapeDistance
+	tails  []float32
 	q      []int16   // n×dim
 	scale  []float32 // per vector
 	owner  []int32   // part index per vector
@@ -44,9 +50,13 @@ type Builder struct {
 	// all photos share, the table and the light, then no longer counts as
 	// similarity. Default true.
 	Center bool
+	// Tail is how many of each vector's last values are a Shape (ShapeLen
+	// or 0): they are kept out of the scan, and every photo's cosine is
+	// lowered by ShapeDistance to the query's shape. Default 0.
+	Tail int
 }
 
-// NewBuilder starts an index of dim-dimensional vectors.
+// NewBuilder starts an index of dim-dimensional vectors (Tail included).
 func NewBuilder(dim int) *Builder {
 	return &Builder{ix: Index{dim: dim}, partIx: map[string]int32{}, Center: true}
 }
@@ -72,6 +82,17 @@ func (b *Builder) Add(part, photo string, v []float32) bool {
 // Build returns the index; the builder must not be used afterwards.
 func (b *Builder) Build() *Index {
 	ix := b.ix
+	if b.Tail > 0 && b.Tail < ix.dim {
+		full := ix.dim
+		ix.tail, ix.dim = b.Tail, full-b.Tail
+		scan := make([]float32, 0, len(ix.owner)*ix.dim)
+		for i := range ix.owner {
+			v := b.raw[i*full : (i+1)*full]
+			scan = append(scan, v[:ix.dim]...)
+			ix.tails = append(ix.tails, v[ix.dim:]...)
+		}
+		b.raw = scan
+	}
 	ix.Workers = min(runtime.GOMAXPROCS(0), 2)
 	ix.partIx = b.partIx
 	n := len(ix.owner)
@@ -124,6 +145,7 @@ func (ix *Index) Extend(part string, photos []string, vecs [][]float32) *Index {
 	nx.scale = slices.Clip(ix.scale)
 	nx.owner = slices.Clip(ix.owner)
 	nx.photos = slices.Clip(ix.photos)
+	nx.tails = slices.Clip(ix.tails)
 	nx.parts = slices.Clip(ix.parts)
 	nx.partIx = make(map[string]int32, len(ix.partIx)+1)
 	for k, v := range ix.partIx {
@@ -136,12 +158,13 @@ func (ix *Index) Extend(part string, photos []string, vecs [][]float32) *Index {
 		nx.parts = append(nx.parts, part)
 	}
 	for i, v := range vecs {
-		if len(v) != ix.dim {
+		if len(v) != ix.dim+ix.tail {
 			continue
 		}
 		at := len(nx.q)
 		nx.q = append(nx.q, make([]int16, ix.dim)...)
-		nx.scale = append(nx.scale, nx.quantize(v, nx.q[at:]))
+		nx.scale = append(nx.scale, nx.quantize(v[:ix.dim], nx.q[at:]))
+		nx.tails = append(nx.tails, v[ix.dim:]...)
 		nx.owner = append(nx.owner, pi)
 		nx.photos = append(nx.photos, photos[i])
 	}
@@ -177,7 +200,7 @@ func (ix *Index) Parts() int { return len(ix.parts) }
 
 // Bytes is the index's approximate memory.
 func (ix *Index) Bytes() int {
-	return 2*len(ix.q) + 4*len(ix.scale) + 4*len(ix.owner) + 16*len(ix.photos)
+	return 2*len(ix.q) + 4*len(ix.scale) + 4*len(ix.owner) + 16*len(ix.photos) + 4*len(ix.tails)
 }
 
 // Hit is a part's aggregated score.
@@ -188,14 +211,30 @@ type Hit struct {
 }
 
 // Scores returns the similarity of q with every vector, in index order: the
-// cosine of the centred vectors.
+// cosine of the centred vectors, less the ShapeDistance of their shapes
+// when the index has a Tail.
 func (ix *Index) Scores(q []float32) []float32 {
 	n := ix.Len()
 	out := make([]float32, n)
-	if len(q) != ix.dim || n == 0 {
+	if len(q) != ix.dim+ix.tail || n == 0 {
 		return out
 	}
-	return ix.scores(ix.prepare(q))
+	return ix.penalise(ix.scores(ix.prepare(q[:ix.dim])), q[ix.dim:])
+}
+
+// penalise lowers each photo's cosine by the distance of its shape to the
+// query's (qt). The shapes are a few scalars per photo, so comparing them
+// with every photo costs a fraction of the scan and needs no cut to the
+// best few parts first; calibration then sees the very score a search
+// answers with.
+func (ix *Index) penalise(scores, qt []float32) []float32 {
+	if ix.tail == 0 {
+		return scores
+	}
+	for i := range scores {
+		scores[i] -= ShapeDistance(qt, ix.tails[i*ix.tail:(i+1)*ix.tail])
+	}
+	return scores
 }
 
 // scores is Scores for a prepared query.
@@ -323,7 +362,7 @@ func (ix *Index) Calibrate(targetFR float64, floor float32) Calibration {
 	// cost grows with the square of the catalogue.
 	step := max(1, ix.Len()/CalibrationQueries)
 	for i := 0; i < ix.Len(); i += step {
-		scores := ix.scores(ix.vector(i))
+		scores := ix.penalise(ix.scores(ix.vector(i)), ix.tails[i*ix.tail:(i+1)*ix.tail])
 		own := ix.owner[i]
 		bestOwn, bestOther := float32(math.Inf(-1)), float32(math.Inf(-1))
 		for j, s := range scores {

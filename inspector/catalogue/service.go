@@ -98,6 +98,7 @@ func (s *Service) reload() error {
 		pm[p.Number] = p
 	}
 	b := NewBuilder(dimOf(s.emb))
+	b.Tail = tailOf(s.emb)
 	pending := 0
 	err = s.store.Vectors(s.emb.Backbone(), func(ph Photo, v []float32) error {
 		if v == nil {
@@ -175,6 +176,15 @@ func dimOf(e Embedder) int {
 		return d.Dim()
 	}
 	return 1280
+}
+
+// tailOf is how many of the Embedder's last vector values are a Shape: an
+// Embedder says so with ShapeLen() (PhotoVector's callers), else none.
+func tailOf(e Embedder) int {
+	if d, ok := e.(interface{ ShapeLen() int }); ok {
+		return d.ShapeLen()
+	}
+	return 0
 }
 
 // Start embeds, in the background, every photo that has no vector for the

@@ -19,8 +19,8 @@ const (
 )
 
 // VectorLen is the length of PhotoVector's result for an embedding of
-// length dim.
-func VectorLen(dim int) int { return dim + SilhouetteLen }
+// length dim: the scanned values and the Shape after them.
+func VectorLen(dim int) int { return dim + SilhouetteLen + ShapeLen }
 
 // PhotoVector returns a photo's catalogue vector from the backbone's
 // embedding of the upright part (a unit vector) and its upright
@@ -39,8 +39,13 @@ func VectorLen(dim int) int { return dim + SilhouetteLen }
 // silhouette to √SilhouetteWeight: the cosine of two such vectors, as the
 // Index takes it, weighs the silhouette's cosine by SilhouetteWeight
 // against the embedding's (before the Index's own centring).
-func PhotoVector(embedding, silhouette []float32) []float32 {
-	out := make([]float32, len(embedding)+SilhouetteLen)
+//
+// The Shape follows as ShapeLen values (see Shape.Values): an Index built
+// with Tail ShapeLen keeps them out of the scan and compares them on their
+// own (see ShapeDistance).
+func PhotoVector(embedding, silhouette []float32, shape *Shape) []float32 {
+	out := make([]float32, len(embedding)+SilhouetteLen+ShapeLen)
+	copy(out[len(embedding)+SilhouetteLen:], shape.Values())
 	copy(out, embedding)
 	unitCentred(out[:len(embedding)], 1)
 	if len(silhouette) == SilhouetteGrid*SilhouetteGrid {
@@ -48,7 +53,7 @@ func PhotoVector(embedding, silhouette []float32) []float32 {
 		for i := range SilhouetteLen {
 			out[len(embedding)+i] = (silhouette[i] + silhouette[n-1-i]) / 2
 		}
-		unitCentred(out[len(embedding):], float32(math.Sqrt(SilhouetteWeight)))
+		unitCentred(out[len(embedding):len(embedding)+SilhouetteLen], float32(math.Sqrt(SilhouetteWeight)))
 	}
 	return out
 }

@@ -44,11 +44,11 @@ func TestPhotoVector(t *testing.T) {
 	for i := range emb {
 		emb[i] = float32(i%3) + 0.5
 	}
-	left, leftTurned, right := PhotoVector(emb, lShape(false, false)), PhotoVector(emb, lShape(false, true)), PhotoVector(emb, lShape(true, false))
+	left, leftTurned, right := PhotoVector(emb, lShape(false, false), nil), PhotoVector(emb, lShape(false, true), nil), PhotoVector(emb, lShape(true, false), nil)
 	if len(left) != VectorLen(len(emb)) {
 		t.Fatalf("length %d, want %d", len(left), VectorLen(len(emb)))
 	}
-	sil := func(v []float32) []float32 { return v[len(emb):] }
+	sil := func(v []float32) []float32 { return v[len(emb) : len(emb)+SilhouetteLen] }
 	// The upright view is defined up to a half turn: both give one vector.
 	if c := cosine(sil(left), sil(leftTurned)); c < 0.9999 {
 		t.Errorf("a half turn changed the silhouette: cosine %.4f", c)
@@ -67,7 +67,7 @@ func TestPhotoVector(t *testing.T) {
 		t.Errorf("silhouette part has length %.5f, want √%.1f", n, SilhouetteWeight)
 	}
 	// No part found: the silhouette counts as nothing.
-	for _, x := range sil(PhotoVector(emb, nil)) {
+	for _, x := range sil(PhotoVector(emb, nil, nil)) {
 		if x != 0 {
 			t.Fatal("a missing silhouette is not zero")
 		}

@@ -48,6 +48,10 @@ func TestNoMatLeaks(t *testing.T) {
 		photo := tablePhoto(t, 37, i%2 == 1)
 		view, mask := gocv.NewMat(), gocv.NewMat()
 		UprightPart(photo, 0.08, 32, &view, &mask)
+		PartShape(view, mask)
+		empty := gocv.NewMat()
+		PartShape(view, empty) // no part: an early return
+		empty.Close()
 		UprightPart(photo, 0.08, 32, &view, nil)
 		view.Close()
 		mask.Close()

@@ -1,0 +1,65 @@
+package catalogue
+
+import (
+	"slices"
+	"testing"
+)
+
+// TestIndexShapeRerank builds an index whose two parts have the same scan
+// vector, as a bracket with 2 and with 3 holes nearly do, and tells them
+// apart by their Shape alone: a query ranks the part whose shape it shares
+// first, whichever that is; a query without a measured shape ties them as
+// the scan does. Extend keeps the shapes, and calibration scores with them.
+func TestIndexShapeRerank(t *testing.T) {
+	scan := []float32{0.5, 0.2, 0.1, 0.9}
+	two := &Shape{Aspect: 0.64, Elongation: 0.56, Solidity: 0.68, HoleArea: 0.10, Holes: 4, Waist: 0.95, Chroma: [2]float32{0.33, 0.34}}
+	three := *two
+	three.HoleArea, three.Holes = 0.15, 6
+	vec := func(s *Shape) []float32 { return append(slices.Clone(scan), s.Values()...) }
+	b := NewBuilder(len(scan) + ShapeLen)
+	b.Tail = ShapeLen
+	b.Center = false
+	b.Add("BR-2H", "a", vec(two))
+	b.Add("BR-3H", "b", vec(&three))
+	ix := b.Build()
+	for _, tc := range []struct {
+		name  string
+		query *Shape
+		want  string
+	}{
+		{"2 holes", two, "BR-2H"},
+		{"3 holes", &three, "BR-3H"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hits := ix.Search(vec(tc.query), 2, nil)
+			if len(hits) != 2 || hits[0].Part != tc.want || hits[0].Score <= hits[1].Score {
+				t.Fatalf("ranked %v, want %s first", hits, tc.want)
+			}
+			if hits[0].Score < 0.9999 {
+				t.Errorf("the same shape lowered the score to %.4f", hits[0].Score)
+			}
+		})
+	}
+	if hits := ix.Search(vec(nil), 2, nil); hits[0].Score != hits[1].Score {
+		t.Errorf("a query without a shape should tie the two: %v", hits)
+	}
+	if ix.Bytes() <= NewBuilder(len(scan)).Build().Bytes() {
+		t.Error("the shapes take no memory in Bytes")
+	}
+	// A third photo of BR-3H added later keeps its shape.
+	three.Aspect = 0.5
+	nx := ix.Extend("BR-3H", []string{"c"}, [][]float32{vec(&three)})
+	if hits := nx.Search(vec(&three), 1, nil); hits[0].Photo != "c" {
+		t.Errorf("after Extend the photo with the query's shape should answer, got %v", hits)
+	}
+	// Calibration sees the lowered scores: each photo's best "known" match
+	// is the other photo of its part (only c and b share a part), its
+	// "unknown" match a part of another shape, below the plain cosine 1.
+	cal := nx.Calibrate(0, 0)
+	if cal.Threshold >= 1 || cal.Known != 2 || cal.Unknown != 3 {
+		t.Errorf("calibration %+v", cal)
+	}
+	if ShapeDistance(two.Values(), (*Shape)(nil).Values()) != 0 {
+		t.Error("an unmeasured shape must cost nothing")
+	}
+}

@@ -1,0 +1,195 @@
+package opencv
+
+import (
+	"image"
+	"image/color"
+	"math"
+	"slices"
+
+	"gocv.io/x/gocv"
+
+	"github.com/pruefplatz/pruefplatz/inspector/catalogue"
+)
+
+// PartShape measures the part in an upright view and its mask, as
+// UprightPart writes them (the view 8-bit BGR, the mask 8-bit with the part
+// above 127): the outline's proportions and holes from the contour
+// hierarchy and the table's colour showing through, and the part's colour
+// as chromaticity (see catalogue.Shape). It returns nil when the
+// mask holds no part.
+func PartShape(view, mask gocv.Mat) *catalogue.Shape {
+	if view.Empty() || mask.Empty() || view.Channels() != 3 {
+		return nil
+	}
+	bin := gocv.NewMat()
+	defer bin.Close()
+	gocv.Threshold(mask, &bin, 127, 255, gocv.ThresholdBinary)
+	area := float64(gocv.CountNonZero(bin))
+	if area == 0 {
+		return nil
+	}
+	hier := gocv.NewMat()
+	defer hier.Close()
+	contours := gocv.FindContoursWithParams(bin, &hier, gocv.RetrievalCComp, gocv.ChainApproxSimple)
+	defer contours.Close()
+	var outer float64
+	all := gocv.NewPointVector()
+	defer all.Close()
+	for i := range contours.Size() {
+		// CComp's hierarchy: a contour without a parent (index 3) is an
+		// outline, one with a parent a hole.
+		if hier.GetVeciAt(0, i)[3] < 0 {
+			outer += gocv.ContourArea(contours.At(i))
+			for _, p := range contours.At(i).ToPoints() {
+				all.Append(p)
+			}
+		}
+	}
+	if outer == 0 || all.Size() < 3 {
+		return nil
+	}
+	holes, nHoles := findHoles(view, bin, contours, hier, outer)
+	hull := gocv.NewMat()
+	defer hull.Close()
+	gocv.ConvexHull(all, &hull, true, true)
+	hpv := gocv.NewPointVectorFromMat(hull)
+	defer hpv.Close()
+	hullArea := gocv.ContourArea(hpv)
+	box := gocv.BoundingRect(all)
+	s := &catalogue.Shape{Holes: nHoles}
+	if w, h := box.Dx(), box.Dy(); w > 0 && h > 0 {
+		s.Aspect = float32(min(w, h)) / float32(max(w, h))
+	}
+	mo := gocv.Moments(bin, true)
+	if m00 := mo["m00"]; m00 > 0 {
+		a, c, b := mo["mu20"]/m00, mo["mu02"]/m00, mo["mu11"]/m00
+		d := math.Sqrt((a-c)*(a-c) + 4*b*b)
+		if l1, l2 := (a+c+d)/2, (a+c-d)/2; l1 > 0 {
+			s.Elongation = float32(math.Sqrt(max(l2, 0) / l1))
+		}
+	}
+	if hullArea > 0 {
+		s.Solidity = float32(min(area/hullArea, 1))
+	}
+	s.HoleArea = float32(holes / outer)
+	s.Waist = waist(bin)
+	// The table: the view outside the part, kept a few pixels off its
+	// edge, where the segmentation's border mixes both.
+	part := view.MeanWithMask(bin)
+	if sum := part.Val1 + part.Val2 + part.Val3; sum > 0 {
+		s.Chroma = [2]float32{float32(part.Val3 / sum), float32(part.Val2 / sum)}
+	}
+	return s
+}
+
+// partAndTable are the mean colours of the part (bin) and of the table
+// outside it, kept a few pixels off its edge, where the segmentation's
+// border mixes both.
+func partAndTable(view, bin gocv.Mat) (part, table gocv.Scalar) {
+	t := gocv.NewMat()
+	defer t.Close()
+	kernel := gocv.GetStructuringElement(gocv.MorphEllipse, image.Pt(7, 7))
+	defer kernel.Close()
+	gocv.Dilate(bin, &t, kernel)
+	gocv.BitwiseNot(t, &t)
+	part = view.MeanWithMask(bin)
+	table = part
+	if gocv.CountNonZero(t) > 0 {
+		table = view.MeanWithMask(t)
+	}
+	return part, table
+}
+
+// findHoles returns the holes' area and count inside the outlines. GrabCut
+// on a shrunken photo fills most small holes (a bolt hole is a few of its
+// pixels), so a hole is also a patch inside the outline, off its edge,
+// whose colour is nearer the table's than the part's: the table shows
+// through it.
+func findHoles(view, bin gocv.Mat, contours gocv.PointsVector, hier gocv.Mat, outer float64) (area float64, n int) {
+	filled := gocv.NewMatWithSize(bin.Rows(), bin.Cols(), gocv.MatTypeCV8U)
+	defer filled.Close()
+	for i := range contours.Size() {
+		if hier.GetVeciAt(0, i)[3] < 0 {
+			gocv.DrawContours(&filled, contours, i, color.RGBA{255, 255, 255, 0}, -1)
+		}
+	}
+	inner := gocv.NewMat()
+	defer inner.Close()
+	kernel := gocv.GetStructuringElement(gocv.MorphEllipse, image.Pt(9, 9))
+	defer kernel.Close()
+	gocv.Erode(filled, &inner, kernel)
+	part, table := partAndTable(view, bin)
+	px, err := view.DataPtrUint8()
+	if err != nil {
+		return 0, 0
+	}
+	in, err := inner.DataPtrUint8()
+	if err != nil {
+		return 0, 0
+	}
+	seg, err := bin.DataPtrUint8()
+	if err != nil {
+		return 0, 0
+	}
+	hole := make([]byte, len(in))
+	d2 := func(b, g, r byte, c gocv.Scalar) float64 {
+		x, y, z := float64(b)-c.Val1, float64(g)-c.Val2, float64(r)-c.Val3
+		return x*x + y*y + z*z
+	}
+	for i, v := range in {
+		if v == 0 {
+			continue
+		}
+		b, g, r := px[3*i], px[3*i+1], px[3*i+2]
+		if seg[i] == 0 || d2(b, g, r, table) < d2(b, g, r, part) {
+			hole[i] = 255
+		}
+	}
+	hm, err := gocv.NewMatFromBytes(bin.Rows(), bin.Cols(), gocv.MatTypeCV8U, hole)
+	if err != nil {
+		return 0, 0
+	}
+	defer hm.Close()
+	labels, stats, cents := gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
+	defer labels.Close()
+	defer stats.Close()
+	defer cents.Close()
+	k := gocv.ConnectedComponentsWithStats(hm, &labels, &stats, &cents)
+	for i := 1; i < k; i++ {
+		a := float64(stats.GetIntAt(i, int(gocv.CC_STAT_AREA)))
+		// Specks of noise or of the part's own shading are no holes.
+		if a*500 >= outer {
+			area += a
+			n++
+		}
+	}
+	return area, n
+}
+
+// waist is the median over the maximum height of the upright part's
+// columns (those it covers): a bolt's shank against its head, a strap's
+// width against itself.
+func waist(bin gocv.Mat) float32 {
+	px, err := bin.DataPtrUint8()
+	if err != nil {
+		return 0
+	}
+	w := bin.Cols()
+	var hs []int
+	for x := range w {
+		n := 0
+		for y := range bin.Rows() {
+			if px[y*w+x] != 0 {
+				n++
+			}
+		}
+		if n > 0 {
+			hs = append(hs, n)
+		}
+	}
+	if len(hs) == 0 {
+		return 0
+	}
+	slices.Sort(hs)
+	return float32(hs[len(hs)/2]) / float32(hs[len(hs)-1])
+}
