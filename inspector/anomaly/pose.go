@@ -1,0 +1,276 @@
+package anomaly
+
+import (
+	"fmt"
+	"math"
+)
+
+// Pose finding for parts laid at a placement mark at any angle (the demo
+// flange): a positional comparison needs every image in one canonical
+// pose. The centre comes from the radial profile (which does not change
+// with the rotation), the angle from a brute-force circular correlation of
+// the polar image around that centre with the reference's. Both work on a
+// small grey image (GreySide² pixels), so the pose costs well under a
+// millisecond per frame.
+const (
+	// GreySide is the side of the grey image a pose is found on.
+	GreySide = 56
+	// PoseRings and PoseAngles are the polar sampling: rings between 15 %
+	// and 95 % of the half side, PoseAngles steps around (2° each).
+	PoseRings  = 16
+	PoseAngles = 180
+	// poseShift is how far (grey pixels) the centre is searched from the
+	// middle: 12 of 56, about a fifth of the half side.
+	poseShift = 4
+)
+
+// Pose is where a part lies in the input: its centre as fractions of the
+// input's side (0.5, 0.5 is the middle) and its rotation in radians
+// against the reference, so that the input at centre + Rot(Angle)·u shows
+// what the reference shows at its middle + u.
+type Pose struct {
+	CX, CY, Angle float64
+}
+
+// Grey averages the 3 channels of a [3, s, s] input tensor and pools them
+// to GreySide×GreySide (s a multiple of GreySide; otherwise the nearest
+// pixels are pooled). It returns an error for x of the wrong length.
+func Grey(x []float32, s int) ([]float32, error) {
+	if len(x) != 3*s*s || s < GreySide {
+		return nil, fmt.Errorf("anomaly: grey needs a [3,%d,%d] input of at least %d px, got %d values", s, s, GreySide, len(x))
+	}
+	n := GreySide
+	out := make([]float32, n*n)
+	cnt := make([]float32, n*n)
+	plane := s * s
+	for y := 0; y < s; y++ {
+		gy := y * n / s
+		for xx := 0; xx < s; xx++ {
+			i := y*s + xx
+			g := gy*n + xx*n/s
+			out[g] += x[i] + x[plane+i] + x[2*plane+i]
+			cnt[g] += 3
+		}
+	}
+	for i := range out {
+		out[i] /= cnt[i]
+	}
+	return out, nil
+}
+
+// PoseRef is the reference a pose is measured against: the mean radial
+// profile of good images (the centre search) and the polar image of one
+// good image around its centre (the angle search).
+type PoseRef struct {
+	// Radial is the mean grey in rings of one pixel around the centre
+	// (GreySide/2 values).
+	Radial []float32
+	// Polar is PoseRings × PoseAngles samples, each ring's mean removed.
+	Polar []float32
+}
+
+// NewPoseRef builds the reference from the grey images (GreySide² each) of
+// good parts: their mean radial profile, each around its own centre (found
+// against the radial profile of their mean image, which is nearly round
+// and centred on the mark, as the parts lie there at every angle), and the
+// polar image of the first around its centre, whose rotation becomes the
+// canonical one. It returns an error for no images or ones of the wrong
+// size.
+func NewPoseRef(greys [][]float32) (*PoseRef, error) {
+	n := GreySide
+	if len(greys) == 0 {
+		return nil, fmt.Errorf("%w: a pose reference needs at least one image", ErrNoImages)
+	}
+	mean := make([]float32, n*n)
+	for _, g := range greys {
+		if len(g) != n*n {
+			return nil, fmt.Errorf("anomaly: grey image of %d values, want %d", len(g), n*n)
+		}
+		for i, v := range g {
+			mean[i] += v / float32(len(greys))
+		}
+	}
+	first := &PoseRef{Radial: radial(mean, float64(n)/2, float64(n)/2)}
+	r := &PoseRef{Radial: make([]float32, n/2)}
+	for _, g := range greys {
+		cx, cy := first.centre(g)
+		for i, v := range radial(g, cx, cy) {
+			r.Radial[i] += v / float32(len(greys))
+		}
+	}
+	cx, cy := r.centre(greys[0])
+	r.Polar = polar(greys[0], cx, cy)
+	return r, nil
+}
+
+// Estimate returns the pose of the part in a grey image (GreySide²): the
+// centre from the radial profile, then the centre within a pixel of it and
+// the angle whose polar image correlates best with the reference's.
+func (r *PoseRef) Estimate(grey []float32) Pose {
+	cx0, cy0 := r.centre(grey)
+	var corrs [3][3]float64
+	best, bx, by, bs := math.Inf(-1), 1, 1, 0
+	var bestCorr []float64
+	for j := 0; j < 3; j++ {
+		for i := 0; i < 3; i++ {
+			c, s, corr := r.angle(grey, cx0+float64(i-1), cy0+float64(j-1))
+			corrs[j][i] = c
+			if c > best {
+				best, bx, by, bs, bestCorr = c, i, j, s, corr
+			}
+		}
+	}
+	fx, fy := 0.0, 0.0
+	if bx == 1 {
+		fx = parabola(corrs[by][0], corrs[by][1], corrs[by][2])
+	}
+	if by == 1 {
+		fy = parabola(corrs[0][bx], corrs[1][bx], corrs[2][bx])
+	}
+	na := PoseAngles
+	shift := float64(bs) + parabola(bestCorr[(bs+na-1)%na], bestCorr[bs], bestCorr[(bs+1)%na])
+	n := float64(GreySide)
+	return Pose{CX: (cx0 + float64(bx-1) + fx) / n, CY: (cy0 + float64(by-1) + fy) / n, Angle: 2 * math.Pi * shift / float64(na)}
+}
+
+// angle correlates the polar image around (cx, cy) with the reference's at
+// every shift and returns the best correlation, its shift and all of them.
+func (r *PoseRef) angle(grey []float32, cx, cy float64) (float64, int, []float64) {
+	p := polar(grey, cx, cy)
+	na := PoseAngles
+	corr := make([]float64, na)
+	twice := make([]float32, 2*na)
+	for i := 0; i < PoseRings; i++ {
+		copy(twice, p[i*na:(i+1)*na])
+		copy(twice[na:], p[i*na:(i+1)*na])
+		ref := r.Polar[i*na : (i+1)*na]
+		for s := 0; s < na; s++ {
+			t := twice[s : s+na]
+			var c float32
+			for j, v := range ref {
+				c += v * t[j]
+			}
+			corr[s] += float64(c)
+		}
+	}
+	best := 0
+	for s, c := range corr {
+		if c > corr[best] {
+			best = s
+		}
+	}
+	return corr[best], best, corr
+}
+
+// centre finds the centre (grey pixels) whose radial profile is nearest
+// the reference's, searched on whole pixels within poseShift of the middle
+// and refined by a parabola through the neighbours.
+func (r *PoseRef) centre(grey []float32) (float64, float64) {
+	n := GreySide
+	w := 2*poseShift + 1
+	cost := make([]float64, w*w)
+	best := 0
+	for dy := -poseShift; dy <= poseShift; dy++ {
+		for dx := -poseShift; dx <= poseShift; dx++ {
+			p := radial(grey, float64(n)/2+float64(dx), float64(n)/2+float64(dy))
+			var c float64
+			for i, v := range r.Radial {
+				d := float64(v - p[i])
+				c += d * d
+			}
+			k := (dy+poseShift)*w + dx + poseShift
+			cost[k] = c
+			if c < cost[best] {
+				best = k
+			}
+		}
+	}
+	bx, by := best%w, best/w
+	fx, fy := 0.0, 0.0
+	if bx > 0 && bx < w-1 {
+		fx = parabola(-cost[best-1], -cost[best], -cost[best+1])
+	}
+	if by > 0 && by < w-1 {
+		fy = parabola(-cost[best-w], -cost[best], -cost[best+w])
+	}
+	return float64(n)/2 + float64(bx-poseShift) + fx, float64(n)/2 + float64(by-poseShift) + fy
+}
+
+// parabola returns the offset (−0.5…0.5) of the peak of the parabola
+// through three equally spaced values whose middle one is the largest.
+func parabola(a, b, c float64) float64 {
+	den := a - 2*b + c
+	if den >= 0 {
+		return 0
+	}
+	return math.Max(-0.5, math.Min(0.5, 0.5*(a-c)/den))
+}
+
+// radial is the mean grey of the pixels in each one-pixel ring around
+// (cx, cy) (pixel centres at i+0.5), GreySide/2 rings.
+func radial(grey []float32, cx, cy float64) []float32 {
+	n := GreySide
+	sum := make([]float32, n/2)
+	cnt := make([]float32, n/2)
+	for y := 0; y < n; y++ {
+		for x := 0; x < n; x++ {
+			r := int(math.Hypot(float64(x)+0.5-cx, float64(y)+0.5-cy))
+			if r < n/2 {
+				sum[r] += grey[y*n+x]
+				cnt[r]++
+			}
+		}
+	}
+	for i := range sum {
+		if cnt[i] > 0 {
+			sum[i] /= cnt[i]
+		}
+	}
+	return sum
+}
+
+// polar samples the grey image bilinearly on PoseRings rings around
+// (cx, cy) and removes each ring's mean.
+func polar(grey []float32, cx, cy float64) []float32 {
+	n := GreySide
+	half := float64(n) / 2
+	out := make([]float32, PoseRings*PoseAngles)
+	for i := 0; i < PoseRings; i++ {
+		rad := half * (0.15 + 0.8*float64(i)/float64(PoseRings-1))
+		ring := out[i*PoseAngles : (i+1)*PoseAngles]
+		var m float32
+		for j := range ring {
+			a := 2 * math.Pi * float64(j) / PoseAngles
+			ring[j] = bilinear(grey, n, cx+rad*math.Cos(a), cy+rad*math.Sin(a))
+			m += ring[j]
+		}
+		m /= PoseAngles
+		for j := range ring {
+			ring[j] -= m
+		}
+	}
+	return out
+}
+
+// bilinear samples an n×n image at (x, y) (pixel centres at i+0.5), edges
+// clamped.
+func bilinear(img []float32, n int, x, y float64) float32 {
+	x, y = x-0.5, y-0.5
+	x0, y0 := math.Floor(x), math.Floor(y)
+	fx, fy := float32(x-x0), float32(y-y0)
+	at := func(xi, yi int) float32 {
+		return img[min(max(yi, 0), n-1)*n+min(max(xi, 0), n-1)]
+	}
+	xi, yi := int(x0), int(y0)
+	return (1-fy)*((1-fx)*at(xi, yi)+fx*at(xi+1, yi)) + fy*((1-fx)*at(xi, yi+1)+fx*at(xi+1, yi+1))
+}
+
+// Canonical maps a point p of a side×side grid (cell units, cell centres
+// at i+0.5) of an image with pose ps to the same point of the part in the
+// canonical pose: middle + Rot(−Angle)·(p − centre).
+func (ps Pose) Canonical(px, py float64, side int) (float64, float64) {
+	s := float64(side)
+	dx, dy := px-ps.CX*s, py-ps.CY*s
+	c, sn := math.Cos(ps.Angle), math.Sin(ps.Angle)
+	return s/2 + c*dx + sn*dy, s/2 - sn*dx + c*dy
+}
