@@ -274,3 +274,27 @@ func (ps Pose) Canonical(px, py float64, side int) (float64, float64) {
 	c, sn := math.Cos(ps.Angle), math.Sin(ps.Angle)
 	return s/2 + c*dx + sn*dy, s/2 - sn*dx + c*dy
 }
+
+// Encode writes the reference in the bank format (float16): PoseRings rows
+// of the polar image and one row holding the radial profile, zero-padded
+// to PoseAngles values.
+func (r *PoseRef) Encode() []byte {
+	data := make([]float32, (PoseRings+1)*PoseAngles)
+	copy(data, r.Polar)
+	copy(data[PoseRings*PoseAngles:], r.Radial)
+	b := &Bank{Data: data, Dim: PoseAngles, norm: make([]float32, PoseRings+1)}
+	return b.EncodeF16()
+}
+
+// DecodePoseRef reads a reference that Encode wrote. It returns an error
+// wrapping ErrBank for data of another shape.
+func DecodePoseRef(data []byte) (*PoseRef, error) {
+	b, err := DecodeBank(data)
+	if err != nil {
+		return nil, err
+	}
+	if b.Dim != PoseAngles || b.Len() != PoseRings+1 {
+		return nil, fmt.Errorf("%w: pose reference of %d×%d values, want %d×%d", ErrBank, b.Len(), b.Dim, PoseRings+1, PoseAngles)
+	}
+	return &PoseRef{Polar: b.Data[:PoseRings*PoseAngles], Radial: b.Data[PoseRings*PoseAngles : PoseRings*PoseAngles+GreySide/2]}, nil
+}

@@ -139,3 +139,22 @@ func nearestFilled[T any](cand [][]T, s, c int) int {
 	}
 	return best
 }
+
+// EncodeF16 writes the positional bank in the bank format: Side²·K rows of
+// Dim half floats, cell by cell.
+func (b *PosBank) EncodeF16() []byte {
+	return (&Bank{Data: b.Data, Dim: Dim, norm: make([]float32, len(b.Data)/Dim)}).EncodeF16()
+}
+
+// DecodePosBank reads a positional bank of side² cells × k patches that
+// EncodeF16 wrote. It returns an error wrapping ErrBank for anything else.
+func DecodePosBank(data []byte, side, k int) (*PosBank, error) {
+	b, err := DecodeBank(data)
+	if err != nil {
+		return nil, err
+	}
+	if b.Dim != Dim {
+		return nil, fmt.Errorf("%w: positional patches of %d values, the features have %d", ErrBank, b.Dim, Dim)
+	}
+	return NewPosBank(b.Data, side, k)
+}

@@ -51,6 +51,12 @@ func Open(c *models.Card, dir string, opt onnx.Options, search func(*ia.Bank) (i
 			return nil, fmt.Errorf("%s/%s: %w", c.Name, c.Version, err)
 		}
 	}
+	if pi := c.Anomaly.Positional; pi != nil {
+		if m.Pos, err = loadPositional(pi, dir, Params(c).Grid); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("%s/%s: %w", c.Name, c.Version, err)
+		}
+	}
 	if search != nil {
 		s, err := search(bank)
 		if err != nil {
@@ -83,6 +89,26 @@ func loadGlobal(g *models.GlobalInfo, dir string, bank *ia.Bank) (*ia.Global, er
 	return gl, nil
 }
 
+// loadPositional reads the positional part pi of a model with g tiles per side.
+func loadPositional(pi *models.PositionalInfo, dir string, g int) (*ia.Positional, error) {
+	data, err := os.ReadFile(filepath.Join(dir, pi.File))
+	if err != nil {
+		return nil, err
+	}
+	pb, err := ia.DecodePosBank(data, ia.Side*g, pi.K)
+	if err != nil {
+		return nil, err
+	}
+	if data, err = os.ReadFile(filepath.Join(dir, pi.PoseFile)); err != nil {
+		return nil, err
+	}
+	ref, err := ia.DecodePoseRef(data)
+	if err != nil {
+		return nil, err
+	}
+	return &ia.Positional{Ref: ref, Bank: pb, TopK: max(1, pi.TopK)}, nil
+}
+
 // Params are the scoring settings a card records.
 func Params(c *models.Card) ia.Params {
 	a := c.Anomaly
@@ -90,6 +116,7 @@ func Params(c *models.Card) ia.Params {
 	if a.Global != nil {
 		p.PatchRef, p.GlobalRef = a.Global.PatchRef, a.Global.GlobalRef
 	}
+	p.Norm = iaNorm(a.Norm)
 	return p
 }
 
