@@ -115,6 +115,9 @@ type AnomalyInfo struct {
 	// TopK is how many of the largest patch distances the patch score
 	// averages; 0 (versions before it) or 1: the largest alone.
 	TopK int `json:"score_top_k,omitempty"`
+	// MedianOffset is the share of the image's median patch distance the
+	// patch score subtracts (0: none, as versions before it).
+	MedianOffset float32 `json:"score_median_offset,omitempty"`
 	// Global, when set, is the image-level half of the score (see
 	// GlobalInfo); nil: the score is the largest patch distance alone.
 	Global *GlobalInfo `json:"global,omitempty"`

@@ -29,6 +29,11 @@ type Params struct {
 	// largest patch distances (0 or 1: the largest alone): a defect that
 	// spans several patches counts more than one stray patch.
 	TopK int
+	// MedianOffset, when above 0, subtracts this share of the median patch
+	// distance from the patch score: a tile whose every patch sits a
+	// little farther from the bank (brightness, surface) loses that level,
+	// while an uneven surface, which raises many patches, keeps the rest.
+	MedianOffset float32
 	// PatchRef and GlobalRef, when both are set, make the image score
 	// Combine(largest patch distance, global distance): each part divided
 	// by its reference, added (see Global). Zero: the largest patch
@@ -135,9 +140,9 @@ type Model struct {
 	Global *Global
 	// Pos, when set with P.Norm, adds the positional distance (the parts'
 	// pose found on the input) to the image score and the heatmap.
-	Pos    *Positional
-	r      embed.Runner
-	tiles  []float32
+	Pos   *Positional
+	r     embed.Runner
+	tiles []float32
 }
 
 var _ inspector.Locator = (*Model)(nil)
@@ -233,7 +238,7 @@ func (m *Model) Parts(ctx context.Context, x, f []float32) (Parts, error) {
 	if err := m.Search.Nearest(ctx, f, p.D); err != nil {
 		return p, err
 	}
-	p.Patch = TopMean(p.D, m.P.TopK)
+	p.Patch = m.P.PatchScore(p.D)
 	if m.Global != nil {
 		p.Global = m.Global.Distance(f)
 	}
@@ -247,6 +252,16 @@ func (m *Model) Parts(ctx context.Context, x, f []float32) (Parts, error) {
 		p.Pos = TopMean(p.PosD, m.Pos.TopK)
 	}
 	return p, nil
+}
+
+// PatchScore is the patch part of the image score: the mean of the TopK
+// largest patch distances, less MedianOffset × their median.
+func (p Params) PatchScore(d []float32) float32 {
+	s := TopMean(d, p.TopK)
+	if p.MedianOffset > 0 && len(d) > 0 {
+		s -= p.MedianOffset * Quantile(d, 0.5)
+	}
+	return s
 }
 
 // CombineParts is the image score of the parts.

@@ -91,6 +91,9 @@ type Options struct {
 	// TopK, when above 1, makes the patch score the mean of the TopK
 	// largest patch distances (ia.Params.TopK).
 	TopK int
+	// MedianOffset subtracts this share of the image's median patch
+	// distance from the patch score (ia.Params.MedianOffset).
+	MedianOffset float32
 	// GlobalWords, when above 0, gives the model a global part with this
 	// many words (ia.Global; ia.DefaultWords); 0: patch scores alone.
 	GlobalWords int
@@ -285,7 +288,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	fmt.Fprintf(opt.Out, "bank: %d of %d patches (greedy coreset%s) in %.1f s\n", st.Bank, st.Patches,
 		map[bool]string{true: fmt.Sprintf(", two stages via %d", st.Pool), false: ""}[st.Pool != st.Patches], time.Since(embedStart).Seconds()-embedSecs)
 
-	params := ia.Params{Grid: opt.Grid, Sigma: 1, TopK: opt.TopK}
+	params := ia.Params{Grid: opt.Grid, Sigma: 1, TopK: opt.TopK, MedianOffset: opt.MedianOffset}
 	scorer, err := ia.New(nil, bank, params)
 	if err != nil {
 		return nil, err
@@ -399,6 +402,9 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	if opt.TopK > 1 {
 		scoreWhat = fmt.Sprintf("mean of the %d largest patch distances", opt.TopK)
 	}
+	if opt.MedianOffset > 0 {
+		scoreWhat = fmt.Sprintf("%s − %.2g × their median", scoreWhat, opt.MedianOffset)
+	}
 	switch {
 	case norm != nil:
 		scoreWhat = fmt.Sprintf("(%s − %.4g) / %.4g", scoreWhat, norm.PatchMean, norm.PatchSD)
@@ -423,7 +429,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 			ScoreOK: th.ScoreOK, ScoreNOK: th.ScoreNOK, Quantile: th.Quantile, Margin: th.Margin, HeldOutOK: th.N,
 			Images: st.Images, Patches: st.Patches, Pool: st.Pool, BankSize: st.Bank, Ratio: opt.Fit.Ratio, ImageKeep: opt.Fit.ImageKeep,
 			Proj: opt.Fit.Proj, Seed: opt.Fit.Seed, Eval: evalRes, BackboneOutputs: onnx.FeatureOutputs, Global: globalInfo, TopK: max(opt.TopK, 1),
-			Positional: posInfo, Norm: norm, ThresholdZ: th.Z,
+			Positional: posInfo, Norm: norm, ThresholdZ: th.Z, MedianOffset: opt.MedianOffset,
 		},
 		FileSHA256: fileSums,
 		// The drift monitor's baseline: the held-out OK images' top
@@ -500,7 +506,7 @@ func fitGlobal(ctx context.Context, ev *evaluator, train, val []datasets.Sample,
 		if err := ev.m.Search.Nearest(ctx, f, d); err != nil {
 			return nil, err
 		}
-		patch = append(patch, ia.TopMean(d, ev.m.P.TopK))
+		patch = append(patch, ev.m.P.PatchScore(d))
 		global = append(global, g.Distance(f))
 	}
 	if len(patch) == 0 {

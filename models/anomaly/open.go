@@ -112,7 +112,7 @@ func loadPositional(pi *models.PositionalInfo, dir string, g int) (*ia.Positiona
 // Params are the scoring settings a card records.
 func Params(c *models.Card) ia.Params {
 	a := c.Anomaly
-	p := ia.Params{Grid: a.Grid, Sigma: a.Sigma, ScoreOK: a.ScoreOK, ScoreNOK: a.ScoreNOK, TopK: a.TopK}
+	p := ia.Params{Grid: a.Grid, Sigma: a.Sigma, ScoreOK: a.ScoreOK, ScoreNOK: a.ScoreNOK, TopK: a.TopK, MedianOffset: a.MedianOffset}
 	if a.Global != nil {
 		p.PatchRef, p.GlobalRef = a.Global.PatchRef, a.Global.GlobalRef
 	}
