@@ -105,18 +105,37 @@ func NewPoseRef(greys [][]float32) (*PoseRef, error) {
 
 // Estimate returns the pose of the part in a grey image (GreySide²): the
 // centre from the radial profile, then the centre within a pixel of it and
-// the angle whose polar image correlates best with the reference's.
+// the angle whose polar image correlates best with the reference's (every
+// angle at the first centre, a few degrees around the best one at its
+// neighbours).
 func (r *PoseRef) Estimate(grey []float32) Pose {
 	cx0, cy0 := r.centre(grey)
+	na := PoseAngles
+	all := r.correlate(polar(grey, cx0, cy0), 0, na)
+	s0 := 0
+	for s, c := range all {
+		if c > all[s0] {
+			s0 = s
+		}
+	}
+	const near = 3 // shifts either side of s0 tried at the neighbours
 	var corrs [3][3]float64
-	best, bx, by, bs := math.Inf(-1), 1, 1, 0
+	best, bx, by, bs := math.Inf(-1), 1, 1, s0
 	var bestCorr []float64
 	for j := 0; j < 3; j++ {
 		for i := 0; i < 3; i++ {
-			c, s, corr := r.angle(grey, cx0+float64(i-1), cy0+float64(j-1))
-			corrs[j][i] = c
-			if c > best {
-				best, bx, by, bs, bestCorr = c, i, j, s, corr
+			corr := all
+			if i != 1 || j != 1 {
+				corr = r.correlate(polar(grey, cx0+float64(i-1), cy0+float64(j-1)), s0-near, 2*near+1)
+			}
+			for k := -near; k <= near; k++ {
+				s := (s0 + k + na) % na
+				if corr[s] > corrs[j][i] || k == -near {
+					corrs[j][i] = corr[s]
+				}
+				if corr[s] > best {
+					best, bx, by, bs, bestCorr = corr[s], i, j, s, corr
+				}
 			}
 		}
 	}
@@ -127,24 +146,33 @@ func (r *PoseRef) Estimate(grey []float32) Pose {
 	if by == 1 {
 		fy = parabola(corrs[0][bx], corrs[1][bx], corrs[2][bx])
 	}
-	na := PoseAngles
-	shift := float64(bs) + parabola(bestCorr[(bs+na-1)%na], bestCorr[bs], bestCorr[(bs+1)%na])
+	shift := float64(bs)
+	if prev, next := bestCorr[(bs+na-1)%na], bestCorr[(bs+1)%na]; !math.IsInf(prev, -1) && !math.IsInf(next, -1) {
+		shift += parabola(prev, bestCorr[bs], next)
+	}
 	n := float64(GreySide)
 	return Pose{CX: (cx0 + float64(bx-1) + fx) / n, CY: (cy0 + float64(by-1) + fy) / n, Angle: 2 * math.Pi * shift / float64(na)}
 }
 
-// angle correlates the polar image around (cx, cy) with the reference's at
-// every shift and returns the best correlation, its shift and all of them.
-func (r *PoseRef) angle(grey []float32, cx, cy float64) (float64, int, []float64) {
-	p := polar(grey, cx, cy)
+// correlate returns, for count shifts from first on (mod PoseAngles), the
+// correlation of the polar image p turned by the shift with the
+// reference's; the other shifts hold −Inf.
+func (r *PoseRef) correlate(p []float32, first, count int) []float64 {
 	na := PoseAngles
 	corr := make([]float64, na)
+	for s := range corr {
+		corr[s] = math.Inf(-1)
+	}
 	twice := make([]float32, 2*na)
+	for k := 0; k < count; k++ {
+		corr[((first+k)%na+na)%na] = 0
+	}
 	for i := 0; i < PoseRings; i++ {
 		copy(twice, p[i*na:(i+1)*na])
 		copy(twice[na:], p[i*na:(i+1)*na])
 		ref := r.Polar[i*na : (i+1)*na]
-		for s := 0; s < na; s++ {
+		for k := 0; k < count; k++ {
+			s := ((first+k)%na + na) % na
 			t := twice[s : s+na]
 			var c float32
 			for j, v := range ref {
@@ -153,13 +181,7 @@ func (r *PoseRef) angle(grey []float32, cx, cy float64) (float64, int, []float64
 			corr[s] += float64(c)
 		}
 	}
-	best := 0
-	for s, c := range corr {
-		if c > corr[best] {
-			best = s
-		}
-	}
-	return corr[best], best, corr
+	return corr
 }
 
 // centre finds the centre (grey pixels) whose radial profile is nearest
@@ -206,15 +228,39 @@ func parabola(a, b, c float64) float64 {
 	return math.Max(-0.5, math.Min(0.5, 0.5*(a-c)/den))
 }
 
+// ringOf[(dy+GreySide)·2·GreySide + dx+GreySide] is the one-pixel ring
+// of pixel (cx+dx, cy+dy) around a centre (cx, cy) on a pixel corner
+// (whole numbers; pixel centres lie at i+0.5): the centre search measures
+// 81 radial profiles per frame.
+var ringOf = func() []uint8 {
+	n := GreySide
+	t := make([]uint8, 4*n*n)
+	for dy := -n; dy < n; dy++ {
+		for dx := -n; dx < n; dx++ {
+			t[(dy+n)*2*n+dx+n] = uint8(min(math.Hypot(float64(dx)+0.5, float64(dy)+0.5), 255))
+		}
+	}
+	return t
+}()
+
 // radial is the mean grey of the pixels in each one-pixel ring around
 // (cx, cy) (pixel centres at i+0.5), GreySide/2 rings.
 func radial(grey []float32, cx, cy float64) []float32 {
 	n := GreySide
 	sum := make([]float32, n/2)
 	cnt := make([]float32, n/2)
+	// a centre on a pixel corner (whole-pixel offsets from the middle, as
+	// the centre search uses) takes the table
+	ix, iy := cx, cy
+	table := ix == math.Floor(ix) && iy == math.Floor(iy) && ix >= 0 && iy >= 0 && ix <= float64(n) && iy <= float64(n)
 	for y := 0; y < n; y++ {
 		for x := 0; x < n; x++ {
-			r := int(math.Hypot(float64(x)+0.5-cx, float64(y)+0.5-cy))
+			var r int
+			if table {
+				r = int(ringOf[(y-int(iy)+n)*2*n+x-int(ix)+n])
+			} else {
+				r = int(math.Hypot(float64(x)+0.5-cx, float64(y)+0.5-cy))
+			}
 			if r < n/2 {
 				sum[r] += grey[y*n+x]
 				cnt[r]++

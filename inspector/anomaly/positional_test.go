@@ -242,3 +242,21 @@ func TestPositionalSeesWhatIsMissing(t *testing.T) {
 		t.Error("a positional bank from no images was accepted")
 	}
 }
+
+// The radial profile's lookup table (centres on pixel corners) gives what
+// the distances themselves give.
+func TestRadialTable(t *testing.T) {
+	g, err := Grey(part(112, 0.52, 0.47, 1), 112)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range [][2]float64{{28, 28}, {24, 31}, {32, 25}} {
+		fast := radial(g, c[0], c[1])
+		slow := radial(g, c[0]+1e-9, c[1]+1e-9) // off the table
+		for i := range fast {
+			if math.Abs(float64(fast[i]-slow[i])) > 1e-5 {
+				t.Fatalf("centre %v ring %d: table %v, distances %v", c, i, fast[i], slow[i])
+			}
+		}
+	}
+}

@@ -422,7 +422,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 		Thresholds: inspector.Thresholds{Accept: ia.AcceptP, Reject: ia.RejectP},
 		ThresholdWhy: fmt.Sprintf("image score (%s) ≤ %s: NOK; between: uncertain. P(OK) is logistic in the score, %.1f at the one and %.1f at the other.",
 			scoreWhat, thWhy, ia.AcceptP, ia.RejectP),
-		Architecture: fmt.Sprintf("PatchCore-style anomaly model: %s feat_s8 + feat_s16 (upsampled), 3×3 average, %d-d patches; greedy-coreset memory bank of %d patches; image score = largest nearest-neighbour distance", opt.Backbone.Name, ia.Dim, bank.Len()),
+		Architecture: fmt.Sprintf("PatchCore-style anomaly model: %s feat_s8 + feat_s16 (upsampled), 3×3 average, %d-d patches; greedy-coreset memory bank of %d patches%s; image score = %s", opt.Backbone.Name, ia.Dim, bank.Len(), posWhat(posInfo), scoreWhat),
 		Kind:         models.KindAnomaly,
 		Anomaly: &models.AnomalyInfo{
 			Method: "patchcore", BankFile: BankFile, Grid: opt.Grid, FeatureDim: ia.Dim, Sigma: params.Sigma,
@@ -515,6 +515,13 @@ func fitGlobal(ctx context.Context, ev *evaluator, train, val []datasets.Sample,
 	ev.m.Global = g
 	ev.m.P.PatchRef, ev.m.P.GlobalRef = ia.Quantile(patch, opt.Quantile), ia.Quantile(global, opt.Quantile)
 	return data, nil
+}
+
+func posWhat(p *models.PositionalInfo) string {
+	if p == nil {
+		return ""
+	}
+	return fmt.Sprintf("; positional part: the part's pose (centre, rotation) found on each image, %d good patches per place of the part", p.K)
 }
 
 // fitPositional gives ev's model its positional part from the training

@@ -212,6 +212,28 @@ func TestExperiment(t *testing.T) {
 			pf.Add(f, poseRef.Estimate(trainGreys[i]))
 		}
 		trainFeats = nil
+		if os.Getenv("EXP_POSDEBUG") != "" {
+			// turn real training images by known angles: the estimates
+			// must differ by those angles (mod 90°, the flange's symmetry)
+			n := ia.GreySide
+			for i, g := range trainGreys[:12] {
+				a := float64(i) * 0.5
+				rot := make([]float32, n*n)
+				for y := 0; y < n; y++ {
+					for x := 0; x < n; x++ {
+						dx, dy := float64(x)+0.5-float64(n)/2, float64(y)+0.5-float64(n)/2
+						// rot(p) = g(Rot(−a)·p)
+						sx := math.Cos(a)*dx + math.Sin(a)*dy + float64(n)/2
+						sy := -math.Sin(a)*dx + math.Cos(a)*dy + float64(n)/2
+						xi, yi := min(max(int(sx), 0), n-1), min(max(int(sy), 0), n-1)
+						rot[y*n+x] = g[yi*n+xi]
+					}
+				}
+				p0, p1 := poseRef.Estimate(g), poseRef.Estimate(rot)
+				d := math.Mod((p1.Angle-p0.Angle-a)*180/math.Pi+720+45, 90) - 45
+				t.Logf("turned %.0f°: estimates %.1f° and %.1f°, error %.1f° (mod 90); centres (%.3f,%.3f) (%.3f,%.3f)", a*180/math.Pi, p0.Angle*180/math.Pi, p1.Angle*180/math.Pi, d, p0.CX, p0.CY, p1.CX, p1.CY)
+			}
+		}
 		if posBank, err = pf.Bank(); err != nil {
 			t.Fatal(err)
 		}
@@ -331,6 +353,15 @@ func TestExperiment(t *testing.T) {
 	report("patch smooth σ1 max", func(r rec) float32 { return ia.MaxScore(ia.Smooth(r.d, side, side, 1)) })
 	report("patch smooth σ0.7 max", func(r rec) float32 { return ia.MaxScore(ia.Smooth(r.d, side, side, 0.7)) })
 	median := func(d []float32) float32 { return ia.Quantile(d, 0.5) }
+	for _, k := range []int{20, 40, 80} {
+		for _, a := range []float32{0.25, 0.75} {
+			report(fmt.Sprintf("top-%d − %.2f median", k, a), func(r rec) float32 { return ia.TopMean(r.d, k) - a*median(r.d) })
+		}
+		report(fmt.Sprintf("top-%d smooth σ1 − median/2", k), func(r rec) float32 {
+			sm := ia.Smooth(r.d, side, side, 1)
+			return ia.TopMean(sm, k) - median(sm)/2
+		})
+	}
 	for _, k := range []int{10, 40} {
 		report(fmt.Sprintf("top-%d − median", k), func(r rec) float32 { return ia.TopMean(r.d, k) - median(r.d) })
 		report(fmt.Sprintf("top-%d − median/2", k), func(r rec) float32 { return ia.TopMean(r.d, k) - median(r.d)/2 })
@@ -493,7 +524,7 @@ func TestExperiment(t *testing.T) {
 					if r.class == okl {
 						continue
 					}
-					hit, ok, err := hotOnMask(ia.Params{}, mp.m(r), side, r.s, masks, spec)
+					hit, ok, err := hotOnMask(ia.Params{Sigma: 1}, mp.m(r), side, r.s, masks, spec)
 					if err != nil {
 						t.Fatal(err)
 					}
