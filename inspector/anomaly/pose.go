@@ -118,40 +118,45 @@ func (r *PoseRef) Estimate(grey []float32) Pose {
 			s0 = s
 		}
 	}
-	const near = 3 // shifts either side of s0 tried at the neighbours
-	var corrs [3][3]float64
-	best, bx, by, bs := math.Inf(-1), 1, 1, s0
+	// The radial centre is biased by light that falls unevenly; the
+	// correlation decides among the centres up to reach pixels away, at
+	// the shifts near s0.
+	const near, reach = 4, 2
+	w := 2*reach + 1
+	corrs := make([]float64, w*w)
+	best, bk, bs := math.Inf(-1), 0, s0
 	var bestCorr []float64
-	for j := 0; j < 3; j++ {
-		for i := 0; i < 3; i++ {
+	for j := 0; j < w; j++ {
+		for i := 0; i < w; i++ {
 			corr := all
-			if i != 1 || j != 1 {
-				corr = r.correlate(polar(grey, cx0+float64(i-1), cy0+float64(j-1)), s0-near, 2*near+1)
+			if i != reach || j != reach {
+				corr = r.correlate(polar(grey, cx0+float64(i-reach), cy0+float64(j-reach)), s0-near, 2*near+1)
 			}
-			for k := -near; k <= near; k++ {
-				s := (s0 + k + na) % na
-				if corr[s] > corrs[j][i] || k == -near {
-					corrs[j][i] = corr[s]
-				}
+			k := j*w + i
+			corrs[k] = math.Inf(-1)
+			for d := -near; d <= near; d++ {
+				s := (s0 + d + na) % na
+				corrs[k] = max(corrs[k], corr[s])
 				if corr[s] > best {
-					best, bx, by, bs, bestCorr = corr[s], i, j, s, corr
+					best, bk, bs, bestCorr = corr[s], k, s, corr
 				}
 			}
 		}
 	}
+	bx, by := bk%w, bk/w
 	fx, fy := 0.0, 0.0
-	if bx == 1 {
-		fx = parabola(corrs[by][0], corrs[by][1], corrs[by][2])
+	if bx > 0 && bx < w-1 {
+		fx = parabola(corrs[bk-1], corrs[bk], corrs[bk+1])
 	}
-	if by == 1 {
-		fy = parabola(corrs[0][bx], corrs[1][bx], corrs[2][bx])
+	if by > 0 && by < w-1 {
+		fy = parabola(corrs[bk-w], corrs[bk], corrs[bk+w])
 	}
 	shift := float64(bs)
 	if prev, next := bestCorr[(bs+na-1)%na], bestCorr[(bs+1)%na]; !math.IsInf(prev, -1) && !math.IsInf(next, -1) {
 		shift += parabola(prev, bestCorr[bs], next)
 	}
 	n := float64(GreySide)
-	return Pose{CX: (cx0 + float64(bx-1) + fx) / n, CY: (cy0 + float64(by-1) + fy) / n, Angle: 2 * math.Pi * shift / float64(na)}
+	return Pose{CX: (cx0 + float64(bx-reach) + fx) / n, CY: (cy0 + float64(by-reach) + fy) / n, Angle: 2 * math.Pi * shift / float64(na)}
 }
 
 // correlate returns, for count shifts from first on (mod PoseAngles), the

@@ -16,6 +16,12 @@ type PosBank struct {
 	Side, K int
 	// Data holds Side²·K patches of Dim values, cell by cell.
 	Data []float32
+	// Scale, when set (Side² values), divides each cell's distances: the
+	// spread of good patches at that place (the mean distance of each of
+	// its K patches to the nearest other), so a place where good parts
+	// differ anyway (an edge, the mat around the part) counts less than
+	// a place where they all look alike.
+	Scale []float32
 }
 
 // NewPosBank checks and wraps positional bank data. It returns an error
@@ -49,7 +55,42 @@ func (b *PosBank) Distances(f []float32, ps Pose, dst []float32) {
 			best = min(best, sqDist(q, cell[k*Dim:(k+1)*Dim]))
 		}
 		dst[i] = float32(math.Sqrt(float64(best)))
+		if b.Scale != nil {
+			dst[i] /= b.Scale[c]
+		}
 	}
+}
+
+// CellScales returns each cell's spread (see Scale): the mean distance of
+// each of its patches to the nearest other patch of the cell, at least
+// floor × the mean over all cells so a cell whose patches coincide does
+// not divide by nothing.
+func (b *PosBank) CellScales(floor float32) []float32 {
+	per := b.K * Dim
+	sc := make([]float32, b.Side*b.Side)
+	var total float32
+	for c := range sc {
+		cell := b.Data[c*per : (c+1)*per]
+		var sum float32
+		for i := 0; i < b.K; i++ {
+			best := float32(math.Inf(1))
+			for j := 0; j < b.K; j++ {
+				if j != i {
+					best = min(best, sqDist(cell[i*Dim:(i+1)*Dim], cell[j*Dim:(j+1)*Dim]))
+				}
+			}
+			if !math.IsInf(float64(best), 1) {
+				sum += float32(math.Sqrt(float64(best)))
+			}
+		}
+		sc[c] = sum / float32(b.K)
+		total += sc[c]
+	}
+	lo := floor * total / float32(len(sc))
+	for c := range sc {
+		sc[c] = max(sc[c], lo, 1e-6)
+	}
+	return sc
 }
 
 // PosFitter collects the posed patches of good images for a PosBank.

@@ -231,11 +231,17 @@ func TestExperiment(t *testing.T) {
 				}
 				p0, p1 := poseRef.Estimate(g), poseRef.Estimate(rot)
 				d := math.Mod((p1.Angle-p0.Angle-a)*180/math.Pi+720+45, 90) - 45
-				t.Logf("turned %.0f°: estimates %.1f° and %.1f°, error %.1f° (mod 90); centres (%.3f,%.3f) (%.3f,%.3f)", a*180/math.Pi, p0.Angle*180/math.Pi, p1.Angle*180/math.Pi, d, p0.CX, p0.CY, p1.CX, p1.CY)
+				defer t.Logf("turned %.0f°: estimates %.1f° and %.1f°, error %.1f° (mod 90); centres (%.3f,%.3f) (%.3f,%.3f)", a*180/math.Pi, p0.Angle*180/math.Pi, p1.Angle*180/math.Pi, d, p0.CX, p0.CY, p1.CX, p1.CY)
 			}
+		}
+		if os.Getenv("EXP_POSDEBUG") == "only" {
+			return
 		}
 		if posBank, err = pf.Bank(); err != nil {
 			t.Fatal(err)
+		}
+		if f, err := strconv.ParseFloat(os.Getenv("EXP_POSSCALE"), 32); err == nil {
+			posBank.Scale = posBank.CellScales(float32(f))
 		}
 	}
 	baseK, _ := strconv.Atoi(env("EXP_BASEK", "1"))
@@ -507,6 +513,27 @@ func TestExperiment(t *testing.T) {
 					o := make([]float32, len(r.d))
 					for i := range o {
 						o[i] = max(r.d[i]/pq99, r.pos[i]/qq99)
+					}
+					return o
+				}},
+				{"patch/mean + pos/mean", func(r rec) []float32 {
+					o := make([]float32, len(r.d))
+					for i := range o {
+						o[i] = r.d[i]/pm + r.pos[i]/qm
+					}
+					return o
+				}},
+				{"max(patch/mean, 1.5 pos/mean)", func(r rec) []float32 {
+					o := make([]float32, len(r.d))
+					for i := range o {
+						o[i] = max(r.d[i]/pm, 1.5*r.pos[i]/qm)
+					}
+					return o
+				}},
+				{"max(patch/q, 1.5 pos/q)", func(r rec) []float32 {
+					o := make([]float32, len(r.d))
+					for i := range o {
+						o[i] = max(r.d[i]/pq99, 1.5*r.pos[i]/qq99)
 					}
 					return o
 				}},
