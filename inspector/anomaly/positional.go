@@ -61,6 +61,10 @@ func (b *PosBank) Distances(f []float32, ps Pose, dst []float32) {
 	}
 }
 
+// ScaleFloor is the least cell scale, as a share of the mean over all
+// cells (CellScales).
+const ScaleFloor = 0.5
+
 // CellScales returns each cell's spread (see Scale): the mean distance of
 // each of its patches to the nearest other patch of the cell, at least
 // floor × the mean over all cells so a cell whose patches coincide does
@@ -162,6 +166,7 @@ func (p *PosFitter) Bank() (*PosBank, error) {
 			}
 		}
 	})
+	b.Scale = b.CellScales(ScaleFloor)
 	return b, nil
 }
 
@@ -182,20 +187,38 @@ func nearestFilled[T any](cand [][]T, s, c int) int {
 }
 
 // EncodeF16 writes the positional bank in the bank format: Side²·K rows of
-// Dim half floats, cell by cell.
+// Dim half floats, cell by cell, then the cells' Scale (Side² values,
+// zero-padded to whole rows of Dim).
 func (b *PosBank) EncodeF16() []byte {
-	return (&Bank{Data: b.Data, Dim: Dim, norm: make([]float32, len(b.Data)/Dim)}).EncodeF16()
+	rows := (len(b.Scale) + Dim - 1) / Dim
+	data := make([]float32, len(b.Data)+rows*Dim)
+	copy(data, b.Data)
+	copy(data[len(b.Data):], b.Scale)
+	return (&Bank{Data: data, Dim: Dim, norm: make([]float32, len(data)/Dim)}).EncodeF16()
 }
 
-// DecodePosBank reads a positional bank of side² cells × k patches that
-// EncodeF16 wrote. It returns an error wrapping ErrBank for anything else.
+// DecodePosBank reads a positional bank of side² cells × k patches and
+// their scales that EncodeF16 wrote. It returns an error wrapping ErrBank
+// for anything else.
 func DecodePosBank(data []byte, side, k int) (*PosBank, error) {
 	b, err := DecodeBank(data)
 	if err != nil {
 		return nil, err
 	}
-	if b.Dim != Dim {
-		return nil, fmt.Errorf("%w: positional patches of %d values, the features have %d", ErrBank, b.Dim, Dim)
+	cells := side * side
+	rows := (cells + Dim - 1) / Dim
+	if b.Dim != Dim || b.Len() != cells*k+rows {
+		return nil, fmt.Errorf("%w: positional file of %d×%d values, want %d×%d", ErrBank, b.Len(), b.Dim, cells*k+rows, Dim)
 	}
-	return NewPosBank(b.Data, side, k)
+	pb, err := NewPosBank(b.Data[:cells*k*Dim], side, k)
+	if err != nil {
+		return nil, err
+	}
+	pb.Scale = b.Data[cells*k*Dim : cells*k*Dim+cells]
+	for _, v := range pb.Scale {
+		if !(v > 0) {
+			return nil, fmt.Errorf("%w: positional scale %v", ErrBank, v)
+		}
+	}
+	return pb, nil
 }

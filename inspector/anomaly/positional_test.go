@@ -1,6 +1,7 @@
 package anomaly
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -150,6 +151,10 @@ func TestPosDistancesMatchBruteForce(t *testing.T) {
 	for i := range f {
 		f[i] = rng.Float32()
 	}
+	b.Scale = make([]float32, side*side)
+	for i := range b.Scale {
+		b.Scale[i] = 0.5 + rng.Float32()
+	}
 	ps := Pose{CX: 0.52, CY: 0.47, Angle: 0.7}
 	got := make([]float32, side*side)
 	b.Distances(f, ps, got)
@@ -170,6 +175,7 @@ func TestPosDistancesMatchBruteForce(t *testing.T) {
 			}
 			best = min(best, math.Sqrt(s))
 		}
+		best /= float64(b.Scale[cy*side+cx])
 		if math.Abs(float64(got[i])-best) > 1e-4*best+1e-5 {
 			t.Fatalf("patch %d: %.6f, brute force %.6f", i, got[i], best)
 		}
@@ -258,5 +264,54 @@ func TestRadialTable(t *testing.T) {
 				t.Fatalf("centre %v ring %d: table %v, distances %v", c, i, fast[i], slow[i])
 			}
 		}
+	}
+}
+
+// The positional bank and the pose reference survive their files (half
+// floats: within 0.2 %), and a file of the wrong shape is refused.
+func TestPositionalRoundTrip(t *testing.T) {
+	const side, k = 4, 2
+	rng := rand.New(rand.NewPCG(9, 10))
+	data := make([]float32, side*side*k*Dim)
+	for i := range data {
+		data[i] = rng.Float32()
+	}
+	b, _ := NewPosBank(data, side, k)
+	b.Scale = b.CellScales(ScaleFloor)
+	got, err := DecodePosBank(b.EncodeF16(), side, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range data {
+		if math.Abs(float64(got.Data[i]-v)) > 2e-3*math.Abs(float64(v))+1e-4 {
+			t.Fatalf("value %d: %v, was %v", i, got.Data[i], v)
+		}
+	}
+	for i, v := range b.Scale {
+		if math.Abs(float64(got.Scale[i]-v)) > 2e-3*float64(v) {
+			t.Fatalf("scale %d: %v, was %v", i, got.Scale[i], v)
+		}
+	}
+	if _, err := DecodePosBank(b.EncodeF16(), side, k+1); !errors.Is(err, ErrBank) {
+		t.Errorf("wrong K: %v, want ErrBank", err)
+	}
+	var greys [][]float32
+	for i := 0; i < 3; i++ {
+		g, _ := Grey(part(112, 0.5, 0.5, float64(i)), 112)
+		greys = append(greys, g)
+	}
+	ref, err := NewPoseRef(greys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref2, err := DecodePoseRef(ref.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p1, p2 := ref.Estimate(greys[1]), ref2.Estimate(greys[1]); angleDiff(p1.Angle, p2.Angle) > 0.02 || math.Abs(p1.CX-p2.CX) > 0.01 {
+		t.Errorf("pose %+v from the reference, %+v from its file", p1, p2)
+	}
+	if _, err := DecodePoseRef(b.EncodeF16()); !errors.Is(err, ErrBank) {
+		t.Errorf("a positional bank read as a pose reference: %v, want ErrBank", err)
 	}
 }

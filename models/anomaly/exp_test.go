@@ -243,6 +243,9 @@ func TestExperiment(t *testing.T) {
 		if f, err := strconv.ParseFloat(os.Getenv("EXP_POSSCALE"), 32); err == nil {
 			posBank.Scale = posBank.CellScales(float32(f))
 		}
+		if os.Getenv("EXP_POSSCALE") == "none" {
+			posBank.Scale = nil
+		}
 	}
 	baseK, _ := strconv.Atoi(env("EXP_BASEK", "1"))
 	search, err := onnx.NewNearest(bank, onnx.Options{Threads: 2})
