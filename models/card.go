@@ -167,8 +167,9 @@ type PositionalInfo struct {
 }
 
 // ScoreNorm holds the held-out good images' mean and standard deviation of
-// each part score (a zero SD: no such part) and the heatmap's scale of the
-// positional part (see inspector/anomaly Norm).
+// each part score (a zero SD: no such part) and their mean largest patch
+// and positional distance, which put both on one heatmap (see
+// inspector/anomaly Norm).
 type ScoreNorm struct {
 	PatchMean  float32 `json:"patch_mean"`
 	PatchSD    float32 `json:"patch_sd"`

@@ -43,7 +43,7 @@ func (a *anomalyFlags) register(cmd *cobra.Command) {
 	f.Float32Var(&a.opt.MedianOffset, "median-offset", 0, "--anomaly: subtract this share of the image's median patch distance from its patch score (0.5 with --top-k 40 ranks magnetic-tile best: tiles differ in level, an uneven surface keeps half its rise); 0: none")
 	f.IntVar(&a.opt.GlobalWords, "global-words", 0, fmt.Sprintf("--anomaly: words of a global part (a bag-of-words image descriptor added to the patch score, for what no single patch shows, such as a missing hole on a part of fixed shape; %d is a good start); 0: patch scores alone. Check it with the evaluation: on images whose shape or framing varies it adds false alarms", ia.DefaultWords))
 	f.IntVar(&a.opt.Positional, "positional", 0, "--anomaly: patches per place of a positional part (16 is a good start), for parts of one shape laid at a placement mark at any angle: each image's pose is found and every patch is compared with what good parts show at the same place, so something missing (a hole) is seen where it is missing; 0: none. With it (or --global-words) the threshold is the held-out OK images' mean + 2.33 / 3.09 standard deviations of the summed, standardised parts")
-	f.IntVar(&a.opt.PosTopK, "positional-top-k", 1, "--anomaly: the positional score is the mean of the k largest positional distances")
+	f.IntVar(&a.opt.PosTopK, "positional-top-k", 3, "--anomaly: the positional score is the mean of the k largest positional distances")
 	f.StringVar(&a.opt.Masks, "masks", "", "--anomaly: folder MASKS/<class>/<image>.png of defect masks, to check where the heatmap points (demo-data writes datasets/demo-defects-masks)")
 }
 

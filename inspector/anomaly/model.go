@@ -55,7 +55,7 @@ type Norm struct {
 	PosMean, PosSD       float32
 	// PatchHot and PosHot put the patch and positional distances on one
 	// heatmap: a cell shows the larger of d and pos·PatchHot/PosHot (the
-	// held-out images' 99 % quantiles of their largest cell).
+	// held-out good images' mean largest patch and positional distance).
 	PatchHot, PosHot float32
 }
 
@@ -351,8 +351,8 @@ func (p Params) Heatmap(d []float32, side int, score float32) *inspector.Heatmap
 	switch {
 	case p.Norm != nil:
 		// the thresholds are in standardised units; the cells in patch
-		// distances, where the held-out images' largest reach PatchHot
-		scale = p.Norm.PatchHot * 1.1
+		// distances, where a good image's largest is PatchHot on average
+		scale = p.Norm.PatchHot * 1.5
 	case p.PatchRef > 0 && p.GlobalRef > 0 && p.ScoreOK > 0:
 		scale = p.PatchRef * p.ScoreNOK / p.ScoreOK
 	}

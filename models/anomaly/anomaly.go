@@ -104,7 +104,7 @@ type Options struct {
 	// PosSpread is how many cells around its canonical place a training
 	// patch joins (default 1: absorbs the pose's error).
 	PosSpread int
-	// PosTopK averages the largest positional distances (default 1).
+	// PosTopK averages the largest positional distances (default 3).
 	PosTopK int
 	// Masks is a folder MASKS/<class>/<name>.png of defect masks (white
 	// on the defect) for the heatmap check; empty: none.
@@ -158,7 +158,7 @@ func (o *Options) defaults() {
 		o.PosSpread = 1
 	}
 	if o.PosTopK <= 0 {
-		o.PosTopK = 1
+		o.PosTopK = 3
 	}
 }
 
@@ -577,14 +577,15 @@ func fitNorm(ctx context.Context, ev *evaluator, val []datasets.Sample) (*models
 	if len(patch) < 2 {
 		return nil, fmt.Errorf("%w: %d held-out good images; standardising the parts needs at least 2", ia.ErrNoImages, len(patch))
 	}
-	n := &models.ScoreNorm{PatchHot: ia.Quantile(patchMax, 0.99)}
+	n := &models.ScoreNorm{}
+	n.PatchHot, _ = ia.MeanSD(patchMax)
 	n.PatchMean, n.PatchSD = ia.MeanSD(patch)
 	if ev.m.Global != nil {
 		n.GlobalMean, n.GlobalSD = ia.MeanSD(global)
 	}
 	if ev.m.Pos != nil {
 		n.PosMean, n.PosSD = ia.MeanSD(pos)
-		n.PosHot = ia.Quantile(posMax, 0.99)
+		n.PosHot, _ = ia.MeanSD(posMax)
 	}
 	if n.PatchSD <= 0 || (ev.m.Global != nil && n.GlobalSD <= 0) || (ev.m.Pos != nil && n.PosSD <= 0) {
 		return nil, fmt.Errorf("%w: the held-out good images' part scores do not vary; they cannot be standardised", ia.ErrNoImages)
@@ -933,10 +934,12 @@ func hotOnMask(p ia.Params, d []float32, side int, s datasets.Sample, masks stri
 	if m.Empty() {
 		return false, false, fmt.Errorf("anomaly: mask %s is not an image", path)
 	}
-	hm := p.Heatmap(d, side, ia.MaxScore(d))
+	// the hottest cell of the smoothed map before it is quantised, where
+	// cells above the scale would tie at 255
+	sm := ia.Smooth(d, side, side, max(p.Sigma, 1e-3))
 	best := 0
-	for i, v := range hm.Data {
-		if v > hm.Data[best] {
+	for i, v := range sm {
+		if v > sm[best] {
 			best = i
 		}
 	}
