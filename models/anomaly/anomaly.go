@@ -45,9 +45,18 @@ const (
 	PoseFile = "pose.f16"
 )
 
-// Standardised thresholds (Options.Positional, GlobalWords): OK up to the
-// held-out good images' mean + ZOK standard deviations, NOK from + ZNOK,
-// the normal distribution's 99 % and 99.9 % points.
+// Threshold rules (Options.ThresholdRule). RuleZ: OK up to the held-out
+// good images' mean + ZOK standard deviations, NOK from + ZNOK (the normal
+// distribution's 99 % and 99.9 % points); with a few dozen held-out images
+// a mean and an SD are far steadier than a 99 % quantile, which is then
+// practically their largest score. RuleQuantile: OK up to the Quantile,
+// NOK from that × (1 + Margin), the rule of earlier versions.
+const (
+	RuleZ        = "z"
+	RuleQuantile = "quantile"
+)
+
+// ZOK and ZNOK are RuleZ's multiples of the standard deviation.
 const (
 	ZOK  = 2.33
 	ZNOK = 3.09
@@ -63,6 +72,8 @@ var (
 	// ErrMixedShapes is returned when images of different aspect ratios
 	// would be stretched differently (use letterbox).
 	ErrMixedShapes = errors.New("images of different aspect ratios")
+	// ErrBadOption is returned for an option Train does not know.
+	ErrBadOption = errors.New("bad option")
 )
 
 // Options configure Train.
@@ -79,8 +90,11 @@ type Options struct {
 	Resize inspector.ResizeMode // default letterbox
 	ROI    *inspector.Rect
 	Fit    ia.FitOptions
-	// Quantile and Margin set the threshold from held-out good images
-	// (defaults 0.99 and 0.10).
+	// ThresholdRule is how the thresholds come from the held-out good
+	// images' scores: RuleZ (the default) or RuleQuantile.
+	ThresholdRule string
+	// Quantile and Margin set the threshold of RuleQuantile (defaults 0.99
+	// and 0.10).
 	Quantile, Margin float64
 	// ValFrac and TestFrac are the good images held out for the
 	// threshold and for the test figures (defaults 0.15 and 0.25).
@@ -127,6 +141,9 @@ func (o *Options) defaults() {
 	}
 	if o.Quantile <= 0 {
 		o.Quantile = 0.99
+	}
+	if o.ThresholdRule == "" {
+		o.ThresholdRule = RuleZ
 	}
 	if o.Margin < 0 {
 		o.Margin = 0
@@ -183,6 +200,9 @@ type Result struct {
 func Train(ctx context.Context, opt Options) (*Result, error) {
 	opt.defaults()
 	start := opt.Now()
+	if opt.ThresholdRule != RuleZ && opt.ThresholdRule != RuleQuantile {
+		return nil, fmt.Errorf("%w: threshold rule %q (want %s or %s)", ErrBadOption, opt.ThresholdRule, RuleZ, RuleQuantile)
+	}
 	ds, err := loadDataset(opt.Data, opt.OKLabels)
 	if err != nil {
 		return nil, err
@@ -342,7 +362,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	valScores, probs := ev.scores(ctx, sp.Val, opt.Out)
 	problems = append(problems, probs...)
 	var th ia.Threshold
-	if norm != nil {
+	if opt.ThresholdRule == RuleZ {
 		th, err = ia.ChooseThresholdZ(valScores, ZOK, ZNOK)
 	} else {
 		th, err = ia.ChooseThreshold(valScores, opt.Quantile, opt.Margin)

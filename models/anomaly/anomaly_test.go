@@ -72,6 +72,7 @@ func TestTrainBadInput(t *testing.T) {
 		{"no ok label named", Options{Data: filepath.Join(dir, "mixed")}, ErrNoOK},
 		{"ok label without images", Options{Data: filepath.Join(dir, "mixed"), OKLabels: []string{"good"}}, ErrNoOK},
 		{"mixed aspect ratios stretched", Options{Data: filepath.Join(dir, "mixed"), OKLabels: []string{"ok"}, Resize: inspector.ResizeStretch}, ErrMixedShapes},
+		{"unknown threshold rule", Options{Data: filepath.Join(dir, "mixed"), OKLabels: []string{"ok"}, ThresholdRule: "median"}, ErrBadOption},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.opt.Name, tc.opt.Registry = "m", reg
