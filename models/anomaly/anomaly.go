@@ -363,6 +363,9 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	problems = append(problems, probs...)
 	var th ia.Threshold
 	if opt.ThresholdRule == RuleZ {
+		if len(valScores) < 2 {
+			return nil, fmt.Errorf("%w: %d held-out OK image; the z threshold rule needs at least 2 (add OK images, or use the quantile rule)", ErrNoOK, len(valScores))
+		}
 		th, err = ia.ChooseThresholdZ(valScores, ZOK, ZNOK)
 	} else {
 		th, err = ia.ChooseThreshold(valScores, opt.Quantile, opt.Margin)
