@@ -58,7 +58,7 @@ func TestPoseRecoversRotation(t *testing.T) {
 	const s = 112
 	rng := rand.New(rand.NewPCG(3, 4))
 	var greys [][]float32
-	for i := 0; i < 8; i++ {
+	for i := 0; i < 5; i++ {
 		cx, cy, a := 0.5, 0.5, 0.0
 		if i > 0 {
 			cx, cy, a = 0.5+0.06*(rng.Float64()-0.5), 0.5+0.06*(rng.Float64()-0.5), 2*math.Pi*rng.Float64()
@@ -101,7 +101,6 @@ func TestPoseRecoversRotation(t *testing.T) {
 		{"turned 37°", 0.5, 0.5, 37 * math.Pi / 180},
 		{"turned 200°, shifted", 0.54, 0.47, 200 * math.Pi / 180},
 		{"turned 301°, shifted", 0.46, 0.53, 301 * math.Pi / 180},
-		{"turned 90°, shifted", 0.52, 0.52, 90 * math.Pi / 180},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for i, q := range canon(tc.cx, tc.cy, tc.angle) {
