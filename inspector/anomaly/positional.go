@@ -3,6 +3,7 @@ package anomaly
 import (
 	"fmt"
 	"math"
+	"runtime"
 )
 
 // PosBank is the positional part of a model for parts of one shape laid at
@@ -46,19 +47,22 @@ func (b *PosBank) cellOf(i int, ps Pose) int {
 // nearest patch of its canonical cell. f holds the image's Side² patches.
 func (b *PosBank) Distances(f []float32, ps Pose, dst []float32) {
 	per := b.K * Dim
-	for i := range dst {
-		q := f[i*Dim : (i+1)*Dim]
-		c := b.cellOf(i, ps)
-		best := float32(math.Inf(1))
-		cell := b.Data[c*per : (c+1)*per]
-		for k := 0; k < b.K; k++ {
-			best = min(best, sqDist(q, cell[k*Dim:(k+1)*Dim]))
+	// split over the cores: a frame's budget is a few milliseconds
+	parallel(len(dst), runtime.GOMAXPROCS(0), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			q := f[i*Dim : (i+1)*Dim]
+			c := b.cellOf(i, ps)
+			best := float32(math.Inf(1))
+			cell := b.Data[c*per : (c+1)*per]
+			for k := 0; k < b.K; k++ {
+				best = min(best, sqDist(q, cell[k*Dim:(k+1)*Dim]))
+			}
+			dst[i] = float32(math.Sqrt(float64(best)))
+			if b.Scale != nil {
+				dst[i] /= b.Scale[c]
+			}
 		}
-		dst[i] = float32(math.Sqrt(float64(best)))
-		if b.Scale != nil {
-			dst[i] /= b.Scale[c]
-		}
-	}
+	})
 }
 
 // ScaleFloor is the least cell scale, as a share of the mean over all
