@@ -24,7 +24,7 @@ func BenchmarkNearestGo(b *testing.B) {
 }
 
 // BenchmarkPose is the per-frame cost of finding the pose and the
-// positional distances of a 224 px input (28² patches, 16 per cell).
+// positional distances of a 224 px input (28² patches, 32 per cell).
 func BenchmarkPose(b *testing.B) {
 	const s = 224
 	var greys [][]float32
@@ -37,7 +37,7 @@ func BenchmarkPose(b *testing.B) {
 		b.Fatal(err)
 	}
 	x := part(s, 0.51, 0.49, 2.5)
-	pb, _ := NewPosBank(make([]float32, Side*Side*16*Dim), Side, 16)
+	pb, _ := NewPosBank(make([]float32, Side*Side*32*Dim), Side, 32)
 	f := make([]float32, Side*Side*Dim)
 	d := make([]float32, Side*Side)
 	b.ResetTimer()

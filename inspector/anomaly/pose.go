@@ -280,19 +280,32 @@ func radial(grey []float32, cx, cy float64) []float32 {
 	return sum
 }
 
+// polarOffsets are the polar samples' offsets from the centre, ring by
+// ring (the pose search samples 25 centres a frame).
+var polarOffsets = func() [][2]float64 {
+	half := float64(GreySide) / 2
+	out := make([][2]float64, 0, PoseRings*PoseAngles)
+	for i := 0; i < PoseRings; i++ {
+		rad := half * (0.15 + 0.8*float64(i)/float64(PoseRings-1))
+		for j := 0; j < PoseAngles; j++ {
+			a := 2 * math.Pi * float64(j) / PoseAngles
+			out = append(out, [2]float64{rad * math.Cos(a), rad * math.Sin(a)})
+		}
+	}
+	return out
+}()
+
 // polar samples the grey image bilinearly on PoseRings rings around
 // (cx, cy) and removes each ring's mean.
 func polar(grey []float32, cx, cy float64) []float32 {
 	n := GreySide
-	half := float64(n) / 2
 	out := make([]float32, PoseRings*PoseAngles)
 	for i := 0; i < PoseRings; i++ {
-		rad := half * (0.15 + 0.8*float64(i)/float64(PoseRings-1))
 		ring := out[i*PoseAngles : (i+1)*PoseAngles]
+		offs := polarOffsets[i*PoseAngles : (i+1)*PoseAngles]
 		var m float32
 		for j := range ring {
-			a := 2 * math.Pi * float64(j) / PoseAngles
-			ring[j] = bilinear(grey, n, cx+rad*math.Cos(a), cy+rad*math.Sin(a))
+			ring[j] = bilinear(grey, n, cx+offs[j][0], cy+offs[j][1])
 			m += ring[j]
 		}
 		m /= PoseAngles
