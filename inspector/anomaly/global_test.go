@@ -223,3 +223,23 @@ func TestNormAndThresholdZ(t *testing.T) {
 		t.Errorf("cells %v, want [1 1.5] (the larger of d and pos × 2/4)", cells)
 	}
 }
+
+// Cards of earlier versions (a global part with quantile references, no
+// Norm) score as they did; a Norm takes over where it is set.
+func TestCombinePartsKeepsOlderCards(t *testing.T) {
+	pp := Parts{Patch: 3, Global: 10, Pos: 2}
+	for _, c := range []struct {
+		name string
+		p    Params
+		want float32
+	}{
+		{"patch alone", Params{}, 3},
+		{"global with quantile references", Params{PatchRef: 2, GlobalRef: 5}, 3.0/2 + 10.0/5},
+		{"standardised", Params{PatchRef: 2, GlobalRef: 5, Norm: &Norm{PatchMean: 1, PatchSD: 2, GlobalMean: 8, GlobalSD: 1, PosMean: 1, PosSD: 0.5}},
+			(3-1)/2.0 + (10-8)/1.0 + (2-1)/0.5},
+	} {
+		if got := c.p.CombineParts(pp); math.Abs(float64(got-c.want)) > 1e-6 {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
