@@ -123,7 +123,11 @@ func nearestSearch(threads int) func(*ia.Bank) (ia.Searcher, error) {
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	return func(b *ia.Bank) (ia.Searcher, error) { return onnx.NewNearest(b, onnx.Options{Threads: threads}) }
+	// NoSpin: Go code runs between the backbone and the search on the
+	// same cores (docs/anomaly.md, Bench)
+	return func(b *ia.Bank) (ia.Searcher, error) {
+		return onnx.NewNearest(b, onnx.Options{Threads: threads, NoSpin: true})
+	}
 }
 
 // confirmedOKFrames writes the frames of every verdict in the store whose

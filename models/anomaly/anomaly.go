@@ -252,7 +252,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("anomaly: %w", err)
 	}
-	runner, err := onnx.OpenBackbone(pruned, onnx.Options{Threads: opt.Threads})
+	runner, err := onnx.OpenBackbone(pruned, onnx.Options{Threads: opt.Threads, NoSpin: true})
 	if err != nil {
 		return nil, fmt.Errorf("anomaly: %w", err)
 	}

@@ -14,6 +14,7 @@ package anomaly
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -27,6 +28,7 @@ import (
 	"github.com/pruefplatz/pruefplatz/inspector"
 	ia "github.com/pruefplatz/pruefplatz/inspector/anomaly"
 	"github.com/pruefplatz/pruefplatz/inspector/onnx"
+	"github.com/pruefplatz/pruefplatz/models"
 	"github.com/pruefplatz/pruefplatz/models/backbones"
 )
 
@@ -590,4 +592,45 @@ func meanSD(v []float32) (float32, float32) {
 		sd += (float64(x) - mu) * (float64(x) - mu)
 	}
 	return float32(mu), float32(math.Sqrt(sd/float64(len(v)-1))) + 1e-9
+}
+
+// BenchmarkLocate profiles one model's Locate on one image:
+// EXP_MODELDIR (a version folder) and EXP_IMAGE.
+func BenchmarkLocate(b *testing.B) {
+	lib, _ := filepath.Abs("../../.deps/onnxruntime/libonnxruntime.so.1")
+	if err := onnx.Init(lib); err != nil {
+		b.Fatal(err)
+	}
+	dir := os.Getenv("EXP_MODELDIR")
+	data, err := os.ReadFile(filepath.Join(dir, "card.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var c models.Card
+	if err := json.Unmarshal(data, &c); err != nil {
+		b.Fatal(err)
+	}
+	oo := onnx.Options{Threads: 2, NoSpin: os.Getenv("EXP_NOSPIN") != ""}
+	m, err := Open(&c, dir, oo, func(bank *ia.Bank) (ia.Searcher, error) {
+		return onnx.NewNearest(bank, oo)
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	ex, err := newExtractor(m.Runner(), c.Input, c.Anomaly.Grid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ex.Close()
+	if err := ex.tensor(os.Getenv("EXP_IMAGE")); err != nil {
+		b.Fatal(err)
+	}
+	x := append([]float32(nil), ex.x...)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := m.Locate(context.Background(), x); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

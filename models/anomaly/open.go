@@ -36,6 +36,10 @@ func Open(c *models.Card, dir string, opt onnx.Options, search func(*ia.Bank) (i
 	if c.Backbone != nil {
 		b.Name, b.License, b.Source = c.Backbone.Name, c.Backbone.License, c.Backbone.Source
 	}
+	// The model's Go code (patch features, the parts) runs between the
+	// backbone's runs on the same cores: ONNX Runtime's threads must not
+	// spin on them.
+	opt.NoSpin = true
 	r, err := onnx.OpenBackbone(b, opt)
 	if err != nil {
 		return nil, err
