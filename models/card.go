@@ -115,9 +115,22 @@ type AnomalyInfo struct {
 	// TopK is how many of the largest patch distances the patch score
 	// averages; 0 (versions before it) or 1: the largest alone.
 	TopK int `json:"score_top_k,omitempty"`
+	// MedianOffset is the share of the image's median patch distance the
+	// patch score subtracts (0: none, as versions before it).
+	MedianOffset float32 `json:"score_median_offset,omitempty"`
 	// Global, when set, is the image-level half of the score (see
 	// GlobalInfo); nil: the score is the largest patch distance alone.
 	Global *GlobalInfo `json:"global,omitempty"`
+	// Positional, when set, is the positional part (see PositionalInfo).
+	Positional *PositionalInfo `json:"positional,omitempty"`
+	// Norm, when set, makes the image score the sum of the parts, each
+	// standardised by the held-out good images (see ScoreNorm); it then
+	// supersedes Global's references.
+	Norm *ScoreNorm `json:"score_norm,omitempty"`
+	// ThresholdZ, when set, says ScoreOK and ScoreNOK are the held-out
+	// good images' mean + ThresholdZ[0] and + ThresholdZ[1] standard
+	// deviations of the image score; empty: Quantile and Margin.
+	ThresholdZ []float64 `json:"threshold_z,omitempty"`
 	// Eval holds the figures on the test split: good test images plus
 	// every defect image (never used for training or the threshold).
 	Eval *AnomalyEval `json:"eval,omitempty"`
@@ -137,6 +150,35 @@ type GlobalInfo struct {
 	PatchRef    float32 `json:"patch_ref"`
 	GlobalRef   float32 `json:"global_ref"`
 	RefQuantile float64 `json:"ref_quantile"`
+}
+
+// PositionalInfo describes an anomaly model's positional part (inspector/
+// anomaly Positional) for parts of one shape laid at a placement mark at
+// any angle: each image's pose (centre and rotation) is found against the
+// reference in PoseFile, and each patch is compared with the K patches of
+// good images that lay at its place in the part (File: Side²·K patches,
+// the bank format). TopK as the patch score's.
+type PositionalInfo struct {
+	File     string `json:"file"`
+	PoseFile string `json:"pose_file"`
+	K        int    `json:"k"`
+	Spread   int    `json:"spread_cells"`
+	TopK     int    `json:"score_top_k"`
+}
+
+// ScoreNorm holds the held-out good images' mean and standard deviation of
+// each part score (a zero SD: no such part) and their mean largest patch
+// and positional distance, which put both on one heatmap (see
+// inspector/anomaly Norm).
+type ScoreNorm struct {
+	PatchMean  float32 `json:"patch_mean"`
+	PatchSD    float32 `json:"patch_sd"`
+	GlobalMean float32 `json:"global_mean,omitempty"`
+	GlobalSD   float32 `json:"global_sd,omitempty"`
+	PosMean    float32 `json:"pos_mean,omitempty"`
+	PosSD      float32 `json:"pos_sd,omitempty"`
+	PatchHot   float32 `json:"patch_hot"`
+	PosHot     float32 `json:"pos_hot,omitempty"`
 }
 
 // AnomalyEval is an anomaly model's evaluation on images of known truth.

@@ -117,7 +117,9 @@ the same input tensors and prints both p50 and p99 and their ratio, with the ban
 				if err != nil {
 					return err
 				}
-				full, err := onnx.OpenBackbone(b, onnx.Options{Threads: threads})
+				// the same runtime settings as the model's backbone: its
+				// threads must not spin on the cores the other case uses
+				full, err := onnx.OpenBackbone(b, onnx.Options{Threads: threads, NoSpin: true})
 				if err != nil {
 					return err
 				}

@@ -36,11 +36,15 @@ func (a *anomalyFlags) register(cmd *cobra.Command) {
 	f.Float64Var(&a.opt.Fit.Ratio, "coreset-ratio", 0.01, "--anomaly: share of the OK patches the memory bank keeps (greedy coreset)")
 	f.IntVar(&a.opt.Fit.MaxBank, "max-bank", 4096, "--anomaly: most patches in the memory bank (inference time grows with it)")
 	f.Float64Var(&a.opt.Fit.ImageKeep, "image-keep", 0, "--anomaly: share of each image's patches kept before the final selection (default: chosen when the pool passes 250,000 patches)")
-	f.Float64Var(&a.opt.Quantile, "quantile", 0.99, "--anomaly: OK threshold = this quantile of the held-out OK images' scores")
-	f.Float64Var(&a.opt.Margin, "margin", 0.10, "--anomaly: NOK threshold = OK threshold × (1 + margin); between them: uncertain")
+	f.StringVar(&a.opt.ThresholdRule, "threshold-rule", anomaly.RuleZ, "--anomaly: how the thresholds come from the held-out OK images' scores: z (OK up to their mean + 2.33 standard deviations, NOK from + 3.09; steady with a few dozen images) or quantile (--quantile, --margin)")
+	f.Float64Var(&a.opt.Quantile, "quantile", 0.99, "--anomaly, --threshold-rule quantile: OK threshold = this quantile of the held-out OK images' scores")
+	f.Float64Var(&a.opt.Margin, "margin", 0.10, "--anomaly, --threshold-rule quantile: NOK threshold = OK threshold × (1 + margin); between them: uncertain")
 	f.StringVar(&a.fromStore, "from-store", "", "--anomaly: also learn from the frames of this verdict store (station.db) that a person confirmed or set OK (stop the station first, or use a backup copy), so false alarms fall over time")
 	f.IntVar(&a.opt.TopK, "top-k", 1, "--anomaly: the image's patch score is the mean of its k largest patch distances (1: the largest); on large textured images (magnetic-tile) 10 to 40 rank defects better")
+	f.Float32Var(&a.opt.MedianOffset, "median-offset", 0, "--anomaly: subtract this share of the image's median patch distance from its patch score (0.5 with --top-k 40 ranks magnetic-tile best: tiles differ in level, an uneven surface keeps half its rise); 0: none")
 	f.IntVar(&a.opt.GlobalWords, "global-words", 0, fmt.Sprintf("--anomaly: words of a global part (a bag-of-words image descriptor added to the patch score, for what no single patch shows, such as a missing hole on a part of fixed shape; %d is a good start); 0: patch scores alone. Check it with the evaluation: on images whose shape or framing varies it adds false alarms", ia.DefaultWords))
+	f.IntVar(&a.opt.Positional, "positional", 0, "--anomaly: patches per place of a positional part (16 is a good start), for parts of one shape laid at a placement mark at any angle: each image's pose is found and every patch is compared with what good parts show at the same place, so something missing (a hole) is seen where it is missing; 0: none. With it (or --global-words) the threshold is the held-out OK images' mean + 2.33 / 3.09 standard deviations of the summed, standardised parts")
+	f.IntVar(&a.opt.PosTopK, "positional-top-k", 3, "--anomaly: the positional score is the mean of the k largest positional distances")
 	f.StringVar(&a.opt.Masks, "masks", "", "--anomaly: folder MASKS/<class>/<image>.png of defect masks, to check where the heatmap points (demo-data writes datasets/demo-defects-masks)")
 }
 
@@ -119,7 +123,11 @@ func nearestSearch(threads int) func(*ia.Bank) (ia.Searcher, error) {
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	return func(b *ia.Bank) (ia.Searcher, error) { return onnx.NewNearest(b, onnx.Options{Threads: threads}) }
+	// NoSpin: Go code runs between the backbone and the search on the
+	// same cores (docs/anomaly.md, Bench)
+	return func(b *ia.Bank) (ia.Searcher, error) {
+		return onnx.NewNearest(b, onnx.Options{Threads: threads, NoSpin: true})
+	}
 }
 
 // confirmedOKFrames writes the frames of every verdict in the store whose

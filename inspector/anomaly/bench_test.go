@@ -22,3 +22,27 @@ func BenchmarkNearestGo(b *testing.B) {
 		bank.Nearest(q, d, 2)
 	}
 }
+
+// BenchmarkPose is the per-frame cost of finding the pose and the
+// positional distances of a 224 px input (28² patches, 32 per cell).
+func BenchmarkPose(b *testing.B) {
+	const s = 224
+	var greys [][]float32
+	for i := 0; i < 4; i++ {
+		g, _ := Grey(part(s, 0.5, 0.5, float64(i)), s)
+		greys = append(greys, g)
+	}
+	ref, err := NewPoseRef(greys)
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := part(s, 0.51, 0.49, 2.5)
+	pb, _ := NewPosBank(make([]float32, Side*Side*32*Dim), Side, 32)
+	f := make([]float32, Side*Side*Dim)
+	d := make([]float32, Side*Side)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		g, _ := Grey(x, s)
+		pb.Distances(f, ref.Estimate(g), d)
+	}
+}

@@ -3,6 +3,7 @@ package anomaly
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"sort"
 )
 
@@ -39,15 +40,23 @@ func Descriptor(f []float32, words *Bank) []float32 {
 	if n == 0 {
 		return h
 	}
-	for i := 0; i < n; i++ {
-		q := f[i*Dim : (i+1)*Dim : (i+1)*Dim]
-		best, bi := float32(math.Inf(1)), 0
-		for j, nb := range words.norm {
-			// ‖q‖² is the same for every word.
-			if v := nb - 2*dot(words.Data[j*Dim:(j+1)*Dim], q); v < best {
-				best, bi = v, j
+	// the nearest word of every patch, split over the cores (a frame's
+	// budget is a few milliseconds), then the histogram
+	nearest := make([]int32, n)
+	parallel(n, runtime.GOMAXPROCS(0), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			q := f[i*Dim : (i+1)*Dim : (i+1)*Dim]
+			best, bi := float32(math.Inf(1)), 0
+			for j, nb := range words.norm {
+				// ‖q‖² is the same for every word.
+				if v := nb - 2*dot(words.Data[j*Dim:(j+1)*Dim], q); v < best {
+					best, bi = v, j
+				}
 			}
+			nearest[i] = int32(bi)
 		}
+	})
+	for _, bi := range nearest {
 		h[bi]++
 	}
 	for i := range h {

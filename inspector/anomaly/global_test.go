@@ -1,6 +1,7 @@
 package anomaly
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -173,5 +174,72 @@ func TestTopMean(t *testing.T) {
 	}
 	if TopMean(nil, 3) != 0 {
 		t.Error("no distances: want 0")
+	}
+}
+
+func TestPatchScoreMedianOffset(t *testing.T) {
+	d := []float32{1, 9, 3, 7, 5, 2, 4} // median 4
+	for _, c := range []struct {
+		name string
+		p    Params
+		want float32
+	}{
+		{"largest", Params{}, 9},
+		{"top 2", Params{TopK: 2}, 8},
+		{"top 2 less half the median", Params{TopK: 2, MedianOffset: 0.5}, 8 - 2},
+		{"largest less the median", Params{MedianOffset: 1}, 9 - 4},
+	} {
+		if got := c.p.PatchScore(d); math.Abs(float64(got-c.want)) > 1e-6 {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// The standardised sum and the z thresholds against sums worked out by
+// hand.
+func TestNormAndThresholdZ(t *testing.T) {
+	n := &Norm{PatchMean: 2, PatchSD: 0.5, GlobalMean: 10, GlobalSD: 4, PosMean: 1, PosSD: 0.25}
+	if got, want := n.Sum(3, 6, 1.5), float32((3-2)/0.5+(6-10)/4.0+(1.5-1)/0.25); math.Abs(float64(got-want)) > 1e-6 {
+		t.Errorf("sum %v, want %v", got, want)
+	}
+	// a part with SD 0 is not in the model
+	if got := (&Norm{PatchMean: 2, PatchSD: 0.5}).Sum(3, 100, 100); got != 2 {
+		t.Errorf("patch alone: %v, want 2", got)
+	}
+	v := []float32{1, 2, 3, 4, 5} // mean 3, sample SD √2.5
+	th, err := ChooseThresholdZ(v, 2.33, 3.09)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd := math.Sqrt(2.5)
+	if math.Abs(float64(th.ScoreOK)-(3+2.33*sd)) > 1e-5 || math.Abs(float64(th.ScoreNOK)-(3+3.09*sd)) > 1e-5 || th.N != 5 {
+		t.Errorf("thresholds %+v, want OK %.4f NOK %.4f", th, 3+2.33*sd, 3+3.09*sd)
+	}
+	if _, err := ChooseThresholdZ(v[:1], 2.33, 3.09); !errors.Is(err, ErrNoImages) {
+		t.Errorf("one held-out image: %v, want ErrNoImages", err)
+	}
+	cells := (&Norm{PatchHot: 2, PosHot: 4}).Cells([]float32{1, 0.5}, []float32{1, 3})
+	if cells[0] != 1 || cells[1] != 1.5 {
+		t.Errorf("cells %v, want [1 1.5] (the larger of d and pos × 2/4)", cells)
+	}
+}
+
+// Cards of earlier versions (a global part with quantile references, no
+// Norm) score as they did; a Norm takes over where it is set.
+func TestCombinePartsKeepsOlderCards(t *testing.T) {
+	pp := Parts{Patch: 3, Global: 10, Pos: 2}
+	for _, c := range []struct {
+		name string
+		p    Params
+		want float32
+	}{
+		{"patch alone", Params{}, 3},
+		{"global with quantile references", Params{PatchRef: 2, GlobalRef: 5}, 3.0/2 + 10.0/5},
+		{"standardised", Params{PatchRef: 2, GlobalRef: 5, Norm: &Norm{PatchMean: 1, PatchSD: 2, GlobalMean: 8, GlobalSD: 1, PosMean: 1, PosSD: 0.5}},
+			(3-1)/2.0 + (10-8)/1.0 + (2-1)/0.5},
+	} {
+		if got := c.p.CombineParts(pp); math.Abs(float64(got-c.want)) > 1e-6 {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
 	}
 }

@@ -29,11 +29,61 @@ type Params struct {
 	// largest patch distances (0 or 1: the largest alone): a defect that
 	// spans several patches counts more than one stray patch.
 	TopK int
+	// MedianOffset, when above 0, subtracts this share of the median patch
+	// distance from the patch score: a tile whose every patch sits a
+	// little farther from the bank (brightness, surface) loses that level,
+	// while an uneven surface, which raises many patches, keeps the rest.
+	MedianOffset float32
 	// PatchRef and GlobalRef, when both are set, make the image score
 	// Combine(largest patch distance, global distance): each part divided
 	// by its reference, added (see Global). Zero: the largest patch
 	// distance alone (models without a global part).
 	PatchRef, GlobalRef float32
+	// Norm, when set, replaces PatchRef and GlobalRef: the image score is
+	// the sum of the model's parts, each standardised (see Norm).
+	Norm *Norm
+}
+
+// Norm standardises the parts of a model's image score by the mean and
+// standard deviation of the held-out good images' part scores, so that
+// the sum has a known scale and a threshold from few held-out images
+// (their mean + z standard deviations) is robust; a quantile of 30 images
+// is practically their largest. A part whose SD is 0 is not in the model.
+type Norm struct {
+	PatchMean, PatchSD   float32
+	GlobalMean, GlobalSD float32
+	PosMean, PosSD       float32
+	// PatchHot and PosHot put the patch and positional distances on one
+	// heatmap: a cell shows the larger of d and pos·PatchHot/PosHot (the
+	// held-out good images' mean largest patch and positional distance).
+	PatchHot, PosHot float32
+}
+
+// Sum is the standardised image score of the parts.
+func (n *Norm) Sum(patch, global, pos float32) float32 {
+	s := (patch - n.PatchMean) / n.PatchSD
+	if n.GlobalSD > 0 {
+		s += (global - n.GlobalMean) / n.GlobalSD
+	}
+	if n.PosSD > 0 {
+		s += (pos - n.PosMean) / n.PosSD
+	}
+	return s
+}
+
+// Cells is the heatmap's cell values of a model with a positional part,
+// in patch-distance units: the larger of each cell's patch distance and
+// its scaled positional distance (pos nil: d).
+func (n *Norm) Cells(d, pos []float32) []float32 {
+	if pos == nil || n.PosHot <= 0 {
+		return d
+	}
+	out := make([]float32, len(d))
+	f := n.PatchHot / n.PosHot
+	for i := range d {
+		out[i] = max(d[i], pos[i]*f)
+	}
+	return out
 }
 
 // AcceptP and RejectP are the card thresholds on the model's P(OK) that
@@ -88,8 +138,11 @@ type Model struct {
 	// Global, when set with P.PatchRef and P.GlobalRef, adds the global
 	// distance to the image score.
 	Global *Global
-	r      embed.Runner
-	tiles  []float32
+	// Pos, when set with P.Norm, adds the positional distance (the parts'
+	// pose found on the input) to the image score and the heatmap.
+	Pos   *Positional
+	r     embed.Runner
+	tiles []float32
 }
 
 var _ inspector.Locator = (*Model)(nil)
@@ -158,24 +211,89 @@ func (m *Model) Distances(ctx context.Context, x []float32) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, _, err := m.Score(ctx, f)
+	d, _, err := m.Score(ctx, x, f)
 	return d, err
 }
 
-// Score returns the patch distances of an image's patch features f and its
-// image score: the largest patch distance (or the mean of the TopK largest),
-// combined with the global
-// distance when the model has a global part. It returns the search's error.
-func (m *Model) Score(ctx context.Context, f []float32) (d []float32, score float32, err error) {
-	d = make([]float32, len(f)/Dim)
-	if err := m.Search.Nearest(ctx, f, d); err != nil {
+// Parts are an image's part scores before they are combined.
+type Parts struct {
+	// D are the patch distances, Patch their TopMean.
+	D     []float32
+	Patch float32
+	// Global is the global distance (0 without a global part).
+	Global float32
+	// PosD are the positional distances, Pos their TopMean (nil, 0
+	// without a positional part).
+	PosD []float32
+	Pos  float32
+}
+
+// Parts returns the part scores of an image: its input x (needed only by
+// a positional part, which finds the pose on it) and its patch features f.
+// It returns the search's error, or an error for a positional model
+// without x.
+func (m *Model) Parts(ctx context.Context, x, f []float32) (Parts, error) {
+	var p Parts
+	p.D = make([]float32, len(f)/Dim)
+	if err := m.Search.Nearest(ctx, f, p.D); err != nil {
+		return p, err
+	}
+	p.Patch = m.P.PatchScore(p.D)
+	if m.Global != nil {
+		p.Global = m.Global.Distance(f)
+	}
+	if m.Pos != nil {
+		g, err := Grey(x, embed.Size*m.P.Grid)
+		if err != nil {
+			return p, err
+		}
+		p.PosD = make([]float32, len(p.D))
+		m.Pos.Bank.Distances(f, m.Pos.Ref.Estimate(g), p.PosD)
+		p.Pos = TopMean(p.PosD, m.Pos.TopK)
+	}
+	return p, nil
+}
+
+// PatchScore is the patch part of the image score: the mean of the TopK
+// largest patch distances, less MedianOffset × their median.
+func (p Params) PatchScore(d []float32) float32 {
+	s := TopMean(d, p.TopK)
+	if p.MedianOffset > 0 && len(d) > 0 {
+		s -= p.MedianOffset * Quantile(d, 0.5)
+	}
+	return s
+}
+
+// CombineParts is the image score of the parts.
+func (p Params) CombineParts(pp Parts) float32 {
+	if p.Norm != nil {
+		return p.Norm.Sum(pp.Patch, pp.Global, pp.Pos)
+	}
+	if p.PatchRef > 0 && p.GlobalRef > 0 {
+		return p.Combine(pp.Patch, pp.Global)
+	}
+	return pp.Patch
+}
+
+// Cells are the heatmap's cell values of the parts (see Norm.Cells).
+func (p Params) Cells(pp Parts) []float32 {
+	if p.Norm != nil {
+		return p.Norm.Cells(pp.D, pp.PosD)
+	}
+	return pp.D
+}
+
+// Score returns the heatmap cells (the patch distances, with a positional
+// part combined with its distances) of an image's input x and patch
+// features f, and its image score: the largest patch distance (or the mean
+// of the TopK largest), combined with the global and positional parts
+// where the model has them. It returns the errors of Parts.
+func (m *Model) Score(ctx context.Context, x, f []float32) (d []float32, score float32, err error) {
+	pp, err := m.Parts(ctx, x, f)
+	if err != nil {
 		return nil, 0, err
 	}
-	score = TopMean(d, m.P.TopK)
-	if m.Global != nil {
-		score = m.P.Combine(score, m.Global.Distance(f))
-	}
-	return d, score, nil
+	return m.P.Cells(pp), m.P.CombineParts(pp), nil
 }
 
 // Classify implements inspector.Classifier: [P(OK), P(anomaly)].
@@ -191,7 +309,7 @@ func (m *Model) Locate(ctx context.Context, x []float32) ([]float32, *inspector.
 	if err != nil {
 		return nil, nil, err
 	}
-	d, score, err := m.Score(ctx, f)
+	d, score, err := m.Score(ctx, x, f)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -230,7 +348,12 @@ func TopMean(d []float32, k int) float32 {
 func (p Params) Heatmap(d []float32, side int, score float32) *inspector.Heatmap {
 	sm := Smooth(d, side, side, p.Sigma)
 	scale := p.ScoreNOK
-	if p.PatchRef > 0 && p.GlobalRef > 0 && p.ScoreOK > 0 {
+	switch {
+	case p.Norm != nil:
+		// the thresholds are in standardised units; the cells in patch
+		// distances, where a good image's largest is PatchHot on average
+		scale = p.Norm.PatchHot * 1.5
+	case p.PatchRef > 0 && p.GlobalRef > 0 && p.ScoreOK > 0:
 		scale = p.PatchRef * p.ScoreNOK / p.ScoreOK
 	}
 	if scale <= 0 {
@@ -292,6 +415,14 @@ func (m *Model) Close() error {
 	return errors.Join(errs...)
 }
 
+// Positional is a model's positional part: the pose reference and the
+// bank of patches per canonical cell; TopK as Params.TopK.
+type Positional struct {
+	Ref  *PoseRef
+	Bank *PosBank
+	TopK int
+}
+
 // Threshold is how the score thresholds were chosen from held-out good
 // images: ScoreOK is their Quantile, ScoreNOK that times (1+Margin).
 type Threshold struct {
@@ -300,6 +431,39 @@ type Threshold struct {
 	ScoreOK  float32
 	ScoreNOK float32
 	N        int // held-out good images
+	// Z, when set, says the thresholds are the held-out mean + Z[0] and
+	// + Z[1] standard deviations (ChooseThresholdZ).
+	Z []float64
+}
+
+// ChooseThresholdZ returns thresholds at the held-out good images' mean
+// plus zOK and zNOK standard deviations: with a few dozen images a mean and
+// a standard deviation are far steadier than a high quantile, which is
+// practically their largest. It returns ErrNoImages for fewer than two
+// scores.
+func ChooseThresholdZ(okScores []float32, zOK, zNOK float64) (Threshold, error) {
+	if len(okScores) < 2 {
+		return Threshold{}, fmt.Errorf("%w: %d held-out good images; the threshold needs at least 2", ErrNoImages, len(okScores))
+	}
+	mu, sd := MeanSD(okScores)
+	return Threshold{ScoreOK: mu + float32(zOK)*sd, ScoreNOK: mu + float32(zNOK)*sd, N: len(okScores), Z: []float64{zOK, zNOK}}, nil
+}
+
+// MeanSD returns the mean and the sample standard deviation of v (0 for
+// fewer than two values).
+func MeanSD(v []float32) (mean, sd float32) {
+	var mu, ss float64
+	for _, x := range v {
+		mu += float64(x)
+	}
+	mu /= float64(max(len(v), 1))
+	for _, x := range v {
+		ss += (float64(x) - mu) * (float64(x) - mu)
+	}
+	if len(v) > 1 {
+		ss = math.Sqrt(ss / float64(len(v)-1))
+	}
+	return float32(mu), float32(ss)
 }
 
 // ChooseThreshold returns the thresholds from the scores of held-out good

@@ -21,6 +21,7 @@ type Backbone struct {
 	mu      sync.Mutex
 	b       embed.Backbone
 	threads int
+	noSpin  bool
 	// full is whether the file has the embedding and feat_s32 (not pruned).
 	full bool
 	sess map[embed.Features]*ort.DynamicAdvancedSession
@@ -86,7 +87,7 @@ func OpenBackbone(b embed.Backbone, opt Options) (*Backbone, error) {
 			return nil, fmt.Errorf("onnx: backbone %s has no output %q", b.Name, w)
 		}
 	}
-	return &Backbone{b: b, full: full, threads: max(opt.Threads, 1), sess: map[embed.Features]*ort.DynamicAdvancedSession{}, bufs: map[bufKey]*ioTensors{}}, nil
+	return &Backbone{b: b, full: full, threads: max(opt.Threads, 1), noSpin: opt.NoSpin, sess: map[embed.Features]*ort.DynamicAdvancedSession{}, bufs: map[bufKey]*ioTensors{}}, nil
 }
 
 // Info returns the backbone the session runs.
@@ -137,10 +138,7 @@ func (s *Backbone) session(want embed.Features) (*ort.DynamicAdvancedSession, er
 		return nil, err
 	}
 	defer so.Destroy()
-	if err := so.SetIntraOpNumThreads(s.threads); err != nil {
-		return nil, err
-	}
-	if err := so.SetInterOpNumThreads(1); err != nil {
+	if err := (Options{Threads: s.threads, NoSpin: s.noSpin}).apply(so); err != nil {
 		return nil, err
 	}
 	sess, err := ort.NewDynamicAdvancedSession(s.b.File, []string{embed.InputName}, outputNames(s.full, want), so)

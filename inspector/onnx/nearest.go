@@ -38,10 +38,7 @@ func NewNearest(bank *ia.Bank, opt Options) (*Nearest, error) {
 		return nil, err
 	}
 	defer so.Destroy()
-	if err := so.SetIntraOpNumThreads(max(opt.Threads, 1)); err != nil {
-		return nil, err
-	}
-	if err := so.SetInterOpNumThreads(1); err != nil {
+	if err := opt.apply(so); err != nil {
 		return nil, err
 	}
 	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(nearestModel(bank), []string{"q"}, []string{"d"}, so)

@@ -26,6 +26,12 @@ func TestNearestMatchesGo(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
+	// threads that do not spin (the anomaly model's setting) search alike
+	quiet, err := NewNearest(bank, Options{Threads: 2, NoSpin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer quiet.Close()
 	for _, p := range []int{1, 50, 784} {
 		q := make([]float32, p*ia.Dim)
 		for i := range q {
@@ -37,9 +43,16 @@ func TestNearestMatchesGo(t *testing.T) {
 			t.Fatal(err)
 		}
 		bank.Nearest(q, want, 1)
+		gotQuiet := make([]float32, p)
+		if err := quiet.Nearest(context.Background(), q, gotQuiet); err != nil {
+			t.Fatal(err)
+		}
 		for i := range got {
 			if math.Abs(float64(got[i]-want[i])) > 1e-3*float64(want[i])+0.05 {
 				t.Fatalf("%d patches, patch %d: onnx %v, go %v", p, i, got[i], want[i])
+			}
+			if math.Abs(float64(gotQuiet[i]-want[i])) > 1e-3*float64(want[i])+0.05 {
+				t.Fatalf("%d patches, patch %d: onnx without spinning %v, go %v", p, i, gotQuiet[i], want[i])
 			}
 		}
 	}

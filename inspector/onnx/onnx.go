@@ -112,6 +112,27 @@ type Options struct {
 	// thread gains little for the small models (BenchmarkClassify), and one
 	// thread leaves the other core to the camera and the web UI.
 	Threads int
+	// NoSpin stops ONNX Runtime's threads from spinning while they wait for
+	// the next run: spinning threads hold the cores that Go code between
+	// two runs needs (an anomaly model's patch features, pose, positional
+	// and global parts run between the backbone and the bank search).
+	NoSpin bool
+}
+
+// apply sets opt's threading on so.
+func (opt Options) apply(so *ort.SessionOptions) error {
+	if err := so.SetIntraOpNumThreads(max(opt.Threads, 1)); err != nil {
+		return err
+	}
+	if err := so.SetInterOpNumThreads(1); err != nil {
+		return err
+	}
+	if opt.NoSpin {
+		if err := so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Session is one loaded model. Classify is safe for concurrent use; calls

@@ -39,6 +39,29 @@ const BankFile = "bank.f16"
 // GlobalFile holds the training images' global descriptors (ia.Global).
 const GlobalFile = "global.f16"
 
+// PosFile and PoseFile hold a positional part's bank and pose reference.
+const (
+	PosFile  = "pos.f16"
+	PoseFile = "pose.f16"
+)
+
+// Threshold rules (Options.ThresholdRule). RuleZ: OK up to the held-out
+// good images' mean + ZOK standard deviations, NOK from + ZNOK (the normal
+// distribution's 99 % and 99.9 % points); with a few dozen held-out images
+// a mean and an SD are far steadier than a 99 % quantile, which is then
+// practically their largest score. RuleQuantile: OK up to the Quantile,
+// NOK from that × (1 + Margin), the rule of earlier versions.
+const (
+	RuleZ        = "z"
+	RuleQuantile = "quantile"
+)
+
+// ZOK and ZNOK are RuleZ's multiples of the standard deviation.
+const (
+	ZOK  = 2.33
+	ZNOK = 3.09
+)
+
 // AnomalyLabel is the second label of every anomaly model.
 const AnomalyLabel = "anomaly"
 
@@ -49,6 +72,8 @@ var (
 	// ErrMixedShapes is returned when images of different aspect ratios
 	// would be stretched differently (use letterbox).
 	ErrMixedShapes = errors.New("images of different aspect ratios")
+	// ErrBadOption is returned for an option Train does not know.
+	ErrBadOption = errors.New("bad option")
 )
 
 // Options configure Train.
@@ -65,8 +90,11 @@ type Options struct {
 	Resize inspector.ResizeMode // default letterbox
 	ROI    *inspector.Rect
 	Fit    ia.FitOptions
-	// Quantile and Margin set the threshold from held-out good images
-	// (defaults 0.99 and 0.10).
+	// ThresholdRule is how the thresholds come from the held-out good
+	// images' scores: RuleZ (the default) or RuleQuantile.
+	ThresholdRule string
+	// Quantile and Margin set the threshold of RuleQuantile (defaults 0.99
+	// and 0.10).
 	Quantile, Margin float64
 	// ValFrac and TestFrac are the good images held out for the
 	// threshold and for the test figures (defaults 0.15 and 0.25).
@@ -77,9 +105,21 @@ type Options struct {
 	// TopK, when above 1, makes the patch score the mean of the TopK
 	// largest patch distances (ia.Params.TopK).
 	TopK int
+	// MedianOffset subtracts this share of the image's median patch
+	// distance from the patch score (ia.Params.MedianOffset).
+	MedianOffset float32
 	// GlobalWords, when above 0, gives the model a global part with this
 	// many words (ia.Global; ia.DefaultWords); 0: patch scores alone.
 	GlobalWords int
+	// Positional, when above 0, gives the model a positional part keeping
+	// this many patches per canonical cell (ia.Positional), for parts of
+	// one shape laid at a placement mark at any angle; 0: none.
+	Positional int
+	// PosSpread is how many cells around its canonical place a training
+	// patch joins (default 1: absorbs the pose's error).
+	PosSpread int
+	// PosTopK averages the largest positional distances (default 3).
+	PosTopK int
 	// Masks is a folder MASKS/<class>/<name>.png of defect masks (white
 	// on the defect) for the heatmap check; empty: none.
 	Masks string
@@ -101,6 +141,9 @@ func (o *Options) defaults() {
 	}
 	if o.Quantile <= 0 {
 		o.Quantile = 0.99
+	}
+	if o.ThresholdRule == "" {
+		o.ThresholdRule = RuleZ
 	}
 	if o.Margin < 0 {
 		o.Margin = 0
@@ -128,6 +171,12 @@ func (o *Options) defaults() {
 	if o.Registry == "" {
 		o.Registry = "models"
 	}
+	if o.PosSpread <= 0 {
+		o.PosSpread = 1
+	}
+	if o.PosTopK <= 0 {
+		o.PosTopK = 3
+	}
 }
 
 // Spec is the input spec of an anomaly model with g tiles per side.
@@ -151,6 +200,9 @@ type Result struct {
 func Train(ctx context.Context, opt Options) (*Result, error) {
 	opt.defaults()
 	start := opt.Now()
+	if opt.ThresholdRule != RuleZ && opt.ThresholdRule != RuleQuantile {
+		return nil, fmt.Errorf("%w: threshold rule %q (want %s or %s)", ErrBadOption, opt.ThresholdRule, RuleZ, RuleQuantile)
+	}
 	ds, err := loadDataset(opt.Data, opt.OKLabels)
 	if err != nil {
 		return nil, err
@@ -200,7 +252,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("anomaly: %w", err)
 	}
-	runner, err := onnx.OpenBackbone(pruned, onnx.Options{Threads: opt.Threads})
+	runner, err := onnx.OpenBackbone(pruned, onnx.Options{Threads: opt.Threads, NoSpin: true})
 	if err != nil {
 		return nil, fmt.Errorf("anomaly: %w", err)
 	}
@@ -224,6 +276,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 		len(sp.Train), len(sp.Val), len(sp.Test), len(defects), opt.Grid, opt.Grid, embed.Size, spec.Resize)
 	fit := ia.NewFitter(opt.Fit)
 	var problems []string
+	var posGreys, posFeats [][]float32
 	embedStart := time.Now()
 	for i, s := range sp.Train {
 		if err := ctx.Err(); err != nil {
@@ -236,6 +289,13 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 			continue
 		}
 		fit.Add(f)
+		if opt.Positional > 0 {
+			g, err := ia.Grey(ex.x, embed.Size*opt.Grid)
+			if err != nil {
+				return nil, err
+			}
+			posGreys, posFeats = append(posGreys, g), append(posFeats, f)
+		}
 		if (i+1)%100 == 0 {
 			fmt.Fprintf(opt.Out, "  %d/%d images\n", i+1, len(sp.Train))
 		}
@@ -248,7 +308,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	fmt.Fprintf(opt.Out, "bank: %d of %d patches (greedy coreset%s) in %.1f s\n", st.Bank, st.Patches,
 		map[bool]string{true: fmt.Sprintf(", two stages via %d", st.Pool), false: ""}[st.Pool != st.Patches], time.Since(embedStart).Seconds()-embedSecs)
 
-	params := ia.Params{Grid: opt.Grid, Sigma: 1, TopK: opt.TopK}
+	params := ia.Params{Grid: opt.Grid, Sigma: 1, TopK: opt.TopK, MedianOffset: opt.MedianOffset}
 	scorer, err := ia.New(nil, bank, params)
 	if err != nil {
 		return nil, err
@@ -275,15 +335,50 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 		fmt.Fprintf(opt.Out, "global part: %d words, %d training descriptors; references (%.0f %% quantile of the held-out OK images): patch %.4g, global %.4g\n",
 			globalInfo.Words, scorer.Global.Ref.Len(), 100*opt.Quantile, globalInfo.PatchRef, globalInfo.GlobalRef)
 	}
+	var posData, poseData []byte
+	var posInfo *models.PositionalInfo
+	if opt.Positional > 0 {
+		if posData, poseData, err = fitPositional(ev, posGreys, posFeats, opt); err != nil {
+			return nil, err
+		}
+		posGreys, posFeats = nil, nil
+		posInfo = &models.PositionalInfo{File: PosFile, PoseFile: PoseFile, K: opt.Positional, Spread: opt.PosSpread, TopK: opt.PosTopK}
+		fmt.Fprintf(opt.Out, "positional part: %d patches per cell of %d², pose from %d training images\n", opt.Positional, ia.Side*opt.Grid, st.Images)
+	}
+	var norm *models.ScoreNorm
+	if opt.Positional > 0 || opt.GlobalWords > 0 {
+		if norm, err = fitNorm(ctx, ev, sp.Val); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(opt.Out, "parts standardised by the held-out OK images: patch %.4g ± %.4g", norm.PatchMean, norm.PatchSD)
+		if norm.GlobalSD > 0 {
+			fmt.Fprintf(opt.Out, ", global %.4g ± %.4g", norm.GlobalMean, norm.GlobalSD)
+		}
+		if norm.PosSD > 0 {
+			fmt.Fprintf(opt.Out, ", positional %.4g ± %.4g", norm.PosMean, norm.PosSD)
+		}
+		fmt.Fprintln(opt.Out)
+	}
 	valScores, probs := ev.scores(ctx, sp.Val, opt.Out)
 	problems = append(problems, probs...)
-	th, err := ia.ChooseThreshold(valScores, opt.Quantile, opt.Margin)
+	var th ia.Threshold
+	if opt.ThresholdRule == RuleZ {
+		if len(valScores) < 2 {
+			return nil, fmt.Errorf("%w: %d held-out OK image; the z threshold rule needs at least 2 (add OK images, or use the quantile rule)", ErrNoOK, len(valScores))
+		}
+		th, err = ia.ChooseThresholdZ(valScores, ZOK, ZNOK)
+	} else {
+		th, err = ia.ChooseThreshold(valScores, opt.Quantile, opt.Margin)
+	}
 	if err != nil {
 		return nil, err
 	}
 	scorer.P.ScoreOK, scorer.P.ScoreNOK = th.ScoreOK, th.ScoreNOK
-	fmt.Fprintf(opt.Out, "threshold: OK up to %.4g (%.0f %% quantile of %d held-out OK images), NOK from %.4g (+%.0f %%)\n",
-		th.ScoreOK, 100*th.Quantile, th.N, th.ScoreNOK, 100*th.Margin)
+	thWhy := fmt.Sprintf("%.4g, the %.0f %% quantile of %d held-out OK images; ≥ %.4g (that +%.0f %%)", th.ScoreOK, 100*th.Quantile, th.N, th.ScoreNOK, 100*th.Margin)
+	if th.Z != nil {
+		thWhy = fmt.Sprintf("%.4g, the mean + %.2f standard deviations of %d held-out OK images' scores; ≥ %.4g (+ %.2f)", th.ScoreOK, th.Z[0], th.N, th.ScoreNOK, th.Z[1])
+	}
+	fmt.Fprintf(opt.Out, "threshold: OK up to %s: NOK\n", thWhy)
 	var evalRes *models.AnomalyEval
 	var warnings []string
 	if len(sp.Test) == 0 || len(defects) == 0 {
@@ -316,26 +411,48 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 		}
 		files[GlobalFile], fileSums[GlobalFile] = p, ""
 	}
+	if posInfo != nil {
+		for name, data := range map[string][]byte{PosFile: posData, PoseFile: poseData} {
+			p := filepath.Join(tmp, name)
+			if err := writeFile(opt.createFile, p, data); err != nil {
+				return nil, fmt.Errorf("anomaly: %w", err)
+			}
+			files[name], fileSums[name] = p, ""
+		}
+	}
 	secs := opt.Now().Sub(start).Seconds()
 	scoreWhat := "largest patch distance"
 	if opt.TopK > 1 {
 		scoreWhat = fmt.Sprintf("mean of the %d largest patch distances", opt.TopK)
 	}
-	if globalInfo != nil {
+	if opt.MedianOffset > 0 {
+		scoreWhat = fmt.Sprintf("%s − %.2g × their median", scoreWhat, opt.MedianOffset)
+	}
+	switch {
+	case norm != nil:
+		scoreWhat = fmt.Sprintf("(%s − %.4g) / %.4g", scoreWhat, norm.PatchMean, norm.PatchSD)
+		if norm.GlobalSD > 0 {
+			scoreWhat += fmt.Sprintf(" + (global distance − %.4g) / %.4g", norm.GlobalMean, norm.GlobalSD)
+		}
+		if norm.PosSD > 0 {
+			scoreWhat += fmt.Sprintf(" + (positional distance − %.4g) / %.4g", norm.PosMean, norm.PosSD)
+		}
+	case globalInfo != nil:
 		scoreWhat = fmt.Sprintf("%s / %.4g + global distance / %.4g", scoreWhat, globalInfo.PatchRef, globalInfo.GlobalRef)
 	}
 	card := &models.Card{
 		Name: opt.Name, Version: version, Labels: labels, Input: spec, OKLabels: opt.OKLabels[:1],
 		Thresholds: inspector.Thresholds{Accept: ia.AcceptP, Reject: ia.RejectP},
-		ThresholdWhy: fmt.Sprintf("image score (%s) ≤ %.4g: OK, the %.0f %% quantile of %d held-out OK images; ≥ %.4g (that +%.0f %%): NOK; between: uncertain. P(OK) is logistic in the score, %.1f at the one and %.1f at the other.",
-			scoreWhat, th.ScoreOK, 100*th.Quantile, th.N, th.ScoreNOK, 100*th.Margin, ia.AcceptP, ia.RejectP),
-		Architecture: fmt.Sprintf("PatchCore-style anomaly model: %s feat_s8 + feat_s16 (upsampled), 3×3 average, %d-d patches; greedy-coreset memory bank of %d patches; image score = largest nearest-neighbour distance", opt.Backbone.Name, ia.Dim, bank.Len()),
+		ThresholdWhy: fmt.Sprintf("image score (%s) ≤ %s: NOK; between: uncertain. P(OK) is logistic in the score, %.1f at the one and %.1f at the other.",
+			scoreWhat, thWhy, ia.AcceptP, ia.RejectP),
+		Architecture: fmt.Sprintf("PatchCore-style anomaly model: %s feat_s8 + feat_s16 (upsampled), 3×3 average, %d-d patches; greedy-coreset memory bank of %d patches%s; image score = %s", opt.Backbone.Name, ia.Dim, bank.Len(), posWhat(posInfo), scoreWhat),
 		Kind:         models.KindAnomaly,
 		Anomaly: &models.AnomalyInfo{
 			Method: "patchcore", BankFile: BankFile, Grid: opt.Grid, FeatureDim: ia.Dim, Sigma: params.Sigma,
 			ScoreOK: th.ScoreOK, ScoreNOK: th.ScoreNOK, Quantile: th.Quantile, Margin: th.Margin, HeldOutOK: th.N,
 			Images: st.Images, Patches: st.Patches, Pool: st.Pool, BankSize: st.Bank, Ratio: opt.Fit.Ratio, ImageKeep: opt.Fit.ImageKeep,
 			Proj: opt.Fit.Proj, Seed: opt.Fit.Seed, Eval: evalRes, BackboneOutputs: onnx.FeatureOutputs, Global: globalInfo, TopK: max(opt.TopK, 1),
+			Positional: posInfo, Norm: norm, ThresholdZ: th.Z, MedianOffset: opt.MedianOffset,
 		},
 		FileSHA256: fileSums,
 		// The drift monitor's baseline: the held-out OK images' top
@@ -412,7 +529,7 @@ func fitGlobal(ctx context.Context, ev *evaluator, train, val []datasets.Sample,
 		if err := ev.m.Search.Nearest(ctx, f, d); err != nil {
 			return nil, err
 		}
-		patch = append(patch, ia.TopMean(d, ev.m.P.TopK))
+		patch = append(patch, ev.m.P.PatchScore(d))
 		global = append(global, g.Distance(f))
 	}
 	if len(patch) == 0 {
@@ -421,6 +538,92 @@ func fitGlobal(ctx context.Context, ev *evaluator, train, val []datasets.Sample,
 	ev.m.Global = g
 	ev.m.P.PatchRef, ev.m.P.GlobalRef = ia.Quantile(patch, opt.Quantile), ia.Quantile(global, opt.Quantile)
 	return data, nil
+}
+
+func posWhat(p *models.PositionalInfo) string {
+	if p == nil {
+		return ""
+	}
+	return fmt.Sprintf("; positional part: the part's pose (centre, rotation) found on each image, %d good patches per place of the part", p.K)
+}
+
+// fitPositional gives ev's model its positional part from the training
+// images' grey images and patch features. It returns the bank and pose
+// files; the model scores with their float16 values, as a loaded one.
+func fitPositional(ev *evaluator, greys, feats [][]float32, opt Options) (posData, poseData []byte, err error) {
+	ref, err := ia.NewPoseRef(greys)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: no training image for the positional part", ErrNoOK)
+	}
+	poseData = ref.Encode()
+	if ref, err = ia.DecodePoseRef(poseData); err != nil {
+		return nil, nil, err
+	}
+	side := ia.Side * opt.Grid
+	pf := ia.NewPosFitter(side, opt.Positional, opt.PosSpread, opt.Fit.Seed, opt.Fit.Workers)
+	for i, f := range feats {
+		pf.Add(f, ref.Estimate(greys[i]))
+	}
+	pb, err := pf.Bank()
+	if err != nil {
+		return nil, nil, err
+	}
+	posData = pb.EncodeF16()
+	if pb, err = ia.DecodePosBank(posData, side, opt.Positional); err != nil {
+		return nil, nil, err
+	}
+	ev.m.Pos = &ia.Positional{Ref: ref, Bank: pb, TopK: opt.PosTopK}
+	return posData, poseData, nil
+}
+
+// fitNorm sets ev's model's Norm from the part scores of the held-out
+// good images val and returns it for the card.
+func fitNorm(ctx context.Context, ev *evaluator, val []datasets.Sample) (*models.ScoreNorm, error) {
+	var patch, global, pos, patchMax, posMax []float32
+	for _, s := range val {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		f, err := ev.ex.features(ctx, s.Path)
+		if err != nil {
+			continue // scores() reports it
+		}
+		pp, err := ev.m.Parts(ctx, ev.ex.x, f)
+		if err != nil {
+			return nil, err
+		}
+		patch, global, patchMax = append(patch, pp.Patch), append(global, pp.Global), append(patchMax, ia.MaxScore(pp.D))
+		if pp.PosD != nil {
+			pos, posMax = append(pos, pp.Pos), append(posMax, ia.MaxScore(pp.PosD))
+		}
+	}
+	if len(patch) < 2 {
+		return nil, fmt.Errorf("%w: %d held-out good images; standardising the parts needs at least 2", ia.ErrNoImages, len(patch))
+	}
+	n := &models.ScoreNorm{}
+	n.PatchHot, _ = ia.MeanSD(patchMax)
+	n.PatchMean, n.PatchSD = ia.MeanSD(patch)
+	if ev.m.Global != nil {
+		n.GlobalMean, n.GlobalSD = ia.MeanSD(global)
+	}
+	if ev.m.Pos != nil {
+		n.PosMean, n.PosSD = ia.MeanSD(pos)
+		n.PosHot, _ = ia.MeanSD(posMax)
+	}
+	if n.PatchSD <= 0 || (ev.m.Global != nil && n.GlobalSD <= 0) || (ev.m.Pos != nil && n.PosSD <= 0) {
+		return nil, fmt.Errorf("%w: the held-out good images' part scores do not vary; they cannot be standardised", ia.ErrNoImages)
+	}
+	ev.m.P.Norm = iaNorm(n)
+	return n, nil
+}
+
+// iaNorm converts the card's ScoreNorm.
+func iaNorm(n *models.ScoreNorm) *ia.Norm {
+	if n == nil {
+		return nil
+	}
+	return &ia.Norm{PatchMean: n.PatchMean, PatchSD: n.PatchSD, GlobalMean: n.GlobalMean, GlobalSD: n.GlobalSD,
+		PosMean: n.PosMean, PosSD: n.PosSD, PatchHot: n.PatchHot, PosHot: n.PosHot}
 }
 
 // openGlobal builds the global part from the words and the descriptors
@@ -571,7 +774,7 @@ func (ev *evaluator) score(ctx context.Context, path string) ([]float32, float32
 	if err != nil {
 		return nil, 0, err
 	}
-	return ev.m.Score(ctx, f)
+	return ev.m.Score(ctx, ev.ex.x, f)
 }
 
 // validationBaseline is the histogram of the top class probability the
@@ -754,10 +957,12 @@ func hotOnMask(p ia.Params, d []float32, side int, s datasets.Sample, masks stri
 	if m.Empty() {
 		return false, false, fmt.Errorf("anomaly: mask %s is not an image", path)
 	}
-	hm := p.Heatmap(d, side, ia.MaxScore(d))
+	// the hottest cell of the smoothed map before it is quantised, where
+	// cells above the scale would tie at 255
+	sm := ia.Smooth(d, side, side, max(p.Sigma, 1e-3))
 	best := 0
-	for i, v := range hm.Data {
-		if v > hm.Data[best] {
+	for i, v := range sm {
+		if v > sm[best] {
 			best = i
 		}
 	}

@@ -72,6 +72,7 @@ func TestTrainBadInput(t *testing.T) {
 		{"no ok label named", Options{Data: filepath.Join(dir, "mixed")}, ErrNoOK},
 		{"ok label without images", Options{Data: filepath.Join(dir, "mixed"), OKLabels: []string{"good"}}, ErrNoOK},
 		{"mixed aspect ratios stretched", Options{Data: filepath.Join(dir, "mixed"), OKLabels: []string{"ok"}, Resize: inspector.ResizeStretch}, ErrMixedShapes},
+		{"unknown threshold rule", Options{Data: filepath.Join(dir, "mixed"), OKLabels: []string{"ok"}, ThresholdRule: "median"}, ErrBadOption},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.opt.Name, tc.opt.Registry = "m", reg
@@ -149,7 +150,8 @@ func TestTrainExportLoadRoundTrip(t *testing.T) {
 	if err := demo.WriteImages(data, 1, demo.SetDefects, []string{"ok", "crack"}, 8); err != nil {
 		t.Fatal(err)
 	}
-	opt := Options{Data: data, Name: "m", Registry: reg, OKLabels: []string{"ok"}, Backbone: bb, Threads: 2, GlobalWords: ia.DefaultWords, TopK: 3}
+	opt := Options{Data: data, Name: "m", Registry: reg, OKLabels: []string{"ok"}, Backbone: bb, Threads: 2, GlobalWords: ia.DefaultWords, TopK: 3,
+		Positional: 8, ValFrac: 0.3} // two parts: standardised, which needs two held-out images
 
 	failing := opt
 	failing.createFile = func(string) (*os.File, error) { return nil, errors.New("disk full") }
@@ -199,6 +201,11 @@ func TestTrainExportLoadRoundTrip(t *testing.T) {
 		m.Global.Words.Len() != g.Words || m.P.PatchRef != g.PatchRef || m.P.GlobalRef != g.GlobalRef || m.Global.Ref.Len() == 0 {
 		t.Fatalf("global part: card %+v, loaded %+v, params %+v", g, m.Global, m.P)
 	}
+	if pi, n := card.Anomaly.Positional, card.Anomaly.Norm; pi == nil || n == nil || m.Pos == nil || m.P.Norm == nil ||
+		m.Pos.Bank.K != 8 || m.Pos.Bank.Side != ia.Side || card.FileSHA256[PosFile] == "" || card.FileSHA256[PoseFile] == "" ||
+		n.PosSD <= 0 || n.GlobalSD <= 0 || *m.P.Norm != *iaNorm(n) || len(card.Anomaly.ThresholdZ) != 2 {
+		t.Fatalf("positional part: card %+v, norm %+v, loaded %+v, params %+v", pi, n, m.Pos, m.P)
+	}
 	if card.Anomaly.TopK != 3 || m.P.TopK != 3 {
 		t.Errorf("top k: card %d, loaded %d, want 3", card.Anomaly.TopK, m.P.TopK)
 	}
@@ -208,9 +215,9 @@ func TestTrainExportLoadRoundTrip(t *testing.T) {
 	old.Version, old.Anomaly = "v0", new(models.AnomalyInfo)
 	*old.Anomaly = *card.Anomaly
 	old.Anomaly.BackboneOutputs = nil
-	old.FileSHA256 = map[string]string{BankFile: "", GlobalFile: ""}
+	old.FileSHA256 = map[string]string{BankFile: "", GlobalFile: "", PosFile: "", PoseFile: ""}
 	oldDir, err := r.Publish(&old, map[string]string{models.ModelFile: bb.File, BankFile: filepath.Join(res.Dir, BankFile),
-		GlobalFile: filepath.Join(res.Dir, GlobalFile)})
+		GlobalFile: filepath.Join(res.Dir, GlobalFile), PosFile: filepath.Join(res.Dir, PosFile), PoseFile: filepath.Join(res.Dir, PoseFile)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +247,7 @@ func TestTrainExportLoadRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := math.Abs(float64(hm.Score - hmOld.Score)); d > 1e-4*float64(hm.Score) {
+		if d := math.Abs(float64(hm.Score - hmOld.Score)); d > 1e-4*math.Max(1, math.Abs(float64(hm.Score))) {
 			t.Errorf("%s: pruned model scores %v, the whole backbone %v", path, hm.Score, hmOld.Score)
 		}
 		return hm.Score
@@ -261,8 +268,8 @@ func TestTrainExportLoadRoundTrip(t *testing.T) {
 	if s := score(painted); s < card.Anomaly.ScoreNOK {
 		t.Errorf("painted defect scores %.2f, below the NOK threshold %.2f", s, card.Anomaly.ScoreNOK)
 	}
-	// A changed bank or global file is refused.
-	for _, name := range []string{BankFile, GlobalFile} {
+	// A changed bank, global or positional file is refused.
+	for _, name := range []string{BankFile, GlobalFile, PosFile, PoseFile} {
 		path := filepath.Join(res.Dir, name)
 		b, _ := os.ReadFile(path)
 		b[len(b)-1] ^= 1

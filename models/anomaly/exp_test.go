@@ -14,6 +14,7 @@ package anomaly
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -27,6 +28,7 @@ import (
 	"github.com/pruefplatz/pruefplatz/inspector"
 	ia "github.com/pruefplatz/pruefplatz/inspector/anomaly"
 	"github.com/pruefplatz/pruefplatz/inspector/onnx"
+	"github.com/pruefplatz/pruefplatz/models"
 	"github.com/pruefplatz/pruefplatz/models/backbones"
 )
 
@@ -43,6 +45,8 @@ type rec struct {
 	patch float32
 	gd    float32 // global distance of the descriptor being tried
 	desc  map[string][]float32
+	s     datasets.Sample
+	pos   []float32 // positional distances
 }
 
 var words *ia.Bank
@@ -158,6 +162,9 @@ func TestExperiment(t *testing.T) {
 	if n := len(sp.Train) * ia.Patches * grid * grid; n > 250000 {
 		fitOpt.ImageKeep = math.Max(0.02, 250000/float64(n))
 	}
+	if k, err := strconv.ParseFloat(os.Getenv("EXP_KEEP"), 64); err == nil {
+		fitOpt.ImageKeep = k
+	}
 	fit := ia.NewFitter(fitOpt)
 	var train []rec
 	var trainPaths []string
@@ -175,13 +182,74 @@ func TestExperiment(t *testing.T) {
 	}
 	nw, _ := strconv.Atoi(env("EXP_WORDS", "64"))
 	words, _ = ia.NewBank(bank.Data[:nw*ia.Dim], ia.Dim)
+	usePos := os.Getenv("EXP_POS") != ""
+	posK, _ := strconv.Atoi(env("EXP_POSK", "16"))
+	posSpread, _ := strconv.Atoi(env("EXP_POSSPREAD", "1"))
+	var trainGreys [][]float32
+	var trainFeats [][]float32
 	for _, p := range trainPaths {
 		f, _ := ex.features(ctx, p)
+		if usePos {
+			g, err := ia.Grey(ex.x, ia.Side*8*grid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			trainGreys = append(trainGreys, g)
+			trainFeats = append(trainFeats, f)
+		}
 		d := descs(f, side)
 		d["bow"] = bow(f)
 		train = append(train, rec{class: "train", desc: d})
 	}
 	t.Logf("bank %d of %d", st.Bank, st.Patches)
+	var poseRef *ia.PoseRef
+	var posBank *ia.PosBank
+	if usePos {
+		poseRef, err = ia.NewPoseRef(trainGreys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pf := ia.NewPosFitter(side, posK, posSpread, 1, 2)
+		for i, f := range trainFeats {
+			pf.Add(f, poseRef.Estimate(trainGreys[i]))
+		}
+		trainFeats = nil
+		if os.Getenv("EXP_POSDEBUG") != "" {
+			// turn real training images by known angles: the estimates
+			// must differ by those angles (mod 90°, the flange's symmetry)
+			n := ia.GreySide
+			for i, g := range trainGreys[:12] {
+				a := float64(i) * 0.5
+				rot := make([]float32, n*n)
+				for y := 0; y < n; y++ {
+					for x := 0; x < n; x++ {
+						dx, dy := float64(x)+0.5-float64(n)/2, float64(y)+0.5-float64(n)/2
+						// rot(p) = g(Rot(−a)·p)
+						sx := math.Cos(a)*dx + math.Sin(a)*dy + float64(n)/2
+						sy := -math.Sin(a)*dx + math.Cos(a)*dy + float64(n)/2
+						xi, yi := min(max(int(sx), 0), n-1), min(max(int(sy), 0), n-1)
+						rot[y*n+x] = g[yi*n+xi]
+					}
+				}
+				p0, p1 := poseRef.Estimate(g), poseRef.Estimate(rot)
+				d := math.Mod((p1.Angle-p0.Angle-a)*180/math.Pi+720+45, 90) - 45
+				defer t.Logf("turned %.0f°: estimates %.1f° and %.1f°, error %.1f° (mod 90); centres (%.3f,%.3f) (%.3f,%.3f)", a*180/math.Pi, p0.Angle*180/math.Pi, p1.Angle*180/math.Pi, d, p0.CX, p0.CY, p1.CX, p1.CY)
+			}
+		}
+		if os.Getenv("EXP_POSDEBUG") == "only" {
+			return
+		}
+		if posBank, err = pf.Bank(); err != nil {
+			t.Fatal(err)
+		}
+		if f, err := strconv.ParseFloat(os.Getenv("EXP_POSSCALE"), 32); err == nil {
+			posBank.Scale = posBank.CellScales(float32(f))
+		}
+		if os.Getenv("EXP_POSSCALE") == "none" {
+			posBank.Scale = nil
+		}
+	}
+	baseK, _ := strconv.Atoi(env("EXP_BASEK", "1"))
 	search, err := onnx.NewNearest(bank, onnx.Options{Threads: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +272,16 @@ func TestExperiment(t *testing.T) {
 			}
 			dd := descs(f, side)
 			dd["bow"] = bow(f)
-			out = append(out, rec{class: c, d: d, patch: ia.MaxScore(d), desc: dd})
+			var pos []float32
+			if usePos {
+				g, err := ia.Grey(ex.x, ia.Side*8*grid)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pos = make([]float32, len(d))
+				posBank.Distances(f, poseRef.Estimate(g), pos)
+			}
+			out = append(out, rec{class: c, d: d, patch: ia.TopMean(d, baseK), desc: dd, s: s, pos: pos})
 		}
 		return out
 	}
@@ -219,6 +296,18 @@ func TestExperiment(t *testing.T) {
 			vs = append(vs, sc(r))
 		}
 		nokAt := ia.Quantile(vs, 0.99) * 1.1
+		// the z rule: NOK from the held-out mean + 3.09 standard
+		// deviations (the normal 99.9 % point), OK up to + 2.33 (99 %)
+		var mu, sd float64
+		for _, v := range vs {
+			mu += float64(v)
+		}
+		mu /= float64(len(vs))
+		for _, v := range vs {
+			sd += (float64(v) - mu) * (float64(v) - mu)
+		}
+		sd = math.Sqrt(sd / float64(len(vs)-1))
+		zNOK, zOK := float32(mu+3.09*sd), float32(mu+2.33*sd)
 		var good, bad []float32
 		per := map[string][]float32{}
 		for _, r := range test {
@@ -259,13 +348,39 @@ func TestExperiment(t *testing.T) {
 			}
 			return 100 * float64(n) / float64(len(v))
 		}
-		lines = append(lines, fmt.Sprintf("%-28s AUROC %.3f  R@5 %.1f%%  R@2 %.1f%%  card R %.1f%% FA %.1f%% |%s", name, ia.AUROC(good, bad),
-			100*recallAt(good, bad, 0.05), 100*recallAt(good, bad, 0.02), card(bad), card(good), pc))
+		at := func(v []float32, th float32) float64 {
+			n := 0
+			for _, x := range v {
+				if x >= th {
+					n++
+				}
+			}
+			return 100 * float64(n) / float64(len(v))
+		}
+		lines = append(lines, fmt.Sprintf("%-34s AUROC %.3f  R@5 %.1f%%  R@2 %.1f%%  card R %.1f%% FA %.1f%%  z R %.1f%% FA %.1f%% (≥OK R %.1f%% FA %.1f%%) |%s", name, ia.AUROC(good, bad),
+			100*recallAt(good, bad, 0.05), 100*recallAt(good, bad, 0.02), card(bad), card(good), at(bad, zNOK), at(good, zNOK), at(bad, zOK), at(good, zOK), pc))
 	}
 	report("patch", func(r rec) float32 { return r.patch })
 	report("patch smooth σ1 max", func(r rec) float32 { return ia.MaxScore(ia.Smooth(r.d, side, side, 1)) })
 	report("patch smooth σ0.7 max", func(r rec) float32 { return ia.MaxScore(ia.Smooth(r.d, side, side, 0.7)) })
-	for _, k := range []int{3, 5, 10, 20, 50} {
+	median := func(d []float32) float32 { return ia.Quantile(d, 0.5) }
+	for _, k := range []int{20, 40, 80} {
+		for _, a := range []float32{0.25, 0.75} {
+			report(fmt.Sprintf("top-%d − %.2f median", k, a), func(r rec) float32 { return ia.TopMean(r.d, k) - a*median(r.d) })
+		}
+		report(fmt.Sprintf("top-%d smooth σ1 − median/2", k), func(r rec) float32 {
+			sm := ia.Smooth(r.d, side, side, 1)
+			return ia.TopMean(sm, k) - median(sm)/2
+		})
+	}
+	for _, k := range []int{10, 40} {
+		report(fmt.Sprintf("top-%d − median", k), func(r rec) float32 { return ia.TopMean(r.d, k) - median(r.d) })
+		report(fmt.Sprintf("top-%d − median/2", k), func(r rec) float32 { return ia.TopMean(r.d, k) - median(r.d)/2 })
+		report(fmt.Sprintf("top-%d / median", k), func(r rec) float32 { return ia.TopMean(r.d, k) / median(r.d) })
+		report(fmt.Sprintf("top-%d + max", k), func(r rec) float32 { return ia.TopMean(r.d, k) + ia.MaxScore(r.d) })
+		report(fmt.Sprintf("top-%d smooth σ1", k), func(r rec) float32 { return ia.TopMean(ia.Smooth(r.d, side, side, 1), k) })
+	}
+	for _, k := range []int{3, 5, 10, 20, 40, 50, 80} {
 		report(fmt.Sprintf("patch top-%d mean", k), func(r rec) float32 {
 			s := append([]float32(nil), r.d...)
 			sort.Slice(s, func(i, j int) bool { return s[i] > s[j] })
@@ -350,10 +465,172 @@ func TestExperiment(t *testing.T) {
 				report(tag+" max(p,g)", func(r rec) float32 { return max(r.patch/pq, r.gd/gq) })
 				report(tag+" sum", func(r rec) float32 { return r.patch/pq + r.gd/gq })
 				report(tag+" sum median refs", func(r rec) float32 { return r.patch/pmed + r.gd/gmed })
+				pm, ps := meanSD(pv)
+				gm, gs := meanSD(gvals)
+				report(tag+" sum z", func(r rec) float32 { return (r.patch-pm)/ps + (r.gd-gm)/gs })
+			}
+		}
+	}
+	if usePos {
+		posScore := func(k int) func(r rec) float32 { return func(r rec) float32 { return ia.TopMean(r.pos, k) } }
+		for _, k := range []int{1, 3, 10} {
+			report(fmt.Sprintf("pos top-%d", k), posScore(k))
+		}
+		var gv, posv []float32
+		for _, r := range val {
+			gv = append(gv, r.gd)
+			posv = append(posv, ia.MaxScore(r.pos))
+		}
+		pm, ps := meanSD(pv)
+		gm, gs := meanSD(gv)
+		qm, qs := meanSD(posv)
+		report("patch z + pos z", func(r rec) float32 { return (r.patch-pm)/ps + (ia.MaxScore(r.pos)-qm)/qs })
+		report("max(patch z, pos z)", func(r rec) float32 { return max((r.patch-pm)/ps, (ia.MaxScore(r.pos)-qm)/qs) })
+		report("patch z + pos z + global z", func(r rec) float32 {
+			return (r.patch-pm)/ps + (ia.MaxScore(r.pos)-qm)/qs + (r.gd-gm)/gs
+		})
+		pos3 := func(r rec) float32 { return ia.TopMean(r.pos, 3) }
+		var p3v []float32
+		for _, r := range val {
+			p3v = append(p3v, pos3(r))
+		}
+		q3m, q3s := meanSD(p3v)
+		report("patch z + pos3 z", func(r rec) float32 { return (r.patch-pm)/ps + (pos3(r)-q3m)/q3s })
+		report("patch z + pos3 z + global z", func(r rec) float32 { return (r.patch-pm)/ps + (pos3(r)-q3m)/q3s + (r.gd-gm)/gs })
+		if masks := os.Getenv("EXP_MASKS"); masks != "" {
+			// the hottest cell of several maps, on the defect masks
+			pq99 := ia.Quantile(pv, 0.99)
+			qq99 := ia.Quantile(posv, 0.99)
+			maps := []struct {
+				name string
+				m    func(r rec) []float32
+			}{
+				{"patch", func(r rec) []float32 { return r.d }},
+				{"pos", func(r rec) []float32 { return r.pos }},
+				{"patch/q + pos/q", func(r rec) []float32 {
+					o := make([]float32, len(r.d))
+					for i := range o {
+						o[i] = r.d[i]/pq99 + r.pos[i]/qq99
+					}
+					return o
+				}},
+				{"max(patch/q, pos/q)", func(r rec) []float32 {
+					o := make([]float32, len(r.d))
+					for i := range o {
+						o[i] = max(r.d[i]/pq99, r.pos[i]/qq99)
+					}
+					return o
+				}},
+				{"patch/mean + pos/mean", func(r rec) []float32 {
+					o := make([]float32, len(r.d))
+					for i := range o {
+						o[i] = r.d[i]/pm + r.pos[i]/qm
+					}
+					return o
+				}},
+				{"max(patch/mean, 1.5 pos/mean)", func(r rec) []float32 {
+					o := make([]float32, len(r.d))
+					for i := range o {
+						o[i] = max(r.d[i]/pm, 1.5*r.pos[i]/qm)
+					}
+					return o
+				}},
+				{"max(patch/q, 1.5 pos/q)", func(r rec) []float32 {
+					o := make([]float32, len(r.d))
+					for i := range o {
+						o[i] = max(r.d[i]/pq99, 1.5*r.pos[i]/qq99)
+					}
+					return o
+				}},
+				{"max(patch/mean, pos/mean)", func(r rec) []float32 {
+					o := make([]float32, len(r.d))
+					for i := range o {
+						o[i] = max(r.d[i]/pm, r.pos[i]/qm)
+					}
+					return o
+				}},
+			}
+			for _, mp := range maps {
+				on, n := map[string]int{}, map[string]int{}
+				for _, r := range test {
+					if r.class == okl {
+						continue
+					}
+					hit, ok, err := hotOnMask(ia.Params{Sigma: 1}, mp.m(r), side, r.s, masks, spec)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if ok {
+						n[r.class]++
+						n[""]++
+						if hit {
+							on[r.class]++
+							on[""]++
+						}
+					}
+				}
+				line := fmt.Sprintf("hot on defect, %-26s all %.1f%%", mp.name, 100*frac(on[""], n[""]))
+				for _, c := range []string{"crack", "dent", "missing_hole", "scratch"} {
+					line += fmt.Sprintf(" %s %.1f%%", c, 100*frac(on[c], n[c]))
+				}
+				lines = append(lines, line)
 			}
 		}
 	}
 	out := strings.Join(lines, "\n")
 	fmt.Println(out)
 	os.WriteFile(env("EXP_OUT", "/tmp/a2exp/out.txt"), []byte(out+"\n"), 0o644)
+}
+
+func meanSD(v []float32) (float32, float32) {
+	var mu, sd float64
+	for _, x := range v {
+		mu += float64(x)
+	}
+	mu /= float64(len(v))
+	for _, x := range v {
+		sd += (float64(x) - mu) * (float64(x) - mu)
+	}
+	return float32(mu), float32(math.Sqrt(sd/float64(len(v)-1))) + 1e-9
+}
+
+// BenchmarkLocate profiles one model's Locate on one image:
+// EXP_MODELDIR (a version folder) and EXP_IMAGE.
+func BenchmarkLocate(b *testing.B) {
+	lib, _ := filepath.Abs("../../.deps/onnxruntime/libonnxruntime.so.1")
+	if err := onnx.Init(lib); err != nil {
+		b.Fatal(err)
+	}
+	dir := os.Getenv("EXP_MODELDIR")
+	data, err := os.ReadFile(filepath.Join(dir, "card.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var c models.Card
+	if err := json.Unmarshal(data, &c); err != nil {
+		b.Fatal(err)
+	}
+	oo := onnx.Options{Threads: 2, NoSpin: os.Getenv("EXP_NOSPIN") != ""}
+	m, err := Open(&c, dir, oo, func(bank *ia.Bank) (ia.Searcher, error) {
+		return onnx.NewNearest(bank, oo)
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	ex, err := newExtractor(m.Runner(), c.Input, c.Anomaly.Grid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ex.Close()
+	if err := ex.tensor(os.Getenv("EXP_IMAGE")); err != nil {
+		b.Fatal(err)
+	}
+	x := append([]float32(nil), ex.x...)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := m.Locate(context.Background(), x); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -36,6 +36,10 @@ func Open(c *models.Card, dir string, opt onnx.Options, search func(*ia.Bank) (i
 	if c.Backbone != nil {
 		b.Name, b.License, b.Source = c.Backbone.Name, c.Backbone.License, c.Backbone.Source
 	}
+	// The model's Go code (patch features, the parts) runs between the
+	// backbone's runs on the same cores: ONNX Runtime's threads must not
+	// spin on them.
+	opt.NoSpin = true
 	r, err := onnx.OpenBackbone(b, opt)
 	if err != nil {
 		return nil, err
@@ -47,6 +51,12 @@ func Open(c *models.Card, dir string, opt onnx.Options, search func(*ia.Bank) (i
 	}
 	if g := c.Anomaly.Global; g != nil {
 		if m.Global, err = loadGlobal(g, dir, bank); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("%s/%s: %w", c.Name, c.Version, err)
+		}
+	}
+	if pi := c.Anomaly.Positional; pi != nil {
+		if m.Pos, err = loadPositional(pi, dir, Params(c).Grid); err != nil {
 			r.Close()
 			return nil, fmt.Errorf("%s/%s: %w", c.Name, c.Version, err)
 		}
@@ -83,13 +93,34 @@ func loadGlobal(g *models.GlobalInfo, dir string, bank *ia.Bank) (*ia.Global, er
 	return gl, nil
 }
 
+// loadPositional reads the positional part pi of a model with g tiles per side.
+func loadPositional(pi *models.PositionalInfo, dir string, g int) (*ia.Positional, error) {
+	data, err := os.ReadFile(filepath.Join(dir, pi.File))
+	if err != nil {
+		return nil, err
+	}
+	pb, err := ia.DecodePosBank(data, ia.Side*g, pi.K)
+	if err != nil {
+		return nil, err
+	}
+	if data, err = os.ReadFile(filepath.Join(dir, pi.PoseFile)); err != nil {
+		return nil, err
+	}
+	ref, err := ia.DecodePoseRef(data)
+	if err != nil {
+		return nil, err
+	}
+	return &ia.Positional{Ref: ref, Bank: pb, TopK: max(1, pi.TopK)}, nil
+}
+
 // Params are the scoring settings a card records.
 func Params(c *models.Card) ia.Params {
 	a := c.Anomaly
-	p := ia.Params{Grid: a.Grid, Sigma: a.Sigma, ScoreOK: a.ScoreOK, ScoreNOK: a.ScoreNOK, TopK: a.TopK}
+	p := ia.Params{Grid: a.Grid, Sigma: a.Sigma, ScoreOK: a.ScoreOK, ScoreNOK: a.ScoreNOK, TopK: a.TopK, MedianOffset: a.MedianOffset}
 	if a.Global != nil {
 		p.PatchRef, p.GlobalRef = a.Global.PatchRef, a.Global.GlobalRef
 	}
+	p.Norm = iaNorm(a.Norm)
 	return p
 }
 

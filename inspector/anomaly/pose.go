@@ -1,0 +1,364 @@
+package anomaly
+
+import (
+	"fmt"
+	"math"
+)
+
+// Pose finding for parts laid at a placement mark at any angle (the demo
+// flange): a positional comparison needs every image in one canonical
+// pose. The centre comes from the radial profile (which does not change
+// with the rotation), the angle from a brute-force circular correlation of
+// the polar image around that centre with the reference's. Both work on a
+// small grey image (GreySide² pixels), so the pose costs well under a
+// millisecond per frame.
+const (
+	// GreySide is the side of the grey image a pose is found on.
+	GreySide = 56
+	// PoseRings and PoseAngles are the polar sampling: rings between 15 %
+	// and 95 % of the half side, PoseAngles steps around (2° each).
+	PoseRings  = 16
+	PoseAngles = 180
+	// poseShift is how far (grey pixels) the centre is searched from the
+	// middle: 12 of 56, about a fifth of the half side.
+	poseShift = 4
+)
+
+// Pose is where a part lies in the input: its centre as fractions of the
+// input's side (0.5, 0.5 is the middle) and its rotation in radians
+// against the reference, so that the input at centre + Rot(Angle)·u shows
+// what the reference shows at its middle + u.
+type Pose struct {
+	CX, CY, Angle float64
+}
+
+// Grey averages the 3 channels of a [3, s, s] input tensor and pools them
+// to GreySide×GreySide (s a multiple of GreySide; otherwise the nearest
+// pixels are pooled). It returns an error for x of the wrong length.
+func Grey(x []float32, s int) ([]float32, error) {
+	if len(x) != 3*s*s || s < GreySide {
+		return nil, fmt.Errorf("anomaly: grey needs a [3,%d,%d] input of at least %d px, got %d values", s, s, GreySide, len(x))
+	}
+	n := GreySide
+	out := make([]float32, n*n)
+	cnt := make([]float32, n*n)
+	plane := s * s
+	for y := 0; y < s; y++ {
+		gy := y * n / s
+		for xx := 0; xx < s; xx++ {
+			i := y*s + xx
+			g := gy*n + xx*n/s
+			out[g] += x[i] + x[plane+i] + x[2*plane+i]
+			cnt[g] += 3
+		}
+	}
+	for i := range out {
+		out[i] /= cnt[i]
+	}
+	return out, nil
+}
+
+// PoseRef is the reference a pose is measured against: the mean radial
+// profile of good images (the centre search) and the polar image of one
+// good image around its centre (the angle search).
+type PoseRef struct {
+	// Radial is the mean grey in rings of one pixel around the centre
+	// (GreySide/2 values).
+	Radial []float32
+	// Polar is PoseRings × PoseAngles samples, each ring's mean removed.
+	Polar []float32
+}
+
+// NewPoseRef builds the reference from the grey images (GreySide² each) of
+// good parts: their mean radial profile, each around its own centre (found
+// against the radial profile of their mean image, which is nearly round
+// and centred on the mark, as the parts lie there at every angle), and the
+// polar image of the first around its centre, whose rotation becomes the
+// canonical one. It returns an error for no images or ones of the wrong
+// size.
+func NewPoseRef(greys [][]float32) (*PoseRef, error) {
+	n := GreySide
+	if len(greys) == 0 {
+		return nil, fmt.Errorf("%w: a pose reference needs at least one image", ErrNoImages)
+	}
+	mean := make([]float32, n*n)
+	for _, g := range greys {
+		if len(g) != n*n {
+			return nil, fmt.Errorf("anomaly: grey image of %d values, want %d", len(g), n*n)
+		}
+		for i, v := range g {
+			mean[i] += v / float32(len(greys))
+		}
+	}
+	first := &PoseRef{Radial: radial(mean, float64(n)/2, float64(n)/2)}
+	r := &PoseRef{Radial: make([]float32, n/2)}
+	for _, g := range greys {
+		cx, cy := first.centre(g)
+		for i, v := range radial(g, cx, cy) {
+			r.Radial[i] += v / float32(len(greys))
+		}
+	}
+	cx, cy := r.centre(greys[0])
+	r.Polar = polar(greys[0], cx, cy)
+	return r, nil
+}
+
+// Estimate returns the pose of the part in a grey image (GreySide²): the
+// centre from the radial profile, then the centre within a pixel of it and
+// the angle whose polar image correlates best with the reference's (every
+// angle at the first centre, a few degrees around the best one at its
+// neighbours).
+func (r *PoseRef) Estimate(grey []float32) Pose {
+	cx0, cy0 := r.centre(grey)
+	na := PoseAngles
+	all := r.correlate(polar(grey, cx0, cy0), 0, na)
+	s0 := 0
+	for s, c := range all {
+		if c > all[s0] {
+			s0 = s
+		}
+	}
+	// The radial centre is biased by light that falls unevenly; the
+	// correlation decides among the centres up to reach pixels away, at
+	// the shifts near s0.
+	const near, reach = 4, 2
+	w := 2*reach + 1
+	corrs := make([]float64, w*w)
+	best, bk, bs := math.Inf(-1), 0, s0
+	var bestCorr []float64
+	for j := 0; j < w; j++ {
+		for i := 0; i < w; i++ {
+			corr := all
+			if i != reach || j != reach {
+				corr = r.correlate(polar(grey, cx0+float64(i-reach), cy0+float64(j-reach)), s0-near, 2*near+1)
+			}
+			k := j*w + i
+			corrs[k] = math.Inf(-1)
+			for d := -near; d <= near; d++ {
+				s := (s0 + d + na) % na
+				corrs[k] = max(corrs[k], corr[s])
+				if corr[s] > best {
+					best, bk, bs, bestCorr = corr[s], k, s, corr
+				}
+			}
+		}
+	}
+	bx, by := bk%w, bk/w
+	fx, fy := 0.0, 0.0
+	if bx > 0 && bx < w-1 {
+		fx = parabola(corrs[bk-1], corrs[bk], corrs[bk+1])
+	}
+	if by > 0 && by < w-1 {
+		fy = parabola(corrs[bk-w], corrs[bk], corrs[bk+w])
+	}
+	shift := float64(bs)
+	if prev, next := bestCorr[(bs+na-1)%na], bestCorr[(bs+1)%na]; !math.IsInf(prev, -1) && !math.IsInf(next, -1) {
+		shift += parabola(prev, bestCorr[bs], next)
+	}
+	n := float64(GreySide)
+	return Pose{CX: (cx0 + float64(bx-reach) + fx) / n, CY: (cy0 + float64(by-reach) + fy) / n, Angle: 2 * math.Pi * shift / float64(na)}
+}
+
+// correlate returns, for count shifts from first on (mod PoseAngles), the
+// correlation of the polar image p turned by the shift with the
+// reference's; the other shifts hold −Inf.
+func (r *PoseRef) correlate(p []float32, first, count int) []float64 {
+	na := PoseAngles
+	corr := make([]float64, na)
+	for s := range corr {
+		corr[s] = math.Inf(-1)
+	}
+	twice := make([]float32, 2*na)
+	for k := 0; k < count; k++ {
+		corr[((first+k)%na+na)%na] = 0
+	}
+	for i := 0; i < PoseRings; i++ {
+		copy(twice, p[i*na:(i+1)*na])
+		copy(twice[na:], p[i*na:(i+1)*na])
+		ref := r.Polar[i*na : (i+1)*na]
+		for k := 0; k < count; k++ {
+			s := ((first+k)%na + na) % na
+			t := twice[s : s+na]
+			var c float32
+			for j, v := range ref {
+				c += v * t[j]
+			}
+			corr[s] += float64(c)
+		}
+	}
+	return corr
+}
+
+// centre finds the centre (grey pixels) whose radial profile is nearest
+// the reference's, searched on whole pixels within poseShift of the middle
+// and refined by a parabola through the neighbours.
+func (r *PoseRef) centre(grey []float32) (float64, float64) {
+	n := GreySide
+	w := 2*poseShift + 1
+	cost := make([]float64, w*w)
+	best := 0
+	for dy := -poseShift; dy <= poseShift; dy++ {
+		for dx := -poseShift; dx <= poseShift; dx++ {
+			p := radial(grey, float64(n)/2+float64(dx), float64(n)/2+float64(dy))
+			var c float64
+			for i, v := range r.Radial {
+				d := float64(v - p[i])
+				c += d * d
+			}
+			k := (dy+poseShift)*w + dx + poseShift
+			cost[k] = c
+			if c < cost[best] {
+				best = k
+			}
+		}
+	}
+	bx, by := best%w, best/w
+	fx, fy := 0.0, 0.0
+	if bx > 0 && bx < w-1 {
+		fx = parabola(-cost[best-1], -cost[best], -cost[best+1])
+	}
+	if by > 0 && by < w-1 {
+		fy = parabola(-cost[best-w], -cost[best], -cost[best+w])
+	}
+	return float64(n)/2 + float64(bx-poseShift) + fx, float64(n)/2 + float64(by-poseShift) + fy
+}
+
+// parabola returns the offset (−0.5…0.5) of the peak of the parabola
+// through three equally spaced values whose middle one is the largest.
+func parabola(a, b, c float64) float64 {
+	den := a - 2*b + c
+	if den >= 0 {
+		return 0
+	}
+	return math.Max(-0.5, math.Min(0.5, 0.5*(a-c)/den))
+}
+
+// ringOf[(dy+GreySide)·2·GreySide + dx+GreySide] is the one-pixel ring
+// of pixel (cx+dx, cy+dy) around a centre (cx, cy) on a pixel corner
+// (whole numbers; pixel centres lie at i+0.5): the centre search measures
+// 81 radial profiles per frame.
+var ringOf = func() []uint8 {
+	n := GreySide
+	t := make([]uint8, 4*n*n)
+	for dy := -n; dy < n; dy++ {
+		for dx := -n; dx < n; dx++ {
+			t[(dy+n)*2*n+dx+n] = uint8(min(math.Hypot(float64(dx)+0.5, float64(dy)+0.5), 255))
+		}
+	}
+	return t
+}()
+
+// radial is the mean grey of the pixels in each one-pixel ring around
+// (cx, cy) (pixel centres at i+0.5), GreySide/2 rings.
+func radial(grey []float32, cx, cy float64) []float32 {
+	n := GreySide
+	sum := make([]float32, n/2)
+	cnt := make([]float32, n/2)
+	// a centre on a pixel corner (whole-pixel offsets from the middle, as
+	// the centre search uses) takes the table
+	ix, iy := cx, cy
+	table := ix == math.Floor(ix) && iy == math.Floor(iy) && ix >= 0 && iy >= 0 && ix <= float64(n) && iy <= float64(n)
+	for y := 0; y < n; y++ {
+		for x := 0; x < n; x++ {
+			var r int
+			if table {
+				r = int(ringOf[(y-int(iy)+n)*2*n+x-int(ix)+n])
+			} else {
+				r = int(math.Hypot(float64(x)+0.5-cx, float64(y)+0.5-cy))
+			}
+			if r < n/2 {
+				sum[r] += grey[y*n+x]
+				cnt[r]++
+			}
+		}
+	}
+	for i := range sum {
+		if cnt[i] > 0 {
+			sum[i] /= cnt[i]
+		}
+	}
+	return sum
+}
+
+// polarOffsets are the polar samples' offsets from the centre, ring by
+// ring (the pose search samples 25 centres a frame).
+var polarOffsets = func() [][2]float64 {
+	half := float64(GreySide) / 2
+	out := make([][2]float64, 0, PoseRings*PoseAngles)
+	for i := 0; i < PoseRings; i++ {
+		rad := half * (0.15 + 0.8*float64(i)/float64(PoseRings-1))
+		for j := 0; j < PoseAngles; j++ {
+			a := 2 * math.Pi * float64(j) / PoseAngles
+			out = append(out, [2]float64{rad * math.Cos(a), rad * math.Sin(a)})
+		}
+	}
+	return out
+}()
+
+// polar samples the grey image bilinearly on PoseRings rings around
+// (cx, cy) and removes each ring's mean.
+func polar(grey []float32, cx, cy float64) []float32 {
+	n := GreySide
+	out := make([]float32, PoseRings*PoseAngles)
+	for i := 0; i < PoseRings; i++ {
+		ring := out[i*PoseAngles : (i+1)*PoseAngles]
+		offs := polarOffsets[i*PoseAngles : (i+1)*PoseAngles]
+		var m float32
+		for j := range ring {
+			ring[j] = bilinear(grey, n, cx+offs[j][0], cy+offs[j][1])
+			m += ring[j]
+		}
+		m /= PoseAngles
+		for j := range ring {
+			ring[j] -= m
+		}
+	}
+	return out
+}
+
+// bilinear samples an n×n image at (x, y) (pixel centres at i+0.5), edges
+// clamped.
+func bilinear(img []float32, n int, x, y float64) float32 {
+	x, y = x-0.5, y-0.5
+	x0, y0 := math.Floor(x), math.Floor(y)
+	fx, fy := float32(x-x0), float32(y-y0)
+	at := func(xi, yi int) float32 {
+		return img[min(max(yi, 0), n-1)*n+min(max(xi, 0), n-1)]
+	}
+	xi, yi := int(x0), int(y0)
+	return (1-fy)*((1-fx)*at(xi, yi)+fx*at(xi+1, yi)) + fy*((1-fx)*at(xi, yi+1)+fx*at(xi+1, yi+1))
+}
+
+// Canonical maps a point p of a side×side grid (cell units, cell centres
+// at i+0.5) of an image with pose ps to the same point of the part in the
+// canonical pose: middle + Rot(−Angle)·(p − centre).
+func (ps Pose) Canonical(px, py float64, side int) (float64, float64) {
+	s := float64(side)
+	dx, dy := px-ps.CX*s, py-ps.CY*s
+	c, sn := math.Cos(ps.Angle), math.Sin(ps.Angle)
+	return s/2 + c*dx + sn*dy, s/2 - sn*dx + c*dy
+}
+
+// Encode writes the reference in the bank format (float16): PoseRings rows
+// of the polar image and one row holding the radial profile, zero-padded
+// to PoseAngles values.
+func (r *PoseRef) Encode() []byte {
+	data := make([]float32, (PoseRings+1)*PoseAngles)
+	copy(data, r.Polar)
+	copy(data[PoseRings*PoseAngles:], r.Radial)
+	b := &Bank{Data: data, Dim: PoseAngles, norm: make([]float32, PoseRings+1)}
+	return b.EncodeF16()
+}
+
+// DecodePoseRef reads a reference that Encode wrote. It returns an error
+// wrapping ErrBank for data of another shape.
+func DecodePoseRef(data []byte) (*PoseRef, error) {
+	b, err := DecodeBank(data)
+	if err != nil {
+		return nil, err
+	}
+	if b.Dim != PoseAngles || b.Len() != PoseRings+1 {
+		return nil, fmt.Errorf("%w: pose reference of %d×%d values, want %d×%d", ErrBank, b.Len(), b.Dim, PoseRings+1, PoseAngles)
+	}
+	return &PoseRef{Polar: b.Data[:PoseRings*PoseAngles], Radial: b.Data[PoseRings*PoseAngles : PoseRings*PoseAngles+GreySide/2]}, nil
+}

@@ -1,0 +1,316 @@
+package anomaly
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// part renders a [3,s,s] tensor of a bright disc (radius 0.4 s) on a dark
+// ground, with a bore and three holes at uneven angles (so its rotation is
+// unique), centred at (cx, cy) (fractions of s), turned by angle.
+func part(s int, cx, cy, angle float64) []float32 {
+	holes := []float64{0.3, 2.1, 4.0}
+	x := make([]float32, 3*s*s)
+	for y := 0; y < s; y++ {
+		for xx := 0; xx < s; xx++ {
+			// 2×2 supersampling: edges as a camera sees them
+			var v float32
+			for _, o := range [][2]float64{{0.25, 0.25}, {0.75, 0.25}, {0.25, 0.75}, {0.75, 0.75}} {
+				dx := (float64(xx)+o[0])/float64(s) - cx
+				dy := (float64(y)+o[1])/float64(s) - cy
+				r := math.Hypot(dx, dy)
+				in := r < 0.4 && r > 0.08
+				for _, h := range holes {
+					a := h + angle
+					if math.Hypot(dx-0.25*math.Cos(a), dy-0.25*math.Sin(a)) < 0.05 {
+						in = false
+					}
+				}
+				if in {
+					v += 0.25 * 1.5
+				} else {
+					v += 0.25 * -1
+				}
+			}
+			for c := 0; c < 3; c++ {
+				x[c*s*s+y*s+xx] = v
+			}
+		}
+	}
+	return x
+}
+
+func angleDiff(a, b float64) float64 {
+	d := math.Mod(a-b, 2*math.Pi)
+	if d > math.Pi {
+		d -= 2 * math.Pi
+	}
+	if d < -math.Pi {
+		d += 2 * math.Pi
+	}
+	return math.Abs(d)
+}
+
+// The pose recovers a known rotation and shift of a constructed part.
+func TestPoseRecoversRotation(t *testing.T) {
+	const s = 112
+	rng := rand.New(rand.NewPCG(3, 4))
+	var greys [][]float32
+	for i := 0; i < 5; i++ {
+		cx, cy, a := 0.5, 0.5, 0.0
+		if i > 0 {
+			cx, cy, a = 0.5+0.06*(rng.Float64()-0.5), 0.5+0.06*(rng.Float64()-0.5), 2*math.Pi*rng.Float64()
+		}
+		g, err := Grey(part(s, cx, cy, a), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		greys = append(greys, g)
+	}
+	ref, err := NewPoseRef(greys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The pose is relative to the reference; what the positional bank
+	// needs is that a point of the part lands on one canonical point in
+	// every image: the hole centres, mapped from each test image, must
+	// meet where they meet from the unturned one.
+	const side = 28
+	canon := func(cx, cy, angle float64) [][2]float64 {
+		g, err := Grey(part(s, cx, cy, angle), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := ref.Estimate(g)
+		var out [][2]float64
+		for _, h := range []float64{0.3, 2.1, 4.0} {
+			px := (cx + 0.25*math.Cos(h+angle)) * side
+			py := (cy + 0.25*math.Sin(h+angle)) * side
+			qx, qy := p.Canonical(px, py, side)
+			out = append(out, [2]float64{qx, qy})
+		}
+		return out
+	}
+	want := canon(0.5, 0.5, 0)
+	for _, tc := range []struct {
+		name          string
+		cx, cy, angle float64
+	}{
+		{"turned 37°", 0.5, 0.5, 37 * math.Pi / 180},
+		{"turned 200°, shifted", 0.54, 0.47, 200 * math.Pi / 180},
+		{"turned 301°, shifted", 0.46, 0.53, 301 * math.Pi / 180},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for i, q := range canon(tc.cx, tc.cy, tc.angle) {
+				// within half a cell of the 28-cell grid (4 px at 224)
+				if d := math.Hypot(q[0]-want[i][0], q[1]-want[i][1]); d > 0.5 {
+					t.Errorf("hole %d lands at (%.2f, %.2f), unturned at (%.2f, %.2f): %.2f cells apart", i, q[0], q[1], want[i][0], want[i][1], d)
+				}
+			}
+		})
+	}
+	if _, err := NewPoseRef(nil); err == nil {
+		t.Error("a pose reference from no images was accepted")
+	}
+	if _, err := Grey(make([]float32, 10), s); err == nil {
+		t.Error("a grey image from a short tensor was accepted")
+	}
+}
+
+// Canonical undoes the pose: the point at centre + Rot(angle)·u maps to
+// middle + u.
+func TestPoseCanonical(t *testing.T) {
+	ps := Pose{CX: 0.55, CY: 0.45, Angle: 1.1}
+	const side = 28
+	ux, uy := 3.0, -5.0
+	px := ps.CX*side + math.Cos(ps.Angle)*ux - math.Sin(ps.Angle)*uy
+	py := ps.CY*side + math.Sin(ps.Angle)*ux + math.Cos(ps.Angle)*uy
+	qx, qy := ps.Canonical(px, py, side)
+	if math.Abs(qx-(side/2+ux)) > 1e-9 || math.Abs(qy-(side/2+uy)) > 1e-9 {
+		t.Errorf("canonical (%.3f, %.3f), want (%.3f, %.3f)", qx, qy, side/2+ux, side/2+uy)
+	}
+}
+
+// Distances against a brute force that maps each patch with its own
+// rotation matrix and searches the cell's patches in float64.
+func TestPosDistancesMatchBruteForce(t *testing.T) {
+	const side, k = 6, 3
+	rng := rand.New(rand.NewPCG(5, 6))
+	data := make([]float32, side*side*k*Dim)
+	for i := range data {
+		data[i] = rng.Float32()
+	}
+	b, err := NewPosBank(data, side, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := make([]float32, side*side*Dim)
+	for i := range f {
+		f[i] = rng.Float32()
+	}
+	b.Scale = make([]float32, side*side)
+	for i := range b.Scale {
+		b.Scale[i] = 0.5 + rng.Float32()
+	}
+	ps := Pose{CX: 0.52, CY: 0.47, Angle: 0.7}
+	got := make([]float32, side*side)
+	b.Distances(f, ps, got)
+	for i := range got {
+		px, py := float64(i%side)+0.5, float64(i/side)+0.5
+		dx, dy := px-ps.CX*side, py-ps.CY*side
+		// Rot(−angle)
+		qx := side/2 + math.Cos(-ps.Angle)*dx - math.Sin(-ps.Angle)*dy
+		qy := side/2 + math.Sin(-ps.Angle)*dx + math.Cos(-ps.Angle)*dy
+		cx := min(max(int(math.Floor(qx)), 0), side-1)
+		cy := min(max(int(math.Floor(qy)), 0), side-1)
+		best := math.Inf(1)
+		for j := 0; j < k; j++ {
+			var s float64
+			for d := 0; d < Dim; d++ {
+				v := float64(f[i*Dim+d]) - float64(data[((cy*side+cx)*k+j)*Dim+d])
+				s += v * v
+			}
+			best = min(best, math.Sqrt(s))
+		}
+		best /= float64(b.Scale[cy*side+cx])
+		if math.Abs(float64(got[i])-best) > 1e-4*best+1e-5 {
+			t.Fatalf("patch %d: %.6f, brute force %.6f", i, got[i], best)
+		}
+	}
+	if _, err := NewPosBank(data[:10], side, k); err == nil {
+		t.Error("a positional bank of the wrong size was accepted")
+	}
+}
+
+// A part with holes at four places, one of them missing: every patch of it
+// has a twin in a position-free bank (plain metal is everywhere), but the
+// positional bank sees the missing hole, and at its place.
+func TestPositionalSeesWhatIsMissing(t *testing.T) {
+	const side = 8
+	holes := map[int]bool{2*side + 2: true, 2*side + 5: true, 5*side + 2: true, 5*side + 5: true}
+	rng := rand.New(rand.NewPCG(7, 8))
+	img := func(missing int) []float32 {
+		f := make([]float32, side*side*Dim)
+		for i := 0; i < side*side; i++ {
+			for d := 0; d < Dim; d++ {
+				f[i*Dim+d] = 0.05 * rng.Float32()
+			}
+			if holes[i] && i != missing {
+				f[i*Dim] += 1 // a hole's edge
+			}
+		}
+		return f
+	}
+	fit := NewPosFitter(side, 4, 0, 1, 2)
+	var all []float32
+	for i := 0; i < 6; i++ {
+		f := img(-1)
+		fit.Add(f, Pose{CX: 0.5, CY: 0.5})
+		all = append(all, f...)
+	}
+	pb, err := fit.Bank()
+	if err != nil {
+		t.Fatal(err)
+	}
+	free, err := NewBank(all, Dim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	test := img(5*side + 2)
+	good := img(-1)
+	dFree := make([]float32, side*side)
+	free.Nearest(test, dFree, 1)
+	dGoodFree := make([]float32, side*side)
+	free.Nearest(good, dGoodFree, 1)
+	dPos := make([]float32, side*side)
+	pb.Distances(test, Pose{CX: 0.5, CY: 0.5}, dPos)
+	dGoodPos := make([]float32, side*side)
+	pb.Distances(good, Pose{CX: 0.5, CY: 0.5}, dGoodPos)
+	if MaxScore(dFree) > 2*MaxScore(dGoodFree) {
+		t.Fatalf("the position-free bank already sees it (%.3f against %.3f): the test proves nothing", MaxScore(dFree), MaxScore(dGoodFree))
+	}
+	if MaxScore(dPos) < 3*MaxScore(dGoodPos) {
+		t.Errorf("positional distance %.3f, a good part's %.3f", MaxScore(dPos), MaxScore(dGoodPos))
+	}
+	hot := 0
+	for i, v := range dPos {
+		if v > dPos[hot] {
+			hot = i
+		}
+	}
+	if hot != 5*side+2 {
+		t.Errorf("hottest patch %d, the hole is missing at %d", hot, 5*side+2)
+	}
+	if _, err := NewPosFitter(side, 4, 0, 1, 1).Bank(); err == nil {
+		t.Error("a positional bank from no images was accepted")
+	}
+}
+
+// The radial profile's lookup table (centres on pixel corners) gives what
+// the distances themselves give.
+func TestRadialTable(t *testing.T) {
+	g, err := Grey(part(112, 0.52, 0.47, 1), 112)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range [][2]float64{{28, 28}, {24, 31}, {32, 25}} {
+		fast := radial(g, c[0], c[1])
+		slow := radial(g, c[0]+1e-9, c[1]+1e-9) // off the table
+		for i := range fast {
+			if math.Abs(float64(fast[i]-slow[i])) > 1e-5 {
+				t.Fatalf("centre %v ring %d: table %v, distances %v", c, i, fast[i], slow[i])
+			}
+		}
+	}
+}
+
+// The positional bank and the pose reference survive their files (half
+// floats: within 0.2 %), and a file of the wrong shape is refused.
+func TestPositionalRoundTrip(t *testing.T) {
+	const side, k = 4, 2
+	rng := rand.New(rand.NewPCG(9, 10))
+	data := make([]float32, side*side*k*Dim)
+	for i := range data {
+		data[i] = rng.Float32()
+	}
+	b, _ := NewPosBank(data, side, k)
+	b.Scale = b.CellScales(ScaleFloor)
+	got, err := DecodePosBank(b.EncodeF16(), side, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range data {
+		if math.Abs(float64(got.Data[i]-v)) > 2e-3*math.Abs(float64(v))+1e-4 {
+			t.Fatalf("value %d: %v, was %v", i, got.Data[i], v)
+		}
+	}
+	for i, v := range b.Scale {
+		if math.Abs(float64(got.Scale[i]-v)) > 2e-3*float64(v) {
+			t.Fatalf("scale %d: %v, was %v", i, got.Scale[i], v)
+		}
+	}
+	if _, err := DecodePosBank(b.EncodeF16(), side, k+1); !errors.Is(err, ErrBank) {
+		t.Errorf("wrong K: %v, want ErrBank", err)
+	}
+	var greys [][]float32
+	for i := 0; i < 3; i++ {
+		g, _ := Grey(part(112, 0.5, 0.5, float64(i)), 112)
+		greys = append(greys, g)
+	}
+	ref, err := NewPoseRef(greys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref2, err := DecodePoseRef(ref.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p1, p2 := ref.Estimate(greys[1]), ref2.Estimate(greys[1]); angleDiff(p1.Angle, p2.Angle) > 0.02 || math.Abs(p1.CX-p2.CX) > 0.01 {
+		t.Errorf("pose %+v from the reference, %+v from its file", p1, p2)
+	}
+	if _, err := DecodePoseRef(b.EncodeF16()); !errors.Is(err, ErrBank) {
+		t.Errorf("a positional bank read as a pose reference: %v, want ErrBank", err)
+	}
+}
