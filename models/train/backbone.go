@@ -43,6 +43,49 @@ import (
 // It is folded into the first layer's weights at export.
 const headScale = 16
 
+// DefaultPool is the head's input unless Options.Pool says otherwise; see
+// docs/training.md, "Pretrained backbone".
+var DefaultPool = []string{"embedding", "s16max", "s8max"}
+
+// poolBlocks resolves block names into embed.Blocks, in the pooled
+// vector's order. It returns an error naming an unknown or repeated block.
+func poolBlocks(names []string) ([]embed.Block, error) {
+	seen := map[string]bool{}
+	for _, n := range names {
+		if _, ok := embed.BlockByName(n); !ok || seen[n] {
+			var all []string
+			for _, b := range embed.Blocks {
+				all = append(all, b.Name)
+			}
+			return nil, fmt.Errorf("train: pool block %q unknown or repeated; blocks: %s", n, strings.Join(all, ", "))
+		}
+		seen[n] = true
+	}
+	var out []embed.Block
+	for _, b := range embed.Blocks {
+		if seen[b.Name] {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+// embeddingOnly reports whether blocks is the bare embedding.
+func embeddingOnly(blocks []embed.Block) bool {
+	return len(blocks) == 1 && blocks[0].Output == embed.OutEmbedding
+}
+
+// selectBlocks cuts blocks out of pooled vectors, in place of vecs.
+func selectBlocks(vecs [][]float32, blocks []embed.Block) {
+	for i, v := range vecs {
+		var x []float32
+		for _, b := range blocks {
+			x = append(x, v[b.Offset:b.Offset+b.Len]...)
+		}
+		vecs[i] = x
+	}
+}
+
 // embedded is a split's embeddings with their labels and files.
 type embedded struct {
 	vecs   [][]float32
@@ -72,6 +115,12 @@ func trainOnBackbone(ctx context.Context, opt Options, start time.Time, reg mode
 	if err != nil {
 		return nil, err
 	}
+	blocks, err := poolBlocks(opt.Pool)
+	if err != nil {
+		return nil, err
+	}
+	pooled := !embeddingOnly(blocks)
+	emb.SetPooled(pooled)
 	cache := opt.Cache
 	if cache == nil {
 		cache = embed.MemCache{}
@@ -84,7 +133,7 @@ func trainOnBackbone(ctx context.Context, opt Options, start time.Time, reg mode
 	fmt.Fprintf(opt.Out, "embedding %d images with %s (%d augmented views per training image, %d threads)\n",
 		len(ds.Samples), bb.Name, views, opt.Threads)
 	embedStart := time.Now()
-	e := embedder{opt: opt, spec: spec, emb: emb, cache: cache, sums: sums, backbone: bb.SHA256, aug: opt.Pipeline.JSON()}
+	e := embedder{opt: opt, spec: spec, emb: emb, cache: cache, sums: sums, backbone: bb.SHA256, aug: opt.Pipeline.JSON(), pooled: pooled}
 	tr, probs1, err := e.split(ctx, split.Train, views)
 	if err != nil {
 		return nil, err
@@ -111,6 +160,11 @@ func trainOnBackbone(ctx context.Context, opt Options, start time.Time, reg mode
 	if len(tr.vecs) == 0 || len(va.vecs) == 0 {
 		return nil, errors.New("train: no readable training or validation images")
 	}
+	if pooled {
+		for _, s := range []*embedded{tr, va, te} {
+			selectBlocks(s.vecs, blocks)
+		}
+	}
 
 	var heads []*head
 	for k := 0; k < opt.Heads; k++ {
@@ -131,7 +185,7 @@ func trainOnBackbone(ctx context.Context, opt Options, start time.Time, reg mode
 	}
 	defer os.RemoveAll(tmp)
 	onnxPath := filepath.Join(tmp, models.ModelFile)
-	if err := exportGrafted(opt, bb, h.layers, onnxPath); err != nil {
+	if err := exportGrafted(opt, bb, blocks, h.layers, onnxPath); err != nil {
 		return nil, err
 	}
 	// The reference images' tensors, made again as the station will make them.
@@ -152,6 +206,13 @@ func trainOnBackbone(ctx context.Context, opt Options, start time.Time, reg mode
 		len(ver.References), ver.MaxAbsDiff, ver.Tolerance)
 
 	arch := fmt.Sprintf("%s (frozen, ImageNet) → embedding 1280 → L2 normalisation", bb.Name)
+	if pooled {
+		var names []string
+		for _, b := range blocks {
+			names = append(names, fmt.Sprintf("%s %d", b.Name, b.Len))
+		}
+		arch = fmt.Sprintf("%s (frozen, ImageNet) → %s (max/mean over positions), each L2-normalised, concatenated", bb.Name, strings.Join(names, " + "))
+	}
 	var layersText []string
 	for i, l := range heads[0].layers {
 		if i < len(heads[0].layers)-1 {
@@ -289,10 +350,14 @@ type embedder struct {
 	sums     map[string]string // file → sha256, from the manifest
 	backbone string
 	aug      []byte
+	pooled   bool // pooled vectors (embed.Blocks), not bare embeddings
 }
 
 func (e *embedder) key(sum string, view int) embed.Key {
 	p := embed.KeyParts{ImageSHA256: sum, BackboneSHA256: e.backbone, Spec: e.spec}
+	if e.pooled {
+		p.Features = embed.PooledFeatures
+	}
 	if view > 0 {
 		// View 0 is the image as the station sees it: its key does not
 		// depend on the augmentation, so runs with other pipelines share it.
@@ -569,6 +634,7 @@ func trainHead(ctx context.Context, opt Options, member int, tr, va *embedded, c
 		}
 	}
 	bs := opt.Batch
+	dim := len(tr.vecs[0])
 	steps := opt.StepsPerEpoch
 	if steps <= 0 {
 		steps = max(10, len(tr.vecs)/bs)
@@ -602,16 +668,16 @@ func trainHead(ctx context.Context, opt Options, member int, tr, va *embedded, c
 		rng := rand.New(rand.NewPCG(opt.Seed, uint64(epoch)|uint64(member)<<32))
 		var lossSum float64
 		for k := 0; k < steps; k++ {
-			x := make([]float32, bs*embed.Dim)
+			x := make([]float32, bs*dim)
 			y := make([]int32, bs)
 			for i := 0; i < bs; i++ {
 				c := nonEmpty[rng.IntN(len(nonEmpty))]
 				j := byClass[c][rng.IntN(len(byClass[c]))]
-				copy(x[i*embed.Dim:], tr.vecs[j])
+				copy(x[i*dim:], tr.vecs[j])
 				y[i] = int32(c)
 			}
 			m, err := trainer.TrainStep(gtrain.Batch{
-				Inputs: []*tensors.Tensor{tensors.FromFlatDataAndDimensions(x, bs, embed.Dim)},
+				Inputs: []*tensors.Tensor{tensors.FromFlatDataAndDimensions(x, bs, dim)},
 				Labels: []*tensors.Tensor{tensors.FromFlatDataAndDimensions(y, bs, 1)}})
 			if err != nil {
 				return nil, fmt.Errorf("train: head step: %w", err)
@@ -680,7 +746,7 @@ func headLayers(store *model.Store, hidden bool) ([]headLayer, error) {
 }
 
 // exportGrafted writes the backbone with the head grafted on to path.
-func exportGrafted(opt Options, bb embed.Backbone, hl []headLayer, path string) error {
+func exportGrafted(opt Options, bb embed.Backbone, blocks []embed.Block, hl []headLayer, path string) error {
 	if err := bb.Verify(); err != nil {
 		return err
 	}
@@ -688,7 +754,7 @@ func exportGrafted(opt Options, bb embed.Backbone, hl []headLayer, path string) 
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	g, err := graftHead(src, embed.OutEmbedding, hl)
+	g, err := graftHead(src, blocks, hl)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}

@@ -105,6 +105,11 @@ type Options struct {
 	// are averaged, and the export merges them into one wider head.
 	// Default 3.
 	Heads int
+	// Pool names the blocks of the head's input vector (embed.Blocks:
+	// embedding, s16max, s16avg, s8max, s8avg), in that order (backbone
+	// only); empty means DefaultPool. Any block besides the embedding
+	// switches to pooled vectors, cached under their own keys.
+	Pool []string
 	// WeightDecay is the head's L2 regularisation (backbone only); default 1e-4.
 	WeightDecay float64
 	// AllowLabelChange lets a new version's labels differ from the
@@ -159,6 +164,9 @@ func (o *Options) defaults() {
 		}
 		if o.WeightDecay == 0 {
 			o.WeightDecay = 1e-4
+		}
+		if len(o.Pool) == 0 {
+			o.Pool = DefaultPool
 		}
 	}
 	if o.Epochs <= 0 {
