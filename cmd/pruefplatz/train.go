@@ -150,6 +150,7 @@ validation loss stops improving. For a defect model name the OK classes with
 	f.IntVar(&opt.Heads, "heads", 3, "heads trained from different initial weights whose logits are averaged, merged into one wider head at export (--backbone only)")
 	f.IntVar(&opt.Threads, "threads", 0, "ONNX Runtime threads for embedding (--backbone only; default all cores)")
 	f.StringSliceVar(&opt.Pool, "pool", nil, "blocks of the head's input (--backbone only): embedding, s16max, s16avg, s8max, s8avg (the stride-16/8 feature maps' max or mean over positions); default "+strings.Join(train.DefaultPool, ","))
+	f.IntVar(&opt.Patch, "patch", 0, "filters the head learns on the stride-16 patches, max-pooled over positions (--backbone only); 0 for none")
 	f.StringVar(&cacheDir, "cache-dir", "", "folder of the embedding caches, one file per dataset (default: the user cache folder, pruefplatz/embed)")
 	f.BoolVar(&opt.AllowLabelChange, "allow-label-change", false, "publish even when the labels differ from the previous version's")
 	an.register(cmd)

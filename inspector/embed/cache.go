@@ -34,6 +34,10 @@ type KeyParts struct {
 // Change it whenever the pooled layout or its pooling changes.
 const PooledFeatures = "pooled-v1"
 
+// PooledS16MapFeatures is the KeyParts.Features of pooled vectors with the
+// raw feat_s16 map appended (Embedder.SetS16Map).
+const PooledS16MapFeatures = "pooled-v1+s16map"
+
 // MakeKey hashes the parts into a Key.
 func MakeKey(p KeyParts) Key {
 	h := sha256.New()

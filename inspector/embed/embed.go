@@ -126,11 +126,18 @@ type Embedder struct {
 	batch  int
 	x      []float32 // reused input buffer, batch×TensorLen
 	pooled bool      // Cached computes pooled vectors
+	s16map bool      // pooled vectors carry the raw feat_s16 map after the blocks
 }
 
 // SetPooled makes Cached compute pooled vectors (EmbedPooled) instead of
 // embeddings; the caller's keys must then carry PooledFeatures.
 func (e *Embedder) SetPooled(on bool) { e.pooled = on }
+
+// SetS16Map makes EmbedPooled (and so Cached, with SetPooled) append the raw
+// feat_s16 map (S16Len values, channel-major, not normalised) to each pooled
+// vector, for a head that learns its own filters on the patches; keys must
+// then carry PooledS16MapFeatures.
+func (e *Embedder) SetS16Map(on bool) { e.s16map = on }
 
 // New returns an Embedder running batches of up to batch images (default
 // 16) of spec's tensors. spec must be a Spec(...) of this package.
@@ -316,12 +323,17 @@ func poolMaps(maps []float32, ch int, mx, avg []float32) {
 }
 
 // EmbedPooled returns the pooled vectors (see Blocks) of n images, whose
-// tensors fill writes. Errors as for Embed.
+// tensors fill writes, with the raw feat_s16 map appended after SetS16Map.
+// Errors as for Embed.
 func (e *Embedder) EmbedPooled(ctx context.Context, n int, fill Fill) ([][]float32, error) {
 	out := make([][]float32, 0, n)
 	err := e.run(ctx, n, fill, FeatS8|FeatS16, func(b Batch) {
 		for i := 0; i < b.N; i++ {
-			out = append(out, b.Pooled(i))
+			v := b.Pooled(i)
+			if e.s16map {
+				v = append(v, b.S16[i*S16Len:(i+1)*S16Len]...)
+			}
+			out = append(out, v)
 		}
 	})
 	return out, err

@@ -75,15 +75,49 @@ func embeddingOnly(blocks []embed.Block) bool {
 	return len(blocks) == 1 && blocks[0].Output == embed.OutEmbedding
 }
 
-// selectBlocks cuts blocks out of pooled vectors, in place of vecs.
+// selectBlocks cuts blocks out of pooled vectors, in place of vecs; a
+// raw feat_s16 map after the blocks stays at the end.
 func selectBlocks(vecs [][]float32, blocks []embed.Block) {
 	for i, v := range vecs {
 		var x []float32
 		for _, b := range blocks {
 			x = append(x, v[b.Offset:b.Offset+b.Len]...)
 		}
-		vecs[i] = x
+		vecs[i] = append(x, v[embed.PooledDim:]...)
 	}
+}
+
+// patchBranch is the head's learned filter bank on the stride-16 patches:
+// a 1×1 convolution of feat_s16 (W [S16Ch, C] row-major, B [C]), ReLU, and
+// the maximum over the 14×14 positions, C values that sit after the pooled
+// blocks in the head's input. A filter that learns "scratch" fires at the
+// scratch wherever it is, which no fixed pooling of ImageNet channels does.
+type patchBranch struct {
+	W []float32
+	B []float32
+	C int
+}
+
+const s16Pos = embed.S16Len / embed.S16Ch // 14×14 positions
+
+// features returns the branch's C values for one raw feat_s16 map.
+func (p *patchBranch) features(m []float32) []float32 {
+	out := make([]float32, p.C) // ReLU then max: the maximum of max(·, 0)
+	acc := make([]float32, p.C)
+	for pos := 0; pos < s16Pos; pos++ {
+		copy(acc, p.B)
+		for k := 0; k < embed.S16Ch; k++ {
+			xk := m[k*s16Pos+pos]
+			row := p.W[k*p.C : (k+1)*p.C]
+			for c, w := range row {
+				acc[c] += xk * w
+			}
+		}
+		for c, a := range acc {
+			out[c] = max(out[c], a)
+		}
+	}
+	return out
 }
 
 // embedded is a split's embeddings with their labels and files.
@@ -119,8 +153,9 @@ func trainOnBackbone(ctx context.Context, opt Options, start time.Time, reg mode
 	if err != nil {
 		return nil, err
 	}
-	pooled := !embeddingOnly(blocks)
+	pooled := !embeddingOnly(blocks) || opt.Patch > 0
 	emb.SetPooled(pooled)
+	emb.SetS16Map(opt.Patch > 0)
 	cache := opt.Cache
 	if cache == nil {
 		cache = embed.MemCache{}
@@ -133,7 +168,7 @@ func trainOnBackbone(ctx context.Context, opt Options, start time.Time, reg mode
 	fmt.Fprintf(opt.Out, "embedding %d images with %s (%d augmented views per training image, %d threads)\n",
 		len(ds.Samples), bb.Name, views, opt.Threads)
 	embedStart := time.Now()
-	e := embedder{opt: opt, spec: spec, emb: emb, cache: cache, sums: sums, backbone: bb.SHA256, aug: opt.Pipeline.JSON(), pooled: pooled}
+	e := embedder{opt: opt, spec: spec, emb: emb, cache: cache, sums: sums, backbone: bb.SHA256, aug: opt.Pipeline.JSON(), pooled: pooled, s16map: opt.Patch > 0}
 	tr, probs1, err := e.split(ctx, split.Train, views)
 	if err != nil {
 		return nil, err
@@ -185,7 +220,7 @@ func trainOnBackbone(ctx context.Context, opt Options, start time.Time, reg mode
 	}
 	defer os.RemoveAll(tmp)
 	onnxPath := filepath.Join(tmp, models.ModelFile)
-	if err := exportGrafted(opt, bb, blocks, h.layers, onnxPath); err != nil {
+	if err := exportGrafted(opt, bb, blocks, h.patch, h.layers, onnxPath); err != nil {
 		return nil, err
 	}
 	// The reference images' tensors, made again as the station will make them.
@@ -211,7 +246,11 @@ func trainOnBackbone(ctx context.Context, opt Options, start time.Time, reg mode
 		for _, b := range blocks {
 			names = append(names, fmt.Sprintf("%s %d", b.Name, b.Len))
 		}
-		arch = fmt.Sprintf("%s (frozen, ImageNet) → %s (max/mean over positions), each L2-normalised, concatenated", bb.Name, strings.Join(names, " + "))
+		arch = fmt.Sprintf("%s (frozen, ImageNet) → %s (max/mean over positions), each L2-normalised", bb.Name, strings.Join(names, " + "))
+		if opt.Patch > 0 {
+			arch += fmt.Sprintf(" + learned patch filters (feat_s16 → 1×1 conv %d → ReLU → max over positions)", opt.Patch)
+		}
+		arch += ", concatenated"
 	}
 	var layersText []string
 	for i, l := range heads[0].layers {
@@ -351,12 +390,16 @@ type embedder struct {
 	backbone string
 	aug      []byte
 	pooled   bool // pooled vectors (embed.Blocks), not bare embeddings
+	s16map   bool // with the raw feat_s16 map appended
 }
 
 func (e *embedder) key(sum string, view int) embed.Key {
 	p := embed.KeyParts{ImageSHA256: sum, BackboneSHA256: e.backbone, Spec: e.spec}
 	if e.pooled {
 		p.Features = embed.PooledFeatures
+	}
+	if e.s16map {
+		p.Features = embed.PooledS16MapFeatures
 	}
 	if view > 0 {
 		// View 0 is the image as the station sees it: its key does not
@@ -541,6 +584,8 @@ func (e *embedder) viewTensors(path string, views []int, pre, preAug *opencv.Pre
 
 // head is a trained head: its layers (the scale folded in) and a forward pass.
 type head struct {
+	patch     *patchBranch // nil: the input is the pooled blocks alone
+	pooledLen int          // length of the blocks before the raw map (with patch)
 	layers    []headLayer
 	curve     []models.EpochStats
 	bestEpoch int
@@ -571,6 +616,9 @@ func (h *head) probs(vecs [][]float32) [][]float32 {
 // logits is the head's forward pass on one vector.
 func (h *head) logits(v []float32) []float32 {
 	x := v
+	if h.patch != nil {
+		x = append(append([]float32(nil), v[:h.pooledLen]...), h.patch.features(v[h.pooledLen:])...)
+	}
 	for li, l := range h.layers {
 		y := append([]float32(nil), l.B...)
 		for i, xi := range x[:l.In] {
@@ -608,8 +656,22 @@ func trainHead(ctx context.Context, opt Options, member int, tr, va *embedded, c
 	store.SetParam(model.ParamInitialSeed, int64(opt.Seed)+int64(member)*7919)
 	store.SetParam(regularizer.ParamL2, opt.WeightDecay)
 	hidden := opt.Hidden
-	modelFn := func(scope *model.Scope, x *graph.Node) *graph.Node {
-		x = graph.MulScalar(x, headScale)
+	dim := len(tr.vecs[0])
+	pooledLen := dim
+	if opt.Patch > 0 {
+		pooledLen = dim - embed.S16Len
+	}
+	// The raw map is a second input rather than a slice of the vector: the
+	// gradient of a slice is a Pad, which GoMLX's ONNX Runtime backend lacks.
+	modelFn := func(scope *model.Scope, x, m *graph.Node) *graph.Node {
+		if m != nil {
+			m = graph.TransposeAllDims(graph.Reshape(m, -1, embed.S16Ch, s16Pos), 0, 2, 1)
+			f := layers.Dense(scope.In("patch"), m, true, opt.Patch)
+			f = graph.ReduceMax(graph.Max(f, graph.ZerosLike(f)), 1)
+			x = graph.Concatenate([]*graph.Node{graph.MulScalar(x, headScale), f}, 1)
+		} else {
+			x = graph.MulScalar(x, headScale)
+		}
 		if hidden > 0 {
 			x = layers.Dense(scope.In("head0"), x, true, hidden)
 			x = graph.Max(x, graph.ZerosLike(x))
@@ -619,7 +681,11 @@ func trainHead(ctx context.Context, opt Options, member int, tr, va *embedded, c
 		return layers.Dense(scope.In("head0").WithInitializer(initializer.Zero), x, true, classes)
 	}
 	trainer := gtrain.NewTrainer(backend, store, func(scope *model.Scope, spec any, inputs []*graph.Node) []*graph.Node {
-		return []*graph.Node{modelFn(scope, inputs[0])}
+		var m *graph.Node
+		if len(inputs) > 1 {
+			m = inputs[1]
+		}
+		return []*graph.Node{modelFn(scope, inputs[0], m)}
 	}, loss.SparseCategoricalCrossEntropyLogits, optimizer.Adam().LearningRate(opt.LR).Done(), nil, nil)
 	lrVar := optimizer.LearningRateVar(store.RootScope(), dtypes.Float32, opt.LR)
 
@@ -634,12 +700,11 @@ func trainHead(ctx context.Context, opt Options, member int, tr, va *embedded, c
 		}
 	}
 	bs := opt.Batch
-	dim := len(tr.vecs[0])
 	steps := opt.StepsPerEpoch
 	if steps <= 0 {
 		steps = max(10, len(tr.vecs)/bs)
 	}
-	h := &head{steps: steps}
+	h := &head{steps: steps, pooledLen: pooledLen}
 	// Training accuracy for the curve on at most 256 unaugmented vectors:
 	// on all of them it took a third of the head's time.
 	var tr0 [][]float32
@@ -656,6 +721,7 @@ func trainHead(ctx context.Context, opt Options, member int, tr, va *embedded, c
 	}
 	bestLoss := math.Inf(1)
 	var best []headLayer
+	var bestPatch *patchBranch
 	t0 := time.Now()
 	for epoch := 1; epoch <= opt.Epochs; epoch++ {
 		if err := ctx.Err(); err != nil {
@@ -668,16 +734,27 @@ func trainHead(ctx context.Context, opt Options, member int, tr, va *embedded, c
 		rng := rand.New(rand.NewPCG(opt.Seed, uint64(epoch)|uint64(member)<<32))
 		var lossSum float64
 		for k := 0; k < steps; k++ {
-			x := make([]float32, bs*dim)
+			x := make([]float32, bs*pooledLen)
+			var maps []float32
+			if opt.Patch > 0 {
+				maps = make([]float32, bs*embed.S16Len)
+			}
 			y := make([]int32, bs)
 			for i := 0; i < bs; i++ {
 				c := nonEmpty[rng.IntN(len(nonEmpty))]
 				j := byClass[c][rng.IntN(len(byClass[c]))]
-				copy(x[i*dim:], tr.vecs[j])
+				copy(x[i*pooledLen:], tr.vecs[j][:pooledLen])
+				if maps != nil {
+					copy(maps[i*embed.S16Len:], tr.vecs[j][pooledLen:])
+				}
 				y[i] = int32(c)
 			}
+			in := []*tensors.Tensor{tensors.FromFlatDataAndDimensions(x, bs, pooledLen)}
+			if maps != nil {
+				in = append(in, tensors.FromFlatDataAndDimensions(maps, bs, embed.S16Len))
+			}
 			m, err := trainer.TrainStep(gtrain.Batch{
-				Inputs: []*tensors.Tensor{tensors.FromFlatDataAndDimensions(x, bs, dim)},
+				Inputs: in,
 				Labels: []*tensors.Tensor{tensors.FromFlatDataAndDimensions(y, bs, 1)}})
 			if err != nil {
 				return nil, fmt.Errorf("train: head step: %w", err)
@@ -687,11 +764,11 @@ func trainHead(ctx context.Context, opt Options, member int, tr, va *embedded, c
 				t.FinalizeAll()
 			}
 		}
-		cur, err := headLayers(store, hidden > 0)
+		cur, curPatch, err := headLayers(store, hidden > 0, pooledLen, opt.Patch)
 		if err != nil {
 			return nil, err
 		}
-		h.layers = cur
+		h.layers, h.patch = cur, curPatch
 		_, trAcc := lossAndAccuracy(h.probs(tr0), tr0y)
 		vl, vacc := lossAndAccuracy(h.probs(va.vecs), va.labels)
 		st := models.EpochStats{Epoch: epoch, TrainLoss: lossSum / float64(steps), TrainAcc: trAcc, ValLoss: vl, ValAcc: vacc, LR: lr}
@@ -699,20 +776,39 @@ func trainHead(ctx context.Context, opt Options, member int, tr, va *embedded, c
 		fmt.Fprintf(opt.Out, "epoch %3d/%d  train loss %.4f  train acc %.3f  val loss %.4f  val acc %.3f  lr %.5f\n",
 			epoch, opt.Epochs, st.TrainLoss, trAcc, vl, vacc, lr)
 		if vl < bestLoss-1e-4 {
-			bestLoss, h.bestEpoch, best = vl, epoch, cur
+			bestLoss, h.bestEpoch, best, bestPatch = vl, epoch, cur, curPatch
 		} else if epoch-h.bestEpoch >= opt.Patience {
 			fmt.Fprintf(opt.Out, "early stop: validation loss has not improved for %d epochs (best: epoch %d)\n", opt.Patience, h.bestEpoch)
 			break
 		}
 	}
-	h.layers = best
+	h.layers, h.patch = best, bestPatch
 	h.secs = time.Since(t0).Seconds()
 	return h, nil
 }
 
 // headLayers copies the head's weights out of the store, with headScale
-// folded into the first layer so the graph takes the normalised embedding.
-func headLayers(store *model.Store, hidden bool) ([]headLayer, error) {
+// folded into the first layer's rows of the pooled blocks (the first
+// pooledLen inputs) so the graph takes them as they are; with patch > 0 it
+// returns the patch branch too.
+func headLayers(store *model.Store, hidden bool, pooledLen, patch int) ([]headLayer, *patchBranch, error) {
+	var pb *patchBranch
+	if patch > 0 {
+		s := store.RootScope().In("patch").In("dense")
+		wv, bv := s.GetVariable("weights"), s.GetVariable("biases")
+		if wv == nil || bv == nil {
+			return nil, nil, errors.New("train: the patch branch has no weights")
+		}
+		wt, err := wv.Value()
+		if err != nil {
+			return nil, nil, err
+		}
+		bt, err := bv.Value()
+		if err != nil {
+			return nil, nil, err
+		}
+		pb = &patchBranch{W: tensors.MustCopyFlatData[float32](wt), B: tensors.MustCopyFlatData[float32](bt), C: patch}
+	}
 	names := []string{"head0"}
 	if hidden {
 		names = append(names, "head1")
@@ -722,31 +818,31 @@ func headLayers(store *model.Store, hidden bool) ([]headLayer, error) {
 		s := store.RootScope().In("%s", n).In("dense")
 		wv, bv := s.GetVariable("weights"), s.GetVariable("biases")
 		if wv == nil || bv == nil {
-			return nil, fmt.Errorf("train: head layer %s has no weights", n)
+			return nil, nil, fmt.Errorf("train: head layer %s has no weights", n)
 		}
 		wt, err := wv.Value()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		bt, err := bv.Value()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		w := tensors.MustCopyFlatData[float32](wt)
 		b := tensors.MustCopyFlatData[float32](bt)
 		d := wv.Shape().Dimensions
 		if i == 0 {
-			for j := range w {
+			for j := range w[:pooledLen*d[1]] {
 				w[j] *= headScale
 			}
 		}
 		out = append(out, headLayer{W: w, B: b, In: d[0], Out: d[1]})
 	}
-	return out, nil
+	return out, pb, nil
 }
 
 // exportGrafted writes the backbone with the head grafted on to path.
-func exportGrafted(opt Options, bb embed.Backbone, blocks []embed.Block, hl []headLayer, path string) error {
+func exportGrafted(opt Options, bb embed.Backbone, blocks []embed.Block, patch *patchBranch, hl []headLayer, path string) error {
 	if err := bb.Verify(); err != nil {
 		return err
 	}
@@ -754,7 +850,7 @@ func exportGrafted(opt Options, bb embed.Backbone, blocks []embed.Block, hl []he
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	g, err := graftHead(src, blocks, hl)
+	g, err := graftHead(src, blocks, patch, hl)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
@@ -777,48 +873,75 @@ func exportGrafted(opt Options, bb embed.Backbone, blocks []embed.Block, hl []he
 // their hidden layers side by side, and one output layer that reads all of
 // them with weights and biases divided by the number of heads. The export
 // grafts it like a single head, so an ensemble costs one wider Gemm at the
-// station, not a second graph. Heads without a hidden layer add their
-// (linear) layers' means. Curves and epochs are the first head's; the
-// seconds are the sum.
+// station, not a second graph. Patch branches are stacked into one filter
+// bank; each head's hidden units read only its own filters. Heads without a
+// hidden layer add their (linear) layers' means. Curves and epochs are the
+// first head's; the seconds are the sum.
 func mergeHeads(hs []*head) *head {
 	if len(hs) == 1 {
 		return hs[0]
 	}
 	out := *hs[0]
-	k := float32(len(hs))
+	k := len(hs)
+	kf := float32(k)
 	for _, h := range hs[1:] {
 		out.secs += h.secs
 	}
-	if len(hs[0].layers) == 1 {
-		l := hs[0].layers[0]
-		m := headLayer{W: make([]float32, len(l.W)), B: make([]float32, len(l.B)), In: l.In, Out: l.Out}
-		for _, h := range hs {
-			for i, w := range h.layers[0].W {
-				m.W[i] += w / k
+	first := hs[0].layers[0]
+	pooled, c := first.In, 0
+	if p := hs[0].patch; p != nil {
+		c = p.C
+		pooled -= c
+		mp := &patchBranch{W: make([]float32, embed.S16Ch*k*c), C: k * c}
+		for j, h := range hs {
+			for r := 0; r < embed.S16Ch; r++ {
+				copy(mp.W[r*k*c+j*c:], h.patch.W[r*c:(r+1)*c])
 			}
-			for i, b := range h.layers[0].B {
-				m.B[i] += b / k
+			mp.B = append(mp.B, h.patch.B...)
+		}
+		out.patch = mp
+	}
+	in := pooled + k*c
+	// row returns the merged input row that head j's first-layer row r reads.
+	row := func(j, r int) int {
+		if r < pooled {
+			return r
+		}
+		return pooled + j*c + (r - pooled)
+	}
+	if len(hs[0].layers) == 1 {
+		classes := first.Out
+		m := headLayer{W: make([]float32, in*classes), B: make([]float32, classes), In: in, Out: classes}
+		for j, h := range hs {
+			l := h.layers[0]
+			for r := 0; r < l.In; r++ {
+				dst := m.W[row(j, r)*classes:]
+				for o, w := range l.W[r*classes : (r+1)*classes] {
+					dst[o] += w / kf
+				}
+			}
+			for o, b := range l.B {
+				m.B[o] += b / kf
 			}
 		}
 		out.layers = []headLayer{m}
 		return &out
 	}
-	first, last := hs[0].layers[0], hs[0].layers[1]
-	hid := first.Out
-	in, classes := first.In, last.Out
-	l0 := headLayer{W: make([]float32, in*hid*len(hs)), B: make([]float32, 0, hid*len(hs)), In: in, Out: hid * len(hs)}
-	l1 := headLayer{W: make([]float32, 0, hid*len(hs)*classes), B: make([]float32, classes), In: hid * len(hs), Out: classes}
+	last := hs[0].layers[1]
+	hid, classes := first.Out, last.Out
+	l0 := headLayer{W: make([]float32, in*hid*k), B: make([]float32, 0, hid*k), In: in, Out: hid * k}
+	l1 := headLayer{W: make([]float32, 0, hid*k*classes), B: make([]float32, classes), In: hid * k, Out: classes}
 	for j, h := range hs {
 		a, b := h.layers[0], h.layers[1]
-		for i := 0; i < in; i++ {
-			copy(l0.W[i*l0.Out+j*hid:], a.W[i*hid:(i+1)*hid])
+		for r := 0; r < a.In; r++ {
+			copy(l0.W[row(j, r)*l0.Out+j*hid:], a.W[r*hid:(r+1)*hid])
 		}
 		l0.B = append(l0.B, a.B...)
 		for _, w := range b.W {
-			l1.W = append(l1.W, w/k)
+			l1.W = append(l1.W, w/kf)
 		}
 		for i, v := range b.B {
-			l1.B[i] += v / k
+			l1.B[i] += v / kf
 		}
 	}
 	out.layers = []headLayer{l0, l1}

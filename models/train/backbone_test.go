@@ -24,7 +24,7 @@ func backboneOptions(t *testing.T, data string) Options {
 		t.Fatal(err)
 	}
 	return Options{Data: data, Name: "bb", Registry: t.TempDir(), Epochs: 4, Patience: 4, Batch: 8, StepsPerEpoch: 3,
-		Seed: 1, ORTLib: ortLib(t), Backbone: &b, Views: 1, Threads: 2, Hidden: 8}
+		Seed: 1, ORTLib: ortLib(t), Backbone: &b, Views: 1, Threads: 2, Hidden: 8, Patch: 4}
 }
 
 // TestTrainBackboneExportMatches trains a head on the frozen backbone end to

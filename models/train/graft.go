@@ -49,7 +49,7 @@ type headLayer struct {
 // It edits the protobuf at the wire level: fields it does not touch are
 // copied byte for byte. It returns an error for a file that is not an ONNX
 // model with a graph producing the blocks' outputs.
-func graftHead(model []byte, blocks []embed.Block, layers []headLayer) ([]byte, error) {
+func graftHead(model []byte, blocks []embed.Block, patch *patchBranch, layers []headLayer) ([]byte, error) {
 	if len(layers) == 0 {
 		return nil, errors.New("graft: no head layers")
 	}
@@ -59,6 +59,12 @@ func graftHead(model []byte, blocks []embed.Block, layers []headLayer) ([]byte, 
 	in := 0
 	for _, b := range blocks {
 		in += b.Len
+	}
+	if patch != nil {
+		in += patch.C
+		if len(patch.W) != embed.S16Ch*patch.C || len(patch.B) != patch.C {
+			return nil, fmt.Errorf("graft: patch branch: %d weights and %d biases for %d filters", len(patch.W), len(patch.B), patch.C)
+		}
 	}
 	if layers[0].In != in {
 		return nil, fmt.Errorf("graft: the head takes %d values, the blocks give %d", layers[0].In, in)
@@ -84,7 +90,7 @@ func graftHead(model []byte, blocks []embed.Block, layers []headLayer) ([]byte, 
 	if !found {
 		return nil, errors.New("graft: the model has no graph")
 	}
-	g, err := graftGraph(graph, blocks, layers)
+	g, err := graftGraph(graph, blocks, patch, layers)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +106,7 @@ type rawNode struct {
 	position int
 }
 
-func graftGraph(graph []byte, blocks []embed.Block, layers []headLayer) ([]byte, error) {
+func graftGraph(graph []byte, blocks []embed.Block, patch *patchBranch, layers []headLayer) ([]byte, error) {
 	type field struct {
 		num protowire.Number
 		raw []byte
@@ -131,11 +137,18 @@ func graftGraph(graph []byte, blocks []embed.Block, layers []headLayer) ([]byte,
 		return nil, fmt.Errorf("graft: graph: %w", err)
 	}
 	var stack []string
+	outs := []string{}
 	for _, b := range blocks {
-		if producer[b.Output] == nil {
-			return nil, fmt.Errorf("graft: no node produces %q", b.Output)
+		outs = append(outs, b.Output)
+	}
+	if patch != nil {
+		outs = append(outs, embed.OutFeatS16)
+	}
+	for _, o := range outs {
+		if producer[o] == nil {
+			return nil, fmt.Errorf("graft: no node produces %q", o)
 		}
-		stack = append(stack, b.Output)
+		stack = append(stack, o)
 	}
 	// Walk back from the blocks' outputs: the nodes and tensors they need.
 	usedTensor := map[string]bool{}
@@ -217,6 +230,22 @@ func graftGraph(graph []byte, blocks []embed.Block, layers []headLayer) ([]byte,
 		}
 		node("LpNormalization", "head/"+b.Name, append(intAttr("axis", 1), intAttr("p", 2)...), src)
 		parts = append(parts, "head/"+b.Name)
+	}
+	if patch != nil {
+		// Conv weights [C, 96, 1, 1]: the branch's W [96, C] transposed.
+		w := make([]float32, len(patch.W))
+		for k := 0; k < embed.S16Ch; k++ {
+			for c := 0; c < patch.C; c++ {
+				w[c*embed.S16Ch+k] = patch.W[k*patch.C+c]
+			}
+		}
+		g = onnxwire.AppendMessage(g, graphInitializer, onnxwire.FloatTensor("head/patch/w", []int64{int64(patch.C), embed.S16Ch, 1, 1}, w))
+		g = onnxwire.AppendMessage(g, graphInitializer, onnxwire.FloatTensor("head/patch/b", []int64{int64(patch.C)}, patch.B))
+		node("Conv", "head/patch/conv", nil, embed.OutFeatS16, "head/patch/w", "head/patch/b")
+		node("Relu", "head/patch/relu", nil, "head/patch/conv")
+		node("GlobalMaxPool", "head/patch/pool", nil, "head/patch/relu")
+		node("Flatten", "head/patch", intAttr("axis", 1), "head/patch/pool")
+		parts = append(parts, "head/patch")
 	}
 	x := parts[0]
 	if len(parts) > 1 {

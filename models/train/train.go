@@ -110,6 +110,10 @@ type Options struct {
 	// only); empty means DefaultPool. Any block besides the embedding
 	// switches to pooled vectors, cached under their own keys.
 	Pool []string
+	// Patch is the number of filters the head learns on the stride-16
+	// patches (1×1 convolution of feat_s16, ReLU, maximum over positions),
+	// read beside the pooled blocks (backbone only); 0 for none, -1 too.
+	Patch int
 	// WeightDecay is the head's L2 regularisation (backbone only); default 1e-4.
 	WeightDecay float64
 	// AllowLabelChange lets a new version's labels differ from the
