@@ -112,7 +112,8 @@ type Options struct {
 	Pool []string
 	// Patch is the number of filters the head learns on the stride-16
 	// patches (1×1 convolution of feat_s16, ReLU, maximum over positions),
-	// read beside the pooled blocks (backbone only); 0 for none, -1 too.
+	// read beside the pooled blocks (backbone only); 0 means DefaultPatch,
+	// -1 none.
 	Patch int
 	// WeightDecay is the head's L2 regularisation (backbone only); default 1e-4.
 	WeightDecay float64
@@ -171,6 +172,11 @@ func (o *Options) defaults() {
 		}
 		if len(o.Pool) == 0 {
 			o.Pool = DefaultPool
+		}
+		if o.Patch == 0 {
+			o.Patch = DefaultPatch
+		} else if o.Patch < 0 {
+			o.Patch = 0
 		}
 	}
 	if o.Epochs <= 0 {
