@@ -29,8 +29,9 @@ func backboneOptions(t *testing.T, data string) Options {
 
 // TestTrainBackboneExportMatches trains a head on the frozen backbone end to
 // end: the published model is one ONNX file (one input, one output, the
-// ImageNet classifier pruned away) whose ONNX Runtime answers equal the
-// trained head's; the card names the backbone and warns about the tiny test
+// ImageNet classifier pruned away; the pooled feature maps and the patch
+// filters computed inside it) whose ONNX Runtime answers equal the trained
+// head's; the card names the backbone and warns about the tiny test
 // split; a second run on the same cache embeds nothing.
 func TestTrainBackboneExportMatches(t *testing.T) {
 	data := tinyDataset(t, []string{"left", "right"}, []int{12, 12})
@@ -50,9 +51,15 @@ func TestTrainBackboneExportMatches(t *testing.T) {
 	if c.Verification == nil || len(c.Verification.References) == 0 || c.Verification.MaxAbsDiff > c.Verification.Tolerance {
 		t.Fatalf("verification %+v", c.Verification)
 	}
-	// The default ensemble is what was exported and verified above.
+	// The default ensemble, on the default pooled blocks with patch
+	// filters, is what was exported and verified above.
 	if c.Training.Heads != 3 || !strings.Contains(c.Architecture, "3 heads") {
 		t.Errorf("card: %d heads, architecture %q; want the default 3", c.Training.Heads, c.Architecture)
+	}
+	for _, part := range []string{"embedding 1280 + s16max 96 + s8max 32", "learned patch filters (feat_s16 → 1×1 conv 4"} {
+		if !strings.Contains(c.Architecture, part) {
+			t.Errorf("architecture %q does not name %q", c.Architecture, part)
+		}
 	}
 	if c.ThresholdPolicy == nil || *c.ThresholdPolicy != models.DefaultThresholdPolicy {
 		t.Errorf("card threshold policy %+v, want the default", c.ThresholdPolicy)
