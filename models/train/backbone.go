@@ -211,13 +211,52 @@ func trainOnBackbone(ctx context.Context, opt Options, start time.Time, reg mode
 	}
 	if pooled {
 		for _, s := range []*embedded{tr, va, te} {
-			selectBlocks(s.vecs, blocks, opt.Patch > 0)
+			selectBlocks(s.vecs, blocks, true)
 		}
 	}
 
+	pooledLen := len(tr.vecs[0])
+	if pooled {
+		pooledLen -= embed.S16Len // the map stays after the blocks
+	}
+	patch := opt.Patch
+	trainOne := func(k, patch int) (*head, error) {
+		o := opt
+		o.Patch = patch
+		return trainHead(ctx, o, k, tr, va, len(ds.Classes), pooledLen)
+	}
 	var heads []*head
-	for k := 0; k < opt.Heads; k++ {
-		h, err := trainHead(ctx, opt, k, tr, va, len(ds.Classes))
+	var patchWhy string
+	if patch > 0 && !opt.PatchAlways {
+		// The filters win where defects are small and local (demo-defects)
+		// and cost confidence where the whole texture decides
+		// (magnetic-tile): the first head with them and one without are
+		// trained, and the validation split's cost under the card's
+		// threshold rule decides which kind the ensemble is made of.
+		with, err := trainOne(0, patch)
+		if err != nil {
+			return nil, err
+		}
+		without, err := trainOne(0, 0)
+		if err != nil {
+			return nil, err
+		}
+		cw, c0 := valCost(opt, ds.Classes, with, va), valCost(opt, ds.Classes, without, va)
+		// The discarded head's time counts on the kept one.
+		if cw < c0 {
+			with.secs += without.secs
+			heads = append(heads, with)
+		} else {
+			without.secs += with.secs
+			heads = append(heads, without)
+			patch = 0
+		}
+		patchWhy = fmt.Sprintf("patch filters chosen on the validation split: cost %.4f with them, %.4f without (looks by a human per image, a wrong verdict priced %g); kept: %s",
+			cw, c0, opt.Thresholds.WrongCost, map[bool]string{true: "with", false: "without"}[patch > 0])
+		fmt.Fprintln(opt.Out, patchWhy)
+	}
+	for k := len(heads); k < opt.Heads; k++ {
+		h, err := trainOne(k, patch)
 		if err != nil {
 			return nil, err
 		}
@@ -261,10 +300,13 @@ func trainOnBackbone(ctx context.Context, opt Options, start time.Time, reg mode
 			names = append(names, fmt.Sprintf("%s %d", b.Name, b.Len))
 		}
 		arch = fmt.Sprintf("%s (frozen, ImageNet) → %s (max/mean over positions), each L2-normalised", bb.Name, strings.Join(names, " + "))
-		if opt.Patch > 0 {
-			arch += fmt.Sprintf(" + learned patch filters (feat_s16 → 1×1 conv %d → ReLU → max over positions)", opt.Patch)
+		if patch > 0 {
+			arch += fmt.Sprintf(" + learned patch filters (feat_s16 → 1×1 conv %d → ReLU → max over positions)", patch)
 		}
 		arch += ", concatenated"
+	}
+	if patchWhy != "" {
+		arch += " (" + patchWhy + ")"
 	}
 	var layersText []string
 	for i, l := range heads[0].layers {
@@ -660,7 +702,11 @@ func (h *head) logits(v []float32) []float32 {
 //
 // member numbers the heads of an ensemble: each draws its own initial
 // weights and batches from the seed; member 0 is the single head's.
-func trainHead(ctx context.Context, opt Options, member int, tr, va *embedded, classes int) (*head, error) {
+//
+// The vectors hold pooledLen values of pooled blocks, then (with patch
+// filters, opt.Patch > 0) the raw feat_s16 map; a head without filters
+// reads only the blocks.
+func trainHead(ctx context.Context, opt Options, member int, tr, va *embedded, classes, pooledLen int) (*head, error) {
 	backend, err := newBackend(opt)
 	if err != nil {
 		return nil, err
@@ -670,11 +716,6 @@ func trainHead(ctx context.Context, opt Options, member int, tr, va *embedded, c
 	store.SetParam(model.ParamInitialSeed, int64(opt.Seed)+int64(member)*7919)
 	store.SetParam(regularizer.ParamL2, opt.WeightDecay)
 	hidden := opt.Hidden
-	dim := len(tr.vecs[0])
-	pooledLen := dim
-	if opt.Patch > 0 {
-		pooledLen = dim - embed.S16Len
-	}
 	// The raw map is a second input rather than a slice of the vector: the
 	// gradient of a slice is a Pad, which GoMLX's ONNX Runtime backend lacks.
 	modelFn := func(scope *model.Scope, x, m *graph.Node) *graph.Node {
@@ -803,6 +844,20 @@ func trainHead(ctx context.Context, opt Options, member int, tr, va *embedded, c
 	h.layers, h.patch = best, bestPatch
 	h.secs = time.Since(t0).Seconds()
 	return h, nil
+}
+
+// valCost is what the head's answers on the validation split cost under
+// opt's threshold rule with the thresholds it would choose there: the share
+// sent to a human plus the price of each accepted wrong answer.
+func valCost(opt Options, classes []string, h *head, va *embedded) float64 {
+	probs := h.probs(va.vecs)
+	_, m := judge(opt, classes, probs, va.labels, probs, va.labels)
+	v := m["validation"]
+	price := opt.Thresholds.WrongCost
+	if opt.Thresholds.Rule != models.RuleCost || price <= 0 {
+		price = models.DefaultWrongCost
+	}
+	return v.Uncertain + price*(1-v.Uncertain)*(1-v.AcceptedAccuracy)
 }
 
 // headLayers copies the head's weights out of the store, with headScale

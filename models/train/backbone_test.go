@@ -24,7 +24,7 @@ func backboneOptions(t *testing.T, data string) Options {
 		t.Fatal(err)
 	}
 	return Options{Data: data, Name: "bb", Registry: t.TempDir(), Epochs: 4, Patience: 4, Batch: 8, StepsPerEpoch: 3,
-		Seed: 1, ORTLib: ortLib(t), Backbone: &b, Views: 1, Threads: 2, Hidden: 8, Patch: 4}
+		Seed: 1, ORTLib: ortLib(t), Backbone: &b, Views: 1, Threads: 2, Hidden: 8, Patch: 4, PatchAlways: true}
 }
 
 // TestTrainBackboneExportMatches trains a head on the frozen backbone end to
@@ -147,5 +147,31 @@ func TestTrainRefusesLabelChange(t *testing.T) {
 	res, err := Train(context.Background(), opt)
 	if err != nil || res.Card.Version != "v2" {
 		t.Fatalf("allowed label change: %v", err)
+	}
+}
+
+// TestTrainBackbonePatchChoice: without PatchAlways a head with patch
+// filters and one without are trained first and the validation split picks
+// one; the card says which and why, and the export still matches whichever
+// was kept.
+func TestTrainBackbonePatchChoice(t *testing.T) {
+	opt := backboneOptions(t, tinyDataset(t, []string{"left", "right"}, []int{12, 12}))
+	opt.PatchAlways, opt.Heads, opt.Epochs = false, 2, 2
+	var out bytes.Buffer
+	opt.Out = &out
+	res, err := Train(context.Background(), opt)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	c := res.Card
+	if !strings.Contains(c.Architecture, "patch filters chosen on the validation split") || !strings.Contains(out.String(), "patch filters chosen") {
+		t.Errorf("the choice is not recorded: architecture %q", c.Architecture)
+	}
+	kept := strings.Contains(c.Architecture, "kept: with)")
+	if kept != strings.Contains(c.Architecture, "learned patch filters") {
+		t.Errorf("architecture %q: the kept kind and the described head differ", c.Architecture)
+	}
+	if c.Verification == nil || c.Verification.MaxAbsDiff > c.Verification.Tolerance {
+		t.Fatalf("verification %+v", c.Verification)
 	}
 }

@@ -113,8 +113,12 @@ type Options struct {
 	// Patch is the number of filters the head learns on the stride-16
 	// patches (1×1 convolution of feat_s16, ReLU, maximum over positions),
 	// read beside the pooled blocks (backbone only); 0 means DefaultPatch,
-	// -1 none.
+	// -1 none. A first head with the filters and one without are trained,
+	// and the cheaper on the validation split (under Thresholds) decides
+	// which kind the ensemble is made of, unless PatchAlways.
 	Patch int
+	// PatchAlways keeps the patch filters without the validation choice.
+	PatchAlways bool
 	// WeightDecay is the head's L2 regularisation (backbone only); default 1e-4.
 	WeightDecay float64
 	// AllowLabelChange lets a new version's labels differ from the
