@@ -36,6 +36,9 @@ func backboneOptions(t *testing.T, data string) Options {
 func TestTrainBackboneExportMatches(t *testing.T) {
 	data := tinyDataset(t, []string{"left", "right"}, []int{12, 12})
 	opt := backboneOptions(t, data)
+	// Pooled blocks of both kinds beside the embedding, so the graft's
+	// GlobalMaxPool and GlobalAveragePool paths are both checked.
+	opt.Pool = []string{"embedding", "s16max", "s8avg"}
 	cache := embed.MemCache{}
 	opt.Cache = cache
 	var out bytes.Buffer
@@ -51,12 +54,12 @@ func TestTrainBackboneExportMatches(t *testing.T) {
 	if c.Verification == nil || len(c.Verification.References) == 0 || c.Verification.MaxAbsDiff > c.Verification.Tolerance {
 		t.Fatalf("verification %+v", c.Verification)
 	}
-	// The default ensemble, on the default pooled blocks with patch
-	// filters, is what was exported and verified above.
+	// The default ensemble, on pooled blocks with patch filters, is what
+	// was exported and verified above.
 	if c.Training.Heads != 3 || !strings.Contains(c.Architecture, "3 heads") {
 		t.Errorf("card: %d heads, architecture %q; want the default 3", c.Training.Heads, c.Architecture)
 	}
-	for _, part := range []string{"embedding 1280 + s16max 96 + s8max 32", "learned patch filters (feat_s16 → 1×1 conv 4"} {
+	for _, part := range []string{"embedding 1280 + s16max 96 + s8avg 32", "learned patch filters (feat_s16 → 1×1 conv 4"} {
 		if !strings.Contains(c.Architecture, part) {
 			t.Errorf("architecture %q does not name %q", c.Architecture, part)
 		}
