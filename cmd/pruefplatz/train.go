@@ -35,9 +35,11 @@ Nothing is written to the registry unless every step succeeds; Ctrl-C stops clea
 By default a small head learns on the frozen features of the pretrained
 MobileNetV2 backbone (--backbone mobilenet-v2): every image, and --views augmented
 copies of each training image, is embedded once and cached (--cache-dir), and the
-head reads the pooled features beside learned filters on the stride-16 patches
-(--pool, --patch), so small local defects count. --backbone none trains the small
-CNN from scratch instead (--input-size, --channels, --stem-stride apply only there).
+head reads the embedding, beside learned filters on the stride-16 patches when the
+validation split says they pay (--patch: small local defects), and pooled feature
+maps if asked (--pool). --backbone none trains the small CNN from scratch instead
+(--input-size, --channels, --stem-stride apply only there; --epochs, --patience and
+--batch show its defaults, a head on the backbone takes 100, 15 and 64 unless set).
 
 Images are augmented (--pipeline, default: mild rotation, shift, mirror, light and
 noise), sampled class-balanced, and training stops early when the validation loss
