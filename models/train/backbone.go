@@ -724,8 +724,11 @@ func trainHead(ctx context.Context, opt Options, member int, tr, va *embedded, c
 	// gradient of a slice is a Pad, which GoMLX's ONNX Runtime backend lacks.
 	modelFn := func(scope *model.Scope, x, m *graph.Node) *graph.Node {
 		if m != nil {
-			m = graph.TransposeAllDims(graph.Reshape(m, -1, embed.S16Ch, s16Pos), 0, 2, 1)
+			// m arrives position-major ([batch·196, 96], transposed in Go):
+			// a plain matrix product, where a transpose and a 3-D Dense in
+			// the graph took most of a step.
 			f := layers.Dense(scope.In("patch"), m, true, opt.Patch)
+			f = graph.Reshape(f, -1, s16Pos, opt.Patch)
 			f = graph.ReduceMax(graph.Max(f, graph.ZerosLike(f)), 1)
 			// The filters fit the training images within a few epochs
 			// (magnetic-tile); dropping half their answers keeps the head
@@ -808,13 +811,19 @@ func trainHead(ctx context.Context, opt Options, member int, tr, va *embedded, c
 				j := byClass[c][rng.IntN(len(byClass[c]))]
 				copy(x[i*pooledLen:], tr.vecs[j][:pooledLen])
 				if maps != nil {
-					copy(maps[i*embed.S16Len:], tr.vecs[j][pooledLen:])
+					// Channel-major in the vector, position-major for the graph.
+					src, dst := tr.vecs[j][pooledLen:], maps[i*embed.S16Len:]
+					for k := 0; k < embed.S16Ch; k++ {
+						for p := 0; p < s16Pos; p++ {
+							dst[p*embed.S16Ch+k] = src[k*s16Pos+p]
+						}
+					}
 				}
 				y[i] = int32(c)
 			}
 			in := []*tensors.Tensor{tensors.FromFlatDataAndDimensions(x, bs, pooledLen)}
 			if maps != nil {
-				in = append(in, tensors.FromFlatDataAndDimensions(maps, bs, embed.S16Len))
+				in = append(in, tensors.FromFlatDataAndDimensions(maps, bs*s16Pos, embed.S16Ch))
 			}
 			m, err := trainer.TrainStep(gtrain.Batch{
 				Inputs: in,
