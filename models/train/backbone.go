@@ -83,7 +83,9 @@ func embeddingOnly(blocks []embed.Block) bool {
 }
 
 // selectBlocks cuts blocks out of pooled vectors, in place of vecs; the
-// raw feat_s16 map after the blocks stays at the end when keepMap is set.
+// raw feat_s16 map after the blocks stays at the end when keepMap is set,
+// turned position-major ([196][96]): the layout the patch filters' matrix
+// product takes, made once here instead of in every training step.
 func selectBlocks(vecs [][]float32, blocks []embed.Block, keepMap bool) {
 	for i, v := range vecs {
 		var x []float32
@@ -91,7 +93,15 @@ func selectBlocks(vecs [][]float32, blocks []embed.Block, keepMap bool) {
 			x = append(x, v[b.Offset:b.Offset+b.Len]...)
 		}
 		if keepMap {
-			x = append(x, v[embed.PooledDim:]...)
+			src := v[embed.PooledDim:]
+			n := len(x)
+			x = append(x, make([]float32, embed.S16Len)...)
+			dst := x[n:]
+			for k := 0; k < embed.S16Ch; k++ {
+				for p := 0; p < s16Pos; p++ {
+					dst[p*embed.S16Ch+k] = src[k*s16Pos+p]
+				}
+			}
 		}
 		vecs[i] = x
 	}
@@ -113,14 +123,14 @@ const s16Pos = embed.S16Len / embed.S16Ch // 14×14 positions
 // patchDropout is the dropout rate on the patch filters' answers in training.
 const patchDropout = 0.5
 
-// features returns the branch's C values for one raw feat_s16 map.
+// features returns the branch's C values for one raw feat_s16 map,
+// position-major ([196][96], as selectBlocks lays it out).
 func (p *patchBranch) features(m []float32) []float32 {
 	out := make([]float32, p.C) // ReLU then max: the maximum of max(·, 0)
 	acc := make([]float32, p.C)
 	for pos := 0; pos < s16Pos; pos++ {
 		copy(acc, p.B)
-		for k := 0; k < embed.S16Ch; k++ {
-			xk := m[k*s16Pos+pos]
+		for k, xk := range m[pos*embed.S16Ch : (pos+1)*embed.S16Ch] {
 			row := p.W[k*p.C : (k+1)*p.C]
 			for c, w := range row {
 				acc[c] += xk * w
@@ -724,7 +734,7 @@ func trainHead(ctx context.Context, opt Options, member int, tr, va *embedded, c
 	// gradient of a slice is a Pad, which GoMLX's ONNX Runtime backend lacks.
 	modelFn := func(scope *model.Scope, x, m *graph.Node) *graph.Node {
 		if m != nil {
-			// m arrives position-major ([batch·196, 96], transposed in Go):
+			// m arrives position-major ([batch·196, 96], see selectBlocks):
 			// a plain matrix product, where a transpose and a 3-D Dense in
 			// the graph took most of a step.
 			f := layers.Dense(scope.In("patch"), m, true, opt.Patch)
@@ -811,13 +821,7 @@ func trainHead(ctx context.Context, opt Options, member int, tr, va *embedded, c
 				j := byClass[c][rng.IntN(len(byClass[c]))]
 				copy(x[i*pooledLen:], tr.vecs[j][:pooledLen])
 				if maps != nil {
-					// Channel-major in the vector, position-major for the graph.
-					src, dst := tr.vecs[j][pooledLen:], maps[i*embed.S16Len:]
-					for k := 0; k < embed.S16Ch; k++ {
-						for p := 0; p < s16Pos; p++ {
-							dst[p*embed.S16Ch+k] = src[k*s16Pos+p]
-						}
-					}
+					copy(maps[i*embed.S16Len:], tr.vecs[j][pooledLen:])
 				}
 				y[i] = int32(c)
 			}
