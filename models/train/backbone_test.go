@@ -119,14 +119,27 @@ func TestTrainBackboneExportMatches(t *testing.T) {
 		t.Errorf("first run: %d computed, %d views", c.Training.EmbedComputed, c.Training.AugmentedViews)
 	}
 
-	// Second run, same data and cache: nothing embedded again.
-	opt.Version = "v2"
+	// Second run, same data and cache: nothing embedded again. It lets the
+	// validation split choose whether the patch filters stay (the default):
+	// the card says which and why, and the export matches whichever was kept.
+	opt.Version, opt.PatchAlways = "v2", false
+	out.Reset()
 	res2, err := Train(context.Background(), opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tr := res2.Card.Training; tr.EmbedComputed != 0 || tr.EmbedCacheHits != c.Training.EmbedComputed {
+	c2 := res2.Card
+	if tr := c2.Training; tr.EmbedComputed != 0 || tr.EmbedCacheHits != c.Training.EmbedComputed {
 		t.Errorf("second run computed %d, hit %d; want 0 and %d", tr.EmbedComputed, tr.EmbedCacheHits, c.Training.EmbedComputed)
+	}
+	if !strings.Contains(c2.Architecture, "patch filters chosen on the validation split") || !strings.Contains(out.String(), "patch filters chosen") {
+		t.Errorf("the choice is not recorded: architecture %q", c2.Architecture)
+	}
+	if kept := strings.Contains(c2.Architecture, "kept: with)"); kept != strings.Contains(c2.Architecture, "learned patch filters") {
+		t.Errorf("architecture %q: the kept kind and the described head differ", c2.Architecture)
+	}
+	if c2.Verification == nil || c2.Verification.MaxAbsDiff > c2.Verification.Tolerance {
+		t.Fatalf("second run's verification %+v", c2.Verification)
 	}
 }
 
@@ -150,31 +163,5 @@ func TestTrainRefusesLabelChange(t *testing.T) {
 	res, err := Train(context.Background(), opt)
 	if err != nil || res.Card.Version != "v2" {
 		t.Fatalf("allowed label change: %v", err)
-	}
-}
-
-// TestTrainBackbonePatchChoice: without PatchAlways a head with patch
-// filters and one without are trained first and the validation split picks
-// one; the card says which and why, and the export still matches whichever
-// was kept.
-func TestTrainBackbonePatchChoice(t *testing.T) {
-	opt := backboneOptions(t, tinyDataset(t, []string{"left", "right"}, []int{12, 12}))
-	opt.PatchAlways, opt.Heads, opt.Epochs = false, 2, 2
-	var out bytes.Buffer
-	opt.Out = &out
-	res, err := Train(context.Background(), opt)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
-	c := res.Card
-	if !strings.Contains(c.Architecture, "patch filters chosen on the validation split") || !strings.Contains(out.String(), "patch filters chosen") {
-		t.Errorf("the choice is not recorded: architecture %q", c.Architecture)
-	}
-	kept := strings.Contains(c.Architecture, "kept: with)")
-	if kept != strings.Contains(c.Architecture, "learned patch filters") {
-		t.Errorf("architecture %q: the kept kind and the described head differ", c.Architecture)
-	}
-	if c.Verification == nil || c.Verification.MaxAbsDiff > c.Verification.Tolerance {
-		t.Fatalf("verification %+v", c.Verification)
 	}
 }
