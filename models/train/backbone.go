@@ -164,6 +164,11 @@ func trainOnBackbone(ctx context.Context, opt Options, start time.Time, reg mode
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	runner, err := onnx.OpenBackbone(bb, onnx.Options{Threads: opt.Threads})
+	if errors.Is(err, os.ErrNotExist) {
+		// The backbone is the default: say how to get going from a folder
+		// without the repository's models/backbones.
+		return nil, fmt.Errorf("train: %w; pass --backbones with the folder holding %s/, or --backbone none for the small CNN from scratch", err, bb.Name)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}

@@ -165,3 +165,20 @@ func TestTrainRefusesLabelChange(t *testing.T) {
 		t.Fatalf("allowed label change: %v", err)
 	}
 }
+
+// TestTrainMissingBackboneSaysWhatToDo: with the backbone the default, a run
+// from a folder without models/backbones must say how to go on and publish
+// nothing.
+func TestTrainMissingBackboneSaysWhatToDo(t *testing.T) {
+	opt := backboneOptions(t, tinyDataset(t, []string{"left", "right"}, []int{12, 12}))
+	b := *opt.Backbone
+	b.File = filepath.Join(t.TempDir(), "models", "backbones", "mobilenet-v2", "missing.onnx")
+	opt.Backbone = &b
+	_, err := Train(context.Background(), opt)
+	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "--backbones") || !strings.Contains(err.Error(), "--backbone none") {
+		t.Fatalf("missing backbone: %v; want a not-exist error naming --backbones and --backbone none", err)
+	}
+	if entries, _ := os.ReadDir(opt.Registry); len(entries) != 0 {
+		t.Errorf("the failed run left %d entries in the registry", len(entries))
+	}
+}
