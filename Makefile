@@ -65,9 +65,9 @@ verify-models: setup-test
 # demo data with the parameters their cards record.
 models: build demo-data
 	rm -rf models/demo-parts models/demo-defects
-	./$(BIN) train --data datasets/demo-parts --name demo-parts --version v1 \
+	./$(BIN) train --backbone none --data datasets/demo-parts --name demo-parts --version v1 \
 		--input-size 64 --lr 0.01 --epochs 80 --patience 15 --seed 1
-	./$(BIN) train --data datasets/demo-defects --name demo-defects --version v1 --ok-labels ok \
+	./$(BIN) train --backbone none --data datasets/demo-defects --name demo-defects --version v1 --ok-labels ok \
 		--roi 170,90,300,300 --input-size 128 --stem-stride 2 --lr 0.003 --epochs 64 --patience 25 --seed 1 \
 		--pipeline augment/pipelines/fixed-station.yaml
 

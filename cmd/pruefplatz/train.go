@@ -32,10 +32,19 @@ and publishes MODELS/NAME/vN/ with model.onnx, card.json (labels, input spec, me
 thresholds, dataset manifest hash), the training curve and the confusion matrix.
 Nothing is written to the registry unless every step succeeds; Ctrl-C stops cleanly.
 
-Images are augmented on the fly (--pipeline, default: mild rotation, shift, mirror,
-light and noise), sampled class-balanced, and training stops early when the
-validation loss stops improving. For a defect model name the OK classes with
---ok-labels; the station then answers OK / NOK / uncertain.`,
+By default a small head learns on the frozen features of the pretrained
+MobileNetV2 backbone (--backbone mobilenet-v2): every image, and --views augmented
+copies of each training image, is embedded once and cached (--cache-dir), and the
+head reads the embedding, beside learned filters on the stride-16 patches when the
+validation split says they pay (--patch: small local defects), and pooled feature
+maps if asked (--pool). --backbone none trains the small CNN from scratch instead
+(--input-size, --channels, --stem-stride apply only there; --epochs, --patience and
+--batch show its defaults, a head on the backbone takes 100, 15 and 64 unless set).
+
+Images are augmented (--pipeline, default: mild rotation, shift, mirror, light and
+noise), sampled class-balanced, and training stops early when the validation loss
+stops improving. For a defect model name the OK classes with --ok-labels; the
+station then answers OK / NOK / uncertain.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opt.Data == "" || opt.Name == "" {
@@ -45,8 +54,7 @@ validation loss stops improving. For a defect model name the OK classes with
 				an.doc = doc.edit(cmd)
 				an.backbone = backbone
 				if !cmd.Flags().Changed("backbone") {
-					// --backbone defaults to none for classifiers; an
-					// anomaly model always needs the feature maps.
+					// An anomaly model always needs the feature maps.
 					an.backbone = backbones.MobileNetV2
 				}
 				return an.run(cmd, opt.Data, opt.Name, opt.Registry, opt.Version, resize, roi, opt.OKLabels, opt.Seed, opt.Threads)
@@ -143,12 +151,15 @@ validation loss stops improving. For a defect model name the OK classes with
 	f.StringSliceVar(&opt.OKLabels, "ok-labels", nil, "classes that mean OK (makes a defect model), e.g. --ok-labels ok")
 	f.StringVar(&opt.Backend, "backend", train.BackendONNX, "training backend: onnx (ONNX Runtime) or go (pure Go, slow)")
 	f.StringVar(&backboneDir, "backbones", "", "folder of the pretrained backbones (default: the registry's backbones/ when it has one, else models/backbones)")
-	f.StringVar(&backbone, "backbone", backbones.None, "pretrained backbone to train a head on (frozen features): "+strings.Join(backbones.Names(), ", ")+", or none for the small CNN from scratch")
+	f.StringVar(&backbone, "backbone", backbones.MobileNetV2, "pretrained backbone to train a head on (frozen features): "+strings.Join(backbones.Names(), ", ")+", or none for the small CNN trained from scratch")
 	f.IntVar(&opt.Views, "views", 4, "augmented copies of each training image embedded once and cached (--backbone only); -1 for none")
 	f.IntVar(&opt.Hidden, "hidden", 256, "width of the head's hidden ReLU layer (--backbone only); -1 for a linear head")
 	f.Float64Var(&opt.Thresholds.WrongCost, "wrong-cost", models.DefaultWrongCost, "price of a wrong automatic verdict in looks by a human: the card's thresholds sit where the validation images cost least")
 	f.IntVar(&opt.Heads, "heads", 3, "heads trained from different initial weights whose logits are averaged, merged into one wider head at export (--backbone only)")
 	f.IntVar(&opt.Threads, "threads", 0, "ONNX Runtime threads for embedding (--backbone only; default all cores)")
+	f.StringSliceVar(&opt.Pool, "pool", nil, "blocks of the head's input (--backbone only): embedding, s16max, s16avg, s8max, s8avg (the stride-16/8 feature maps' max or mean over positions); default "+strings.Join(train.DefaultPool, ","))
+	f.IntVar(&opt.Patch, "patch", train.DefaultPatch, "filters the head learns on the stride-16 patches, max-pooled over positions, for small local defects (--backbone only); kept only when a head with them costs less on the validation split than one without; -1 for none")
+	f.BoolVar(&opt.PatchAlways, "patch-always", false, "keep the patch filters without the validation split's choice (--backbone only)")
 	f.StringVar(&cacheDir, "cache-dir", "", "folder of the embedding caches, one file per dataset (default: the user cache folder, pruefplatz/embed)")
 	f.BoolVar(&opt.AllowLabelChange, "allow-label-change", false, "publish even when the labels differ from the previous version's")
 	an.register(cmd)

@@ -24,7 +24,19 @@ type KeyParts struct {
 	Augmentation   []byte              // the augmentation pipeline's canonical JSON; nil for none
 	Seed           uint64              // augmentation seed of the view
 	View           int                 // 0: unaugmented
+	// Features names the vector's layout when it is not the bare
+	// embedding (PooledFeatures for EmbedPooled's); empty for the
+	// embedding, so those keys stay what they were.
+	Features string
 }
+
+// PooledFeatures is the KeyParts.Features of pooled vectors (see Blocks).
+// Change it whenever the pooled layout or its pooling changes.
+const PooledFeatures = "pooled-v1"
+
+// PooledS16MapFeatures is the KeyParts.Features of pooled vectors with the
+// raw feat_s16 map appended (Embedder.SetS16Map).
+const PooledS16MapFeatures = "pooled-v1+s16map"
 
 // MakeKey hashes the parts into a Key.
 func MakeKey(p KeyParts) Key {
@@ -37,6 +49,9 @@ func MakeKey(p KeyParts) Key {
 	}
 	h.Write(binary.LittleEndian.AppendUint64(nil, p.Seed))
 	h.Write(binary.LittleEndian.AppendUint64(nil, uint64(p.View)))
+	if p.Features != "" {
+		h.Write([]byte(p.Features))
+	}
 	var k Key
 	copy(k[:], h.Sum(nil))
 	return k
@@ -60,7 +75,8 @@ type CacheStats struct {
 // Cached returns the embeddings of the n items with the given keys, taking
 // those it finds from c and computing the rest with e (fill is called only
 // for misses, with the item's index). Each computed batch is stored before
-// the next one starts, so a crash loses at most one batch of work.
+// the next one starts, so a crash loses at most one batch of work. An
+// Embedder set to pooled vectors (SetPooled) computes those.
 func Cached(ctx context.Context, e *Embedder, c Cache, keys []Key, fill Fill) ([][]float32, CacheStats, error) {
 	var st CacheStats
 	out, err := c.Get(keys)
@@ -80,7 +96,14 @@ func Cached(ctx context.Context, e *Embedder, c Cache, keys []Key, fill Fill) ([
 	}
 	for start := 0; start < len(miss); start += e.batch {
 		part := miss[start:min(start+e.batch, len(miss))]
-		vecs, err := e.Embed(ctx, len(part), func(i int, dst []float32) error { return fill(part[i], dst) })
+		f := func(i int, dst []float32) error { return fill(part[i], dst) }
+		var vecs [][]float32
+		var err error
+		if e.pooled {
+			vecs, err = e.EmbedPooled(ctx, len(part), f)
+		} else {
+			vecs, err = e.Embed(ctx, len(part), f)
+		}
 		if err != nil {
 			return nil, st, err
 		}

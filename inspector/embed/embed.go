@@ -121,11 +121,23 @@ type Runner interface {
 
 // Embedder batches tensors through a Runner and L2-normalises the embeddings.
 type Embedder struct {
-	r     Runner
-	spec  inspector.InputSpec
-	batch int
-	x     []float32 // reused input buffer, batch×TensorLen
+	r      Runner
+	spec   inspector.InputSpec
+	batch  int
+	x      []float32 // reused input buffer, batch×TensorLen
+	pooled bool      // Cached computes pooled vectors
+	s16map bool      // pooled vectors carry the raw feat_s16 map after the blocks
 }
+
+// SetPooled makes Cached compute pooled vectors (EmbedPooled) instead of
+// embeddings; the caller's keys must then carry PooledFeatures.
+func (e *Embedder) SetPooled(on bool) { e.pooled = on }
+
+// SetS16Map makes EmbedPooled (and so Cached, with SetPooled) append the raw
+// feat_s16 map (S16Len values, channel-major, not normalised) to each pooled
+// vector, for a head that learns its own filters on the patches; keys must
+// then carry PooledS16MapFeatures.
+func (e *Embedder) SetS16Map(on bool) { e.s16map = on }
 
 // New returns an Embedder running batches of up to batch images (default
 // 16) of spec's tensors. spec must be a Spec(...) of this package.
@@ -210,6 +222,9 @@ func (e *Embedder) run(ctx context.Context, n int, fill Fill, want Features, emi
 		if b.N != k || len(b.Embedding) != k*Dim {
 			return fmt.Errorf("%w: runner returned %d embeddings of %d values for %d images", ErrBatch, b.N, len(b.Embedding), k)
 		}
+		if (want&FeatS8 != 0 && len(b.S8) != k*S8Len) || (want&FeatS16 != 0 && len(b.S16) != k*S16Len) {
+			return fmt.Errorf("%w: runner returned feature maps of %d and %d values for %d images", ErrBatch, len(b.S8), len(b.S16), k)
+		}
 		emit(b)
 	}
 	return nil
@@ -230,4 +245,96 @@ func Normalize(v []float32) {
 	for i, x := range v {
 		v[i] = float32(float64(x) * inv)
 	}
+}
+
+// Pooled vectors: the embedding with the stride-16 and stride-8 feature
+// maps pooled beside it. The embedding averages the last map over the whole
+// image, so a defect a few pixels wide moves it very little; the maximum of
+// an earlier, finer map over all positions keeps a local response whole.
+//
+// Layout of a pooled vector, each block L2-normalised on its own so that no
+// block's scale drowns another's:
+//
+//	[0, 1280)      embedding
+//	[1280, 1376)   max of feat_s16 over its 14×14 positions
+//	[1376, 1472)   mean of feat_s16
+//	[1472, 1504)   max of feat_s8 over its 28×28 positions
+//	[1504, 1536)   mean of feat_s8
+const (
+	S16Ch     = 96
+	S8Ch      = 32
+	PooledDim = Dim + 2*S16Ch + 2*S8Ch
+)
+
+// Block is one L2-normalised part of a pooled vector.
+type Block struct {
+	Name   string // as --pool names it: embedding, s16max, s16avg, s8max, s8avg
+	Output string // the backbone output it is pooled from
+	Max    bool   // GlobalMaxPool, else GlobalAveragePool (unused for the embedding)
+	Offset int    // start in the pooled vector
+	Len    int
+}
+
+// Blocks lists the blocks of a pooled vector in their order.
+var Blocks = []Block{
+	{Name: "embedding", Output: OutEmbedding, Offset: 0, Len: Dim},
+	{Name: "s16max", Output: OutFeatS16, Max: true, Offset: Dim, Len: S16Ch},
+	{Name: "s16avg", Output: OutFeatS16, Offset: Dim + S16Ch, Len: S16Ch},
+	{Name: "s8max", Output: OutFeatS8, Max: true, Offset: Dim + 2*S16Ch, Len: S8Ch},
+	{Name: "s8avg", Output: OutFeatS8, Offset: Dim + 2*S16Ch + S8Ch, Len: S8Ch},
+}
+
+// BlockByName returns the named block, or false.
+func BlockByName(name string) (Block, bool) {
+	for _, b := range Blocks {
+		if b.Name == name {
+			return b, true
+		}
+	}
+	return Block{}, false
+}
+
+// Pooled returns image i's pooled vector (PooledDim values, fresh). b must
+// hold the S8 and S16 maps; the embedding may be raw or normalised.
+func (b Batch) Pooled(i int) []float32 {
+	out := make([]float32, PooledDim)
+	copy(out, b.Embedding[i*Dim:(i+1)*Dim])
+	poolMaps(b.S16[i*S16Len:(i+1)*S16Len], S16Ch, out[Dim:Dim+S16Ch], out[Dim+S16Ch:Dim+2*S16Ch])
+	poolMaps(b.S8[i*S8Len:(i+1)*S8Len], S8Ch, out[Dim+2*S16Ch:Dim+2*S16Ch+S8Ch], out[Dim+2*S16Ch+S8Ch:])
+	for _, bl := range Blocks {
+		Normalize(out[bl.Offset : bl.Offset+bl.Len])
+	}
+	return out
+}
+
+// poolMaps writes the per-channel maximum and mean of maps ([ch, H·W]).
+func poolMaps(maps []float32, ch int, mx, avg []float32) {
+	hw := len(maps) / ch
+	for c := 0; c < ch; c++ {
+		m := maps[c*hw : (c+1)*hw]
+		hi := m[0]
+		var s float64
+		for _, v := range m {
+			hi = max(hi, v)
+			s += float64(v)
+		}
+		mx[c], avg[c] = hi, float32(s/float64(hw))
+	}
+}
+
+// EmbedPooled returns the pooled vectors (see Blocks) of n images, whose
+// tensors fill writes, with the raw feat_s16 map appended after SetS16Map.
+// Errors as for Embed.
+func (e *Embedder) EmbedPooled(ctx context.Context, n int, fill Fill) ([][]float32, error) {
+	out := make([][]float32, 0, n)
+	err := e.run(ctx, n, fill, FeatS8|FeatS16, func(b Batch) {
+		for i := 0; i < b.N; i++ {
+			v := b.Pooled(i)
+			if e.s16map {
+				v = append(v, b.S16[i*S16Len:(i+1)*S16Len]...)
+			}
+			out = append(out, v)
+		}
+	})
+	return out, err
 }

@@ -30,6 +30,9 @@ func (f *fakeRunner) Run(_ context.Context, x []float32, n int, want Features) (
 	if want&FeatS8 != 0 {
 		b.S8 = make([]float32, n*S8Len)
 	}
+	if want&FeatS16 != 0 {
+		b.S16 = make([]float32, n*S16Len)
+	}
 	return b, nil
 }
 
@@ -101,6 +104,7 @@ func TestKeyCoversEveryPart(t *testing.T) {
 		"seed":         {ImageSHA256: "aa", BackboneSHA256: "bb", Spec: base.Spec, Seed: 2},
 		"view":         {ImageSHA256: "aa", BackboneSHA256: "bb", Spec: base.Spec, Seed: 1, View: 1},
 		"boundary":     {ImageSHA256: "aab", BackboneSHA256: "b", Spec: base.Spec, Seed: 1},
+		"features":     {ImageSHA256: "aa", BackboneSHA256: "bb", Spec: base.Spec, Seed: 1, Features: PooledFeatures},
 	} {
 		if MakeKey(p) == MakeKey(base) {
 			t.Errorf("changing the %s keeps the key", name)
@@ -151,5 +155,63 @@ func TestCachedSecondRunEmbedsNothing(t *testing.T) {
 	}
 	if len(c) != n {
 		t.Errorf("a failed run stored %d vectors", len(c)-n)
+	}
+}
+
+// TestPooledBlocks builds feature maps by hand: one position of one channel
+// raised (a local defect) moves that channel's max block fully and its mean
+// block by 1/positions; every block comes out unit length, in the layout
+// Blocks documents.
+func TestPooledBlocks(t *testing.T) {
+	b := Batch{N: 2, Embedding: make([]float32, 2*Dim), S8: make([]float32, 2*S8Len), S16: make([]float32, 2*S16Len)}
+	for i := range b.Embedding {
+		b.Embedding[i] = 1
+	}
+	for i := range b.S8 {
+		b.S8[i] = 0.5
+	}
+	for i := range b.S16 {
+		b.S16[i] = 0.5
+	}
+	// Image 1: channel 7 of each map gets one hot position.
+	b.S16[S16Len+7*196+100] = 8.5
+	b.S8[S8Len+7*784+300] = 8.5
+	p0, p1 := b.Pooled(0), b.Pooled(1)
+	if len(p0) != PooledDim {
+		t.Fatalf("%d values, want %d", len(p0), PooledDim)
+	}
+	total := 0
+	for _, bl := range Blocks {
+		var n0 float64
+		for _, v := range p0[bl.Offset : bl.Offset+bl.Len] {
+			n0 += float64(v) * float64(v)
+		}
+		if math.Abs(n0-1) > 1e-5 {
+			t.Errorf("%s: squared norm %.6f, want 1", bl.Name, n0)
+		}
+		if bl.Offset != total {
+			t.Errorf("%s starts at %d, want %d", bl.Name, bl.Offset, total)
+		}
+		total += bl.Len
+	}
+	if total != PooledDim {
+		t.Errorf("blocks cover %d values, want %d", total, PooledDim)
+	}
+	ratio := func(name string, p []float32) float32 {
+		bl, _ := BlockByName(name)
+		return p[bl.Offset+7] / p[bl.Offset+6]
+	}
+	for _, c := range []struct {
+		block string
+		want  float32
+	}{
+		{"s16max", 17}, {"s16avg", (195*0.5 + 8.5) / 196 / 0.5}, {"s8max", 17}, {"s8avg", (783*0.5 + 8.5) / 784 / 0.5},
+	} {
+		if got := ratio(c.block, p1); math.Abs(float64(got-c.want)) > 1e-4 {
+			t.Errorf("%s: channel 7 / channel 6 = %.5f, want %.5f", c.block, got, c.want)
+		}
+		if got := ratio(c.block, p0); got != 1 {
+			t.Errorf("%s of the flat image: channel 7 / channel 6 = %.5f, want 1", c.block, got)
+		}
 	}
 }

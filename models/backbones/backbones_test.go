@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -222,5 +223,102 @@ func TestFolder(t *testing.T) {
 	}
 	if got := Folder("", reg); got != filepath.Join(reg, Dir) {
 		t.Errorf("registry with backbones/: %s", got)
+	}
+}
+
+// TestPooledMapsSeeLocalDefect builds a regular machined-looking surface (a
+// grid of 8-pixel squares) and the same surface with a small dark scratch
+// (16×3 pixels, 0.1 % of the image). The scratch must change the stride-16
+// map strongly where it lies and nowhere far from it, several times as much as it
+// moves the whole-image embedding, and the maximum over positions must keep more
+// of it than the mean: this is what the head's patch filters and max-pooled
+// blocks read beside the embedding (docs/training.md, "Pretrained backbone").
+func TestPooledMapsSeeLocalDefect(t *testing.T) {
+	initORT(t)
+	b, _ := Get(root, MobileNetV2)
+	r, err := onnx.OpenBackbone(b, onnx.Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	spec := embed.Spec("", nil)
+	const hw = embed.Size * embed.Size
+	surface := func(scratch bool) []float32 {
+		x := make([]float32, spec.TensorLen())
+		for y := 0; y < embed.Size; y++ {
+			for c := 0; c < embed.Size; c++ {
+				v := float32(0.3)
+				if (y/8+c/8)%2 == 0 {
+					v = -0.3
+				}
+				if scratch && y >= 120 && y < 123 && c >= 90 && c < 106 {
+					v = -0.95
+				}
+				for ch := 0; ch < 3; ch++ {
+					x[ch*hw+y*embed.Size+c] = v
+				}
+			}
+		}
+		return x
+	}
+	xs := [][]float32{surface(false), surface(true)}
+	e, err := embed.New(r, spec, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill := func(i int, dst []float32) error { copy(dst, xs[i]); return nil }
+	fb, err := e.EmbedFeatures(context.Background(), 2, fill, embed.FeatS8|embed.FeatS16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bt := fb[0]
+	// rel is |a − b| / |a| over the index set.
+	rel := func(a, b []float32, idx func(yield func(int) bool)) float64 {
+		var d, n float64
+		for j := range idx {
+			d += float64(a[j]-b[j]) * float64(a[j]-b[j])
+			n += float64(a[j]) * float64(a[j])
+		}
+		return math.Sqrt(d / n)
+	}
+	all := func(n int) func(func(int) bool) {
+		return func(yield func(int) bool) {
+			for j := 0; j < n; j++ {
+				if !yield(j) {
+					return
+				}
+			}
+		}
+	}
+	// at yields the 96 channels of s16 position (y, x).
+	at := func(y, x int) func(func(int) bool) {
+		return func(yield func(int) bool) {
+			for c := 0; c < embed.S16Ch; c++ {
+				if !yield(c*196 + y*14 + x) {
+					return
+				}
+			}
+		}
+	}
+	s16a, s16b := bt.S16[:embed.S16Len], bt.S16[embed.S16Len:]
+	emb := rel(bt.Vector(0), bt.Vector(1), all(embed.Dim))
+	local := rel(s16a, s16b, at(7, 6)) // the scratch's cell: rows 112–127, columns 96–111
+	far := rel(s16a, s16b, at(1, 12))
+	p0, p1 := bt.Pooled(0), bt.Pooled(1)
+	block := func(name string) float64 {
+		bl, _ := embed.BlockByName(name)
+		return rel(p0[bl.Offset:bl.Offset+bl.Len], p1[bl.Offset:bl.Offset+bl.Len], all(bl.Len))
+	}
+	t.Logf("relative change: embedding %.4f; s16 at the scratch %.4f, far from it %.2g; s16max %.4f, s16avg %.4f",
+		emb, local, far, block("s16max"), block("s16avg"))
+	// Measured: 0.94 against 0.10, and s16max 0.15 against s16avg 0.020.
+	if local < 5*emb {
+		t.Errorf("the s16 map at the scratch moved %.4f, the embedding %.4f: want at least 5× as far", local, emb)
+	}
+	if far > 1e-3 {
+		t.Errorf("the s16 map far from the scratch moved %.2g: the response is not local", far)
+	}
+	if block("s16max") < 4*block("s16avg") {
+		t.Errorf("s16max moved %.4f, s16avg %.4f: want the maximum to keep at least 4× what the mean keeps", block("s16max"), block("s16avg"))
 	}
 }

@@ -24,17 +24,21 @@ func backboneOptions(t *testing.T, data string) Options {
 		t.Fatal(err)
 	}
 	return Options{Data: data, Name: "bb", Registry: t.TempDir(), Epochs: 4, Patience: 4, Batch: 8, StepsPerEpoch: 3,
-		Seed: 1, ORTLib: ortLib(t), Backbone: &b, Views: 1, Threads: 2, Hidden: 8}
+		Seed: 1, ORTLib: ortLib(t), Backbone: &b, Views: 1, Threads: 2, Hidden: 8, Patch: 4, PatchAlways: true}
 }
 
 // TestTrainBackboneExportMatches trains a head on the frozen backbone end to
 // end: the published model is one ONNX file (one input, one output, the
-// ImageNet classifier pruned away) whose ONNX Runtime answers equal the
-// trained head's; the card names the backbone and warns about the tiny test
+// ImageNet classifier pruned away; the pooled feature maps and the patch
+// filters computed inside it) whose ONNX Runtime answers equal the trained
+// head's; the card names the backbone and warns about the tiny test
 // split; a second run on the same cache embeds nothing.
 func TestTrainBackboneExportMatches(t *testing.T) {
 	data := tinyDataset(t, []string{"left", "right"}, []int{12, 12})
 	opt := backboneOptions(t, data)
+	// Pooled blocks of both kinds beside the embedding, so the graft's
+	// GlobalMaxPool and GlobalAveragePool paths are both checked.
+	opt.Pool = []string{"embedding", "s16max", "s8avg"}
 	cache := embed.MemCache{}
 	opt.Cache = cache
 	var out bytes.Buffer
@@ -50,9 +54,15 @@ func TestTrainBackboneExportMatches(t *testing.T) {
 	if c.Verification == nil || len(c.Verification.References) == 0 || c.Verification.MaxAbsDiff > c.Verification.Tolerance {
 		t.Fatalf("verification %+v", c.Verification)
 	}
-	// The default ensemble is what was exported and verified above.
+	// The default ensemble, on pooled blocks with patch filters, is what
+	// was exported and verified above.
 	if c.Training.Heads != 3 || !strings.Contains(c.Architecture, "3 heads") {
 		t.Errorf("card: %d heads, architecture %q; want the default 3", c.Training.Heads, c.Architecture)
+	}
+	for _, part := range []string{"embedding 1280 + s16max 96 + s8avg 32", "learned patch filters (feat_s16 → 1×1 conv 4"} {
+		if !strings.Contains(c.Architecture, part) {
+			t.Errorf("architecture %q does not name %q", c.Architecture, part)
+		}
 	}
 	if c.ThresholdPolicy == nil || *c.ThresholdPolicy != models.DefaultThresholdPolicy {
 		t.Errorf("card threshold policy %+v, want the default", c.ThresholdPolicy)
@@ -109,14 +119,27 @@ func TestTrainBackboneExportMatches(t *testing.T) {
 		t.Errorf("first run: %d computed, %d views", c.Training.EmbedComputed, c.Training.AugmentedViews)
 	}
 
-	// Second run, same data and cache: nothing embedded again.
-	opt.Version = "v2"
+	// Second run, same data and cache: nothing embedded again. It lets the
+	// validation split choose whether the patch filters stay (the default):
+	// the card says which and why, and the export matches whichever was kept.
+	opt.Version, opt.PatchAlways = "v2", false
+	out.Reset()
 	res2, err := Train(context.Background(), opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tr := res2.Card.Training; tr.EmbedComputed != 0 || tr.EmbedCacheHits != c.Training.EmbedComputed {
+	c2 := res2.Card
+	if tr := c2.Training; tr.EmbedComputed != 0 || tr.EmbedCacheHits != c.Training.EmbedComputed {
 		t.Errorf("second run computed %d, hit %d; want 0 and %d", tr.EmbedComputed, tr.EmbedCacheHits, c.Training.EmbedComputed)
+	}
+	if !strings.Contains(c2.Architecture, "patch filters chosen on the validation split") || !strings.Contains(out.String(), "patch filters chosen") {
+		t.Errorf("the choice is not recorded: architecture %q", c2.Architecture)
+	}
+	if kept := strings.Contains(c2.Architecture, "kept: with)"); kept != strings.Contains(c2.Architecture, "learned patch filters") {
+		t.Errorf("architecture %q: the kept kind and the described head differ", c2.Architecture)
+	}
+	if c2.Verification == nil || c2.Verification.MaxAbsDiff > c2.Verification.Tolerance {
+		t.Fatalf("second run's verification %+v", c2.Verification)
 	}
 }
 
@@ -140,5 +163,22 @@ func TestTrainRefusesLabelChange(t *testing.T) {
 	res, err := Train(context.Background(), opt)
 	if err != nil || res.Card.Version != "v2" {
 		t.Fatalf("allowed label change: %v", err)
+	}
+}
+
+// TestTrainMissingBackboneSaysWhatToDo: with the backbone the default, a run
+// from a folder without models/backbones must say how to go on and publish
+// nothing.
+func TestTrainMissingBackboneSaysWhatToDo(t *testing.T) {
+	opt := backboneOptions(t, tinyDataset(t, []string{"left", "right"}, []int{12, 12}))
+	b := *opt.Backbone
+	b.File = filepath.Join(t.TempDir(), "models", "backbones", "mobilenet-v2", "missing.onnx")
+	opt.Backbone = &b
+	_, err := Train(context.Background(), opt)
+	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "--backbones") || !strings.Contains(err.Error(), "--backbone none") {
+		t.Fatalf("missing backbone: %v; want a not-exist error naming --backbones and --backbone none", err)
+	}
+	if entries, _ := os.ReadDir(opt.Registry); len(entries) != 0 {
+		t.Errorf("the failed run left %d entries in the registry", len(entries))
 	}
 }

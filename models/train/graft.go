@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/pruefplatz/pruefplatz/inspector/embed"
 	"github.com/pruefplatz/pruefplatz/internal/onnxwire"
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -34,20 +35,39 @@ type headLayer struct {
 	In, Out int
 }
 
-// graftHead returns the backbone ModelProto with a head attached to its
-// embedding output: LpNormalization (the embedder's L2 normalisation), then
-// one Gemm per layer with a Relu between them, ending in output "logits"
-// [N, classes]. Everything the embedding does not need (the ImageNet
-// classifier, the feature-map outputs) is dropped with its weights, so the
-// file is one self-contained model with one input and one output, which the
-// station, eval and `models import` take like any other.
+// graftHead returns the backbone ModelProto with a head attached to the
+// vector blocks it reads (embed.Blocks, in the order given): each block is
+// its backbone output, pooled over the positions for a feature map
+// (GlobalMaxPool or GlobalAveragePool, then Flatten), then L2-normalised
+// (LpNormalization, as the embedder normalises); the blocks are
+// concatenated, then one Gemm per layer with a Relu between them, ending in
+// output "logits" [N, classes]. Everything the blocks do not need (the
+// ImageNet classifier, unused feature maps) is dropped with its weights, so
+// the file is one self-contained model with one input and one output, which
+// the station, eval and `models import` take like any other.
 //
 // It edits the protobuf at the wire level: fields it does not touch are
 // copied byte for byte. It returns an error for a file that is not an ONNX
-// model with a graph producing embedOut.
-func graftHead(model []byte, embedOut string, layers []headLayer) ([]byte, error) {
+// model with a graph producing the blocks' outputs.
+func graftHead(model []byte, blocks []embed.Block, patch *patchBranch, layers []headLayer) ([]byte, error) {
 	if len(layers) == 0 {
 		return nil, errors.New("graft: no head layers")
+	}
+	if len(blocks) == 0 {
+		return nil, errors.New("graft: no input blocks")
+	}
+	in := 0
+	for _, b := range blocks {
+		in += b.Len
+	}
+	if patch != nil {
+		in += patch.C
+		if len(patch.W) != embed.S16Ch*patch.C || len(patch.B) != patch.C {
+			return nil, fmt.Errorf("graft: patch branch: %d weights and %d biases for %d filters", len(patch.W), len(patch.B), patch.C)
+		}
+	}
+	if layers[0].In != in {
+		return nil, fmt.Errorf("graft: the head takes %d values, the blocks give %d", layers[0].In, in)
 	}
 	for i, l := range layers {
 		if len(l.W) != l.In*l.Out || len(l.B) != l.Out || (i > 0 && layers[i-1].Out != l.In) {
@@ -70,7 +90,7 @@ func graftHead(model []byte, embedOut string, layers []headLayer) ([]byte, error
 	if !found {
 		return nil, errors.New("graft: the model has no graph")
 	}
-	g, err := graftGraph(graph, embedOut, layers)
+	g, err := graftGraph(graph, blocks, patch, layers)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +106,7 @@ type rawNode struct {
 	position int
 }
 
-func graftGraph(graph []byte, embedOut string, layers []headLayer) ([]byte, error) {
+func graftGraph(graph []byte, blocks []embed.Block, patch *patchBranch, layers []headLayer) ([]byte, error) {
 	type field struct {
 		num protowire.Number
 		raw []byte
@@ -116,12 +136,22 @@ func graftGraph(graph []byte, embedOut string, layers []headLayer) ([]byte, erro
 	if err != nil {
 		return nil, fmt.Errorf("graft: graph: %w", err)
 	}
-	if producer[embedOut] == nil {
-		return nil, fmt.Errorf("graft: no node produces %q", embedOut)
+	var stack []string
+	outs := []string{}
+	for _, b := range blocks {
+		outs = append(outs, b.Output)
 	}
-	// Walk back from the embedding: the nodes and tensors it needs.
+	if patch != nil {
+		outs = append(outs, embed.OutFeatS16)
+	}
+	for _, o := range outs {
+		if producer[o] == nil {
+			return nil, fmt.Errorf("graft: no node produces %q", o)
+		}
+		stack = append(stack, o)
+	}
+	// Walk back from the blocks' outputs: the nodes and tensors they need.
 	usedTensor := map[string]bool{}
-	stack := []string{embedOut}
 	for len(stack) > 0 {
 		t := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
@@ -186,8 +216,42 @@ func graftGraph(graph []byte, embedOut string, layers []headLayer) ([]byte, erro
 		a = protowire.AppendVarint(a, 2) // type INT
 		return onnxwire.AppendMessage(nil, 5, a)
 	}
-	x := "head/normalised"
-	node("LpNormalization", x, append(intAttr("axis", 1), intAttr("p", 2)...), embedOut)
+	var parts []string
+	for _, b := range blocks {
+		src := b.Output
+		if b.Output != embed.OutEmbedding {
+			op := "GlobalAveragePool"
+			if b.Max {
+				op = "GlobalMaxPool"
+			}
+			node(op, "head/"+b.Name+"/pool", nil, src)
+			node("Flatten", "head/"+b.Name+"/flat", intAttr("axis", 1), "head/"+b.Name+"/pool")
+			src = "head/" + b.Name + "/flat"
+		}
+		node("LpNormalization", "head/"+b.Name, append(intAttr("axis", 1), intAttr("p", 2)...), src)
+		parts = append(parts, "head/"+b.Name)
+	}
+	if patch != nil {
+		// Conv weights [C, 96, 1, 1]: the branch's W [96, C] transposed.
+		w := make([]float32, len(patch.W))
+		for k := 0; k < embed.S16Ch; k++ {
+			for c := 0; c < patch.C; c++ {
+				w[c*embed.S16Ch+k] = patch.W[k*patch.C+c]
+			}
+		}
+		g = onnxwire.AppendMessage(g, graphInitializer, onnxwire.FloatTensor("head/patch/w", []int64{int64(patch.C), embed.S16Ch, 1, 1}, w))
+		g = onnxwire.AppendMessage(g, graphInitializer, onnxwire.FloatTensor("head/patch/b", []int64{int64(patch.C)}, patch.B))
+		node("Conv", "head/patch/conv", nil, embed.OutFeatS16, "head/patch/w", "head/patch/b")
+		node("Relu", "head/patch/relu", nil, "head/patch/conv")
+		node("GlobalMaxPool", "head/patch/pool", nil, "head/patch/relu")
+		node("Flatten", "head/patch", intAttr("axis", 1), "head/patch/pool")
+		parts = append(parts, "head/patch")
+	}
+	x := parts[0]
+	if len(parts) > 1 {
+		x = "head/features"
+		node("Concat", x, intAttr("axis", 1), parts...)
+	}
 	for i, l := range layers {
 		w, b := fmt.Sprintf("head/w%d", i), fmt.Sprintf("head/b%d", i)
 		g = onnxwire.AppendMessage(g, graphInitializer, onnxwire.FloatTensor(w, []int64{int64(l.In), int64(l.Out)}, l.W))

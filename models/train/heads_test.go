@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/pruefplatz/pruefplatz/inspector/embed"
 )
 
 // TestMergeHeadsAveragesLogits: the merged head the export grafts answers
@@ -22,26 +24,48 @@ func TestMergeHeadsAveragesLogits(t *testing.T) {
 		return l
 	}
 	const in, hidden, classes = 7, 5, 3
+	const patch = 2 // filters of the patch branch, where a case has one
+	branch := func() *patchBranch {
+		p := &patchBranch{W: make([]float32, embed.S16Ch*patch), B: make([]float32, patch), C: patch}
+		for i := range p.W {
+			p.W[i] = float32(rng.NormFloat64())
+		}
+		for i := range p.B {
+			p.B[i] = float32(rng.NormFloat64())
+		}
+		return p
+	}
 	for _, c := range []struct {
-		name  string
-		heads int
-		make  func() []headLayer
+		name    string
+		heads   int
+		patched bool
+		make    func() []headLayer
 	}{
-		{"hidden layer, 3 heads", 3, func() []headLayer { return []headLayer{layer(in, hidden), layer(hidden, classes)} }},
-		{"linear, 2 heads", 2, func() []headLayer { return []headLayer{layer(in, classes)} }},
-		{"one head", 1, func() []headLayer { return []headLayer{layer(in, hidden), layer(hidden, classes)} }},
+		{"hidden layer, 3 heads", 3, false, func() []headLayer { return []headLayer{layer(in, hidden), layer(hidden, classes)} }},
+		{"linear, 2 heads", 2, false, func() []headLayer { return []headLayer{layer(in, classes)} }},
+		{"one head", 1, false, func() []headLayer { return []headLayer{layer(in, hidden), layer(hidden, classes)} }},
+		{"patch filters, hidden layer, 3 heads", 3, true, func() []headLayer { return []headLayer{layer(in+patch, hidden), layer(hidden, classes)} }},
+		{"patch filters, linear, 2 heads", 2, true, func() []headLayer { return []headLayer{layer(in+patch, classes)} }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var hs []*head
 			for range c.heads {
-				hs = append(hs, &head{layers: c.make(), secs: 1})
+				h := &head{layers: c.make(), secs: 1}
+				if c.patched {
+					h.patch, h.pooledLen = branch(), in
+				}
+				hs = append(hs, h)
 			}
 			m := mergeHeads(hs)
 			if m.secs != float64(c.heads) {
 				t.Errorf("merged seconds %v, want the sum %d", m.secs, c.heads)
 			}
 			for range 20 {
-				x := make([]float32, in)
+				n := in
+				if c.patched {
+					n += embed.S16Len
+				}
+				x := make([]float32, n)
 				for i := range x {
 					x[i] = float32(rng.NormFloat64())
 				}

@@ -105,6 +105,20 @@ type Options struct {
 	// are averaged, and the export merges them into one wider head.
 	// Default 3.
 	Heads int
+	// Pool names the blocks of the head's input vector (embed.Blocks:
+	// embedding, s16max, s16avg, s8max, s8avg), in that order (backbone
+	// only); empty means DefaultPool. Any block besides the embedding
+	// switches to pooled vectors, cached under their own keys.
+	Pool []string
+	// Patch is the number of filters the head learns on the stride-16
+	// patches (1×1 convolution of feat_s16, ReLU, maximum over positions),
+	// read beside the pooled blocks (backbone only); 0 means DefaultPatch,
+	// -1 none. A first head with the filters and one without are trained,
+	// and the cheaper on the validation split (under Thresholds) decides
+	// which kind the ensemble is made of, unless PatchAlways.
+	Patch int
+	// PatchAlways keeps the patch filters without the validation choice.
+	PatchAlways bool
 	// WeightDecay is the head's L2 regularisation (backbone only); default 1e-4.
 	WeightDecay float64
 	// AllowLabelChange lets a new version's labels differ from the
@@ -159,6 +173,14 @@ func (o *Options) defaults() {
 		}
 		if o.WeightDecay == 0 {
 			o.WeightDecay = 1e-4
+		}
+		if len(o.Pool) == 0 {
+			o.Pool = DefaultPool
+		}
+		if o.Patch == 0 {
+			o.Patch = DefaultPatch
+		} else if o.Patch < 0 {
+			o.Patch = 0
 		}
 	}
 	if o.Epochs <= 0 {
