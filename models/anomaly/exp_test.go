@@ -159,6 +159,19 @@ func TestExperiment(t *testing.T) {
 	}
 	defer ex.Close()
 	side := ia.Side * grid
+	// EXP_PHOTO: each image's grey levels standardised (mean 0.5, SD 0.2
+	// over its non-padding pixels) before the backbone
+	photo := os.Getenv("EXP_PHOTO") != ""
+	xfeatures := func(ctx context.Context, path string) ([]float32, error) {
+		if !photo {
+			return ex.features(ctx, path)
+		}
+		if err := ex.tensor(path); err != nil {
+			return nil, err
+		}
+		photoNorm(ex.x, spec)
+		return ia.Extract(ctx, ex.r, ex.x, ex.g, ex.tile)
+	}
 	if n := len(sp.Train) * ia.Patches * grid * grid; n > 250000 {
 		fitOpt.ImageKeep = math.Max(0.02, 250000/float64(n))
 	}
@@ -169,7 +182,7 @@ func TestExperiment(t *testing.T) {
 	var train []rec
 	var trainPaths []string
 	for _, s := range sp.Train {
-		f, err := ex.features(ctx, s.Path)
+		f, err := xfeatures(ctx, s.Path)
 		if err != nil {
 			continue
 		}
@@ -180,6 +193,14 @@ func TestExperiment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f16 := os.Getenv("EXP_F16") != ""
+	if f16 {
+		// what the stored model sees: the bank (and so the words) through
+		// half floats
+		if bank, err = ia.DecodeBank(bank.EncodeF16()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	nw, _ := strconv.Atoi(env("EXP_WORDS", "64"))
 	words, _ = ia.NewBank(bank.Data[:nw*ia.Dim], ia.Dim)
 	usePos := os.Getenv("EXP_POS") != ""
@@ -188,7 +209,7 @@ func TestExperiment(t *testing.T) {
 	var trainGreys [][]float32
 	var trainFeats [][]float32
 	for _, p := range trainPaths {
-		f, _ := ex.features(ctx, p)
+		f, _ := xfeatures(ctx, p)
 		if usePos {
 			g, err := ia.Grey(ex.x, ia.Side*8*grid)
 			if err != nil {
@@ -248,6 +269,16 @@ func TestExperiment(t *testing.T) {
 		if os.Getenv("EXP_POSSCALE") == "none" {
 			posBank.Scale = nil
 		}
+		if f16 {
+			if poseRef, err = ia.DecodePoseRef(poseRef.Encode()); err != nil {
+				t.Fatal(err)
+			}
+			if os.Getenv("EXP_F16") != "bank" {
+				if posBank, err = ia.DecodePosBank(posBank.EncodeF16(), side, posK); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 	}
 	baseK, _ := strconv.Atoi(env("EXP_BASEK", "1"))
 	search, err := onnx.NewNearest(bank, onnx.Options{Threads: 2})
@@ -258,7 +289,7 @@ func TestExperiment(t *testing.T) {
 	score := func(ss []datasets.Sample, class string) []rec {
 		var out []rec
 		for _, s := range ss {
-			f, err := ex.features(ctx, s.Path)
+			f, err := xfeatures(ctx, s.Path)
 			if err != nil {
 				continue
 			}
@@ -631,6 +662,50 @@ func BenchmarkLocate(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if _, _, err := m.Locate(context.Background(), x); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// photoNorm standardises the grey levels of input x (CHW, normalised by
+// spec) over its non-padding (not black) pixels to mean 0.5, SD 0.2.
+func photoNorm(x []float32, spec inspector.InputSpec) {
+	n := spec.Width * spec.Height
+	c := spec.Channels
+	var sum, sq float64
+	var cnt int
+	grey := make([]float64, n)
+	pad := make([]bool, n)
+	for i := 0; i < n; i++ {
+		var g float64
+		black := true
+		for ch := 0; ch < c; ch++ {
+			v := float64(x[ch*n+i]*spec.Std[ch] + spec.Mean[ch])
+			g += v
+			if v > 1e-4 {
+				black = false
+			}
+		}
+		g /= float64(c)
+		grey[i], pad[i] = g, black
+		if !black {
+			sum += g
+			sq += g * g
+			cnt++
+		}
+	}
+	if cnt < 2 {
+		return
+	}
+	mu := sum / float64(cnt)
+	sd := math.Sqrt(max(sq/float64(cnt)-mu*mu, 1e-8))
+	for i := 0; i < n; i++ {
+		if pad[i] {
+			continue
+		}
+		shift := (grey[i]-mu)/sd*0.2 + 0.5 - grey[i]
+		for ch := 0; ch < c; ch++ {
+			v := float64(x[ch*n+i]*spec.Std[ch]+spec.Mean[ch]) + shift
+			x[ch*n+i] = float32((v - float64(spec.Mean[ch])) / float64(spec.Std[ch]))
 		}
 	}
 }
