@@ -181,6 +181,7 @@ func TestExperiment(t *testing.T) {
 	fit := ia.NewFitter(fitOpt)
 	var train []rec
 	var trainPaths []string
+	flips := os.Getenv("EXP_FLIP") != ""
 	for _, s := range sp.Train {
 		f, err := xfeatures(ctx, s.Path)
 		if err != nil {
@@ -188,6 +189,18 @@ func TestExperiment(t *testing.T) {
 		}
 		fit.Add(f)
 		trainPaths = append(trainPaths, s.Path)
+		if flips {
+			// EXP_FLIP: the good image mirrored, turned by 180° and
+			// flipped upside down join the bank as well
+			for _, h := range []bool{true, false, true} {
+				flip(ex.x, spec, h)
+				ff, err := ia.Extract(ctx, ex.r, ex.x, ex.g, ex.tile)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fit.Add(ff)
+			}
+		}
 	}
 	bank, st, err := fit.Bank()
 	if err != nil {
@@ -706,6 +719,28 @@ func photoNorm(x []float32, spec inspector.InputSpec) {
 		for ch := 0; ch < c; ch++ {
 			v := float64(x[ch*n+i]*spec.Std[ch]+spec.Mean[ch]) + shift
 			x[ch*n+i] = float32((v - float64(spec.Mean[ch])) / float64(spec.Std[ch]))
+		}
+	}
+}
+
+// flip mirrors input x (CHW) left to right (h) or upside down, in place.
+func flip(x []float32, spec inspector.InputSpec, h bool) {
+	w, ht := spec.Width, spec.Height
+	for c := 0; c < spec.Channels; c++ {
+		p := x[c*w*ht : (c+1)*w*ht]
+		if h {
+			for y := 0; y < ht; y++ {
+				row := p[y*w : (y+1)*w]
+				for i, j := 0, w-1; i < j; i, j = i+1, j-1 {
+					row[i], row[j] = row[j], row[i]
+				}
+			}
+			continue
+		}
+		for i, j := 0, ht-1; i < j; i, j = i+1, j-1 {
+			for k := 0; k < w; k++ {
+				p[i*w+k], p[j*w+k] = p[j*w+k], p[i*w+k]
+			}
 		}
 	}
 }
