@@ -47,6 +47,8 @@ type rec struct {
 	desc  map[string][]float32
 	s     datasets.Sample
 	pos   []float32 // positional distances
+	rw    float32   // EXP_REWEIGHT: reweighted top mean
+	rwMax float32   // EXP_REWEIGHT: reweighted largest
 }
 
 var words *ia.Bank
@@ -294,6 +296,8 @@ func TestExperiment(t *testing.T) {
 		}
 	}
 	baseK, _ := strconv.Atoi(env("EXP_BASEK", "1"))
+	reweight := os.Getenv("EXP_REWEIGHT") != ""
+	rw := &reweighter{bank: bank, b: 9, nn: map[int][]int{}}
 	search, err := onnx.NewNearest(bank, onnx.Options{Threads: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -325,7 +329,11 @@ func TestExperiment(t *testing.T) {
 				pos = make([]float32, len(d))
 				posBank.Distances(f, poseRef.Estimate(g), pos)
 			}
-			out = append(out, rec{class: c, d: d, patch: ia.TopMean(d, baseK), desc: dd, s: s, pos: pos})
+			rr := rec{class: c, d: d, patch: ia.TopMean(d, baseK), desc: dd, s: s, pos: pos}
+			if reweight {
+				rr.rw, rr.rwMax = rw.score(f, d, baseK)
+			}
+			out = append(out, rr)
 		}
 		return out
 	}
@@ -405,6 +413,12 @@ func TestExperiment(t *testing.T) {
 			100*recallAt(good, bad, 0.05), 100*recallAt(good, bad, 0.02), card(bad), card(good), at(bad, zNOK), at(good, zNOK), at(bad, zOK), at(good, zOK), pc))
 	}
 	report("patch", func(r rec) float32 { return r.patch })
+	if reweight {
+		median := func(d []float32) float32 { return ia.Quantile(d, 0.5) }
+		report("reweighted top-k", func(r rec) float32 { return r.rw })
+		report("reweighted top-k − median/2", func(r rec) float32 { return r.rw - median(r.d)/2 })
+		report("reweighted largest", func(r rec) float32 { return r.rwMax })
+	}
 	report("patch smooth σ1 max", func(r rec) float32 { return ia.MaxScore(ia.Smooth(r.d, side, side, 1)) })
 	report("patch smooth σ0.7 max", func(r rec) float32 { return ia.MaxScore(ia.Smooth(r.d, side, side, 0.7)) })
 	median := func(d []float32) float32 { return ia.Quantile(d, 0.5) }
@@ -743,4 +757,83 @@ func flip(x []float32, spec inspector.InputSpec, h bool) {
 			}
 		}
 	}
+}
+
+// reweighter applies PatchCore's reweighting to an image's top patches:
+// s = (1 − exp(d*) / Σ_{m ∈ N_b(m*)} exp(‖q − m‖)) · d*, N_b(m*) the b
+// nearest bank patches of the patch's nearest bank patch m* (itself
+// included).
+type reweighter struct {
+	bank *ia.Bank
+	b    int
+	nn   map[int][]int
+}
+
+func sq(a, b []float32) float64 {
+	var s float32
+	for i, v := range a {
+		d := v - b[i]
+		s += d * d
+	}
+	return float64(s)
+}
+
+// neighbours returns the b nearest bank patches of bank patch m.
+func (w *reweighter) neighbours(m int) []int {
+	if n, ok := w.nn[m]; ok {
+		return n
+	}
+	D := w.bank.Dim
+	type kv struct {
+		i int
+		d float64
+	}
+	best := make([]kv, 0, w.b+1)
+	q := w.bank.Data[m*D : (m+1)*D]
+	for j := 0; j < w.bank.Len(); j++ {
+		d := sq(q, w.bank.Data[j*D:(j+1)*D])
+		if len(best) == w.b && d >= best[w.b-1].d {
+			continue
+		}
+		best = append(best, kv{j, d})
+		sort.Slice(best, func(a, c int) bool { return best[a].d < best[c].d })
+		if len(best) > w.b {
+			best = best[:w.b]
+		}
+	}
+	n := make([]int, len(best))
+	for i, e := range best {
+		n[i] = e.i
+	}
+	w.nn[m] = n
+	return n
+}
+
+// score returns the mean of the k largest reweighted patch scores (taken
+// over the 2k patches of largest distance) and the largest.
+func (w *reweighter) score(f, d []float32, k int) (mean, largest float32) {
+	D := w.bank.Dim
+	idx := make([]int, len(d))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return d[idx[a]] > d[idx[b]] })
+	idx = idx[:min(2*k, len(idx))]
+	var sc []float32
+	for _, i := range idx {
+		q := f[i*D : (i+1)*D]
+		ms, md := 0, math.Inf(1)
+		for j := 0; j < w.bank.Len(); j++ {
+			if v := sq(q, w.bank.Data[j*D:(j+1)*D]); v < md {
+				ms, md = j, v
+			}
+		}
+		ds := math.Sqrt(md)
+		var z float64
+		for _, j := range w.neighbours(ms) {
+			z += math.Exp(math.Sqrt(sq(q, w.bank.Data[j*D:(j+1)*D])) - ds)
+		}
+		sc = append(sc, float32((1-1/z)*ds))
+	}
+	return ia.TopMean(sc, k), ia.MaxScore(sc)
 }
