@@ -9,7 +9,12 @@
 //
 // and EXP_DATA, EXP_OK, EXP_GRID, EXP_ROI (x,y,w,h), EXP_RATIO, EXP_MAXBANK,
 // EXP_WORDS, EXP_DESCS (comma-separated: mean, meanstd, grid4, max, bow)
-// and EXP_OUT (the table's file).
+// and EXP_OUT (the table's file). Variants of the input and bank: EXP_F16
+// (the bank, pose reference and positional bank through the half floats
+// the model's files keep), EXP_PHOTO (each image's grey levels
+// standardised before the backbone), EXP_FLIP (mirrored and turned
+// training images in the bank), EXP_REWEIGHT (PatchCore's reweighting of
+// the top patches).
 package anomaly
 
 import (
