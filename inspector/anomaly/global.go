@@ -34,14 +34,14 @@ const (
 // Descriptor returns the bag-of-words descriptor of an image's patch
 // features (patches×Dim) against words.
 func Descriptor(f []float32, words *Bank) []float32 {
+	return DescriptorOf(NearestWords(f, words), words.Len())
+}
+
+// NearestWords returns the index of each patch's nearest word (patches
+// of f, ×Dim), split over the cores: a frame's budget is a few
+// milliseconds.
+func NearestWords(f []float32, words *Bank) []int32 {
 	n := len(f) / Dim
-	w := words.Len()
-	h := make([]float32, w)
-	if n == 0 {
-		return h
-	}
-	// the nearest word of every patch, split over the cores (a frame's
-	// budget is a few milliseconds), then the histogram
 	nearest := make([]int32, n)
 	parallel(n, runtime.GOMAXPROCS(0), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
@@ -56,11 +56,22 @@ func Descriptor(f []float32, words *Bank) []float32 {
 			nearest[i] = int32(bi)
 		}
 	})
+	return nearest
+}
+
+// DescriptorOf returns the bag-of-words descriptor of an image whose
+// patches' nearest words (of w) are nearest: the square root of each
+// word's share of the patches.
+func DescriptorOf(nearest []int32, w int) []float32 {
+	h := make([]float32, w)
+	if len(nearest) == 0 {
+		return h
+	}
 	for _, bi := range nearest {
 		h[bi]++
 	}
 	for i := range h {
-		h[i] = float32(math.Sqrt(float64(h[i]) / float64(n)))
+		h[i] = float32(math.Sqrt(float64(h[i]) / float64(len(nearest))))
 	}
 	return h
 }
@@ -111,7 +122,13 @@ func NewGlobal(words *Bank, descs [][]float32, k int) (*Global, error) {
 // Distance is the image's global distance: the mean distance of its scaled
 // descriptor to the K nearest training descriptors.
 func (g *Global) Distance(f []float32) float32 {
-	d := Descriptor(f, g.Words)
+	return g.DistanceOf(NearestWords(f, g.Words))
+}
+
+// DistanceOf is Distance for an image whose patches' nearest words are
+// nearest (as NearestWords or a WordSearcher gives them).
+func (g *Global) DistanceOf(nearest []int32) float32 {
+	d := DescriptorOf(nearest, g.Words.Len())
 	for j := range d {
 		d[j] /= g.Scale[j]
 	}

@@ -1,6 +1,7 @@
 package anomaly
 
 import (
+	"context"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -240,6 +241,66 @@ func TestCombinePartsKeepsOlderCards(t *testing.T) {
 	} {
 		if got := c.p.CombineParts(pp); math.Abs(float64(got-c.want)) > 1e-6 {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// plainSearcher hides a searcher's word search.
+type plainSearcher struct{ s Searcher }
+
+func (p plainSearcher) Nearest(ctx context.Context, q, dst []float32) error {
+	return p.s.Nearest(ctx, q, dst)
+}
+
+// The words found in the bank search (a WordSearcher) are each patch's
+// nearest word by brute force, and the model's parts are those of a
+// separate word search.
+func TestWordSearchMatchesSeparateSearch(t *testing.T) {
+	const w = 8
+	bank, _ := NewBank(randPoints(11, 40, Dim), Dim)
+	words, _ := NewBank(bank.Data[:w*Dim], Dim)
+	var descs [][]float32
+	for i := 0; i < 10; i++ {
+		descs = append(descs, Descriptor(randPoints(uint64(200+i), 60, Dim), words))
+	}
+	g, err := NewGlobal(words, descs, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := randPoints(77, 60, Dim)
+	gs := GoSearcher{Bank: bank, Workers: 2}
+	nearest := make([]int32, 60)
+	if err := gs.NearestWords(context.Background(), f, make([]float32, 60), nearest, w); err != nil {
+		t.Fatal(err)
+	}
+	for i, got := range nearest {
+		best, bi := float32(math.Inf(1)), -1
+		for j := 0; j < w; j++ {
+			if d := sqDist(f[i*Dim:(i+1)*Dim], words.Data[j*Dim:(j+1)*Dim]); d < best {
+				best, bi = d, j
+			}
+		}
+		if int(got) != bi {
+			t.Fatalf("patch %d: word %d, brute force %d", i, got, bi)
+		}
+	}
+	p := Params{Grid: 1, Sigma: 1}
+	withWords := &Model{P: p, Bank: bank, Search: gs, Global: g}
+	separate := &Model{P: p, Bank: bank, Search: plainSearcher{gs}, Global: g}
+	a, err := withWords.Parts(context.Background(), nil, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := separate.Parts(context.Background(), nil, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Global != b.Global || a.Patch != b.Patch || a.Global == 0 {
+		t.Errorf("parts with the word search %+v, separate %+v", a, b)
+	}
+	for _, bad := range []int{0, 41} {
+		if err := gs.NearestWords(context.Background(), f, make([]float32, 60), nearest, bad); !errors.Is(err, ErrBank) {
+			t.Errorf("%d words: %v, want ErrBank", bad, err)
 		}
 	}
 }

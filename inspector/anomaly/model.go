@@ -113,6 +113,17 @@ type Searcher interface {
 	Nearest(ctx context.Context, q, dst []float32) error
 }
 
+// WordSearcher is a Searcher that can also find, in the same search, each
+// patch's nearest word (one of the bank's first words patches, as a global
+// part's words are), so the global part costs no search of its own.
+type WordSearcher interface {
+	Searcher
+	// NearestWords is Nearest that also writes to nearest (one per patch)
+	// the index of each patch's nearest among the bank's first words
+	// patches. It returns an error for words outside 1…bank size.
+	NearestWords(ctx context.Context, q, dst []float32, nearest []int32, words int) error
+}
+
 // GoSearcher searches a Bank in pure Go with Workers goroutines.
 type GoSearcher struct {
 	Bank    *Bank
@@ -122,6 +133,20 @@ type GoSearcher struct {
 // Nearest implements Searcher.
 func (s GoSearcher) Nearest(_ context.Context, q, dst []float32) error {
 	s.Bank.Nearest(q, dst, s.Workers)
+	return nil
+}
+
+// NearestWords implements WordSearcher.
+func (s GoSearcher) NearestWords(_ context.Context, q, dst []float32, nearest []int32, words int) error {
+	if words <= 0 || words > s.Bank.Len() || len(nearest) != len(dst) {
+		return fmt.Errorf("%w: %d words from a bank of %d patches, %d slots for %d patches", ErrBank, words, s.Bank.Len(), len(nearest), len(dst))
+	}
+	s.Bank.Nearest(q, dst, s.Workers)
+	w, err := NewBank(s.Bank.Data[:words*s.Bank.Dim], s.Bank.Dim)
+	if err != nil {
+		return err
+	}
+	copy(nearest, NearestWords(q, w))
 	return nil
 }
 
@@ -235,11 +260,18 @@ type Parts struct {
 func (m *Model) Parts(ctx context.Context, x, f []float32) (Parts, error) {
 	var p Parts
 	p.D = make([]float32, len(f)/Dim)
-	if err := m.Search.Nearest(ctx, f, p.D); err != nil {
+	ws, words := m.Search.(WordSearcher)
+	if words = words && m.Global != nil; words {
+		nearest := make([]int32, len(p.D))
+		if err := ws.NearestWords(ctx, f, p.D, nearest, m.Global.Words.Len()); err != nil {
+			return p, err
+		}
+		p.Global = m.Global.DistanceOf(nearest)
+	} else if err := m.Search.Nearest(ctx, f, p.D); err != nil {
 		return p, err
 	}
 	p.Patch = m.P.PatchScore(p.D)
-	if m.Global != nil {
+	if m.Global != nil && !words {
 		p.Global = m.Global.Distance(f)
 	}
 	if m.Pos != nil {

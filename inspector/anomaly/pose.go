@@ -3,6 +3,7 @@ package anomaly
 import (
 	"fmt"
 	"math"
+	"runtime"
 )
 
 // Pose finding for parts laid at a placement mark at any angle (the demo
@@ -10,8 +11,9 @@ import (
 // pose. The centre comes from the radial profile (which does not change
 // with the rotation), the angle from a brute-force circular correlation of
 // the polar image around that centre with the reference's. Both work on a
-// small grey image (GreySide² pixels), so the pose costs well under a
-// millisecond per frame.
+// small grey image (GreySide² pixels), and the correlations are split
+// over the cores: the pose is a few milliseconds of a frame's budget at
+// most.
 const (
 	// GreySide is the side of the grey image a pose is found on.
 	GreySide = 56
@@ -111,7 +113,11 @@ func NewPoseRef(greys [][]float32) (*PoseRef, error) {
 func (r *PoseRef) Estimate(grey []float32) Pose {
 	cx0, cy0 := r.centre(grey)
 	na := PoseAngles
-	all := r.correlate(polar(grey, cx0, cy0), 0, na)
+	pc := polar(grey, cx0, cy0)
+	all := make([]float64, na)
+	parallel(na, runtime.GOMAXPROCS(0), func(lo, hi int) {
+		copy(all[lo:hi], r.correlate(pc, lo, hi-lo)[lo:hi])
+	})
 	s0 := 0
 	for s, c := range all {
 		if c > all[s0] {
@@ -126,13 +132,22 @@ func (r *PoseRef) Estimate(grey []float32) Pose {
 	corrs := make([]float64, w*w)
 	best, bk, bs := math.Inf(-1), 0, s0
 	var bestCorr []float64
+	// the neighbours' polar images and correlations are independent:
+	// split over the cores (a frame's budget is a few milliseconds)
+	cs := make([][]float64, w*w)
+	parallel(w*w, runtime.GOMAXPROCS(0), func(lo, hi int) {
+		for k := lo; k < hi; k++ {
+			i, j := k%w, k/w
+			if i != reach || j != reach {
+				cs[k] = r.correlate(polar(grey, cx0+float64(i-reach), cy0+float64(j-reach)), s0-near, 2*near+1)
+			}
+		}
+	})
+	cs[reach*w+reach] = all
 	for j := 0; j < w; j++ {
 		for i := 0; i < w; i++ {
-			corr := all
-			if i != reach || j != reach {
-				corr = r.correlate(polar(grey, cx0+float64(i-reach), cy0+float64(j-reach)), s0-near, 2*near+1)
-			}
 			k := j*w + i
+			corr := cs[k]
 			corrs[k] = math.Inf(-1)
 			for d := -near; d <= near; d++ {
 				s := (s0 + d + na) % na
@@ -196,20 +211,22 @@ func (r *PoseRef) centre(grey []float32) (float64, float64) {
 	n := GreySide
 	w := 2*poseShift + 1
 	cost := make([]float64, w*w)
-	best := 0
-	for dy := -poseShift; dy <= poseShift; dy++ {
-		for dx := -poseShift; dx <= poseShift; dx++ {
+	parallel(w*w, runtime.GOMAXPROCS(0), func(lo, hi int) {
+		for k := lo; k < hi; k++ {
+			dx, dy := k%w-poseShift, k/w-poseShift
 			p := radial(grey, float64(n)/2+float64(dx), float64(n)/2+float64(dy))
 			var c float64
 			for i, v := range r.Radial {
 				d := float64(v - p[i])
 				c += d * d
 			}
-			k := (dy+poseShift)*w + dx + poseShift
 			cost[k] = c
-			if c < cost[best] {
-				best = k
-			}
+		}
+	})
+	best := 0
+	for k, c := range cost {
+		if c < cost[best] {
+			best = k
 		}
 	}
 	bx, by := best%w, best/w

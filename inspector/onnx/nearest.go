@@ -23,9 +23,15 @@ type Nearest struct {
 	bank *ia.Bank
 	sess *ort.DynamicAdvancedSession
 	in   map[int][2]*ort.Tensor[float32] // input and output tensors by patch count
+	// the session that also finds each patch's nearest word (built on
+	// the first NearestWords call, for nw words), its output tensors
+	opts  Options
+	wsess *ort.DynamicAdvancedSession
+	nw    int
+	wout  map[int]*ort.Tensor[int64]
 }
 
-var _ ia.Searcher = (*Nearest)(nil)
+var _ ia.WordSearcher = (*Nearest)(nil)
 
 // NewNearest builds the search session for bank. Init must have been
 // called; opt.Threads is ONNX Runtime's intra-op thread count (0: 1).
@@ -33,6 +39,15 @@ func NewNearest(bank *ia.Bank, opt Options) (*Nearest, error) {
 	if !ort.IsInitialized() {
 		return nil, errors.New("onnx: runtime not initialised (call onnx.Init)")
 	}
+	sess, err := newSession(nearestModel(bank, 0), []string{"d"}, opt)
+	if err != nil {
+		return nil, fmt.Errorf("onnx: nearest-neighbour graph: %w", err)
+	}
+	return &Nearest{bank: bank, sess: sess, in: map[int][2]*ort.Tensor[float32]{}, opts: opt}, nil
+}
+
+// newSession builds a session of graph model with input q and outputs.
+func newSession(model []byte, outputs []string, opt Options) (*ort.DynamicAdvancedSession, error) {
 	so, err := ort.NewSessionOptions()
 	if err != nil {
 		return nil, err
@@ -41,15 +56,29 @@ func NewNearest(bank *ia.Bank, opt Options) (*Nearest, error) {
 	if err := opt.apply(so); err != nil {
 		return nil, err
 	}
-	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(nearestModel(bank), []string{"q"}, []string{"d"}, so)
-	if err != nil {
-		return nil, fmt.Errorf("onnx: nearest-neighbour graph: %w", err)
-	}
-	return &Nearest{bank: bank, sess: sess, in: map[int][2]*ort.Tensor[float32]{}}, nil
+	return ort.NewDynamicAdvancedSessionWithONNXData(model, []string{"q"}, outputs, so)
 }
 
 // Nearest implements anomaly.Searcher.
-func (n *Nearest) Nearest(ctx context.Context, q, dst []float32) (err error) {
+func (n *Nearest) Nearest(ctx context.Context, q, dst []float32) error {
+	return n.search(ctx, q, dst, nil, 0)
+}
+
+// NearestWords implements anomaly.WordSearcher: the word search is a
+// second, small matrix product in the same run, so the global part costs
+// no Go loop over the words. The first call for a word count builds its
+// session.
+func (n *Nearest) NearestWords(ctx context.Context, q, dst []float32, nearest []int32, words int) error {
+	if len(nearest) != len(dst) {
+		return fmt.Errorf("onnx: nearest words: %d slots for %d patches", len(nearest), len(dst))
+	}
+	if words <= 0 || words > n.bank.Len() {
+		return fmt.Errorf("onnx: nearest words: %d words from a bank of %d patches", words, n.bank.Len())
+	}
+	return n.search(ctx, q, dst, nearest, words)
+}
+
+func (n *Nearest) search(ctx context.Context, q, dst []float32, nearest []int32, words int) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -90,8 +119,21 @@ func (n *Nearest) Nearest(ctx context.Context, q, dst []float32) (err error) {
 		n.in[p] = t
 	}
 	copy(t[0].GetData(), q)
-	if err := n.sess.Run([]ort.Value{t[0]}, []ort.Value{t[1]}); err != nil {
-		return fmt.Errorf("onnx: nearest: %w", err)
+	if nearest == nil {
+		if err := n.sess.Run([]ort.Value{t[0]}, []ort.Value{t[1]}); err != nil {
+			return fmt.Errorf("onnx: nearest: %w", err)
+		}
+	} else {
+		a, err := n.wordTensor(p, words)
+		if err != nil {
+			return err
+		}
+		if err := n.wsess.Run([]ort.Value{t[0]}, []ort.Value{t[1], a}); err != nil {
+			return fmt.Errorf("onnx: nearest words: %w", err)
+		}
+		for i, w := range a.GetData() {
+			nearest[i] = int32(w)
+		}
 	}
 	for i, v := range t[1].GetData() {
 		row := q[i*d : (i+1)*d]
@@ -102,6 +144,45 @@ func (n *Nearest) Nearest(ctx context.Context, q, dst []float32) (err error) {
 		dst[i] = float32(math.Sqrt(float64(max(0, v+s))))
 	}
 	return nil
+}
+
+// wordTensor returns the word output for p patches, building the word
+// session for words first where needed. n.mu is held.
+func (n *Nearest) wordTensor(p, words int) (*ort.Tensor[int64], error) {
+	if n.wsess == nil || n.nw != words {
+		n.closeWords()
+		ws, err := newSession(nearestModel(n.bank, words), []string{"d", "a"}, n.opts)
+		if err != nil {
+			return nil, fmt.Errorf("onnx: nearest-word graph: %w", err)
+		}
+		n.wsess, n.nw, n.wout = ws, words, map[int]*ort.Tensor[int64]{}
+	}
+	if a, ok := n.wout[p]; ok {
+		return a, nil
+	}
+	a, err := ort.NewEmptyTensor[int64](ort.NewShape(int64(p)))
+	if err != nil {
+		return nil, err
+	}
+	if len(n.wout) >= 4 {
+		for k, old := range n.wout {
+			old.Destroy()
+			delete(n.wout, k)
+		}
+	}
+	n.wout[p] = a
+	return a, nil
+}
+
+// closeWords frees the word session and its tensors. n.mu is held.
+func (n *Nearest) closeWords() {
+	for _, a := range n.wout {
+		a.Destroy()
+	}
+	if n.wsess != nil {
+		n.wsess.Destroy()
+	}
+	n.wsess, n.wout, n.nw = nil, nil, 0
 }
 
 // Close frees the session and tensors; it is safe to call twice.
@@ -115,26 +196,19 @@ func (n *Nearest) Close() error {
 		t[0].Destroy()
 		t[1].Destroy()
 	}
+	n.closeWords()
 	err := n.sess.Destroy()
 	n.sess, n.in = nil, nil
 	return err
 }
 
 // nearestModel is the ONNX model d[p] = min_j (‖b_j‖² − 2 q_p·b_j) for
-// input q [P, D] and the bank as constants (opset 13).
-func nearestModel(b *ia.Bank) []byte {
+// input q [P, D] and the bank as constants (opset 13); with words > 0 also
+// a[p] = argmin_j<words of the same (int64), the nearest of the bank's
+// first words patches.
+func nearestModel(b *ia.Bank, words int) []byte {
 	m, d := b.Len(), b.Dim
-	w := make([]float32, d*m) // −2·Bᵀ, [D, M]
-	norms := make([]float32, m)
-	for j := 0; j < m; j++ {
-		row := b.Data[j*d : (j+1)*d]
-		var s float32
-		for c, v := range row {
-			w[c*m+j] = -2 * v
-			s += v * v
-		}
-		norms[j] = s
-	}
+	w, norms := minusTwoT(b.Data, m, d)
 	var g []byte
 	g = onnxwire.AppendMessage(g, 1, node("MatMul", []string{"q", "w"}, "s", nil))
 	g = onnxwire.AppendMessage(g, 1, node("Add", []string{"s", "n"}, "t", nil))
@@ -151,12 +225,31 @@ func nearestModel(b *ia.Bank) []byte {
 	keep = protowire.AppendTag(keep, 20, protowire.VarintType)
 	keep = protowire.AppendVarint(keep, 2) // INT
 	g = onnxwire.AppendMessage(g, 1, node("ReduceMin", []string{"t"}, "d", [][]byte{axes, keep}))
+	if words > 0 {
+		g = onnxwire.AppendMessage(g, 1, node("MatMul", []string{"q", "ww"}, "sw", nil))
+		g = onnxwire.AppendMessage(g, 1, node("Add", []string{"sw", "nw"}, "tw", nil))
+		axis := protowire.AppendTag(nil, 1, protowire.BytesType)
+		axis = protowire.AppendString(axis, "axis")
+		axis = protowire.AppendTag(axis, 3, protowire.VarintType)
+		axis = protowire.AppendVarint(axis, 1)
+		axis = protowire.AppendTag(axis, 20, protowire.VarintType)
+		axis = protowire.AppendVarint(axis, 2) // INT
+		g = onnxwire.AppendMessage(g, 1, node("ArgMin", []string{"tw"}, "a", [][]byte{axis, keep}))
+	}
 	g = protowire.AppendTag(g, 2, protowire.BytesType)
 	g = protowire.AppendString(g, "patchcore_nearest")
 	g = onnxwire.AppendMessage(g, 5, onnxwire.FloatTensor("w", []int64{int64(d), int64(m)}, w))
 	g = onnxwire.AppendMessage(g, 5, onnxwire.FloatTensor("n", []int64{int64(m)}, norms))
+	if words > 0 {
+		ww, nw := minusTwoT(b.Data[:words*d], words, d)
+		g = onnxwire.AppendMessage(g, 5, onnxwire.FloatTensor("ww", []int64{int64(d), int64(words)}, ww))
+		g = onnxwire.AppendMessage(g, 5, onnxwire.FloatTensor("nw", []int64{int64(words)}, nw))
+	}
 	g = onnxwire.AppendMessage(g, 11, valueInfo("q", "P", int64(d)))
 	g = onnxwire.AppendMessage(g, 12, valueInfo("d", "P"))
+	if words > 0 {
+		g = onnxwire.AppendMessage(g, 12, valueInfoOf("a", 7, "P"))
+	}
 
 	var out []byte
 	out = protowire.AppendTag(out, 1, protowire.VarintType) // ir_version
@@ -165,6 +258,23 @@ func nearestModel(b *ia.Bank) []byte {
 	op = protowire.AppendVarint(op, 13)
 	out = onnxwire.AppendMessage(out, 8, op) // opset_import
 	return onnxwire.AppendMessage(out, 7, g)
+}
+
+// minusTwoT returns −2·Xᵀ [d, m] and the rows' squared norms of the m×d
+// matrix x.
+func minusTwoT(x []float32, m, d int) (w, norms []float32) {
+	w = make([]float32, d*m)
+	norms = make([]float32, m)
+	for j := 0; j < m; j++ {
+		row := x[j*d : (j+1)*d]
+		var s float32
+		for c, v := range row {
+			w[c*m+j] = -2 * v
+			s += v * v
+		}
+		norms[j] = s
+	}
+	return w, norms
 }
 
 func node(op string, inputs []string, output string, attrs [][]byte) []byte {
@@ -185,7 +295,11 @@ func node(op string, inputs []string, output string, attrs [][]byte) []byte {
 
 // valueInfo is a float tensor's ValueInfoProto; a dim is a symbolic name
 // (string) or a size (int64).
-func valueInfo(name string, dims ...any) []byte {
+func valueInfo(name string, dims ...any) []byte { return valueInfoOf(name, 1, dims...) }
+
+// valueInfoOf is valueInfo for element type elem (ONNX's
+// TensorProto.DataType: 1 float, 7 int64).
+func valueInfoOf(name string, elem uint64, dims ...any) []byte {
 	var shape []byte
 	for _, d := range dims {
 		var dim []byte
@@ -200,7 +314,7 @@ func valueInfo(name string, dims ...any) []byte {
 		shape = onnxwire.AppendMessage(shape, 1, dim)
 	}
 	tt := protowire.AppendTag(nil, 1, protowire.VarintType)
-	tt = protowire.AppendVarint(tt, 1) // FLOAT
+	tt = protowire.AppendVarint(tt, elem)
 	tt = onnxwire.AppendMessage(tt, 2, shape)
 	typ := onnxwire.AppendMessage(nil, 1, tt)
 	v := protowire.AppendTag(nil, 1, protowire.BytesType)

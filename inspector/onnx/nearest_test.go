@@ -64,3 +64,51 @@ func TestNearestMatchesGo(t *testing.T) {
 		t.Error("closed session ran")
 	}
 }
+
+// The word search in the same run finds each patch's nearest word, as the
+// pure-Go search does, and the distances stay the bank search's.
+func TestNearestWordsMatchesGo(t *testing.T) {
+	setup(t)
+	r := rand.New(rand.NewPCG(3, 4))
+	data := make([]float32, 200*ia.Dim)
+	for i := range data {
+		data[i] = float32(r.NormFloat64())
+	}
+	bank, err := ia.NewBank(data, ia.Dim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := NewNearest(bank, Options{Threads: 2, NoSpin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	gs := ia.GoSearcher{Bank: bank, Workers: 1}
+	for _, c := range []struct{ patches, words int }{{784, 64}, {50, 64}, {50, 16}} {
+		q := make([]float32, c.patches*ia.Dim)
+		for i := range q {
+			q[i] = float32(r.NormFloat64())
+		}
+		got, want := make([]float32, c.patches), make([]float32, c.patches)
+		gotW, wantW := make([]int32, c.patches), make([]int32, c.patches)
+		if err := n.NearestWords(context.Background(), q, got, gotW, c.words); err != nil {
+			t.Fatal(err)
+		}
+		if err := gs.NearestWords(context.Background(), q, want, wantW, c.words); err != nil {
+			t.Fatal(err)
+		}
+		for i := range got {
+			if math.Abs(float64(got[i]-want[i])) > 1e-3*float64(want[i])+0.05 {
+				t.Fatalf("%+v, patch %d: onnx %v, go %v", c, i, got[i], want[i])
+			}
+			if gotW[i] != wantW[i] {
+				t.Fatalf("%+v, patch %d: onnx word %d, go %d", c, i, gotW[i], wantW[i])
+			}
+		}
+	}
+	for _, bad := range []int{0, 201} {
+		if err := n.NearestWords(context.Background(), make([]float32, ia.Dim), make([]float32, 1), make([]int32, 1), bad); err == nil {
+			t.Errorf("%d words accepted", bad)
+		}
+	}
+}

@@ -9,7 +9,12 @@
 //
 // and EXP_DATA, EXP_OK, EXP_GRID, EXP_ROI (x,y,w,h), EXP_RATIO, EXP_MAXBANK,
 // EXP_WORDS, EXP_DESCS (comma-separated: mean, meanstd, grid4, max, bow)
-// and EXP_OUT (the table's file).
+// and EXP_OUT (the table's file). Variants of the input and bank: EXP_F16
+// (the bank, pose reference and positional bank through the half floats
+// the model's files keep), EXP_PHOTO (each image's grey levels
+// standardised before the backbone), EXP_FLIP (mirrored and turned
+// training images in the bank), EXP_REWEIGHT (PatchCore's reweighting of
+// the top patches).
 package anomaly
 
 import (
@@ -47,6 +52,8 @@ type rec struct {
 	desc  map[string][]float32
 	s     datasets.Sample
 	pos   []float32 // positional distances
+	rw    float32   // EXP_REWEIGHT: reweighted top mean
+	rwMax float32   // EXP_REWEIGHT: reweighted largest
 }
 
 var words *ia.Bank
@@ -159,6 +166,19 @@ func TestExperiment(t *testing.T) {
 	}
 	defer ex.Close()
 	side := ia.Side * grid
+	// EXP_PHOTO: each image's grey levels standardised (mean 0.5, SD 0.2
+	// over its non-padding pixels) before the backbone
+	photo := os.Getenv("EXP_PHOTO") != ""
+	xfeatures := func(ctx context.Context, path string) ([]float32, error) {
+		if !photo {
+			return ex.features(ctx, path)
+		}
+		if err := ex.tensor(path); err != nil {
+			return nil, err
+		}
+		photoNorm(ex.x, spec)
+		return ia.Extract(ctx, ex.r, ex.x, ex.g, ex.tile)
+	}
 	if n := len(sp.Train) * ia.Patches * grid * grid; n > 250000 {
 		fitOpt.ImageKeep = math.Max(0.02, 250000/float64(n))
 	}
@@ -168,17 +188,38 @@ func TestExperiment(t *testing.T) {
 	fit := ia.NewFitter(fitOpt)
 	var train []rec
 	var trainPaths []string
+	flips := os.Getenv("EXP_FLIP") != ""
 	for _, s := range sp.Train {
-		f, err := ex.features(ctx, s.Path)
+		f, err := xfeatures(ctx, s.Path)
 		if err != nil {
 			continue
 		}
 		fit.Add(f)
 		trainPaths = append(trainPaths, s.Path)
+		if flips {
+			// EXP_FLIP: the good image mirrored, turned by 180° and
+			// flipped upside down join the bank as well
+			for _, h := range []bool{true, false, true} {
+				flip(ex.x, spec, h)
+				ff, err := ia.Extract(ctx, ex.r, ex.x, ex.g, ex.tile)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fit.Add(ff)
+			}
+		}
 	}
 	bank, st, err := fit.Bank()
 	if err != nil {
 		t.Fatal(err)
+	}
+	f16 := os.Getenv("EXP_F16") != ""
+	if f16 {
+		// what the stored model sees: the bank (and so the words) through
+		// half floats
+		if bank, err = ia.DecodeBank(bank.EncodeF16()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	nw, _ := strconv.Atoi(env("EXP_WORDS", "64"))
 	words, _ = ia.NewBank(bank.Data[:nw*ia.Dim], ia.Dim)
@@ -188,7 +229,7 @@ func TestExperiment(t *testing.T) {
 	var trainGreys [][]float32
 	var trainFeats [][]float32
 	for _, p := range trainPaths {
-		f, _ := ex.features(ctx, p)
+		f, _ := xfeatures(ctx, p)
 		if usePos {
 			g, err := ia.Grey(ex.x, ia.Side*8*grid)
 			if err != nil {
@@ -248,8 +289,20 @@ func TestExperiment(t *testing.T) {
 		if os.Getenv("EXP_POSSCALE") == "none" {
 			posBank.Scale = nil
 		}
+		if f16 {
+			if poseRef, err = ia.DecodePoseRef(poseRef.Encode()); err != nil {
+				t.Fatal(err)
+			}
+			if os.Getenv("EXP_F16") != "bank" {
+				if posBank, err = ia.DecodePosBank(posBank.EncodeF16(), side, posK); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 	}
 	baseK, _ := strconv.Atoi(env("EXP_BASEK", "1"))
+	reweight := os.Getenv("EXP_REWEIGHT") != ""
+	rw := &reweighter{bank: bank, b: 9, nn: map[int][]int{}}
 	search, err := onnx.NewNearest(bank, onnx.Options{Threads: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -258,7 +311,7 @@ func TestExperiment(t *testing.T) {
 	score := func(ss []datasets.Sample, class string) []rec {
 		var out []rec
 		for _, s := range ss {
-			f, err := ex.features(ctx, s.Path)
+			f, err := xfeatures(ctx, s.Path)
 			if err != nil {
 				continue
 			}
@@ -281,7 +334,11 @@ func TestExperiment(t *testing.T) {
 				pos = make([]float32, len(d))
 				posBank.Distances(f, poseRef.Estimate(g), pos)
 			}
-			out = append(out, rec{class: c, d: d, patch: ia.TopMean(d, baseK), desc: dd, s: s, pos: pos})
+			rr := rec{class: c, d: d, patch: ia.TopMean(d, baseK), desc: dd, s: s, pos: pos}
+			if reweight {
+				rr.rw, rr.rwMax = rw.score(f, d, baseK)
+			}
+			out = append(out, rr)
 		}
 		return out
 	}
@@ -361,6 +418,12 @@ func TestExperiment(t *testing.T) {
 			100*recallAt(good, bad, 0.05), 100*recallAt(good, bad, 0.02), card(bad), card(good), at(bad, zNOK), at(good, zNOK), at(bad, zOK), at(good, zOK), pc))
 	}
 	report("patch", func(r rec) float32 { return r.patch })
+	if reweight {
+		median := func(d []float32) float32 { return ia.Quantile(d, 0.5) }
+		report("reweighted top-k", func(r rec) float32 { return r.rw })
+		report("reweighted top-k − median/2", func(r rec) float32 { return r.rw - median(r.d)/2 })
+		report("reweighted largest", func(r rec) float32 { return r.rwMax })
+	}
 	report("patch smooth σ1 max", func(r rec) float32 { return ia.MaxScore(ia.Smooth(r.d, side, side, 1)) })
 	report("patch smooth σ0.7 max", func(r rec) float32 { return ia.MaxScore(ia.Smooth(r.d, side, side, 0.7)) })
 	median := func(d []float32) float32 { return ia.Quantile(d, 0.5) }
@@ -633,4 +696,149 @@ func BenchmarkLocate(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// photoNorm standardises the grey levels of input x (CHW, normalised by
+// spec) over its non-padding (not black) pixels to mean 0.5, SD 0.2.
+func photoNorm(x []float32, spec inspector.InputSpec) {
+	n := spec.Width * spec.Height
+	c := spec.Channels
+	var sum, sq float64
+	var cnt int
+	grey := make([]float64, n)
+	pad := make([]bool, n)
+	for i := 0; i < n; i++ {
+		var g float64
+		black := true
+		for ch := 0; ch < c; ch++ {
+			v := float64(x[ch*n+i]*spec.Std[ch] + spec.Mean[ch])
+			g += v
+			if v > 1e-4 {
+				black = false
+			}
+		}
+		g /= float64(c)
+		grey[i], pad[i] = g, black
+		if !black {
+			sum += g
+			sq += g * g
+			cnt++
+		}
+	}
+	if cnt < 2 {
+		return
+	}
+	mu := sum / float64(cnt)
+	sd := math.Sqrt(max(sq/float64(cnt)-mu*mu, 1e-8))
+	for i := 0; i < n; i++ {
+		if pad[i] {
+			continue
+		}
+		shift := (grey[i]-mu)/sd*0.2 + 0.5 - grey[i]
+		for ch := 0; ch < c; ch++ {
+			v := float64(x[ch*n+i]*spec.Std[ch]+spec.Mean[ch]) + shift
+			x[ch*n+i] = float32((v - float64(spec.Mean[ch])) / float64(spec.Std[ch]))
+		}
+	}
+}
+
+// flip mirrors input x (CHW) left to right (h) or upside down, in place.
+func flip(x []float32, spec inspector.InputSpec, h bool) {
+	w, ht := spec.Width, spec.Height
+	for c := 0; c < spec.Channels; c++ {
+		p := x[c*w*ht : (c+1)*w*ht]
+		if h {
+			for y := 0; y < ht; y++ {
+				row := p[y*w : (y+1)*w]
+				for i, j := 0, w-1; i < j; i, j = i+1, j-1 {
+					row[i], row[j] = row[j], row[i]
+				}
+			}
+			continue
+		}
+		for i, j := 0, ht-1; i < j; i, j = i+1, j-1 {
+			for k := 0; k < w; k++ {
+				p[i*w+k], p[j*w+k] = p[j*w+k], p[i*w+k]
+			}
+		}
+	}
+}
+
+// reweighter applies PatchCore's reweighting to an image's top patches:
+// s = (1 − exp(d*) / Σ_{m ∈ N_b(m*)} exp(‖q − m‖)) · d*, N_b(m*) the b
+// nearest bank patches of the patch's nearest bank patch m* (itself
+// included).
+type reweighter struct {
+	bank *ia.Bank
+	b    int
+	nn   map[int][]int
+}
+
+func sq(a, b []float32) float64 {
+	var s float32
+	for i, v := range a {
+		d := v - b[i]
+		s += d * d
+	}
+	return float64(s)
+}
+
+// neighbours returns the b nearest bank patches of bank patch m.
+func (w *reweighter) neighbours(m int) []int {
+	if n, ok := w.nn[m]; ok {
+		return n
+	}
+	D := w.bank.Dim
+	type kv struct {
+		i int
+		d float64
+	}
+	best := make([]kv, 0, w.b+1)
+	q := w.bank.Data[m*D : (m+1)*D]
+	for j := 0; j < w.bank.Len(); j++ {
+		d := sq(q, w.bank.Data[j*D:(j+1)*D])
+		if len(best) == w.b && d >= best[w.b-1].d {
+			continue
+		}
+		best = append(best, kv{j, d})
+		sort.Slice(best, func(a, c int) bool { return best[a].d < best[c].d })
+		if len(best) > w.b {
+			best = best[:w.b]
+		}
+	}
+	n := make([]int, len(best))
+	for i, e := range best {
+		n[i] = e.i
+	}
+	w.nn[m] = n
+	return n
+}
+
+// score returns the mean of the k largest reweighted patch scores (taken
+// over the 2k patches of largest distance) and the largest.
+func (w *reweighter) score(f, d []float32, k int) (mean, largest float32) {
+	D := w.bank.Dim
+	idx := make([]int, len(d))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return d[idx[a]] > d[idx[b]] })
+	idx = idx[:min(2*k, len(idx))]
+	var sc []float32
+	for _, i := range idx {
+		q := f[i*D : (i+1)*D]
+		ms, md := 0, math.Inf(1)
+		for j := 0; j < w.bank.Len(); j++ {
+			if v := sq(q, w.bank.Data[j*D:(j+1)*D]); v < md {
+				ms, md = j, v
+			}
+		}
+		ds := math.Sqrt(md)
+		var z float64
+		for _, j := range w.neighbours(ms) {
+			z += math.Exp(math.Sqrt(sq(q, w.bank.Data[j*D:(j+1)*D])) - ds)
+		}
+		sc = append(sc, float32((1-1/z)*ds))
+	}
+	return ia.TopMean(sc, k), ia.MaxScore(sc)
 }

@@ -69,6 +69,14 @@ func Open(c *models.Card, dir string, opt onnx.Options, search func(*ia.Bank) (i
 		}
 		m.Search = s
 	}
+	if ws, ok := m.Search.(ia.WordSearcher); ok && m.Global != nil {
+		// a searcher may build its word search on first use: now, not on
+		// the first frame
+		if err := ws.NearestWords(context.Background(), make([]float32, ia.Dim), make([]float32, 1), make([]int32, 1), m.Global.Words.Len()); err != nil {
+			m.Close()
+			return nil, fmt.Errorf("%s/%s: word search: %w", c.Name, c.Version, err)
+		}
+	}
 	return m, nil
 }
 
