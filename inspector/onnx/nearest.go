@@ -212,29 +212,13 @@ func nearestModel(b *ia.Bank, words int) []byte {
 	var g []byte
 	g = onnxwire.AppendMessage(g, 1, node("MatMul", []string{"q", "w"}, "s", nil))
 	g = onnxwire.AppendMessage(g, 1, node("Add", []string{"s", "n"}, "t", nil))
-	axes := protowire.AppendTag(nil, 1, protowire.BytesType)
-	axes = protowire.AppendString(axes, "axes")
-	axes = protowire.AppendTag(axes, 8, protowire.VarintType)
-	axes = protowire.AppendVarint(axes, 1)
-	axes = protowire.AppendTag(axes, 20, protowire.VarintType)
-	axes = protowire.AppendVarint(axes, 7) // INTS
-	keep := protowire.AppendTag(nil, 1, protowire.BytesType)
-	keep = protowire.AppendString(keep, "keepdims")
-	keep = protowire.AppendTag(keep, 3, protowire.VarintType)
-	keep = protowire.AppendVarint(keep, 0)
-	keep = protowire.AppendTag(keep, 20, protowire.VarintType)
-	keep = protowire.AppendVarint(keep, 2) // INT
+	axes := intAttr("axes", 8, 7, 1) // ints, INTS
+	keep := intAttr("keepdims", 3, 2, 0)
 	g = onnxwire.AppendMessage(g, 1, node("ReduceMin", []string{"t"}, "d", [][]byte{axes, keep}))
 	if words > 0 {
 		g = onnxwire.AppendMessage(g, 1, node("MatMul", []string{"q", "ww"}, "sw", nil))
 		g = onnxwire.AppendMessage(g, 1, node("Add", []string{"sw", "nw"}, "tw", nil))
-		axis := protowire.AppendTag(nil, 1, protowire.BytesType)
-		axis = protowire.AppendString(axis, "axis")
-		axis = protowire.AppendTag(axis, 3, protowire.VarintType)
-		axis = protowire.AppendVarint(axis, 1)
-		axis = protowire.AppendTag(axis, 20, protowire.VarintType)
-		axis = protowire.AppendVarint(axis, 2) // INT
-		g = onnxwire.AppendMessage(g, 1, node("ArgMin", []string{"tw"}, "a", [][]byte{axis, keep}))
+		g = onnxwire.AppendMessage(g, 1, node("ArgMin", []string{"tw"}, "a", [][]byte{intAttr("axis", 3, 2, 1), keep}))
 	}
 	g = protowire.AppendTag(g, 2, protowire.BytesType)
 	g = protowire.AppendString(g, "patchcore_nearest")
@@ -275,6 +259,17 @@ func minusTwoT(x []float32, m, d int) (w, norms []float32) {
 		norms[j] = s
 	}
 	return w, norms
+}
+
+// intAttr is an AttributeProto named name holding the integer v in field
+// (3: i, 8: ints) with the attribute type typ (2: INT, 7: INTS).
+func intAttr(name string, field protowire.Number, typ, v uint64) []byte {
+	a := protowire.AppendTag(nil, 1, protowire.BytesType)
+	a = protowire.AppendString(a, name)
+	a = protowire.AppendTag(a, field, protowire.VarintType)
+	a = protowire.AppendVarint(a, v)
+	a = protowire.AppendTag(a, 20, protowire.VarintType)
+	return protowire.AppendVarint(a, typ)
 }
 
 func node(op string, inputs []string, output string, attrs [][]byte) []byte {

@@ -889,20 +889,11 @@ func valCost(opt Options, classes []string, h *head, va *embedded) float64 {
 func headLayers(store *model.Store, hidden bool, pooledLen, patch int) ([]headLayer, *patchBranch, error) {
 	var pb *patchBranch
 	if patch > 0 {
-		s := store.RootScope().In("patch").In("dense")
-		wv, bv := s.GetVariable("weights"), s.GetVariable("biases")
-		if wv == nil || bv == nil {
-			return nil, nil, errors.New("train: the patch branch has no weights")
-		}
-		wt, err := wv.Value()
+		w, b, _, err := denseWeights(store, "patch")
 		if err != nil {
 			return nil, nil, err
 		}
-		bt, err := bv.Value()
-		if err != nil {
-			return nil, nil, err
-		}
-		pb = &patchBranch{W: tensors.MustCopyFlatData[float32](wt), B: tensors.MustCopyFlatData[float32](bt), C: patch}
+		pb = &patchBranch{W: w, B: b, C: patch}
 	}
 	names := []string{"head0"}
 	if hidden {
@@ -910,22 +901,10 @@ func headLayers(store *model.Store, hidden bool, pooledLen, patch int) ([]headLa
 	}
 	var out []headLayer
 	for i, n := range names {
-		s := store.RootScope().In("%s", n).In("dense")
-		wv, bv := s.GetVariable("weights"), s.GetVariable("biases")
-		if wv == nil || bv == nil {
-			return nil, nil, fmt.Errorf("train: head layer %s has no weights", n)
-		}
-		wt, err := wv.Value()
+		w, b, d, err := denseWeights(store, n)
 		if err != nil {
 			return nil, nil, err
 		}
-		bt, err := bv.Value()
-		if err != nil {
-			return nil, nil, err
-		}
-		w := tensors.MustCopyFlatData[float32](wt)
-		b := tensors.MustCopyFlatData[float32](bt)
-		d := wv.Shape().Dimensions
 		if i == 0 {
 			for j := range w[:pooledLen*d[1]] {
 				w[j] *= headScale
@@ -934,6 +913,25 @@ func headLayers(store *model.Store, hidden bool, pooledLen, patch int) ([]headLa
 		out = append(out, headLayer{W: w, B: b, In: d[0], Out: d[1]})
 	}
 	return out, pb, nil
+}
+
+// denseWeights copies the weights and biases of scope's dense layer out
+// of store, with the weights' dimensions.
+func denseWeights(store *model.Store, scope string) (w, b []float32, dims []int, err error) {
+	s := store.RootScope().In("%s", scope).In("dense")
+	wv, bv := s.GetVariable("weights"), s.GetVariable("biases")
+	if wv == nil || bv == nil {
+		return nil, nil, nil, fmt.Errorf("train: layer %s has no weights", scope)
+	}
+	wt, err := wv.Value()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	bt, err := bv.Value()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return tensors.MustCopyFlatData[float32](wt), tensors.MustCopyFlatData[float32](bt), wv.Shape().Dimensions, nil
 }
 
 // exportGrafted writes the backbone with the head grafted on to path.
