@@ -171,12 +171,7 @@ func (s *Backbone) tensors(n int, want embed.Features) (*ioTensors, error) {
 	}
 	// A few batch sizes are the normal case (full batches and one last
 	// partial one); bound the buffers anyway.
-	if len(s.bufs) >= 8 {
-		for key, old := range s.bufs {
-			old.destroy()
-			delete(s.bufs, key)
-		}
-	}
+	dropAllAt(s.bufs, 8, (*ioTensors).destroy)
 	s.bufs[k] = t
 	return t, nil
 }

@@ -108,13 +108,10 @@ func (n *Nearest) search(ctx context.Context, q, dst []float32, nearest []int32,
 			in.Destroy()
 			return err
 		}
-		if len(n.in) >= 4 {
-			for k, old := range n.in {
-				old[0].Destroy()
-				old[1].Destroy()
-				delete(n.in, k)
-			}
-		}
+		dropAllAt(n.in, 4, func(old [2]*ort.Tensor[float32]) {
+			old[0].Destroy()
+			old[1].Destroy()
+		})
 		t = [2]*ort.Tensor[float32]{in, out}
 		n.in[p] = t
 	}
@@ -164,12 +161,7 @@ func (n *Nearest) wordTensor(p, words int) (*ort.Tensor[int64], error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(n.wout) >= 4 {
-		for k, old := range n.wout {
-			old.Destroy()
-			delete(n.wout, k)
-		}
-	}
+	dropAllAt(n.wout, 4, func(a *ort.Tensor[int64]) { a.Destroy() })
 	n.wout[p] = a
 	return a, nil
 }

@@ -135,6 +135,18 @@ func (opt Options) apply(so *ort.SessionOptions) error {
 	return nil
 }
 
+// dropAllAt empties m, destroying its values, once it holds max entries:
+// the tensor caches keyed by batch or patch count stay bounded.
+func dropAllAt[K comparable, V any](m map[K]V, max int, destroy func(V)) {
+	if len(m) < max {
+		return
+	}
+	for k, v := range m {
+		destroy(v)
+		delete(m, k)
+	}
+}
+
 // Session is one loaded model. Classify is safe for concurrent use; calls
 // are serialised because the tensors are shared.
 type Session struct {
@@ -182,12 +194,11 @@ func Open(path string, spec inspector.InputSpec, classes int, opt Options) (s *S
 		return nil, err
 	}
 	defer so.Destroy()
-	threads := opt.Threads
-	if threads <= 0 {
-		threads = 1
+	if err := opt.apply(so); err != nil {
+		in.Destroy()
+		out.Destroy()
+		return nil, err
 	}
-	so.SetIntraOpNumThreads(threads)
-	so.SetInterOpNumThreads(1)
 	sess, err := ort.NewAdvancedSession(path, []string{info.Inputs[0].Name}, []string{info.Outputs[0].Name},
 		[]ort.Value{in}, []ort.Value{out}, so)
 	if err != nil {

@@ -517,20 +517,17 @@ func fitGlobal(ctx context.Context, ev *evaluator, train, val []datasets.Sample,
 		return nil, err
 	}
 	var patch, global []float32
-	for _, s := range val {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		f, err := ev.ex.features(ctx, s.Path)
-		if err != nil {
-			continue // scores() reports it
-		}
+	err = ev.eachHeldOut(ctx, val, func(f []float32) error {
 		d := make([]float32, len(f)/ia.Dim)
 		if err := ev.m.Search.Nearest(ctx, f, d); err != nil {
-			return nil, err
+			return err
 		}
 		patch = append(patch, ev.m.P.PatchScore(d))
 		global = append(global, g.Distance(f))
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(patch) == 0 {
 		return nil, fmt.Errorf("%w: no held-out good images to set the global references", ia.ErrNoImages)
@@ -576,26 +573,41 @@ func fitPositional(ev *evaluator, greys, feats [][]float32, opt Options) (posDat
 	return posData, poseData, nil
 }
 
+// eachHeldOut calls fn with the patch features of every held-out good
+// image in val that reads; scores() reports those that do not.
+func (ev *evaluator) eachHeldOut(ctx context.Context, val []datasets.Sample, fn func(f []float32) error) error {
+	for _, s := range val {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f, err := ev.ex.features(ctx, s.Path)
+		if err != nil {
+			continue
+		}
+		if err := fn(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // fitNorm sets ev's model's Norm from the part scores of the held-out
 // good images val and returns it for the card.
 func fitNorm(ctx context.Context, ev *evaluator, val []datasets.Sample) (*models.ScoreNorm, error) {
 	var patch, global, pos, patchMax, posMax []float32
-	for _, s := range val {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		f, err := ev.ex.features(ctx, s.Path)
-		if err != nil {
-			continue // scores() reports it
-		}
+	err := ev.eachHeldOut(ctx, val, func(f []float32) error {
 		pp, err := ev.m.Parts(ctx, ev.ex.x, f)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		patch, global, patchMax = append(patch, pp.Patch), append(global, pp.Global), append(patchMax, ia.MaxScore(pp.D))
 		if pp.PosD != nil {
 			pos, posMax = append(pos, pp.Pos), append(posMax, ia.MaxScore(pp.PosD))
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(patch) < 2 {
 		return nil, fmt.Errorf("%w: %d held-out good images; standardising the parts needs at least 2", ia.ErrNoImages, len(patch))
