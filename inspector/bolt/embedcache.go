@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"time"
+	"unsafe"
 
 	"github.com/pruefplatz/pruefplatz/inspector/embed"
 	bbolt "go.etcd.io/bbolt"
@@ -59,11 +60,7 @@ func (c *EmbedCache) Get(keys []embed.Key) ([][]float32, error) {
 				continue
 			}
 			// Decoding copies the bytes out: they are valid only inside the transaction.
-			vec := make([]float32, len(v)/4)
-			for j := range vec {
-				vec[j] = math.Float32frombits(binary.LittleEndian.Uint32(v[4*j:]))
-			}
-			out[i] = vec
+			out[i] = decodeFloats(v)
 		}
 		return nil
 	})
@@ -78,11 +75,7 @@ func (c *EmbedCache) Put(keys []embed.Key, vecs [][]float32) error {
 	return c.db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketEmbeddings)
 		for i, k := range keys {
-			v := make([]byte, 4*len(vecs[i]))
-			for j, x := range vecs[i] {
-				binary.LittleEndian.PutUint32(v[4*j:], math.Float32bits(x))
-			}
-			if err := b.Put(k[:], v); err != nil {
+			if err := b.Put(k[:], encodeFloats(vecs[i])); err != nil {
 				return err
 			}
 		}
@@ -113,3 +106,36 @@ func (c *EmbedCache) Check() error {
 
 // Close closes the file.
 func (c *EmbedCache) Close() error { return c.db.Close() }
+
+// hostLittleEndian says whether float32 slices are laid out in memory as
+// the cache stores them, so whole vectors move with one copy: a training
+// re-run reads hundreds of megabytes of vectors, and decoding them value by
+// value was most of its read time (the magnetic-tile re-run,
+// docs/training.md).
+var hostLittleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// decodeFloats copies a little-endian float32 vector out of b.
+func decodeFloats(b []byte) []float32 {
+	vec := make([]float32, len(b)/4)
+	if hostLittleEndian && len(vec) > 0 {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&vec[0])), len(b)), b)
+		return vec
+	}
+	for j := range vec {
+		vec[j] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*j:]))
+	}
+	return vec
+}
+
+// encodeFloats returns vec's little-endian bytes.
+func encodeFloats(vec []float32) []byte {
+	b := make([]byte, 4*len(vec))
+	if hostLittleEndian && len(vec) > 0 {
+		copy(b, unsafe.Slice((*byte)(unsafe.Pointer(&vec[0])), len(b)))
+		return b
+	}
+	for j, x := range vec {
+		binary.LittleEndian.PutUint32(b[4*j:], math.Float32bits(x))
+	}
+	return b
+}

@@ -2,7 +2,9 @@ package bolt
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,5 +135,28 @@ func TestEmbedCacheSurvivesSIGKILL(t *testing.T) {
 		if v == nil || v[0] != float32(i) || v[embed.Dim-1] != cacheVec(i)[embed.Dim-1] {
 			t.Fatalf("acknowledged vector %d lost or damaged", i)
 		}
+	}
+}
+
+// TestEmbedCacheBytesAreLittleEndian pins the file format: a cache written on
+// one machine reads the same on another, whichever copy path the host takes.
+func TestEmbedCacheBytesAreLittleEndian(t *testing.T) {
+	vec := []float32{1, -2.5, float32(math.Inf(1)), 0}
+	want := []byte{0, 0, 0x80, 0x3f, 0, 0, 0x20, 0xc0, 0, 0, 0x80, 0x7f, 0, 0, 0, 0}
+	if got := encodeFloats(vec); !bytes.Equal(got, want) {
+		t.Fatalf("encoded % x, want % x", got, want)
+	}
+	got := decodeFloats(want)
+	if len(got) != len(vec) {
+		t.Fatalf("decoded %v, want %v", got, vec)
+	}
+	for i := range vec {
+		if got[i] != vec[i] {
+			t.Fatalf("decoded %v, want %v", got, vec)
+		}
+	}
+	want[0] = 1 // the copy is the caller's: the bytes it came from may change
+	if got[0] != 1 {
+		t.Fatalf("decoded vector aliases its bytes: %v", got)
 	}
 }

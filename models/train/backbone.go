@@ -1,6 +1,7 @@
 package train
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -35,6 +36,8 @@ import (
 	"github.com/pruefplatz/pruefplatz/models"
 	"github.com/pruefplatz/pruefplatz/models/quality"
 	"gocv.io/x/gocv"
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
 )
 
 // headScale multiplies the unit-length embeddings before the head: their
@@ -126,21 +129,20 @@ const patchDropout = 0.5
 // features returns the branch's C values for one raw feat_s16 map,
 // position-major ([196][96], as selectBlocks lays it out).
 func (p *patchBranch) features(m []float32) []float32 {
-	out := make([]float32, p.C) // ReLU then max: the maximum of max(·, 0)
-	acc := make([]float32, p.C)
+	out := make([]float32, p.C)
+	p.featuresInto(out, m)
+	return out
+}
+
+// featuresInto writes features(m) into out.
+func (p *patchBranch) featuresInto(out, m []float32) {
+	acts := affine(blas32.General{Rows: s16Pos, Cols: embed.S16Ch, Stride: embed.S16Ch, Data: m[:embed.S16Len]}, p.W, p.B, p.C)
+	clear(out) // ReLU then max: the maximum of max(·, 0)
 	for pos := 0; pos < s16Pos; pos++ {
-		copy(acc, p.B)
-		for k, xk := range m[pos*embed.S16Ch : (pos+1)*embed.S16Ch] {
-			row := p.W[k*p.C : (k+1)*p.C]
-			for c, w := range row {
-				acc[c] += xk * w
-			}
-		}
-		for c, a := range acc {
+		for c, a := range acts.Data[pos*p.C : (pos+1)*p.C] {
 			out[c] = max(out[c], a)
 		}
 	}
-	return out
 }
 
 // embedded is a split's embeddings with their labels and files.
@@ -236,11 +238,7 @@ func trainOnBackbone(ctx context.Context, opt Options, start time.Time, reg mode
 		pooledLen -= embed.S16Len // the map stays after the blocks
 	}
 	patch := opt.Patch
-	trainOne := func(k, patch int) (*head, error) {
-		o := opt
-		o.Patch = patch
-		return trainHead(ctx, o, k, tr, va, len(ds.Classes), pooledLen)
-	}
+	headsStart := time.Now()
 	var heads []*head
 	var patchWhy string
 	if patch > 0 && !opt.PatchAlways {
@@ -249,21 +247,15 @@ func trainOnBackbone(ctx context.Context, opt Options, start time.Time, reg mode
 		// (magnetic-tile): the first head with them and one without are
 		// trained, and the validation split's cost under the card's
 		// threshold rule decides which kind the ensemble is made of.
-		with, err := trainOne(0, patch)
+		pair, err := trainHeads(ctx, opt, tr, va, len(ds.Classes), pooledLen, []headJob{{0, patch}, {0, 0}})
 		if err != nil {
 			return nil, err
 		}
-		without, err := trainOne(0, 0)
-		if err != nil {
-			return nil, err
-		}
+		with, without := pair[0], pair[1]
 		cw, c0 := valCost(opt, ds.Classes, with, va), valCost(opt, ds.Classes, without, va)
-		// The discarded head's time counts on the kept one.
 		if cw < c0 {
-			with.secs += without.secs
 			heads = append(heads, with)
 		} else {
-			without.secs += with.secs
 			heads = append(heads, without)
 			patch = 0
 		}
@@ -271,14 +263,19 @@ func trainOnBackbone(ctx context.Context, opt Options, start time.Time, reg mode
 			cw, c0, opt.Thresholds.WrongCost, map[bool]string{true: "with", false: "without"}[patch > 0])
 		fmt.Fprintln(opt.Out, patchWhy)
 	}
+	var jobs []headJob
 	for k := len(heads); k < opt.Heads; k++ {
-		h, err := trainOne(k, patch)
-		if err != nil {
-			return nil, err
-		}
-		heads = append(heads, h)
+		jobs = append(jobs, headJob{k, patch})
 	}
+	rest, err := trainHeads(ctx, opt, tr, va, len(ds.Classes), pooledLen, jobs)
+	if err != nil {
+		return nil, err
+	}
+	heads = append(heads, rest...)
 	h := mergeHeads(heads)
+	// The heads trained side by side: the card's time is the wall time,
+	// the discarded trial head's included.
+	h.secs = time.Since(headsStart).Seconds()
 	valProbs, testProbs := h.probs(va.vecs), h.probs(te.vecs)
 	th, metrics := judge(opt, ds.Classes, valProbs, va.labels, testProbs, te.labels)
 	fmt.Fprintf(opt.Out, "\ntest set (%d images):\n%s", len(te.vecs), metrics["test"].Table())
@@ -668,51 +665,63 @@ type head struct {
 	secs      float64
 }
 
-// probs runs the head in Go on normalised embeddings, the vectors split
-// across the cores. It is the "trained" side of the export check; the
-// graph's Gemm computes the same sums.
+// probs runs the head in Go on normalised embeddings. It is the "trained"
+// side of the export check; the graph's Gemm computes the same sums.
 func (h *head) probs(vecs [][]float32) [][]float32 {
-	out := make([][]float32, len(vecs))
-	workers := min(runtime.NumCPU(), len(vecs))
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := w; n < len(vecs); n += workers {
-				out[n] = inspector.Softmax(h.logits(vecs[n]))
-			}
-		}()
+	out := h.logitsOf(vecs)
+	for i, l := range out {
+		out[i] = inspector.Softmax(l)
 	}
-	wg.Wait()
 	return out
 }
 
 // logits is the head's forward pass on one vector.
 func (h *head) logits(v []float32) []float32 {
-	x := v
-	if h.patch != nil {
-		x = append(append([]float32(nil), v[:h.pooledLen]...), h.patch.features(v[h.pooledLen:])...)
+	return h.logitsOf([][]float32{v})[0]
+}
+
+// logitsOf is the head's forward pass on a batch: one matrix product per
+// layer (gonum's, with its vector kernels), since the validation pass of
+// every epoch is a fair share of a head's training time.
+func (h *head) logitsOf(vecs [][]float32) [][]float32 {
+	if len(vecs) == 0 {
+		return nil
+	}
+	in := h.layers[0].In
+	x := blas32.General{Rows: len(vecs), Cols: in, Stride: in, Data: make([]float32, len(vecs)*in)}
+	for i, v := range vecs {
+		row := x.Data[i*in : (i+1)*in]
+		if h.patch != nil {
+			copy(row, v[:h.pooledLen])
+			h.patch.featuresInto(row[h.pooledLen:], v[h.pooledLen:])
+		} else {
+			copy(row, v[:in])
+		}
 	}
 	for li, l := range h.layers {
-		y := append([]float32(nil), l.B...)
-		for i, xi := range x[:l.In] {
-			if xi == 0 {
-				continue
-			}
-			row := l.W[i*l.Out : (i+1)*l.Out]
-			for j, w := range row {
-				y[j] += xi * w
-			}
-		}
+		y := affine(x, l.W, l.B, l.Out)
 		if li < len(h.layers)-1 {
-			for j := range y {
-				y[j] = max(y[j], 0)
+			for j, v := range y.Data {
+				y.Data[j] = max(v, 0)
 			}
 		}
 		x = y
 	}
-	return x
+	out := make([][]float32, len(vecs))
+	for i := range out {
+		out[i] = x.Data[i*x.Cols : (i+1)*x.Cols]
+	}
+	return out
+}
+
+// affine returns x·W + b for W of x.Cols rows and cols columns, row-major.
+func affine(x blas32.General, w, b []float32, cols int) blas32.General {
+	y := blas32.General{Rows: x.Rows, Cols: cols, Stride: cols, Data: make([]float32, x.Rows*cols)}
+	for i := 0; i < x.Rows; i++ {
+		copy(y.Data[i*cols:(i+1)*cols], b)
+	}
+	blas32.Gemm(blas.NoTrans, blas.NoTrans, 1, x, blas32.General{Rows: x.Cols, Cols: cols, Stride: cols, Data: w}, 1, y)
+	return y
 }
 
 // trainHead learns the head on the training vectors with GoMLX: Adam,
@@ -868,6 +877,47 @@ func trainHead(ctx context.Context, opt Options, member int, tr, va *embedded, c
 	return h, nil
 }
 
+// headJob is one head to train: its member number and patch filters.
+type headJob struct{ member, patch int }
+
+// trainHeads trains the heads two at a time: a step of one head is a chain
+// of small matrix products that keeps one core busy, so two heads fill
+// the station PC's two cores (bench: the magnetic-tile re-run in
+// docs/training.md). Each head has its own backend, store, seed and
+// batches, so its weights do not depend on its neighbour; its progress
+// lines are held and printed in job order.
+func trainHeads(ctx context.Context, opt Options, tr, va *embedded, classes, pooledLen int, jobs []headJob) ([]*head, error) {
+	out := make([]*head, len(jobs))
+	logs := make([]bytes.Buffer, len(jobs))
+	errs := make([]error, len(jobs))
+	for start := 0; start < len(jobs); start += headsAtOnce {
+		end := min(start+headsAtOnce, len(jobs))
+		var wg sync.WaitGroup
+		for i := start; i < end; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				o := opt
+				o.Patch, o.Out = jobs[i].patch, &logs[i]
+				out[i], errs[i] = trainHead(ctx, o, jobs[i].member, tr, va, classes, pooledLen)
+			}()
+		}
+		wg.Wait()
+		for i := start; i < end; i++ {
+			if _, err := logs[i].WriteTo(opt.Out); err != nil {
+				return nil, err
+			}
+		}
+		if err := errors.Join(errs[start:end]...); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// headsAtOnce is how many heads train side by side.
+const headsAtOnce = 2
+
 // valCost is what the head's answers on the validation split cost under
 // opt's threshold rule with the thresholds it would choose there: the share
 // sent to a human plus the price of each accepted wrong answer.
@@ -969,7 +1019,7 @@ func exportGrafted(opt Options, bb embed.Backbone, blocks []embed.Block, patch *
 // station, not a second graph. Patch branches are stacked into one filter
 // bank; each head's hidden units read only its own filters. Heads without a
 // hidden layer add their (linear) layers' means. Curves and epochs are the
-// first head's; the seconds are the sum.
+// first head's (the caller sets the seconds).
 func mergeHeads(hs []*head) *head {
 	if len(hs) == 1 {
 		return hs[0]
@@ -977,9 +1027,6 @@ func mergeHeads(hs []*head) *head {
 	out := *hs[0]
 	k := len(hs)
 	kf := float32(k)
-	for _, h := range hs[1:] {
-		out.secs += h.secs
-	}
 	first := hs[0].layers[0]
 	pooled, c := first.In, 0
 	if p := hs[0].patch; p != nil {

@@ -57,9 +57,6 @@ func TestMergeHeadsAveragesLogits(t *testing.T) {
 				hs = append(hs, h)
 			}
 			m := mergeHeads(hs)
-			if m.secs != float64(c.heads) {
-				t.Errorf("merged seconds %v, want the sum %d", m.secs, c.heads)
-			}
 			for range 20 {
 				n := in
 				if c.patched {
