@@ -1,7 +1,6 @@
 package train
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -239,6 +238,11 @@ func trainOnBackbone(ctx context.Context, opt Options, start time.Time, reg mode
 	}
 	patch := opt.Patch
 	headsStart := time.Now()
+	trainOne := func(k, patch int) (*head, error) {
+		o := opt
+		o.Patch = patch
+		return trainHead(ctx, o, k, tr, va, len(ds.Classes), pooledLen)
+	}
 	var heads []*head
 	var patchWhy string
 	if patch > 0 && !opt.PatchAlways {
@@ -247,11 +251,14 @@ func trainOnBackbone(ctx context.Context, opt Options, start time.Time, reg mode
 		// (magnetic-tile): the first head with them and one without are
 		// trained, and the validation split's cost under the card's
 		// threshold rule decides which kind the ensemble is made of.
-		pair, err := trainHeads(ctx, opt, tr, va, len(ds.Classes), pooledLen, []headJob{{0, patch}, {0, 0}})
+		with, err := trainOne(0, patch)
 		if err != nil {
 			return nil, err
 		}
-		with, without := pair[0], pair[1]
+		without, err := trainOne(0, 0)
+		if err != nil {
+			return nil, err
+		}
 		cw, c0 := valCost(opt, ds.Classes, with, va), valCost(opt, ds.Classes, without, va)
 		if cw < c0 {
 			heads = append(heads, with)
@@ -263,18 +270,15 @@ func trainOnBackbone(ctx context.Context, opt Options, start time.Time, reg mode
 			cw, c0, opt.Thresholds.WrongCost, map[bool]string{true: "with", false: "without"}[patch > 0])
 		fmt.Fprintln(opt.Out, patchWhy)
 	}
-	var jobs []headJob
 	for k := len(heads); k < opt.Heads; k++ {
-		jobs = append(jobs, headJob{k, patch})
+		h, err := trainOne(k, patch)
+		if err != nil {
+			return nil, err
+		}
+		heads = append(heads, h)
 	}
-	rest, err := trainHeads(ctx, opt, tr, va, len(ds.Classes), pooledLen, jobs)
-	if err != nil {
-		return nil, err
-	}
-	heads = append(heads, rest...)
 	h := mergeHeads(heads)
-	// The heads trained side by side: the card's time is the wall time,
-	// the discarded trial head's included.
+	// The card's time is all heads', the discarded trial head's included.
 	h.secs = time.Since(headsStart).Seconds()
 	valProbs, testProbs := h.probs(va.vecs), h.probs(te.vecs)
 	th, metrics := judge(opt, ds.Classes, valProbs, va.labels, testProbs, te.labels)
@@ -876,47 +880,6 @@ func trainHead(ctx context.Context, opt Options, member int, tr, va *embedded, c
 	h.secs = time.Since(t0).Seconds()
 	return h, nil
 }
-
-// headJob is one head to train: its member number and patch filters.
-type headJob struct{ member, patch int }
-
-// trainHeads trains the heads two at a time: a step of one head is a chain
-// of small matrix products that keeps one core busy, so two heads fill
-// the station PC's two cores (bench: the magnetic-tile re-run in
-// docs/training.md). Each head has its own backend, store, seed and
-// batches, so its weights do not depend on its neighbour; its progress
-// lines are held and printed in job order.
-func trainHeads(ctx context.Context, opt Options, tr, va *embedded, classes, pooledLen int, jobs []headJob) ([]*head, error) {
-	out := make([]*head, len(jobs))
-	logs := make([]bytes.Buffer, len(jobs))
-	errs := make([]error, len(jobs))
-	for start := 0; start < len(jobs); start += headsAtOnce {
-		end := min(start+headsAtOnce, len(jobs))
-		var wg sync.WaitGroup
-		for i := start; i < end; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				o := opt
-				o.Patch, o.Out = jobs[i].patch, &logs[i]
-				out[i], errs[i] = trainHead(ctx, o, jobs[i].member, tr, va, classes, pooledLen)
-			}()
-		}
-		wg.Wait()
-		for i := start; i < end; i++ {
-			if _, err := logs[i].WriteTo(opt.Out); err != nil {
-				return nil, err
-			}
-		}
-		if err := errors.Join(errs[start:end]...); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-// headsAtOnce is how many heads train side by side.
-const headsAtOnce = 2
 
 // valCost is what the head's answers on the validation split cost under
 // opt's threshold rule with the thresholds it would choose there: the share
