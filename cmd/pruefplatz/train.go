@@ -76,8 +76,7 @@ station then answers OK / NOK / uncertain.`,
 				// The CNN's defaults do not fit a head on frozen features:
 				// left unset, the backbone path's own defaults apply.
 				for name, zero := range map[string]func(){
-					"epochs": func() { opt.Epochs = 0 }, "patience": func() { opt.Patience = 0 },
-					"batch": func() { opt.Batch = 0 }, "resize": func() { resize = "" },
+					"epochs": func() { opt.Epochs = 0 }, "batch": func() { opt.Batch = 0 }, "resize": func() { resize = "" },
 				} {
 					if !cmd.Flags().Changed(name) {
 						zero()
