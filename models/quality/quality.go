@@ -19,7 +19,9 @@ import (
 	"math/bits"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"sync"
 	"time"
 
 	"golang.org/x/image/draw"
@@ -303,22 +305,22 @@ func nearDuplicates(ctx context.Context, in Input, opt Options) (*models.NearDup
 		img  Image
 		hash []uint64
 	}
-	var train, test []hashed
+	var files []Image
 	for _, f := range in.Images {
-		if f.Split != "train" && f.Split != "test" {
-			continue
+		if f.Split == "train" || f.Split == "test" {
+			files = append(files, f)
 		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		h, err := HashFile(filepath.Join(in.Root, filepath.FromSlash(f.Path)), in.ROI, opt.HashSize)
-		if err != nil {
-			return nil, err
-		}
+	}
+	hashes, err := hashFiles(ctx, in, files, opt.HashSize)
+	if err != nil {
+		return nil, err
+	}
+	var train, test []hashed
+	for i, f := range files {
 		if f.Split == "train" {
-			train = append(train, hashed{f, h})
+			train = append(train, hashed{f, hashes[i]})
 		} else {
-			test = append(test, hashed{f, h})
+			test = append(test, hashed{f, hashes[i]})
 		}
 	}
 	roi := "the whole image"
@@ -413,6 +415,36 @@ func subgroups(q *models.Quality, in Input, opt Options) {
 				sg.Condition, sg.Value, 100*sg.Accuracy, sg.N, 100*q.Accuracy))
 		}
 	}
+}
+
+// hashFiles hashes the files on every core: decoding them is most of the
+// check's time, a few seconds per thousand images at the end of each
+// training run.
+func hashFiles(ctx context.Context, in Input, files []Image, size int) ([][]uint64, error) {
+	hashes := make([][]uint64, len(files))
+	errs := make([]error, len(files))
+	workers := min(runtime.NumCPU(), len(files))
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(files); i += workers {
+				if errs[i] = ctx.Err(); errs[i] != nil {
+					return
+				}
+				hashes[i], errs[i] = HashFile(filepath.Join(in.Root, filepath.FromSlash(files[i].Path)), in.ROI, size)
+			}
+		}()
+	}
+	wg.Wait()
+	// The first failure in file order, whichever worker met it first.
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return hashes, nil
 }
 
 // HashFile decodes an image file and returns its difference hash (Hash).
