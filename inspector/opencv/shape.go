@@ -237,19 +237,27 @@ func bore(view, bin gocv.Mat) float32 {
 		return 0
 	}
 	const rays = 90
+	// The bore ends where boreRun samples in a row (2 pixels) are part: a
+	// speck of the table's grain that looks like the part does not end it.
+	const boreRun = 4
 	var ins, outs []float64
 	for k := range rays {
 		a := 2 * math.Pi * float64(k) / rays
 		dx, dy := math.Cos(a), math.Sin(a)
-		rin, rout := 0.0, 0.0
+		rin, rout, run := 0.0, 0.0, 0
 		for r := 0.5; ; r += 0.5 {
 			x, y := cx+r*dx, cy+r*dy
 			p, ok := isPart(x, y)
 			if !ok {
 				break
 			}
-			if p && rin == 0 {
-				rin = r
+			if p {
+				run++
+			} else {
+				run = 0
+			}
+			if run == boreRun && rin == 0 {
+				rin = r - 0.5*float64(boreRun-1)
 			}
 			if i := int(y)*w + int(x); seg[i] != 0 {
 				rout = r
