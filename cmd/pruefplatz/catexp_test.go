@@ -814,6 +814,14 @@ func TestCatalogueShapeSpread(t *testing.T) {
 			for _, p := range photos {
 				if p.Part == part && p.Set == set {
 					line = append(line, fmt.Sprintf("%.3f", p.Shape.Values()[1:]))
+					if dir := os.Getenv("EXP_PNG"); dir != "" {
+						v, err := gocv.NewMatFromBytes(embed.Size, embed.Size, gocv.MatTypeCV8UC3, p.View)
+						if err != nil {
+							t.Fatal(err)
+						}
+						gocv.IMWrite(filepath.Join(dir, fmt.Sprintf("%s-%s-%d.png", part, set, len(line))), v)
+						v.Close()
+					}
 				}
 			}
 			fmt.Printf("%-12s %-9s %s\n", part, set, strings.Join(line, " "))

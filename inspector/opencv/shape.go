@@ -48,7 +48,8 @@ func PartShape(view, mask gocv.Mat) *catalogue.Shape {
 	if outer == 0 || all.Size() < 3 {
 		return nil
 	}
-	holes, nHoles := findHoles(view, bin, contours, hier, outer)
+	part, table := partAndTable(view, bin)
+	holes, nHoles := findHoles(view, bin, contours, hier, outer, part, table)
 	hull := gocv.NewMat()
 	defer hull.Close()
 	gocv.ConvexHull(all, &hull, true, true)
@@ -73,10 +74,7 @@ func PartShape(view, mask gocv.Mat) *catalogue.Shape {
 	}
 	s.HoleArea = float32(holes / outer)
 	s.Waist = waist(bin)
-	s.Bore = bore(view, bin)
-	// The table: the view outside the part, kept a few pixels off its
-	// edge, where the segmentation's border mixes both.
-	part := view.MeanWithMask(bin)
+	s.Bore = bore(view, bin, part, table)
 	if sum := part.Val1 + part.Val2 + part.Val3; sum > 0 {
 		s.Chroma = [2]float32{float32(part.Val3 / sum), float32(part.Val2 / sum)}
 	}
@@ -106,7 +104,7 @@ func partAndTable(view, bin gocv.Mat) (part, table gocv.Scalar) {
 // pixels), so a hole is also a patch inside the outline, off its edge,
 // whose colour is nearer the table's than the part's: the table shows
 // through it.
-func findHoles(view, bin gocv.Mat, contours gocv.PointsVector, hier gocv.Mat, outer float64) (area float64, n int) {
+func findHoles(view, bin gocv.Mat, contours gocv.PointsVector, hier gocv.Mat, outer float64, part, table gocv.Scalar) (area float64, n int) {
 	filled := gocv.NewMatWithSize(bin.Rows(), bin.Cols(), gocv.MatTypeCV8U)
 	defer filled.Close()
 	for i := range contours.Size() {
@@ -119,7 +117,6 @@ func findHoles(view, bin gocv.Mat, contours gocv.PointsVector, hier gocv.Mat, ou
 	kernel := gocv.GetStructuringElement(gocv.MorphEllipse, image.Pt(9, 9))
 	defer kernel.Close()
 	gocv.Erode(filled, &inner, kernel)
-	part, table := partAndTable(view, bin)
 	px, err := view.DataPtrUint8()
 	if err != nil {
 		return 0, 0
@@ -198,13 +195,13 @@ func waist(bin gocv.Mat) float32 {
 // bore is the radius of a central hole over the part's outer radius, both
 // the median over rays from the part's centroid: 0 when the centroid lies
 // on the part (no central hole). Along each ray the bore ends at the first
-// pixel that is part by the segmentation and nearer the part's colour than
-// the table's, at the view's own resolution: GrabCut's mask, made on a
+// 2 pixels in a row that are part by the segmentation and nearer the
+// part's colour than the table's, read at the view's own resolution: GrabCut's mask, made on a
 // quarter-size photo, is too coarse for a bore (an M10 nut's 0.625 of its
 // across-flats against an M16's 0.667, a 6201 bearing's 0.375 of its
 // outside against a 6204's 0.426), while the colour's crossing half-way
 // between part and table stays in place under blur and exposure.
-func bore(view, bin gocv.Mat) float32 {
+func bore(view, bin gocv.Mat, part, table gocv.Scalar) float32 {
 	mo := gocv.Moments(bin, true)
 	m00 := mo["m00"]
 	if m00 == 0 {
@@ -219,7 +216,6 @@ func bore(view, bin gocv.Mat) float32 {
 	if err != nil {
 		return 0
 	}
-	part, table := partAndTable(view, bin)
 	w, h := bin.Cols(), bin.Rows()
 	d2 := func(i int, c gocv.Scalar) float64 {
 		x, y, z := float64(px[3*i])-c.Val1, float64(px[3*i+1])-c.Val2, float64(px[3*i+2])-c.Val3
