@@ -813,7 +813,14 @@ func TestCatalogueShapeSpread(t *testing.T) {
 			var line []string
 			for _, p := range photos {
 				if p.Part == part && p.Set == set {
-					line = append(line, fmt.Sprintf("%.3f", p.Shape.Values()[1:]))
+					var sum, n float64
+					for j, m := range p.Mask {
+						if m > 127 {
+							sum += float64(p.View[3*j]) + float64(p.View[3*j+1]) + float64(p.View[3*j+2])
+							n += 3
+						}
+					}
+					line = append(line, fmt.Sprintf("%.3f b%.0f]", p.Shape.Values()[1:], sum/max(n, 1)))
 					if dir := os.Getenv("EXP_PNG"); dir != "" {
 						v, err := gocv.NewMatFromBytes(embed.Size, embed.Size, gocv.MatTypeCV8UC3, p.View)
 						if err != nil {
