@@ -9,9 +9,16 @@
 //
 //	go test -tags onnx,catalogueexp ./cmd/pruefplatz -run TestCatalogueExperiment -v -timeout 60m
 //
-// and EXP_DATA (the demo-catalogue folder: reference/, customer/,
-// unknown/), EXP_CACHE (default /tmp/catexp-cache) and EXP_VARIANTS
-// (comma-separated names of the variants to score; default all).
+// with PRUEFPLATZ_ORT_LIB set (as the Makefile sets it), and EXP_DATA (the
+// demo-catalogue folder: reference/, customer/, unknown/), EXP_CACHE
+// (default /tmp/catexp-cache), EXP_VARIANTS (comma-separated names of the
+// reference-side variants to score; the whitening, cross-fitted and head
+// rows always follow) and EXP_QUICK (only the real path's row). The cache
+// holds segmentations and embeddings: delete it when UprightPart, the
+// softening or the backbone changes. Shapes are measured afresh from the
+// cached views on every run, so a change to opencv.PartShape needs no new
+// cache. TestCatalogueShapeSpread prints each photo's shape values and mean
+// part brightness for EXP_PARTS (and writes the views as PNG to EXP_PNG).
 package main
 
 import (
