@@ -84,9 +84,9 @@ func (p *photoEmbedder) BackboneName() string { return p.b.Name }
 // the catalogue as a new backbone does. "upright-blur-sil16": the part
 // segmented and turned upright, softened (viewBlur), the mean embedding of
 // the view and its half turn, joined with the 16×16 silhouette
-// (catalogue.PhotoVector); "+shape3": and the part's catalogue.Shape after
-// them, which the index compares apart.
-const catalogueFeatures = "upright-blur-sil16+shape3"
+// (catalogue.PhotoVector); "+shape4": and the part's catalogue.Shape
+// (with its bore) after them, which the index compares apart.
+const catalogueFeatures = "upright-blur-sil16+shape4"
 
 // viewBlur is the Gaussian sigma, in pixels of the 224-pixel upright view,
 // the view is softened by before the backbone embeds it.

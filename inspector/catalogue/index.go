@@ -366,7 +366,9 @@ func (ix *Index) Calibrate(targetFR float64, floor float32) Calibration {
 		own := ix.owner[i]
 		bestOwn, bestOther := float32(math.Inf(-1)), float32(math.Inf(-1))
 		for j, s := range scores {
-			if j == i {
+			// Vectors under the same photo id (several views of one
+			// photo) are that photo, not another photo of its part.
+			if j == i || (ix.photos[i] != "" && ix.photos[j] == ix.photos[i]) {
 				continue
 			}
 			if ix.owner[j] == own {

@@ -215,3 +215,20 @@ func TestExtendMatchesBuild(t *testing.T) {
 		}
 	}
 }
+
+// TestCalibrateSamePhoto: two vectors stored under one photo id (two
+// views of one photo) are the same photo, so calibration does not take the
+// one as the other's "known" match; a part whose only photo has two
+// vectors then gives no known query.
+func TestCalibrateSamePhoto(t *testing.T) {
+	b := NewBuilder(3)
+	b.Center = false
+	b.Add("A", "a1", []float32{1, 0, 0})
+	b.Add("A", "a1", []float32{0.99, 0.1, 0})
+	b.Add("B", "b1", []float32{0, 1, 0})
+	b.Add("B", "b2", []float32{0, 0.9, 0.1})
+	c := b.Build().Calibrate(0, 0)
+	if c.Known != 2 {
+		t.Errorf("known queries %d, want 2 (B's two photos; A's two vectors are one photo)", c.Known)
+	}
+}

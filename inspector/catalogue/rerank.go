@@ -30,13 +30,17 @@ type Shape struct {
 	// Waist is the median over the largest height of the upright part's
 	// columns: a bolt's shank against its head.
 	Waist float32
+	// Bore is the radius of a central hole over the part's outer radius
+	// (0: none), measured at the view's resolution: a nut's or a
+	// bearing's size where the outline's proportions are the same.
+	Bore float32
 	// Chroma is the part's mean red and green over red+green+blue: a
 	// brighter or darker exposure scales all three alike.
 	Chroma [2]float32
 }
 
 // ShapeLen is the length of Shape.Values.
-const ShapeLen = 9
+const ShapeLen = 10
 
 // Values lays the shape out as PhotoVector stores it; a nil shape (no
 // part found) gives zeros, which ShapeDistance reads as "not measured".
@@ -44,27 +48,31 @@ func (s *Shape) Values() []float32 {
 	if s == nil {
 		return make([]float32, ShapeLen)
 	}
-	return []float32{1, s.Aspect, s.Elongation, s.Solidity, s.HoleArea, float32(math.Log1p(float64(s.Holes))), s.Waist, s.Chroma[0], s.Chroma[1]}
+	return []float32{1, s.Aspect, s.Elongation, s.Solidity, s.HoleArea, float32(math.Log1p(float64(s.Holes))), s.Waist, s.Chroma[0], s.Chroma[1], s.Bore}
 }
 
 // shapeTol is, per value of Values after the first, the difference that
 // counts as one unit of distance: about the spread of one part's values
 // over its own reference photos in the demo catalogue (segmentation noise,
 // light), read off once by eye; the customer photos did not set them.
-var shapeTol = [ShapeLen - 1]float32{0.04, 0.04, 0.04, 0.03, 0.35, 0.03, 0.015, 0.015}
+var shapeTol = [ShapeLen - 1]float32{0.04, 0.04, 0.04, 0.03, 0.35, 0.03, 0.015, 0.015, 0.02}
 
 // shapeCap bounds one value's contribution, so a single bad measure (a
 // hole lost to blur) cannot outweigh the others.
 const shapeCap = 3
 
-// Weights of ShapeDistance's two halves against the cosine: the final
-// score of a reference photo is its cosine minus GeometryWeight times the
-// geometry's mean distance and FinishWeight times the finish's. They were
-// chosen among a few designs by the demo catalogue's eval
-// (docs/catalogue.md).
+// Weights of ShapeDistance's parts against the cosine: the final score of
+// a reference photo is its cosine minus GeometryWeight times the outline's
+// mean distance (the first six values), FinishWeight times the finish's
+// and BoreWeight times the bore's. The bore counts on its own rather than
+// as a seventh outline value: it is the one measure that tells a nut's or
+// a bearing's size, and averaged with six others that barely differ there
+// it would not be heard. They were chosen among a few designs by the demo
+// catalogue's eval (docs/catalogue.md).
 const (
 	GeometryWeight = 0.14
 	FinishWeight   = 0.05
+	BoreWeight     = 0.05
 )
 
 // ShapeDistance is the penalty the Index subtracts from the cosine of two
@@ -79,5 +87,5 @@ func ShapeDistance(a, b []float32) float32 {
 	}
 	geom := (d(1) + d(2) + d(3) + d(4) + d(5) + d(6)) / 6
 	finish := (d(7) + d(8)) / 2
-	return GeometryWeight*geom + FinishWeight*finish
+	return GeometryWeight*geom + FinishWeight*finish + BoreWeight*d(9)
 }

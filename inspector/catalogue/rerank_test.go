@@ -63,3 +63,26 @@ func TestIndexShapeRerank(t *testing.T) {
 		t.Error("an unmeasured shape must cost nothing")
 	}
 }
+
+// TestShapeDistanceBore: two nuts whose outlines measure alike differ by
+// their bore (an M10's 0.625 of its across-flats against an M16's 0.667),
+// and the bore alone must rank a query's own size first; parts without a
+// bore (both 0) pay nothing for it.
+func TestShapeDistanceBore(t *testing.T) {
+	m10 := Shape{Aspect: 0.93, Elongation: 0.99, Solidity: 0.99, HoleArea: 0.45, Holes: 1, Waist: 0.9, Chroma: [2]float32{0.33, 0.33}, Bore: 0.60}
+	m16 := m10
+	m16.Bore = 0.64
+	if d := ShapeDistance(m10.Values(), m16.Values()); d < BoreWeight {
+		t.Errorf("bores 0.60 and 0.64 cost %.3f, want at least BoreWeight %.2f", d, BoreWeight)
+	}
+	q := m10
+	q.Bore = 0.61
+	if ShapeDistance(q.Values(), m10.Values()) >= ShapeDistance(q.Values(), m16.Values()) {
+		t.Error("a query with the M10's bore is not nearer the M10")
+	}
+	a, b := m10, m10
+	a.Bore, b.Bore = 0, 0
+	if d := ShapeDistance(a.Values(), b.Values()); d != 0 {
+		t.Errorf("two parts without a bore cost %.3f", d)
+	}
+}

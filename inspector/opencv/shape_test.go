@@ -1,6 +1,9 @@
 package opencv_test
 
 import (
+	"image"
+	"image/color"
+	"math"
 	"testing"
 
 	"gocv.io/x/gocv"
@@ -65,5 +68,63 @@ func TestShapeRerankTellsLookAlikes(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestPartShapeBore draws a ring (a bearing's or a washer's outline) on a
+// textured table, sharp and as a customer's phone would show it (blurred,
+// darker), and measures its bore against the drawn ratio; the two bearing
+// sizes the outline alone confuses (6201: 12 of 32 mm, 6204: 20 of 47 mm)
+// must come out apart, and a solid disc has no bore.
+func TestPartShapeBore(t *testing.T) {
+	t.Parallel()
+	ring := func(ratio, blur, exposure float64) float32 {
+		img := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(90, 110, 130, 0), 480, 640, gocv.MatTypeCV8UC3)
+		defer img.Close()
+		// A grain on the table, so the part is not told by a flat colour.
+		for y := 0; y < 480; y += 6 {
+			gocv.Line(&img, image.Pt(0, y), image.Pt(639, y+20), color.RGBA{70, 100, 85, 0}, 1)
+		}
+		const r = 180
+		gocv.Circle(&img, image.Pt(330, 235), r, color.RGBA{200, 200, 205, 0}, -1)
+		if ratio > 0 {
+			gocv.Circle(&img, image.Pt(330, 235), int(math.Round(ratio*r)), color.RGBA{130, 110, 90, 0}, -1)
+		}
+		if blur > 0 {
+			gocv.GaussianBlur(img, &img, image.Pt(0, 0), blur, blur, gocv.BorderReplicate)
+		}
+		img.ConvertToWithParams(&img, gocv.MatTypeCV8UC3, float32(exposure), 0)
+		view, mask := gocv.NewMat(), gocv.NewMat()
+		defer view.Close()
+		defer mask.Close()
+		if !opencv.UprightPart(img, 0.08, 224, &view, &mask) {
+			t.Fatalf("ring %.3f: no part found", ratio)
+		}
+		sh := opencv.PartShape(view, mask)
+		if sh == nil {
+			t.Fatalf("ring %.3f: no shape", ratio)
+		}
+		return sh.Bore
+	}
+	for _, tc := range []struct {
+		name           string
+		ratio          float64
+		blur, exposure float64
+	}{
+		{"6201 sharp", 12.0 / 32, 0, 1},
+		{"6201 customer", 12.0 / 32, 2.5, 0.75},
+		{"6204 sharp", 20.0 / 47, 0, 1},
+		{"6204 customer", 20.0 / 47, 2.5, 1.25},
+		{"washer 7089", 10.5 / 20, 1.5, 1},
+		{"solid disc", 0, 1.5, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ring(tc.ratio, tc.blur, tc.exposure)
+			// Half the two bearings' difference (0.051): the measure must
+			// keep them apart under blur and exposure.
+			if math.Abs(float64(got)-tc.ratio) > 0.02 {
+				t.Errorf("bore %.3f, drawn %.3f", got, tc.ratio)
+			}
+		})
 	}
 }
