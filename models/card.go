@@ -179,6 +179,11 @@ type ScoreNorm struct {
 	PosSD      float32 `json:"pos_sd,omitempty"`
 	PatchHot   float32 `json:"patch_hot"`
 	PosHot     float32 `json:"pos_hot,omitempty"`
+	// PatchHotSD and PosHotSD are the standard deviations of those
+	// largest distances: with both, the heatmap measures each distance in
+	// them (cards without them keep the larger of the scaled distances).
+	PatchHotSD float32 `json:"patch_hot_sd,omitempty"`
+	PosHotSD   float32 `json:"pos_hot_sd,omitempty"`
 }
 
 // AnomalyEval is an anomaly model's evaluation on images of known truth.

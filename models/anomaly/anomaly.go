@@ -613,14 +613,14 @@ func fitNorm(ctx context.Context, ev *evaluator, val []datasets.Sample) (*models
 		return nil, fmt.Errorf("%w: %d held-out good images; standardising the parts needs at least 2", ia.ErrNoImages, len(patch))
 	}
 	n := &models.ScoreNorm{}
-	n.PatchHot, _ = ia.MeanSD(patchMax)
+	n.PatchHot, n.PatchHotSD = ia.MeanSD(patchMax)
 	n.PatchMean, n.PatchSD = ia.MeanSD(patch)
 	if ev.m.Global != nil {
 		n.GlobalMean, n.GlobalSD = ia.MeanSD(global)
 	}
 	if ev.m.Pos != nil {
 		n.PosMean, n.PosSD = ia.MeanSD(pos)
-		n.PosHot, _ = ia.MeanSD(posMax)
+		n.PosHot, n.PosHotSD = ia.MeanSD(posMax)
 	}
 	if n.PatchSD <= 0 || (ev.m.Global != nil && n.GlobalSD <= 0) || (ev.m.Pos != nil && n.PosSD <= 0) {
 		return nil, fmt.Errorf("%w: the held-out good images' part scores do not vary; they cannot be standardised", ia.ErrNoImages)
@@ -635,7 +635,8 @@ func iaNorm(n *models.ScoreNorm) *ia.Norm {
 		return nil
 	}
 	return &ia.Norm{PatchMean: n.PatchMean, PatchSD: n.PatchSD, GlobalMean: n.GlobalMean, GlobalSD: n.GlobalSD,
-		PosMean: n.PosMean, PosSD: n.PosSD, PatchHot: n.PatchHot, PosHot: n.PosHot}
+		PosMean: n.PosMean, PosSD: n.PosSD, PatchHot: n.PatchHot, PosHot: n.PosHot,
+		PatchHotSD: n.PatchHotSD, PosHotSD: n.PosHotSD}
 }
 
 // openGlobal builds the global part from the words and the descriptors

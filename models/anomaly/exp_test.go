@@ -605,6 +605,46 @@ func TestExperiment(t *testing.T) {
 					}
 					return o
 				}},
+				{"z cells max((d-pm)/ps, (pos-qm)/qs)", func(r rec) []float32 {
+					o := make([]float32, len(r.d))
+					for i := range o {
+						o[i] = max((r.d[i]-pm)/ps, (r.pos[i]-qm)/qs)
+					}
+					return o
+				}},
+				{"switch: pos z > patch z → pos, else max", func(r rec) []float32 {
+					o := make([]float32, len(r.d))
+					posDom := (pos3(r)-q3m)/q3s > (r.patch-pm)/ps
+					for i := range o {
+						if posDom {
+							o[i] = r.pos[i] / qm
+						} else {
+							o[i] = max(r.d[i]/pm, r.pos[i]/qm)
+						}
+					}
+					return o
+				}},
+				{"switch: pos z > patch z → pos, else patch", func(r rec) []float32 {
+					o := make([]float32, len(r.d))
+					posDom := (pos3(r)-q3m)/q3s > (r.patch-pm)/ps
+					for i := range o {
+						if posDom {
+							o[i] = r.pos[i] / qm
+						} else {
+							o[i] = r.d[i] / pm
+						}
+					}
+					return o
+				}},
+				{"weighted: max(d/pm·w_p, pos/qm·w_q), w = max(part z,1)", func(r rec) []float32 {
+					o := make([]float32, len(r.d))
+					wp := max((r.patch-pm)/ps, 1)
+					wq := max((pos3(r)-q3m)/q3s, 1)
+					for i := range o {
+						o[i] = max(r.d[i]/pm*wp, r.pos[i]/qm*wq)
+					}
+					return o
+				}},
 				{"max(patch/mean, pos/mean)", func(r rec) []float32 {
 					o := make([]float32, len(r.d))
 					for i := range o {
