@@ -14,7 +14,8 @@
 // the model's files keep), EXP_PHOTO (each image's grey levels
 // standardised before the backbone), EXP_FLIP (mirrored and turned
 // training images in the bank), EXP_REWEIGHT (PatchCore's reweighting of
-// the top patches).
+// the top patches), EXP_POSSYM (a positional bank pooled over an n-fold
+// rotation symmetry), EXP_TOPGOOD (the parts of the top good test images).
 package anomaly
 
 import (
@@ -251,8 +252,16 @@ func TestExperiment(t *testing.T) {
 			t.Fatal(err)
 		}
 		pf := ia.NewPosFitter(side, posK, posSpread, 1, 2)
+		// EXP_POSSYM n: each training image also joins at its pose turned
+		// by 360°/n, 2·360°/n, … (a part with n-fold symmetry)
+		sym, _ := strconv.Atoi(env("EXP_POSSYM", "1"))
 		for i, f := range trainFeats {
-			pf.Add(f, poseRef.Estimate(trainGreys[i]))
+			ps := poseRef.Estimate(trainGreys[i])
+			for k := 0; k < max(sym, 1); k++ {
+				q := ps
+				q.Angle += 2 * math.Pi * float64(k) / float64(max(sym, 1))
+				pf.Add(f, q)
+			}
 		}
 		trainFeats = nil
 		if os.Getenv("EXP_POSDEBUG") != "" {
@@ -560,6 +569,34 @@ func TestExperiment(t *testing.T) {
 		q3m, q3s := meanSD(p3v)
 		report("patch z + pos3 z", func(r rec) float32 { return (r.patch-pm)/ps + (pos3(r)-q3m)/q3s })
 		report("patch z + pos3 z + global z", func(r rec) float32 { return (r.patch-pm)/ps + (pos3(r)-q3m)/q3s + (r.gd-gm)/gs })
+		if os.Getenv("EXP_TOPGOOD") != "" {
+			// the good test images of highest combined score and their parts
+			type goodRow struct {
+				path       string
+				p, q, g, s float32
+			}
+			var all []goodRow
+			var defs []float32
+			for _, r := range test {
+				v := goodRow{r.s.Path, (r.patch - pm) / ps, (pos3(r) - q3m) / q3s, (r.gd - gm) / gs, 0}
+				v.s = v.p + v.q + v.g
+				if r.class == okl {
+					all = append(all, v)
+				} else {
+					defs = append(defs, v.s)
+				}
+			}
+			sort.Slice(all, func(i, j int) bool { return all[i].s > all[j].s })
+			for _, v := range all[:5] {
+				n := 0
+				for _, d := range defs {
+					if d <= v.s {
+						n++
+					}
+				}
+				lines = append(lines, fmt.Sprintf("top good %s: sum %.2f = patch %.2f + pos %.2f + global %.2f; defects at or below: %d", filepath.Base(v.path), v.s, v.p, v.q, v.g, n))
+			}
+		}
 		if masks := os.Getenv("EXP_MASKS"); masks != "" {
 			// the hottest cell of several maps, on the defect masks
 			pq99 := ia.Quantile(pv, 0.99)
