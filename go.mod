@@ -27,6 +27,7 @@ require (
 	golang.org/x/image v0.45.0
 	golang.org/x/term v0.46.0
 	golang.org/x/text v0.43.0
+	gonum.org/v1/gonum v0.17.0
 	google.golang.org/protobuf v1.36.12
 	gopkg.in/yaml.v3 v3.0.1
 )

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+
+	"gonum.org/v1/gonum/blas/blas32"
 )
 
 // Pose finding for parts laid at a placement mark at any angle (the demo
@@ -191,14 +193,11 @@ func (r *PoseRef) correlate(p []float32, first, count int) []float64 {
 		copy(twice, p[i*na:(i+1)*na])
 		copy(twice[na:], p[i*na:(i+1)*na])
 		ref := r.Polar[i*na : (i+1)*na]
+		rv := blas32.Vector{N: na, Inc: 1, Data: ref}
 		for k := 0; k < count; k++ {
 			s := ((first+k)%na + na) % na
-			t := twice[s : s+na]
-			var c float32
-			for j, v := range ref {
-				c += v * t[j]
-			}
-			corr[s] += float64(c)
+			// gonum's dot product runs in SIMD assembly
+			corr[s] += float64(blas32.Dot(rv, blas32.Vector{N: na, Inc: 1, Data: twice[s : s+na]}))
 		}
 	}
 	return corr

@@ -170,7 +170,17 @@ func TestExperiment(t *testing.T) {
 	// EXP_PHOTO: each image's grey levels standardised (mean 0.5, SD 0.2
 	// over its non-padding pixels) before the backbone
 	photo := os.Getenv("EXP_PHOTO") != ""
+	// EXP_NB2: the 3×3-averaged patch features averaged over 3×3 once
+	// more within each tile (a 5×5 neighbourhood weighted 1,2,3,2,1)
+	nb2 := os.Getenv("EXP_NB2") != ""
 	xfeatures := func(ctx context.Context, path string) ([]float32, error) {
+		if nb2 {
+			f, err := ex.features(ctx, path)
+			if err != nil {
+				return nil, err
+			}
+			return widen(f, grid), nil
+		}
 		if !photo {
 			return ex.features(ctx, path)
 		}
@@ -720,6 +730,33 @@ func TestExperiment(t *testing.T) {
 	out := strings.Join(lines, "\n")
 	fmt.Println(out)
 	os.WriteFile(env("EXP_OUT", "/tmp/a2exp/out.txt"), []byte(out+"\n"), 0o644)
+}
+
+// widen averages each patch's features over its 3×3 neighbours inside its
+// tile of a g×g grid.
+func widen(f []float32, g int) []float32 {
+	side := ia.Side * g
+	out := make([]float32, len(f))
+	for y := 0; y < side; y++ {
+		ty0, ty1 := y/ia.Side*ia.Side, y/ia.Side*ia.Side+ia.Side-1
+		for x := 0; x < side; x++ {
+			tx0, tx1 := x/ia.Side*ia.Side, x/ia.Side*ia.Side+ia.Side-1
+			d := out[(y*side+x)*ia.Dim : (y*side+x+1)*ia.Dim]
+			n := 0
+			for yy := max(y-1, ty0); yy <= min(y+1, ty1); yy++ {
+				for xx := max(x-1, tx0); xx <= min(x+1, tx1); xx++ {
+					for c, v := range f[(yy*side+xx)*ia.Dim : (yy*side+xx+1)*ia.Dim] {
+						d[c] += v
+					}
+					n++
+				}
+			}
+			for c := range d {
+				d[c] /= float32(n)
+			}
+		}
+	}
+	return out
 }
 
 func meanSD(v []float32) (float32, float32) {
