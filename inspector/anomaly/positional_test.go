@@ -314,3 +314,40 @@ func TestPositionalRoundTrip(t *testing.T) {
 		t.Errorf("a positional bank read as a pose reference: %v, want ErrBank", err)
 	}
 }
+
+// The climb finds the peak of a smooth function over the grid from a
+// corner, with the peak's four neighbours evaluated (the parabola needs
+// them) and fewer evaluations than the whole grid.
+func TestClimbFindsPeak(t *testing.T) {
+	const w = 9
+	for _, c := range []struct {
+		name         string
+		start, peakX int
+		peakY        int
+	}{
+		{"from the middle", 4*w + 4, 6, 2},
+		{"from a corner", 0, 7, 6},
+		{"peak at the start", 3*w + 5, 5, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			calls := 0
+			v := climb(w, c.start, func(k int) float64 {
+				calls++
+				dx, dy := float64(k%w-c.peakX), float64(k/w-c.peakY)
+				return -(dx*dx + 2*dy*dy)
+			})
+			best := argmax(v)
+			if best != c.peakY*w+c.peakX {
+				t.Fatalf("best cell (%d,%d), want (%d,%d)", best%w, best/w, c.peakX, c.peakY)
+			}
+			for _, k := range []int{best - 1, best + 1, best - w, best + w} {
+				if math.IsInf(v[k], -1) {
+					t.Errorf("neighbour (%d,%d) of the peak not evaluated", k%w, k/w)
+				}
+			}
+			if calls >= w*w {
+				t.Errorf("%d evaluations, the whole grid has %d", calls, w*w)
+			}
+		})
+	}
+}
