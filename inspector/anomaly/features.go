@@ -98,6 +98,44 @@ func TileFeatures(s8, s16, dst, tmp []float32) {
 	}
 }
 
+// Neighbourhoods: the patch features' neighbourhood (Params.Neighbourhood).
+// Wide averages the 3×3-averaged features over 3×3 once more within each
+// tile: a 5×5 neighbourhood weighted 1, 2, 3, 2, 1 along each axis, for
+// large textured images whose defects (an uneven surface, a crack) are
+// wider than a patch.
+const (
+	Narrow = 3
+	Wide   = 5
+)
+
+// Widen returns the patch features f of a g×g tile grid ((Side·g)² × Dim)
+// averaged over each patch's 3×3 neighbours inside its tile (see Wide).
+func Widen(f []float32, g int) []float32 {
+	side := Side * g
+	out := make([]float32, len(f))
+	for y := 0; y < side; y++ {
+		ty := y / Side * Side
+		for x := 0; x < side; x++ {
+			tx := x / Side * Side
+			d := out[(y*side+x)*Dim : (y*side+x+1)*Dim]
+			n := 0
+			for yy := max(y-1, ty); yy <= min(y+1, ty+Side-1); yy++ {
+				for xx := max(x-1, tx); xx <= min(x+1, tx+Side-1); xx++ {
+					for c, v := range f[(yy*side+xx)*Dim : (yy*side+xx+1)*Dim] {
+						d[c] += v
+					}
+					n++
+				}
+			}
+			inv := 1 / float32(n)
+			for c := range d {
+				d[c] *= inv
+			}
+		}
+	}
+	return out
+}
+
 func floorFrac(v float32) (int, float32) {
 	if v < 0 {
 		return 0, 0

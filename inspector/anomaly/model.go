@@ -42,6 +42,9 @@ type Params struct {
 	// Norm, when set, replaces PatchRef and GlobalRef: the image score is
 	// the sum of the model's parts, each standardised (see Norm).
 	Norm *Norm
+	// Neighbourhood is the patch features' neighbourhood: Narrow (or 0,
+	// as models before it) or Wide (see Widen).
+	Neighbourhood int
 }
 
 // Norm standardises the parts of a model's image score by the mean and
@@ -202,6 +205,9 @@ func New(r embed.Runner, bank *Bank, p Params) (*Model, error) {
 	if p.Sigma <= 0 {
 		p.Sigma = 1
 	}
+	if p.Neighbourhood != 0 && p.Neighbourhood != Narrow && p.Neighbourhood != Wide {
+		return nil, fmt.Errorf("anomaly: neighbourhood %d, want %d or %d", p.Neighbourhood, Narrow, Wide)
+	}
 	return &Model{P: p, Bank: bank, r: r, Search: GoSearcher{Bank: bank, Workers: p.Workers}}, nil
 }
 
@@ -224,7 +230,11 @@ func (m *Model) Features(ctx context.Context, x []float32) ([]float32, error) {
 	if len(m.tiles) != len(x) {
 		m.tiles = make([]float32, len(x))
 	}
-	return Extract(ctx, m.r, x, m.P.Grid, m.tiles)
+	f, err := Extract(ctx, m.r, x, m.P.Grid, m.tiles)
+	if err != nil || m.P.Neighbourhood != Wide {
+		return f, err
+	}
+	return Widen(f, m.P.Grid), nil
 }
 
 // Extract runs the backbone r on the g×g tiles of the input x ([3, 224·g,

@@ -108,6 +108,9 @@ type Options struct {
 	// MedianOffset subtracts this share of the image's median patch
 	// distance from the patch score (ia.Params.MedianOffset).
 	MedianOffset float32
+	// Neighbourhood is the patch features' neighbourhood, ia.Narrow (or
+	// 0) or ia.Wide (ia.Widen).
+	Neighbourhood int
 	// GlobalWords, when above 0, gives the model a global part with this
 	// many words (ia.Global; ia.DefaultWords); 0: patch scores alone.
 	GlobalWords int
@@ -135,6 +138,9 @@ type Options struct {
 func (o *Options) defaults() {
 	if o.Grid <= 0 {
 		o.Grid = 1
+	}
+	if o.Neighbourhood == ia.Narrow {
+		o.Neighbourhood = 0 // the card omits the default, as before it
 	}
 	if o.Resize == "" {
 		o.Resize = inspector.ResizeLetterbox
@@ -200,6 +206,9 @@ type Result struct {
 func Train(ctx context.Context, opt Options) (*Result, error) {
 	opt.defaults()
 	start := opt.Now()
+	if opt.Neighbourhood != 0 && opt.Neighbourhood != ia.Narrow && opt.Neighbourhood != ia.Wide {
+		return nil, fmt.Errorf("%w: neighbourhood %d (want %d or %d)", ErrBadOption, opt.Neighbourhood, ia.Narrow, ia.Wide)
+	}
 	if opt.ThresholdRule != RuleZ && opt.ThresholdRule != RuleQuantile {
 		return nil, fmt.Errorf("%w: threshold rule %q (want %s or %s)", ErrBadOption, opt.ThresholdRule, RuleZ, RuleQuantile)
 	}
@@ -258,7 +267,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	}
 	defer runner.Close()
 	spec := Spec(opt.Grid, opt.Resize, opt.ROI)
-	ex, err := newExtractor(runner, spec, opt.Grid)
+	ex, err := newExtractor(runner, spec, opt.Grid, opt.Neighbourhood)
 	if err != nil {
 		return nil, err
 	}
@@ -308,7 +317,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	fmt.Fprintf(opt.Out, "bank: %d of %d patches (greedy coreset%s) in %.1f s\n", st.Bank, st.Patches,
 		map[bool]string{true: fmt.Sprintf(", two stages via %d", st.Pool), false: ""}[st.Pool != st.Patches], time.Since(embedStart).Seconds()-embedSecs)
 
-	params := ia.Params{Grid: opt.Grid, Sigma: 1, TopK: opt.TopK, MedianOffset: opt.MedianOffset}
+	params := ia.Params{Grid: opt.Grid, Sigma: 1, TopK: opt.TopK, MedianOffset: opt.MedianOffset, Neighbourhood: opt.Neighbourhood}
 	scorer, err := ia.New(nil, bank, params)
 	if err != nil {
 		return nil, err
@@ -452,7 +461,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 			ScoreOK: th.ScoreOK, ScoreNOK: th.ScoreNOK, Quantile: th.Quantile, Margin: th.Margin, HeldOutOK: th.N,
 			Images: st.Images, Patches: st.Patches, Pool: st.Pool, BankSize: st.Bank, Ratio: opt.Fit.Ratio, ImageKeep: opt.Fit.ImageKeep,
 			Proj: opt.Fit.Proj, Seed: opt.Fit.Seed, Eval: evalRes, BackboneOutputs: onnx.FeatureOutputs, Global: globalInfo, TopK: max(opt.TopK, 1),
-			Positional: posInfo, Norm: norm, ThresholdZ: th.Z, MedianOffset: opt.MedianOffset,
+			Positional: posInfo, Norm: norm, ThresholdZ: th.Z, MedianOffset: opt.MedianOffset, Neighbourhood: opt.Neighbourhood,
 		},
 		FileSHA256: fileSums,
 		// The drift monitor's baseline: the held-out OK images' top
@@ -745,15 +754,16 @@ type extractor struct {
 	r       embed.Runner
 	pre     *opencv.Preprocessor
 	g       int
+	nb      int // ia.Params.Neighbourhood
 	x, tile []float32
 }
 
-func newExtractor(r embed.Runner, spec inspector.InputSpec, g int) (*extractor, error) {
+func newExtractor(r embed.Runner, spec inspector.InputSpec, g, nb int) (*extractor, error) {
 	pre, err := opencv.NewPreprocessor(spec)
 	if err != nil {
 		return nil, err
 	}
-	return &extractor{r: r, pre: pre, g: g, x: make([]float32, spec.TensorLen())}, nil
+	return &extractor{r: r, pre: pre, g: g, nb: nb, x: make([]float32, spec.TensorLen())}, nil
 }
 
 func (e *extractor) Close() { e.pre.Close() }
@@ -772,7 +782,11 @@ func (e *extractor) features(ctx context.Context, path string) ([]float32, error
 	if err := e.tensor(path); err != nil {
 		return nil, err
 	}
-	return ia.Extract(ctx, e.r, e.x, e.g, e.tile)
+	f, err := ia.Extract(ctx, e.r, e.x, e.g, e.tile)
+	if err != nil || e.nb != ia.Wide {
+		return f, err
+	}
+	return ia.Widen(f, e.g), nil
 }
 
 // evaluator scores images with a model.

@@ -161,7 +161,7 @@ func TestExperiment(t *testing.T) {
 	}
 	defer runner.Close()
 	spec := Spec(grid, opt.Resize, roi)
-	ex, err := newExtractor(runner, spec, grid)
+	ex, err := newExtractor(runner, spec, grid, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestExperiment(t *testing.T) {
 			if err != nil {
 				return nil, err
 			}
-			return widen(f, grid), nil
+			return ia.Widen(f, grid), nil
 		}
 		if !photo {
 			return ex.features(ctx, path)
@@ -732,33 +732,6 @@ func TestExperiment(t *testing.T) {
 	os.WriteFile(env("EXP_OUT", "/tmp/a2exp/out.txt"), []byte(out+"\n"), 0o644)
 }
 
-// widen averages each patch's features over its 3×3 neighbours inside its
-// tile of a g×g grid.
-func widen(f []float32, g int) []float32 {
-	side := ia.Side * g
-	out := make([]float32, len(f))
-	for y := 0; y < side; y++ {
-		ty0, ty1 := y/ia.Side*ia.Side, y/ia.Side*ia.Side+ia.Side-1
-		for x := 0; x < side; x++ {
-			tx0, tx1 := x/ia.Side*ia.Side, x/ia.Side*ia.Side+ia.Side-1
-			d := out[(y*side+x)*ia.Dim : (y*side+x+1)*ia.Dim]
-			n := 0
-			for yy := max(y-1, ty0); yy <= min(y+1, ty1); yy++ {
-				for xx := max(x-1, tx0); xx <= min(x+1, tx1); xx++ {
-					for c, v := range f[(yy*side+xx)*ia.Dim : (yy*side+xx+1)*ia.Dim] {
-						d[c] += v
-					}
-					n++
-				}
-			}
-			for c := range d {
-				d[c] /= float32(n)
-			}
-		}
-	}
-	return out
-}
-
 func meanSD(v []float32) (float32, float32) {
 	var mu, sd float64
 	for _, x := range v {
@@ -795,7 +768,7 @@ func BenchmarkLocate(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	ex, err := newExtractor(m.Runner(), c.Input, c.Anomaly.Grid)
+	ex, err := newExtractor(m.Runner(), c.Input, c.Anomaly.Grid, c.Anomaly.Neighbourhood)
 	if err != nil {
 		b.Fatal(err)
 	}
