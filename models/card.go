@@ -118,9 +118,9 @@ type AnomalyInfo struct {
 	// MedianOffset is the share of the image's median patch distance the
 	// patch score subtracts (0: none, as versions before it).
 	MedianOffset float32 `json:"score_median_offset,omitempty"`
-	// Neighbourhood is the patch features' neighbourhood: 5 averages the
-	// 3×3-averaged features over 3×3 once more (inspector/anomaly Wide);
-	// 0 (versions before it) or 3: 3×3.
+	// Neighbourhood is the patch features' neighbourhood: 5, 7, 9 average
+	// the 3×3-averaged features over 3×3 once, twice, thrice more
+	// (inspector/anomaly Widen); 0 (versions before it) or 3: 3×3.
 	Neighbourhood int `json:"neighbourhood,omitempty"`
 	// Global, when set, is the image-level half of the score (see
 	// GlobalInfo); nil: the score is the largest patch distance alone.

@@ -341,7 +341,13 @@ func TestWiden(t *testing.T) {
 	if want := Widen(fn, 1); !slices.Equal(fw, want) || slices.Equal(fw, fn) {
 		t.Error("a wide model's features are not the narrow ones widened")
 	}
-	if _, err := New(nil, &Bank{Dim: Dim}, Params{Grid: 1, Neighbourhood: 4}); err == nil {
-		t.Error("a model with a 4-patch neighbourhood: no error")
+	for _, n := range []int{1, 4, 11} {
+		if _, err := New(nil, &Bank{Dim: Dim}, Params{Grid: 1, Neighbourhood: n}); err == nil {
+			t.Errorf("a model with a neighbourhood of %d: no error", n)
+		}
+	}
+	// 7 is 3×3 widened twice
+	if w7 := Neighbourhood(fn, 1, 7); !slices.Equal(w7, Widen(Widen(fn, 1), 1)) {
+		t.Error("a neighbourhood of 7 is not the 3×3 features widened twice")
 	}
 }

@@ -99,14 +99,32 @@ func TileFeatures(s8, s16, dst, tmp []float32) {
 }
 
 // Neighbourhoods: the patch features' neighbourhood (Params.Neighbourhood).
-// Wide averages the 3×3-averaged features over 3×3 once more within each
-// tile: a 5×5 neighbourhood weighted 1, 2, 3, 2, 1 along each axis, for
-// large textured images whose defects (an uneven surface, a crack) are
-// wider than a patch.
+// A neighbourhood of n (odd, Narrow…MaxNeighbourhood) averages the
+// 3×3-averaged features over 3×3 (n−3)/2 times more within each tile
+// (Widen): Wide, 5, is a 5×5 neighbourhood weighted 1, 2, 3, 2, 1 along
+// each axis, for large textured images whose defects (an uneven surface,
+// a crack) are wider than a patch.
 const (
-	Narrow = 3
-	Wide   = 5
+	Narrow           = 3
+	Wide             = 5
+	MaxNeighbourhood = 9
 )
+
+// ValidNeighbourhood says whether n is a neighbourhood a model can have
+// (0 stands for Narrow, as in models made before the option).
+func ValidNeighbourhood(n int) bool {
+	return n == 0 || (n >= Narrow && n <= MaxNeighbourhood && n%2 == 1)
+}
+
+// Neighbourhood returns the patch features f of a g×g tile grid with the
+// neighbourhood n: f itself for Narrow (or 0), else f widened (n−3)/2
+// times (see Widen).
+func Neighbourhood(f []float32, g, n int) []float32 {
+	for i := Narrow; i < n; i += 2 {
+		f = Widen(f, g)
+	}
+	return f
+}
 
 // Widen returns the patch features f of a g×g tile grid ((Side·g)² × Dim)
 // averaged over each patch's 3×3 neighbours inside its tile (see Wide).

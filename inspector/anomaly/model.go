@@ -43,7 +43,7 @@ type Params struct {
 	// the sum of the model's parts, each standardised (see Norm).
 	Norm *Norm
 	// Neighbourhood is the patch features' neighbourhood: Narrow (or 0,
-	// as models before it) or Wide (see Widen).
+	// as models before it), Wide, … (see ValidNeighbourhood).
 	Neighbourhood int
 }
 
@@ -205,8 +205,8 @@ func New(r embed.Runner, bank *Bank, p Params) (*Model, error) {
 	if p.Sigma <= 0 {
 		p.Sigma = 1
 	}
-	if p.Neighbourhood != 0 && p.Neighbourhood != Narrow && p.Neighbourhood != Wide {
-		return nil, fmt.Errorf("anomaly: neighbourhood %d, want %d or %d", p.Neighbourhood, Narrow, Wide)
+	if !ValidNeighbourhood(p.Neighbourhood) {
+		return nil, fmt.Errorf("anomaly: neighbourhood %d, want an odd number from %d to %d", p.Neighbourhood, Narrow, MaxNeighbourhood)
 	}
 	return &Model{P: p, Bank: bank, r: r, Search: GoSearcher{Bank: bank, Workers: p.Workers}}, nil
 }
@@ -231,10 +231,10 @@ func (m *Model) Features(ctx context.Context, x []float32) ([]float32, error) {
 		m.tiles = make([]float32, len(x))
 	}
 	f, err := Extract(ctx, m.r, x, m.P.Grid, m.tiles)
-	if err != nil || m.P.Neighbourhood != Wide {
-		return f, err
+	if err != nil {
+		return nil, err
 	}
-	return Widen(f, m.P.Grid), nil
+	return Neighbourhood(f, m.P.Grid, m.P.Neighbourhood), nil
 }
 
 // Extract runs the backbone r on the g×g tiles of the input x ([3, 224·g,

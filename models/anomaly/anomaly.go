@@ -109,7 +109,7 @@ type Options struct {
 	// distance from the patch score (ia.Params.MedianOffset).
 	MedianOffset float32
 	// Neighbourhood is the patch features' neighbourhood, ia.Narrow (or
-	// 0) or ia.Wide (ia.Widen).
+	// 0), ia.Wide, … (ia.ValidNeighbourhood).
 	Neighbourhood int
 	// GlobalWords, when above 0, gives the model a global part with this
 	// many words (ia.Global; ia.DefaultWords); 0: patch scores alone.
@@ -206,8 +206,8 @@ type Result struct {
 func Train(ctx context.Context, opt Options) (*Result, error) {
 	opt.defaults()
 	start := opt.Now()
-	if opt.Neighbourhood != 0 && opt.Neighbourhood != ia.Narrow && opt.Neighbourhood != ia.Wide {
-		return nil, fmt.Errorf("%w: neighbourhood %d (want %d or %d)", ErrBadOption, opt.Neighbourhood, ia.Narrow, ia.Wide)
+	if !ia.ValidNeighbourhood(opt.Neighbourhood) {
+		return nil, fmt.Errorf("%w: neighbourhood %d (want an odd number from %d to %d)", ErrBadOption, opt.Neighbourhood, ia.Narrow, ia.MaxNeighbourhood)
 	}
 	if opt.ThresholdRule != RuleZ && opt.ThresholdRule != RuleQuantile {
 		return nil, fmt.Errorf("%w: threshold rule %q (want %s or %s)", ErrBadOption, opt.ThresholdRule, RuleZ, RuleQuantile)
@@ -783,10 +783,10 @@ func (e *extractor) features(ctx context.Context, path string) ([]float32, error
 		return nil, err
 	}
 	f, err := ia.Extract(ctx, e.r, e.x, e.g, e.tile)
-	if err != nil || e.nb != ia.Wide {
-		return f, err
+	if err != nil {
+		return nil, err
 	}
-	return ia.Widen(f, e.g), nil
+	return ia.Neighbourhood(f, e.g, e.nb), nil
 }
 
 // evaluator scores images with a model.

@@ -171,15 +171,20 @@ func TestExperiment(t *testing.T) {
 	// over its non-padding pixels) before the backbone
 	photo := os.Getenv("EXP_PHOTO") != ""
 	// EXP_NB2: the 3×3-averaged patch features averaged over 3×3 once
-	// more within each tile (a 5×5 neighbourhood weighted 1,2,3,2,1)
+	// more within each tile (a 5×5 neighbourhood weighted 1,2,3,2,1);
+	// EXP_NB2=n: n times
 	nb2 := os.Getenv("EXP_NB2") != ""
+	nb2n, _ := strconv.Atoi(os.Getenv("EXP_NB2")) // times (default once)
 	xfeatures := func(ctx context.Context, path string) ([]float32, error) {
 		if nb2 {
 			f, err := ex.features(ctx, path)
 			if err != nil {
 				return nil, err
 			}
-			return ia.Widen(f, grid), nil
+			for n := max(nb2n, 1); n > 0; n-- {
+				f = ia.Widen(f, grid)
+			}
+			return f, nil
 		}
 		if !photo {
 			return ex.features(ctx, path)
