@@ -58,3 +58,12 @@ func BenchmarkPosDistances(b *testing.B) {
 		pb.Distances(f, ps, d)
 	}
 }
+
+// BenchmarkWiden is the cost of one widening of a 2×2-tile image's patch
+// features (--neighbourhood 5 once, 7 twice).
+func BenchmarkWiden(b *testing.B) {
+	f := randPoints(7, 4*Patches, Dim)
+	for b.Loop() {
+		Widen(f, 2)
+	}
+}

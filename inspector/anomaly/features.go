@@ -21,6 +21,8 @@ package anomaly
 import (
 	"errors"
 
+	"gonum.org/v1/gonum/blas/blas32"
+
 	"github.com/pruefplatz/pruefplatz/inspector/embed"
 )
 
@@ -128,27 +130,52 @@ func Neighbourhood(f []float32, g, n int) []float32 {
 
 // Widen returns the patch features f of a g×g tile grid ((Side·g)² × Dim)
 // averaged over each patch's 3×3 neighbours inside its tile (see Wide).
+// The average is separable: a pass along the rows, then one along the
+// columns, each adding whole runs of patches with gonum's SIMD assembly
+// (a 2×2-tile image is widened every frame, twice for a neighbourhood of 7).
 func Widen(f []float32, g int) []float32 {
 	side := Side * g
-	out := make([]float32, len(f))
+	h := make([]float32, len(f))
+	add := func(dst, src []float32) {
+		blas32.Axpy(1, blas32.Vector{N: len(src), Inc: 1, Data: src}, blas32.Vector{N: len(dst), Inc: 1, Data: dst})
+	}
+	// along the rows: each tile's run of Side patches plus itself shifted
+	// by one patch either way
 	for y := 0; y < side; y++ {
-		ty := y / Side * Side
+		for tx := 0; tx < g; tx++ {
+			lo := (y*side + tx*Side) * Dim
+			src, dst := f[lo:lo+Side*Dim], h[lo:lo+Side*Dim]
+			copy(dst, src)
+			add(dst[Dim:], src[:len(src)-Dim])
+			add(dst[:len(dst)-Dim], src[Dim:])
+		}
+	}
+	// along the columns: whole rows (every tile of a row of tiles shares
+	// its top and bottom)
+	out := make([]float32, len(f))
+	row := side * Dim
+	for y := 0; y < side; y++ {
+		dst := out[y*row : (y+1)*row]
+		copy(dst, h[y*row:(y+1)*row])
+		if y%Side > 0 {
+			add(dst, h[(y-1)*row:y*row])
+		}
+		if y%Side < Side-1 {
+			add(dst, h[(y+1)*row:(y+2)*row])
+		}
+	}
+	// divide by the neighbours inside the tile: 3 along an axis, 2 at
+	// the tile's edge
+	n := func(i int) float32 {
+		if i%Side == 0 || i%Side == Side-1 {
+			return 2
+		}
+		return 3
+	}
+	for y := 0; y < side; y++ {
 		for x := 0; x < side; x++ {
-			tx := x / Side * Side
-			d := out[(y*side+x)*Dim : (y*side+x+1)*Dim]
-			n := 0
-			for yy := max(y-1, ty); yy <= min(y+1, ty+Side-1); yy++ {
-				for xx := max(x-1, tx); xx <= min(x+1, tx+Side-1); xx++ {
-					for c, v := range f[(yy*side+xx)*Dim : (yy*side+xx+1)*Dim] {
-						d[c] += v
-					}
-					n++
-				}
-			}
-			inv := 1 / float32(n)
-			for c := range d {
-				d[c] *= inv
-			}
+			p := out[(y*side+x)*Dim : (y*side+x+1)*Dim]
+			blas32.Scal(1/(n(x)*n(y)), blas32.Vector{N: Dim, Inc: 1, Data: p})
 		}
 	}
 	return out
