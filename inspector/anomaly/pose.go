@@ -235,7 +235,8 @@ func (r *PoseRef) centre(grey []float32) (float64, float64) {
 // when the radial centre is best, 3 or 5 more per step, instead of 24);
 // the radial profile's cost has local optima
 // within the centre search's reach, so that search evaluates every cell.
-// It returns every cell's value, −Inf where not evaluated.
+// f is called from several goroutines at once, each cell at most once. It
+// returns every cell's value, −Inf where not evaluated.
 func climb(w, start int, f func(k int) float64) []float64 {
 	v := make([]float64, w*w)
 	done := make([]bool, w*w)
