@@ -168,6 +168,11 @@ type PositionalInfo struct {
 	K        int    `json:"k"`
 	Spread   int    `json:"spread_cells"`
 	TopK     int    `json:"score_top_k"`
+	// Disc says only the patches whose canonical place lies inside the
+	// grid's inscribed circle are compared (inspector/anomaly PosBank.Disc);
+	// false (versions before it): the whole grid, its outside clamped to
+	// the border.
+	Disc bool `json:"disc,omitempty"`
 }
 
 // ScoreNorm holds the held-out good images' mean and standard deviation of

@@ -27,6 +27,13 @@ type PosBank struct {
 	// differ anyway (an edge, the mat around the part) counts less than
 	// a place where they all look alike.
 	Scale []float32
+	// Disc, when set, compares only the patches whose canonical place
+	// lies within the grid's inscribed circle (Inside); the others get
+	// distance 0. The grid's corners are what an image's corners map to
+	// at some angles only (elsewhere they fall off the grid and were
+	// clamped to its border), so their cells hold a mix of the mat from
+	// wherever it lay, which flags good parts lying off-centre.
+	Disc bool
 
 	normOnce sync.Once
 	norm     []float32 // squared norm of each patch (norms)
@@ -43,11 +50,21 @@ func NewPosBank(data []float32, side, k int) (*PosBank, error) {
 
 // cellOf returns the canonical cell of grid cell i of an image with pose ps.
 func (b *PosBank) cellOf(i int, ps Pose) int {
+	c, _ := b.place(i, ps)
+	return c
+}
+
+// place returns the canonical cell of grid cell i of an image with pose
+// ps and whether its canonical place lies inside the grid's inscribed
+// circle (a place outside the grid is clamped to its border).
+func (b *PosBank) place(i int, ps Pose) (cell int, inside bool) {
 	s := b.Side
 	qx, qy := ps.Canonical(float64(i%s)+0.5, float64(i/s)+0.5, s)
+	h := float64(s) / 2
+	inside = math.Hypot(qx-h, qy-h) <= h
 	cx := min(max(int(math.Floor(qx)), 0), s-1)
 	cy := min(max(int(math.Floor(qy)), 0), s-1)
-	return cy*s + cx
+	return cy*s + cx, inside
 }
 
 // Distances writes to dst (Side² values) each patch's distance to the
@@ -60,7 +77,11 @@ func (b *PosBank) Distances(f []float32, ps Pose, dst []float32) {
 		dots := make([]float32, b.K)
 		for i := lo; i < hi; i++ {
 			q := f[i*Dim : (i+1)*Dim]
-			c := b.cellOf(i, ps)
+			c, inside := b.place(i, ps)
+			if b.Disc && !inside {
+				dst[i] = 0
+				continue
+			}
 			// ‖q − b‖² = ‖q‖² + ‖b‖² − 2 q·b: the K products are one
 			// matrix-vector product, which gonum runs in SIMD assembly
 			// (about 3× the plain Go loop)
@@ -130,6 +151,9 @@ func (b *PosBank) CellScales(floor float32) []float32 {
 
 // PosFitter collects the posed patches of good images for a PosBank.
 type PosFitter struct {
+	// Disc makes the bank a disc bank (PosBank.Disc): patches whose
+	// canonical place lies outside the inscribed circle are not learnt.
+	Disc            bool
 	side, k, spread int
 	feats           [][]float32
 	poses           []Pose
@@ -161,9 +185,13 @@ func (p *PosFitter) Bank() (*PosBank, error) {
 	type ref struct{ img, patch int }
 	cand := make([][]ref, s*s)
 	b := &PosBank{Side: s, K: p.k}
+	b.Disc = p.Disc
 	for im := range p.feats {
 		for i := 0; i < s*s; i++ {
-			c := b.cellOf(i, p.poses[im])
+			c, inside := b.place(i, p.poses[im])
+			if p.Disc && !inside {
+				continue
+			}
 			cx, cy := c%s, c/s
 			for dy := -p.spread; dy <= p.spread; dy++ {
 				for dx := -p.spread; dx <= p.spread; dx++ {

@@ -180,6 +180,29 @@ func TestPosDistancesMatchBruteForce(t *testing.T) {
 			t.Fatalf("patch %d: %.6f, brute force %.6f", i, got[i], best)
 		}
 	}
+	// A disc bank compares only the patches whose canonical place lies
+	// inside the grid's inscribed circle; the others get 0.
+	b.Disc = true
+	disc := make([]float32, side*side)
+	b.Distances(f, ps, disc)
+	outside := 0
+	for i := range disc {
+		px, py := float64(i%side)+0.5, float64(i/side)+0.5
+		dx, dy := px-ps.CX*side, py-ps.CY*side
+		// the rotation keeps the distance from the centre
+		in := math.Hypot(dx, dy) <= side/2
+		switch {
+		case in && disc[i] != got[i]:
+			t.Errorf("disc bank, patch %d inside: %v, want %v", i, disc[i], got[i])
+		case !in && disc[i] != 0:
+			t.Errorf("disc bank, patch %d outside: %v, want 0", i, disc[i])
+		case !in:
+			outside++
+		}
+	}
+	if outside == 0 {
+		t.Error("no patch outside the disc: the check checked nothing")
+	}
 	if _, err := NewPosBank(data[:10], side, k); err == nil {
 		t.Error("a positional bank of the wrong size was accepted")
 	}

@@ -351,7 +351,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 			return nil, err
 		}
 		posGreys, posFeats = nil, nil
-		posInfo = &models.PositionalInfo{File: PosFile, PoseFile: PoseFile, K: opt.Positional, Spread: opt.PosSpread, TopK: opt.PosTopK}
+		posInfo = &models.PositionalInfo{File: PosFile, PoseFile: PoseFile, K: opt.Positional, Spread: opt.PosSpread, TopK: opt.PosTopK, Disc: true}
 		fmt.Fprintf(opt.Out, "positional part: %d patches per cell of %d², pose from %d training images\n", opt.Positional, ia.Side*opt.Grid, st.Images)
 	}
 	var norm *models.ScoreNorm
@@ -567,6 +567,9 @@ func fitPositional(ev *evaluator, greys, feats [][]float32, opt Options) (posDat
 	}
 	side := ia.Side * opt.Grid
 	pf := ia.NewPosFitter(side, opt.Positional, opt.PosSpread, opt.Fit.Seed, opt.Fit.Workers)
+	// a part laid at any angle lies inside the inscribed circle; the
+	// grid's corners are mat, seen at some angles only
+	pf.Disc = true
 	for i, f := range feats {
 		pf.Add(f, ref.Estimate(greys[i]))
 	}
@@ -578,6 +581,7 @@ func fitPositional(ev *evaluator, greys, feats [][]float32, opt Options) (posDat
 	if pb, err = ia.DecodePosBank(posData, side, opt.Positional); err != nil {
 		return nil, nil, err
 	}
+	pb.Disc = true // the file does not say; the card does
 	ev.m.Pos = &ia.Positional{Ref: ref, Bank: pb, TopK: opt.PosTopK}
 	return posData, poseData, nil
 }

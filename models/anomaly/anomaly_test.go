@@ -210,6 +210,9 @@ func TestTrainExportLoadRoundTrip(t *testing.T) {
 	if card.Anomaly.TopK != 3 || m.P.TopK != 3 {
 		t.Errorf("top k: card %d, loaded %d, want 3", card.Anomaly.TopK, m.P.TopK)
 	}
+	if !card.Anomaly.Positional.Disc || !m.Pos.Bank.Disc {
+		t.Errorf("disc: card %v, loaded %v, want both", card.Anomaly.Positional.Disc, m.Pos.Bank.Disc)
+	}
 	if card.Anomaly.Norm.PatchHotSD <= 0 || card.Anomaly.Norm.PosHotSD <= 0 {
 		t.Errorf("heatmap SDs on the card: %+v", card.Anomaly.Norm)
 	}

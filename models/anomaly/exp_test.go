@@ -267,6 +267,8 @@ func TestExperiment(t *testing.T) {
 			t.Fatal(err)
 		}
 		pf := ia.NewPosFitter(side, posK, posSpread, 1, 2)
+		// EXP_POSDISC: only the canonical grid's inscribed circle is compared
+		pf.Disc = os.Getenv("EXP_POSDISC") != ""
 		// EXP_POSSYM n: each training image also joins at its pose turned
 		// by 360°/n, 2·360°/n, … (a part with n-fold symmetry)
 		sym, _ := strconv.Atoi(env("EXP_POSSYM", "1"))
@@ -321,6 +323,7 @@ func TestExperiment(t *testing.T) {
 				if posBank, err = ia.DecodePosBank(posBank.EncodeF16(), side, posK); err != nil {
 					t.Fatal(err)
 				}
+				posBank.Disc = pf.Disc
 			}
 		}
 	}
@@ -589,11 +592,18 @@ func TestExperiment(t *testing.T) {
 			type goodRow struct {
 				path       string
 				p, q, g, s float32
+				hot        int // the largest positional distance's cell
 			}
 			var all []goodRow
 			var defs []float32
 			for _, r := range test {
-				v := goodRow{r.s.Path, (r.patch - pm) / ps, (pos3(r) - q3m) / q3s, (r.gd - gm) / gs, 0}
+				hot := 0
+				for i, x := range r.pos {
+					if x > r.pos[hot] {
+						hot = i
+					}
+				}
+				v := goodRow{r.s.Path, (r.patch - pm) / ps, (pos3(r) - q3m) / q3s, (r.gd - gm) / gs, 0, hot}
 				v.s = v.p + v.q + v.g
 				if r.class == okl {
 					all = append(all, v)
@@ -609,7 +619,7 @@ func TestExperiment(t *testing.T) {
 						n++
 					}
 				}
-				lines = append(lines, fmt.Sprintf("top good %s: sum %.2f = patch %.2f + pos %.2f + global %.2f; defects at or below: %d", filepath.Base(v.path), v.s, v.p, v.q, v.g, n))
+				lines = append(lines, fmt.Sprintf("top good %s: sum %.2f = patch %.2f + pos %.2f + global %.2f; defects at or below: %d; largest positional distance at cell (%d,%d)", filepath.Base(v.path), v.s, v.p, v.q, v.g, n, v.hot%side, v.hot/side))
 			}
 		}
 		if masks := os.Getenv("EXP_MASKS"); masks != "" {

@@ -118,6 +118,7 @@ func loadPositional(pi *models.PositionalInfo, dir string, g int) (*ia.Positiona
 	if err != nil {
 		return nil, err
 	}
+	pb.Disc = pi.Disc
 	return &ia.Positional{Ref: ref, Bank: pb, TopK: max(1, pi.TopK)}, nil
 }
 
