@@ -118,6 +118,10 @@ type AnomalyInfo struct {
 	// MedianOffset is the share of the image's median patch distance the
 	// patch score subtracts (0: none, as versions before it).
 	MedianOffset float32 `json:"score_median_offset,omitempty"`
+	// Neighbourhood is the patch features' neighbourhood: 5, 7, 9 average
+	// the 3×3-averaged features over 3×3 once, twice, thrice more
+	// (inspector/anomaly Widen); 0 (versions before it) or 3: 3×3.
+	Neighbourhood int `json:"neighbourhood,omitempty"`
 	// Global, when set, is the image-level half of the score (see
 	// GlobalInfo); nil: the score is the largest patch distance alone.
 	Global *GlobalInfo `json:"global,omitempty"`
@@ -164,6 +168,11 @@ type PositionalInfo struct {
 	K        int    `json:"k"`
 	Spread   int    `json:"spread_cells"`
 	TopK     int    `json:"score_top_k"`
+	// Disc says only the patches whose canonical place lies inside the
+	// grid's inscribed circle are compared (inspector/anomaly PosBank.Disc);
+	// false (versions before it): the whole grid, its outside clamped to
+	// the border.
+	Disc bool `json:"disc,omitempty"`
 }
 
 // ScoreNorm holds the held-out good images' mean and standard deviation of
@@ -179,6 +188,11 @@ type ScoreNorm struct {
 	PosSD      float32 `json:"pos_sd,omitempty"`
 	PatchHot   float32 `json:"patch_hot"`
 	PosHot     float32 `json:"pos_hot,omitempty"`
+	// PatchHotSD and PosHotSD are the standard deviations of those
+	// largest distances: with both, the heatmap measures each distance in
+	// them (cards without them keep the larger of the scaled distances).
+	PatchHotSD float32 `json:"patch_hot_sd,omitempty"`
+	PosHotSD   float32 `json:"pos_hot_sd,omitempty"`
 }
 
 // AnomalyEval is an anomaly model's evaluation on images of known truth.

@@ -294,3 +294,60 @@ func TestLocateConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// Widen averages each patch over its 3×3 neighbours inside its own tile:
+// a level stays a level, a spike spreads to its neighbours only, and no
+// tile sees its neighbour tile.
+func TestWiden(t *testing.T) {
+	const g = 2
+	side := Side * g
+	f := make([]float32, side*side*Dim)
+	for i := range f {
+		f[i] = 2
+	}
+	// a spike at the last column of the left tiles' first row of patches
+	sx, sy := Side-1, 5
+	for c := 0; c < Dim; c++ {
+		f[(sy*side+sx)*Dim+c] = 2 + 9
+	}
+	w := Widen(f, g)
+	at := func(x, y int) float32 { return w[(y*side+x)*Dim+Dim/2] }
+	for _, c := range []struct {
+		name string
+		x, y int
+		want float32
+	}{
+		{"far away: the level", 10, 20, 2},
+		{"the spike, inside a 2×3 neighbourhood at the tile's edge", sx, sy, 2 + 9.0/6},
+		{"left of the spike", sx - 1, sy, 2 + 9.0/9},
+		{"below the spike, at the edge", sx, sy + 1, 2 + 9.0/6},
+		{"right of the spike: the next tile", sx + 1, sy, 2},
+	} {
+		if got := at(c.x, c.y); math.Abs(float64(got-c.want)) > 1e-5 {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+	// a wide model's features are the narrow ones widened
+	bank, _ := NewBank(make([]float32, 4*Dim), Dim)
+	narrow, _ := New(fakeRunner{}, bank, Params{Grid: 1})
+	wide, err := New(fakeRunner{}, bank, Params{Grid: 1, Neighbourhood: Wide})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, narrow.InputLen())
+	x[100*embed.Size+100] = 1
+	fn, _ := narrow.Features(context.Background(), x)
+	fw, _ := wide.Features(context.Background(), x)
+	if want := Widen(fn, 1); !slices.Equal(fw, want) || slices.Equal(fw, fn) {
+		t.Error("a wide model's features are not the narrow ones widened")
+	}
+	for _, n := range []int{1, 4, 11} {
+		if _, err := New(nil, &Bank{Dim: Dim}, Params{Grid: 1, Neighbourhood: n}); err == nil {
+			t.Errorf("a model with a neighbourhood of %d: no error", n)
+		}
+	}
+	// 7 is 3×3 widened twice
+	if w7 := Neighbourhood(fn, 1, 7); !slices.Equal(w7, Widen(Widen(fn, 1), 1)) {
+		t.Error("a neighbourhood of 7 is not the 3×3 features widened twice")
+	}
+}

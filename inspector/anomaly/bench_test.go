@@ -46,3 +46,24 @@ func BenchmarkPose(b *testing.B) {
 		pb.Distances(f, ref.Estimate(g), d)
 	}
 }
+
+// BenchmarkPosDistances is the per-frame cost of the positional distances
+// alone (28² patches against their cells' 32).
+func BenchmarkPosDistances(b *testing.B) {
+	pb, _ := NewPosBank(randPoints(5, Side*Side*32, Dim), Side, 32)
+	f := randPoints(6, Side*Side, Dim)
+	d := make([]float32, Side*Side)
+	ps := Pose{CX: 0.51, CY: 0.49, Angle: 0.3}
+	for b.Loop() {
+		pb.Distances(f, ps, d)
+	}
+}
+
+// BenchmarkWiden is the cost of one widening of a 2×2-tile image's patch
+// features (--neighbourhood 5 once, 7 twice).
+func BenchmarkWiden(b *testing.B) {
+	f := randPoints(7, 4*Patches, Dim)
+	for b.Loop() {
+		Widen(f, 2)
+	}
+}

@@ -21,6 +21,8 @@ package anomaly
 import (
 	"errors"
 
+	"gonum.org/v1/gonum/blas/blas32"
+
 	"github.com/pruefplatz/pruefplatz/inspector/embed"
 )
 
@@ -96,6 +98,87 @@ func TileFeatures(s8, s16, dst, tmp []float32) {
 			}
 		}
 	}
+}
+
+// Neighbourhoods: the patch features' neighbourhood (Params.Neighbourhood).
+// A neighbourhood of n (odd, Narrow…MaxNeighbourhood) averages the
+// 3×3-averaged features over 3×3 (n−3)/2 times more within each tile
+// (Widen): Wide, 5, is a 5×5 neighbourhood weighted 1, 2, 3, 2, 1 along
+// each axis, for large textured images whose defects (an uneven surface,
+// a crack) are wider than a patch.
+const (
+	Narrow           = 3
+	Wide             = 5
+	MaxNeighbourhood = 9
+)
+
+// ValidNeighbourhood says whether n is a neighbourhood a model can have
+// (0 stands for Narrow, as in models made before the option).
+func ValidNeighbourhood(n int) bool {
+	return n == 0 || (n >= Narrow && n <= MaxNeighbourhood && n%2 == 1)
+}
+
+// Neighbourhood returns the patch features f of a g×g tile grid with the
+// neighbourhood n: f itself for Narrow (or 0), else f widened (n−3)/2
+// times (see Widen).
+func Neighbourhood(f []float32, g, n int) []float32 {
+	for i := Narrow; i < n; i += 2 {
+		f = Widen(f, g)
+	}
+	return f
+}
+
+// Widen returns the patch features f of a g×g tile grid ((Side·g)² × Dim)
+// averaged over each patch's 3×3 neighbours inside its tile (see Wide).
+// The average is separable: a pass along the rows, then one along the
+// columns, each adding whole runs of patches with gonum's SIMD assembly
+// (a 2×2-tile image is widened every frame, twice for a neighbourhood of 7).
+func Widen(f []float32, g int) []float32 {
+	side := Side * g
+	h := make([]float32, len(f))
+	add := func(dst, src []float32) {
+		blas32.Axpy(1, blas32.Vector{N: len(src), Inc: 1, Data: src}, blas32.Vector{N: len(dst), Inc: 1, Data: dst})
+	}
+	// along the rows: each tile's run of Side patches plus itself shifted
+	// by one patch either way
+	for y := 0; y < side; y++ {
+		for tx := 0; tx < g; tx++ {
+			lo := (y*side + tx*Side) * Dim
+			src, dst := f[lo:lo+Side*Dim], h[lo:lo+Side*Dim]
+			copy(dst, src)
+			add(dst[Dim:], src[:len(src)-Dim])
+			add(dst[:len(dst)-Dim], src[Dim:])
+		}
+	}
+	// along the columns: whole rows (every tile of a row of tiles shares
+	// its top and bottom)
+	out := make([]float32, len(f))
+	row := side * Dim
+	for y := 0; y < side; y++ {
+		dst := out[y*row : (y+1)*row]
+		copy(dst, h[y*row:(y+1)*row])
+		if y%Side > 0 {
+			add(dst, h[(y-1)*row:y*row])
+		}
+		if y%Side < Side-1 {
+			add(dst, h[(y+1)*row:(y+2)*row])
+		}
+	}
+	// divide by the neighbours inside the tile: 3 along an axis, 2 at
+	// the tile's edge
+	n := func(i int) float32 {
+		if i%Side == 0 || i%Side == Side-1 {
+			return 2
+		}
+		return 3
+	}
+	for y := 0; y < side; y++ {
+		for x := 0; x < side; x++ {
+			p := out[(y*side+x)*Dim : (y*side+x+1)*Dim]
+			blas32.Scal(1/(n(x)*n(y)), blas32.Vector{N: Dim, Inc: 1, Data: p})
+		}
+	}
+	return out
 }
 
 func floorFrac(v float32) (int, float32) {

@@ -223,6 +223,20 @@ func TestNormAndThresholdZ(t *testing.T) {
 	if cells[0] != 1 || cells[1] != 1.5 {
 		t.Errorf("cells %v, want [1 1.5] (the larger of d and pos × 2/4)", cells)
 	}
+	// With the SDs of the largest distances, a positional distance far
+	// above its usual largest outshines a patch distance that is large
+	// only where patch distances vary a lot; the older rule ranks them
+	// the other way round.
+	d, pos := []float32{3, 1}, []float32{1, 5}
+	old := (&Norm{PatchHot: 2, PosHot: 4}).Cells(d, pos) // [3, 2.5]
+	z := (&Norm{PatchHot: 2, PosHot: 4, PatchHotSD: 1, PosHotSD: 0.25}).Cells(d, pos)
+	if !(old[0] > old[1]) {
+		t.Errorf("older rule %v: want the patch cell hotter", old)
+	}
+	// cell 0: z = max((3−2)/1, (1−4)/0.25) = 1 → 2 + 1·1; cell 1: z = max(−1, 4) → 2 + 4·1
+	if math.Abs(float64(z[0]-3)) > 1e-6 || math.Abs(float64(z[1]-6)) > 1e-6 {
+		t.Errorf("cells in SDs %v, want [3 6]", z)
+	}
 }
 
 // Cards of earlier versions (a global part with quantile references, no

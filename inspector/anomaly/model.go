@@ -42,6 +42,9 @@ type Params struct {
 	// Norm, when set, replaces PatchRef and GlobalRef: the image score is
 	// the sum of the model's parts, each standardised (see Norm).
 	Norm *Norm
+	// Neighbourhood is the patch features' neighbourhood: Narrow (or 0,
+	// as models before it), Wide, … (see ValidNeighbourhood).
+	Neighbourhood int
 }
 
 // Norm standardises the parts of a model's image score by the mean and
@@ -57,6 +60,11 @@ type Norm struct {
 	// heatmap: a cell shows the larger of d and pos·PatchHot/PosHot (the
 	// held-out good images' mean largest patch and positional distance).
 	PatchHot, PosHot float32
+	// PatchHotSD and PosHotSD, when both are set, are the standard
+	// deviations of those largest distances; a cell then shows the larger
+	// of the two distances each measured in them from its mean largest
+	// (see Cells). Zero: the older rule above.
+	PatchHotSD, PosHotSD float32
 }
 
 // Sum is the standardised image score of the parts.
@@ -72,13 +80,26 @@ func (n *Norm) Sum(patch, global, pos float32) float32 {
 }
 
 // Cells is the heatmap's cell values of a model with a positional part,
-// in patch-distance units: the larger of each cell's patch distance and
-// its scaled positional distance (pos nil: d).
+// in patch-distance units (pos nil: d). With PatchHotSD and PosHotSD each
+// distance is first measured in standard deviations above the held-out
+// good images' mean largest of its kind, the larger of the two wins, and
+// it is mapped back to patch distances (PatchHot + z·PatchHotSD): how far
+// a cell lies outside what good parts show, so a missing hole whose
+// positional distance stands far above its usual largest outshines a
+// patch distance that only the outline's spread makes large. Without the
+// SDs (older cards): the larger of d and pos·PatchHot/PosHot.
 func (n *Norm) Cells(d, pos []float32) []float32 {
 	if pos == nil || n.PosHot <= 0 {
 		return d
 	}
 	out := make([]float32, len(d))
+	if n.PatchHotSD > 0 && n.PosHotSD > 0 {
+		for i := range d {
+			z := max((d[i]-n.PatchHot)/n.PatchHotSD, (pos[i]-n.PosHot)/n.PosHotSD)
+			out[i] = max(n.PatchHot+z*n.PatchHotSD, 0)
+		}
+		return out
+	}
 	f := n.PatchHot / n.PosHot
 	for i := range d {
 		out[i] = max(d[i], pos[i]*f)
@@ -184,6 +205,9 @@ func New(r embed.Runner, bank *Bank, p Params) (*Model, error) {
 	if p.Sigma <= 0 {
 		p.Sigma = 1
 	}
+	if !ValidNeighbourhood(p.Neighbourhood) {
+		return nil, fmt.Errorf("anomaly: neighbourhood %d, want an odd number from %d to %d", p.Neighbourhood, Narrow, MaxNeighbourhood)
+	}
 	return &Model{P: p, Bank: bank, r: r, Search: GoSearcher{Bank: bank, Workers: p.Workers}}, nil
 }
 
@@ -206,7 +230,11 @@ func (m *Model) Features(ctx context.Context, x []float32) ([]float32, error) {
 	if len(m.tiles) != len(x) {
 		m.tiles = make([]float32, len(x))
 	}
-	return Extract(ctx, m.r, x, m.P.Grid, m.tiles)
+	f, err := Extract(ctx, m.r, x, m.P.Grid, m.tiles)
+	if err != nil {
+		return nil, err
+	}
+	return Neighbourhood(f, m.P.Grid, m.P.Neighbourhood), nil
 }
 
 // Extract runs the backbone r on the g×g tiles of the input x ([3, 224·g,

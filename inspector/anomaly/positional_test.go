@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 )
 
@@ -179,6 +180,29 @@ func TestPosDistancesMatchBruteForce(t *testing.T) {
 			t.Fatalf("patch %d: %.6f, brute force %.6f", i, got[i], best)
 		}
 	}
+	// A disc bank compares only the patches whose canonical place lies
+	// inside the grid's inscribed circle; the others get 0.
+	b.Disc = true
+	disc := make([]float32, side*side)
+	b.Distances(f, ps, disc)
+	outside := 0
+	for i := range disc {
+		px, py := float64(i%side)+0.5, float64(i/side)+0.5
+		dx, dy := px-ps.CX*side, py-ps.CY*side
+		// the rotation keeps the distance from the centre
+		in := math.Hypot(dx, dy) <= side/2
+		switch {
+		case in && disc[i] != got[i]:
+			t.Errorf("disc bank, patch %d inside: %v, want %v", i, disc[i], got[i])
+		case !in && disc[i] != 0:
+			t.Errorf("disc bank, patch %d outside: %v, want 0", i, disc[i])
+		case !in:
+			outside++
+		}
+	}
+	if outside == 0 {
+		t.Error("no patch outside the disc: the check checked nothing")
+	}
 	if _, err := NewPosBank(data[:10], side, k); err == nil {
 		t.Error("a positional bank of the wrong size was accepted")
 	}
@@ -312,5 +336,42 @@ func TestPositionalRoundTrip(t *testing.T) {
 	}
 	if _, err := DecodePoseRef(b.EncodeF16()); !errors.Is(err, ErrBank) {
 		t.Errorf("a positional bank read as a pose reference: %v, want ErrBank", err)
+	}
+}
+
+// The climb finds the peak of a smooth function over the grid from a
+// corner, with the peak's four neighbours evaluated (the parabola needs
+// them) and fewer evaluations than the whole grid.
+func TestClimbFindsPeak(t *testing.T) {
+	const w = 9
+	for _, c := range []struct {
+		name         string
+		start, peakX int
+		peakY        int
+	}{
+		{"from the middle", 4*w + 4, 6, 2},
+		{"from a corner", 0, 7, 6},
+		{"peak at the start", 3*w + 5, 5, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var calls atomic.Int32 // climb calls f on both cores
+			v := climb(w, c.start, func(k int) float64 {
+				calls.Add(1)
+				dx, dy := float64(k%w-c.peakX), float64(k/w-c.peakY)
+				return -(dx*dx + 2*dy*dy)
+			})
+			best := argmax(v)
+			if best != c.peakY*w+c.peakX {
+				t.Fatalf("best cell (%d,%d), want (%d,%d)", best%w, best/w, c.peakX, c.peakY)
+			}
+			for _, k := range []int{best - 1, best + 1, best - w, best + w} {
+				if math.IsInf(v[k], -1) {
+					t.Errorf("neighbour (%d,%d) of the peak not evaluated", k%w, k/w)
+				}
+			}
+			if n := int(calls.Load()); n >= w*w {
+				t.Errorf("%d evaluations, the whole grid has %d", n, w*w)
+			}
+		})
 	}
 }

@@ -108,6 +108,9 @@ type Options struct {
 	// MedianOffset subtracts this share of the image's median patch
 	// distance from the patch score (ia.Params.MedianOffset).
 	MedianOffset float32
+	// Neighbourhood is the patch features' neighbourhood, ia.Narrow (or
+	// 0), ia.Wide, … (ia.ValidNeighbourhood).
+	Neighbourhood int
 	// GlobalWords, when above 0, gives the model a global part with this
 	// many words (ia.Global; ia.DefaultWords); 0: patch scores alone.
 	GlobalWords int
@@ -135,6 +138,9 @@ type Options struct {
 func (o *Options) defaults() {
 	if o.Grid <= 0 {
 		o.Grid = 1
+	}
+	if o.Neighbourhood == ia.Narrow {
+		o.Neighbourhood = 0 // the card omits the default, as before it
 	}
 	if o.Resize == "" {
 		o.Resize = inspector.ResizeLetterbox
@@ -200,6 +206,9 @@ type Result struct {
 func Train(ctx context.Context, opt Options) (*Result, error) {
 	opt.defaults()
 	start := opt.Now()
+	if !ia.ValidNeighbourhood(opt.Neighbourhood) {
+		return nil, fmt.Errorf("%w: neighbourhood %d (want an odd number from %d to %d)", ErrBadOption, opt.Neighbourhood, ia.Narrow, ia.MaxNeighbourhood)
+	}
 	if opt.ThresholdRule != RuleZ && opt.ThresholdRule != RuleQuantile {
 		return nil, fmt.Errorf("%w: threshold rule %q (want %s or %s)", ErrBadOption, opt.ThresholdRule, RuleZ, RuleQuantile)
 	}
@@ -258,7 +267,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	}
 	defer runner.Close()
 	spec := Spec(opt.Grid, opt.Resize, opt.ROI)
-	ex, err := newExtractor(runner, spec, opt.Grid)
+	ex, err := newExtractor(runner, spec, opt.Grid, opt.Neighbourhood)
 	if err != nil {
 		return nil, err
 	}
@@ -308,7 +317,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	fmt.Fprintf(opt.Out, "bank: %d of %d patches (greedy coreset%s) in %.1f s\n", st.Bank, st.Patches,
 		map[bool]string{true: fmt.Sprintf(", two stages via %d", st.Pool), false: ""}[st.Pool != st.Patches], time.Since(embedStart).Seconds()-embedSecs)
 
-	params := ia.Params{Grid: opt.Grid, Sigma: 1, TopK: opt.TopK, MedianOffset: opt.MedianOffset}
+	params := ia.Params{Grid: opt.Grid, Sigma: 1, TopK: opt.TopK, MedianOffset: opt.MedianOffset, Neighbourhood: opt.Neighbourhood}
 	scorer, err := ia.New(nil, bank, params)
 	if err != nil {
 		return nil, err
@@ -342,7 +351,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 			return nil, err
 		}
 		posGreys, posFeats = nil, nil
-		posInfo = &models.PositionalInfo{File: PosFile, PoseFile: PoseFile, K: opt.Positional, Spread: opt.PosSpread, TopK: opt.PosTopK}
+		posInfo = &models.PositionalInfo{File: PosFile, PoseFile: PoseFile, K: opt.Positional, Spread: opt.PosSpread, TopK: opt.PosTopK, Disc: true}
 		fmt.Fprintf(opt.Out, "positional part: %d patches per cell of %d², pose from %d training images\n", opt.Positional, ia.Side*opt.Grid, st.Images)
 	}
 	var norm *models.ScoreNorm
@@ -452,7 +461,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 			ScoreOK: th.ScoreOK, ScoreNOK: th.ScoreNOK, Quantile: th.Quantile, Margin: th.Margin, HeldOutOK: th.N,
 			Images: st.Images, Patches: st.Patches, Pool: st.Pool, BankSize: st.Bank, Ratio: opt.Fit.Ratio, ImageKeep: opt.Fit.ImageKeep,
 			Proj: opt.Fit.Proj, Seed: opt.Fit.Seed, Eval: evalRes, BackboneOutputs: onnx.FeatureOutputs, Global: globalInfo, TopK: max(opt.TopK, 1),
-			Positional: posInfo, Norm: norm, ThresholdZ: th.Z, MedianOffset: opt.MedianOffset,
+			Positional: posInfo, Norm: norm, ThresholdZ: th.Z, MedianOffset: opt.MedianOffset, Neighbourhood: opt.Neighbourhood,
 		},
 		FileSHA256: fileSums,
 		// The drift monitor's baseline: the held-out OK images' top
@@ -558,6 +567,9 @@ func fitPositional(ev *evaluator, greys, feats [][]float32, opt Options) (posDat
 	}
 	side := ia.Side * opt.Grid
 	pf := ia.NewPosFitter(side, opt.Positional, opt.PosSpread, opt.Fit.Seed, opt.Fit.Workers)
+	// a part laid at any angle lies inside the inscribed circle; the
+	// grid's corners are mat, seen at some angles only
+	pf.Disc = true
 	for i, f := range feats {
 		pf.Add(f, ref.Estimate(greys[i]))
 	}
@@ -569,6 +581,7 @@ func fitPositional(ev *evaluator, greys, feats [][]float32, opt Options) (posDat
 	if pb, err = ia.DecodePosBank(posData, side, opt.Positional); err != nil {
 		return nil, nil, err
 	}
+	pb.Disc = true // the file does not say; the card does
 	ev.m.Pos = &ia.Positional{Ref: ref, Bank: pb, TopK: opt.PosTopK}
 	return posData, poseData, nil
 }
@@ -613,14 +626,14 @@ func fitNorm(ctx context.Context, ev *evaluator, val []datasets.Sample) (*models
 		return nil, fmt.Errorf("%w: %d held-out good images; standardising the parts needs at least 2", ia.ErrNoImages, len(patch))
 	}
 	n := &models.ScoreNorm{}
-	n.PatchHot, _ = ia.MeanSD(patchMax)
+	n.PatchHot, n.PatchHotSD = ia.MeanSD(patchMax)
 	n.PatchMean, n.PatchSD = ia.MeanSD(patch)
 	if ev.m.Global != nil {
 		n.GlobalMean, n.GlobalSD = ia.MeanSD(global)
 	}
 	if ev.m.Pos != nil {
 		n.PosMean, n.PosSD = ia.MeanSD(pos)
-		n.PosHot, _ = ia.MeanSD(posMax)
+		n.PosHot, n.PosHotSD = ia.MeanSD(posMax)
 	}
 	if n.PatchSD <= 0 || (ev.m.Global != nil && n.GlobalSD <= 0) || (ev.m.Pos != nil && n.PosSD <= 0) {
 		return nil, fmt.Errorf("%w: the held-out good images' part scores do not vary; they cannot be standardised", ia.ErrNoImages)
@@ -635,7 +648,8 @@ func iaNorm(n *models.ScoreNorm) *ia.Norm {
 		return nil
 	}
 	return &ia.Norm{PatchMean: n.PatchMean, PatchSD: n.PatchSD, GlobalMean: n.GlobalMean, GlobalSD: n.GlobalSD,
-		PosMean: n.PosMean, PosSD: n.PosSD, PatchHot: n.PatchHot, PosHot: n.PosHot}
+		PosMean: n.PosMean, PosSD: n.PosSD, PatchHot: n.PatchHot, PosHot: n.PosHot,
+		PatchHotSD: n.PatchHotSD, PosHotSD: n.PosHotSD}
 }
 
 // openGlobal builds the global part from the words and the descriptors
@@ -744,15 +758,16 @@ type extractor struct {
 	r       embed.Runner
 	pre     *opencv.Preprocessor
 	g       int
+	nb      int // ia.Params.Neighbourhood
 	x, tile []float32
 }
 
-func newExtractor(r embed.Runner, spec inspector.InputSpec, g int) (*extractor, error) {
+func newExtractor(r embed.Runner, spec inspector.InputSpec, g, nb int) (*extractor, error) {
 	pre, err := opencv.NewPreprocessor(spec)
 	if err != nil {
 		return nil, err
 	}
-	return &extractor{r: r, pre: pre, g: g, x: make([]float32, spec.TensorLen())}, nil
+	return &extractor{r: r, pre: pre, g: g, nb: nb, x: make([]float32, spec.TensorLen())}, nil
 }
 
 func (e *extractor) Close() { e.pre.Close() }
@@ -771,7 +786,11 @@ func (e *extractor) features(ctx context.Context, path string) ([]float32, error
 	if err := e.tensor(path); err != nil {
 		return nil, err
 	}
-	return ia.Extract(ctx, e.r, e.x, e.g, e.tile)
+	f, err := ia.Extract(ctx, e.r, e.x, e.g, e.tile)
+	if err != nil {
+		return nil, err
+	}
+	return ia.Neighbourhood(f, e.g, e.nb), nil
 }
 
 // evaluator scores images with a model.

@@ -73,6 +73,7 @@ func TestTrainBadInput(t *testing.T) {
 		{"ok label without images", Options{Data: filepath.Join(dir, "mixed"), OKLabels: []string{"good"}}, ErrNoOK},
 		{"mixed aspect ratios stretched", Options{Data: filepath.Join(dir, "mixed"), OKLabels: []string{"ok"}, Resize: inspector.ResizeStretch}, ErrMixedShapes},
 		{"unknown threshold rule", Options{Data: filepath.Join(dir, "mixed"), OKLabels: []string{"ok"}, ThresholdRule: "median"}, ErrBadOption},
+		{"unknown neighbourhood", Options{Data: filepath.Join(dir, "mixed"), OKLabels: []string{"ok"}, Neighbourhood: 4}, ErrBadOption},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.opt.Name, tc.opt.Registry = "m", reg
@@ -208,6 +209,18 @@ func TestTrainExportLoadRoundTrip(t *testing.T) {
 	}
 	if card.Anomaly.TopK != 3 || m.P.TopK != 3 {
 		t.Errorf("top k: card %d, loaded %d, want 3", card.Anomaly.TopK, m.P.TopK)
+	}
+	if !card.Anomaly.Positional.Disc || !m.Pos.Bank.Disc {
+		t.Errorf("disc: card %v, loaded %v, want both", card.Anomaly.Positional.Disc, m.Pos.Bank.Disc)
+	}
+	if card.Anomaly.Norm.PatchHotSD <= 0 || card.Anomaly.Norm.PosHotSD <= 0 {
+		t.Errorf("heatmap SDs on the card: %+v", card.Anomaly.Norm)
+	}
+	// the card's neighbourhood reaches the loaded model (the default: 3×3)
+	wide := *card.Anomaly
+	wide.Neighbourhood = ia.Wide
+	if p := Params(&models.Card{Anomaly: &wide}); card.Anomaly.Neighbourhood != 0 || m.P.Neighbourhood != 0 || p.Neighbourhood != ia.Wide {
+		t.Errorf("neighbourhood: card %d, loaded %d, a wide card's params %d", card.Anomaly.Neighbourhood, m.P.Neighbourhood, p.Neighbourhood)
 	}
 	// A version made before pruning (model.onnx = the whole backbone)
 	// still loads and scores alike.

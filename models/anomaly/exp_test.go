@@ -14,7 +14,8 @@
 // the model's files keep), EXP_PHOTO (each image's grey levels
 // standardised before the backbone), EXP_FLIP (mirrored and turned
 // training images in the bank), EXP_REWEIGHT (PatchCore's reweighting of
-// the top patches).
+// the top patches), EXP_POSSYM (a positional bank pooled over an n-fold
+// rotation symmetry), EXP_TOPGOOD (the parts of the top good test images).
 package anomaly
 
 import (
@@ -160,7 +161,7 @@ func TestExperiment(t *testing.T) {
 	}
 	defer runner.Close()
 	spec := Spec(grid, opt.Resize, roi)
-	ex, err := newExtractor(runner, spec, grid)
+	ex, err := newExtractor(runner, spec, grid, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +170,22 @@ func TestExperiment(t *testing.T) {
 	// EXP_PHOTO: each image's grey levels standardised (mean 0.5, SD 0.2
 	// over its non-padding pixels) before the backbone
 	photo := os.Getenv("EXP_PHOTO") != ""
+	// EXP_NB2: the 3×3-averaged patch features averaged over 3×3 once
+	// more within each tile (a 5×5 neighbourhood weighted 1,2,3,2,1);
+	// EXP_NB2=n: n times
+	nb2 := os.Getenv("EXP_NB2") != ""
+	nb2n, _ := strconv.Atoi(os.Getenv("EXP_NB2")) // times (default once)
 	xfeatures := func(ctx context.Context, path string) ([]float32, error) {
+		if nb2 {
+			f, err := ex.features(ctx, path)
+			if err != nil {
+				return nil, err
+			}
+			for n := max(nb2n, 1); n > 0; n-- {
+				f = ia.Widen(f, grid)
+			}
+			return f, nil
+		}
 		if !photo {
 			return ex.features(ctx, path)
 		}
@@ -251,8 +267,18 @@ func TestExperiment(t *testing.T) {
 			t.Fatal(err)
 		}
 		pf := ia.NewPosFitter(side, posK, posSpread, 1, 2)
+		// EXP_POSDISC: only the canonical grid's inscribed circle is compared
+		pf.Disc = os.Getenv("EXP_POSDISC") != ""
+		// EXP_POSSYM n: each training image also joins at its pose turned
+		// by 360°/n, 2·360°/n, … (a part with n-fold symmetry)
+		sym, _ := strconv.Atoi(env("EXP_POSSYM", "1"))
 		for i, f := range trainFeats {
-			pf.Add(f, poseRef.Estimate(trainGreys[i]))
+			ps := poseRef.Estimate(trainGreys[i])
+			for k := 0; k < max(sym, 1); k++ {
+				q := ps
+				q.Angle += 2 * math.Pi * float64(k) / float64(max(sym, 1))
+				pf.Add(f, q)
+			}
 		}
 		trainFeats = nil
 		if os.Getenv("EXP_POSDEBUG") != "" {
@@ -297,6 +323,7 @@ func TestExperiment(t *testing.T) {
 				if posBank, err = ia.DecodePosBank(posBank.EncodeF16(), side, posK); err != nil {
 					t.Fatal(err)
 				}
+				posBank.Disc = pf.Disc
 			}
 		}
 	}
@@ -560,6 +587,41 @@ func TestExperiment(t *testing.T) {
 		q3m, q3s := meanSD(p3v)
 		report("patch z + pos3 z", func(r rec) float32 { return (r.patch-pm)/ps + (pos3(r)-q3m)/q3s })
 		report("patch z + pos3 z + global z", func(r rec) float32 { return (r.patch-pm)/ps + (pos3(r)-q3m)/q3s + (r.gd-gm)/gs })
+		if os.Getenv("EXP_TOPGOOD") != "" {
+			// the good test images of highest combined score and their parts
+			type goodRow struct {
+				path       string
+				p, q, g, s float32
+				hot        int // the largest positional distance's cell
+			}
+			var all []goodRow
+			var defs []float32
+			for _, r := range test {
+				hot := 0
+				for i, x := range r.pos {
+					if x > r.pos[hot] {
+						hot = i
+					}
+				}
+				v := goodRow{r.s.Path, (r.patch - pm) / ps, (pos3(r) - q3m) / q3s, (r.gd - gm) / gs, 0, hot}
+				v.s = v.p + v.q + v.g
+				if r.class == okl {
+					all = append(all, v)
+				} else {
+					defs = append(defs, v.s)
+				}
+			}
+			sort.Slice(all, func(i, j int) bool { return all[i].s > all[j].s })
+			for _, v := range all[:5] {
+				n := 0
+				for _, d := range defs {
+					if d <= v.s {
+						n++
+					}
+				}
+				lines = append(lines, fmt.Sprintf("top good %s: sum %.2f = patch %.2f + pos %.2f + global %.2f; defects at or below: %d; largest positional distance at cell (%d,%d)", filepath.Base(v.path), v.s, v.p, v.q, v.g, n, v.hot%side, v.hot/side))
+			}
+		}
 		if masks := os.Getenv("EXP_MASKS"); masks != "" {
 			// the hottest cell of several maps, on the defect masks
 			pq99 := ia.Quantile(pv, 0.99)
@@ -602,6 +664,46 @@ func TestExperiment(t *testing.T) {
 					o := make([]float32, len(r.d))
 					for i := range o {
 						o[i] = max(r.d[i]/pq99, 1.5*r.pos[i]/qq99)
+					}
+					return o
+				}},
+				{"z cells max((d-pm)/ps, (pos-qm)/qs)", func(r rec) []float32 {
+					o := make([]float32, len(r.d))
+					for i := range o {
+						o[i] = max((r.d[i]-pm)/ps, (r.pos[i]-qm)/qs)
+					}
+					return o
+				}},
+				{"switch: pos z > patch z → pos, else max", func(r rec) []float32 {
+					o := make([]float32, len(r.d))
+					posDom := (pos3(r)-q3m)/q3s > (r.patch-pm)/ps
+					for i := range o {
+						if posDom {
+							o[i] = r.pos[i] / qm
+						} else {
+							o[i] = max(r.d[i]/pm, r.pos[i]/qm)
+						}
+					}
+					return o
+				}},
+				{"switch: pos z > patch z → pos, else patch", func(r rec) []float32 {
+					o := make([]float32, len(r.d))
+					posDom := (pos3(r)-q3m)/q3s > (r.patch-pm)/ps
+					for i := range o {
+						if posDom {
+							o[i] = r.pos[i] / qm
+						} else {
+							o[i] = r.d[i] / pm
+						}
+					}
+					return o
+				}},
+				{"weighted: max(d/pm·w_p, pos/qm·w_q), w = max(part z,1)", func(r rec) []float32 {
+					o := make([]float32, len(r.d))
+					wp := max((r.patch-pm)/ps, 1)
+					wq := max((pos3(r)-q3m)/q3s, 1)
+					for i := range o {
+						o[i] = max(r.d[i]/pm*wp, r.pos[i]/qm*wq)
 					}
 					return o
 				}},
@@ -681,7 +783,7 @@ func BenchmarkLocate(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	ex, err := newExtractor(m.Runner(), c.Input, c.Anomaly.Grid)
+	ex, err := newExtractor(m.Runner(), c.Input, c.Anomaly.Grid, c.Anomaly.Neighbourhood)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -118,13 +118,15 @@ func loadPositional(pi *models.PositionalInfo, dir string, g int) (*ia.Positiona
 	if err != nil {
 		return nil, err
 	}
+	pb.Disc = pi.Disc
 	return &ia.Positional{Ref: ref, Bank: pb, TopK: max(1, pi.TopK)}, nil
 }
 
 // Params are the scoring settings a card records.
 func Params(c *models.Card) ia.Params {
 	a := c.Anomaly
-	p := ia.Params{Grid: a.Grid, Sigma: a.Sigma, ScoreOK: a.ScoreOK, ScoreNOK: a.ScoreNOK, TopK: a.TopK, MedianOffset: a.MedianOffset}
+	p := ia.Params{Grid: a.Grid, Sigma: a.Sigma, ScoreOK: a.ScoreOK, ScoreNOK: a.ScoreNOK, TopK: a.TopK, MedianOffset: a.MedianOffset,
+		Neighbourhood: a.Neighbourhood}
 	if a.Global != nil {
 		p.PatchRef, p.GlobalRef = a.Global.PatchRef, a.Global.GlobalRef
 	}
@@ -150,7 +152,7 @@ func Evaluate(ctx context.Context, c *models.Card, dir string, ds *datasets.Data
 	if len(good) == 0 {
 		return nil, fmt.Errorf("%w: %s has no images of the model's OK classes %v (classes: %v)", ErrNoOK, ds.Root, c.OKLabels, ds.Classes)
 	}
-	ex, err := newExtractor(m.Runner(), c.Input, c.Anomaly.Grid)
+	ex, err := newExtractor(m.Runner(), c.Input, c.Anomaly.Grid, c.Anomaly.Neighbourhood)
 	if err != nil {
 		return nil, err
 	}
