@@ -375,3 +375,17 @@ func TestClimbFindsPeak(t *testing.T) {
 		})
 	}
 }
+
+// The block pooling of a 224 px input gives exactly what pooling each
+// pixel into its nearest grey pixel gives.
+func TestGreyBlocksMatchNearest(t *testing.T) {
+	for _, s := range []int{56, 112, 224} {
+		x := randPoints(uint64(s), 3*s, s)
+		fast, slow := greyBlocks(x, s), greyNearest(x, s)
+		for i := range fast {
+			if fast[i] != slow[i] {
+				t.Fatalf("%d px: grey pixel %d is %v, pooling each pixel gives %v", s, i, fast[i], slow[i])
+			}
+		}
+	}
+}
