@@ -1,11 +1,14 @@
 package anomaly
 
 import (
+	"context"
 	"errors"
 	"math"
 	"math/rand/v2"
 	"sync/atomic"
 	"testing"
+
+	"github.com/pruefplatz/pruefplatz/inspector/embed"
 )
 
 // part renders a [3,s,s] tensor of a bright disc (radius 0.4 s) on a dark
@@ -387,5 +390,80 @@ func TestGreyBlocksMatchNearest(t *testing.T) {
 				t.Fatalf("%d px: grey pixel %d is %v, pooling each pixel gives %v", s, i, fast[i], slow[i])
 			}
 		}
+	}
+}
+
+// failingSearcher is a search that fails, as ONNX Runtime's run can.
+type failingSearcher struct{}
+
+var errSearch = errors.New("search failed")
+
+func (failingSearcher) Nearest(context.Context, []float32, []float32) error { return errSearch }
+
+// Parts finds the pose and the positional distances while the bank
+// search runs: what it returns is what the pose and distances give on
+// their own, and an error of either part comes back once both are done.
+func TestPartsPositionalAlongsideSearch(t *testing.T) {
+	const s = embed.Size
+	var greys [][]float32
+	for i := 0; i < 3; i++ {
+		g, err := Grey(part(s, 0.5, 0.5, float64(i)), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		greys = append(greys, g)
+	}
+	ref, err := NewPoseRef(greys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := NewPosBank(randPoints(11, Side*Side*4, Dim), Side, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bank, err := NewBank(randPoints(12, 50, Dim), Dim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(nil, bank, Params{Grid: 1, TopK: 3, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Pos = &Positional{Ref: ref, Bank: pb, TopK: 3}
+	x, f := part(s, 0.52, 0.49, 1.2), randPoints(13, Side*Side, Dim)
+
+	p, err := m.Parts(context.Background(), x, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := Grey(x, s)
+	want := make([]float32, Side*Side)
+	pb.Distances(f, ref.Estimate(g), want)
+	for i := range want {
+		if p.PosD[i] != want[i] {
+			t.Fatalf("positional distance %d is %v, on its own %v", i, p.PosD[i], want[i])
+		}
+	}
+	if p.Pos != TopMean(want, 3) {
+		t.Errorf("positional score %v, want %v", p.Pos, TopMean(want, 3))
+	}
+
+	tests := []struct {
+		name   string
+		search Searcher
+		x      []float32
+		want   error
+	}{
+		{"search fails", failingSearcher{}, x, errSearch},
+		{"input of the wrong size", GoSearcher{Bank: bank, Workers: 2}, x[:len(x)-1], nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m.Search = tc.search
+			_, err := m.Parts(context.Background(), tc.x, f)
+			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
+				t.Fatalf("error %v, want %v", err, tc.want)
+			}
+		})
 	}
 }
