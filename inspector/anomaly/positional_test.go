@@ -1,6 +1,7 @@
 package anomaly
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
@@ -402,7 +403,8 @@ func (failingSearcher) Nearest(context.Context, []float32, []float32) error { re
 
 // Parts finds the pose and the positional distances while the bank
 // search runs: what it returns is what the pose and distances give on
-// their own, and an error of either part comes back once both are done.
+// their own, Locate's heatmap is theirs, and an error of the backbone,
+// the search or the pose comes back once the positional part is done.
 func TestPartsPositionalAlongsideSearch(t *testing.T) {
 	const s = embed.Size
 	var greys [][]float32
@@ -425,7 +427,8 @@ func TestPartsPositionalAlongsideSearch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := New(nil, bank, Params{Grid: 1, TopK: 3, Workers: 2})
+	norm := &Norm{PatchMean: 1, PatchSD: 1, PosMean: 1, PosSD: 0.5, PatchHot: 1, PosHot: 1}
+	m, err := New(fakeRunner{}, bank, Params{Grid: 1, TopK: 3, Workers: 2, Norm: norm, ScoreOK: 0.5, ScoreNOK: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,22 +451,57 @@ func TestPartsPositionalAlongsideSearch(t *testing.T) {
 		t.Errorf("positional score %v, want %v", p.Pos, TopMean(want, 3))
 	}
 
+	// Locate gives the heatmap of the features scored by Parts
+	prob, hm, err := m.Locate(context.Background(), x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xf, err := m.Features(context.Background(), x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pp, err := m.Parts(context.Background(), x, xf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cells := m.P.Cells(pp)
+	wantHM := m.P.Heatmap(cells, Side, m.P.CombineParts(pp))
+	if hm.Score != wantHM.Score || !bytes.Equal(hm.Data, wantHM.Data) {
+		t.Fatalf("heatmap of score %v, the parts one after the other give %v (or other cells)", hm.Score, wantHM.Score)
+	}
+	if want := m.P.Probabilities(m.P.CombineParts(pp)); prob[1] != want[1] {
+		t.Errorf("P(anomaly) %v, want %v", prob[1], want[1])
+	}
+
 	tests := []struct {
 		name   string
+		runner embed.Runner
 		search Searcher
 		x      []float32
 		want   error
 	}{
-		{"search fails", failingSearcher{}, x, errSearch},
-		{"input of the wrong size", GoSearcher{Bank: bank, Workers: 2}, x[:len(x)-1], nil},
+		{"search fails", fakeRunner{}, failingSearcher{}, x, errSearch},
+		{"backbone fails", failingRunner{}, GoSearcher{Bank: bank, Workers: 2}, x, errBackbone},
+		{"input of the wrong size", fakeRunner{}, GoSearcher{Bank: bank, Workers: 2}, x[:len(x)-1], nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m.Search = tc.search
-			_, err := m.Parts(context.Background(), tc.x, f)
-			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
-				t.Fatalf("error %v, want %v", err, tc.want)
+			m.Search, m.r = tc.search, tc.runner
+			if _, err := m.Parts(context.Background(), tc.x, f); tc.runner == (fakeRunner{}) && (err == nil || (tc.want != nil && !errors.Is(err, tc.want))) {
+				t.Fatalf("Parts: error %v, want %v", err, tc.want)
+			}
+			if _, _, err := m.Locate(context.Background(), tc.x); err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
+				t.Fatalf("Locate: error %v, want %v", err, tc.want)
 			}
 		})
 	}
+}
+
+// failingRunner is a backbone that fails, as ONNX Runtime's run can.
+type failingRunner struct{}
+
+var errBackbone = errors.New("backbone failed")
+
+func (failingRunner) Run(context.Context, []float32, int, embed.Features) (embed.Batch, error) {
+	return embed.Batch{}, errBackbone
 }
