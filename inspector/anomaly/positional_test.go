@@ -505,3 +505,25 @@ var errBackbone = errors.New("backbone failed")
 func (failingRunner) Run(context.Context, []float32, int, embed.Features) (embed.Batch, error) {
 	return embed.Batch{}, errBackbone
 }
+
+// Bilinear sampling inside the image, without clamps, gives what the
+// clamped sampling gives; near and beyond the edges it clamps.
+func TestBilinearInsideMatchesClamped(t *testing.T) {
+	const n = GreySide
+	img := randPoints(21, n, n)
+	clamped := func(x, y float64) float32 {
+		x, y = x-0.5, y-0.5
+		x0, y0 := math.Floor(x), math.Floor(y)
+		fx, fy := float32(x-x0), float32(y-y0)
+		at := func(xi, yi int) float32 { return img[min(max(yi, 0), n-1)*n+min(max(xi, 0), n-1)] }
+		xi, yi := int(x0), int(y0)
+		return (1-fy)*((1-fx)*at(xi, yi)+fx*at(xi+1, yi)) + fy*((1-fx)*at(xi, yi+1)+fx*at(xi+1, yi+1))
+	}
+	rng := rand.New(rand.NewPCG(22, 1))
+	for k := 0; k < 20000; k++ {
+		x, y := rng.Float64()*(n+4)-2, rng.Float64()*(n+4)-2
+		if got, want := bilinear(img, n, x, y), clamped(x, y); got != want {
+			t.Fatalf("at (%v, %v): %v, clamped %v", x, y, got, want)
+		}
+	}
+}
