@@ -288,6 +288,31 @@ type Parts struct {
 func (m *Model) Parts(ctx context.Context, x, f []float32) (Parts, error) {
 	var p Parts
 	p.D = make([]float32, len(f)/Dim)
+	// The positional part needs only x and f: it runs in Go while the
+	// bank search runs on ONNX Runtime, whose threads leave gaps on the
+	// cores (its run's start and end, the words' output).
+	var (
+		posErr   error
+		posD     []float32
+		posScore float32
+		posDone  chan struct{}
+	)
+	if m.Pos != nil {
+		posD = make([]float32, len(p.D))
+		posDone = make(chan struct{})
+		go func() {
+			defer close(posDone)
+			g, err := Grey(x, embed.Size*m.P.Grid)
+			if err != nil {
+				posErr = err
+				return
+			}
+			m.Pos.Bank.Distances(f, m.Pos.Ref.Estimate(g), posD)
+			posScore = TopMean(posD, m.Pos.TopK)
+		}()
+		// an error return waits for it too: it reads x and f
+		defer func() { <-posDone }()
+	}
 	ws, words := m.Search.(WordSearcher)
 	if words = words && m.Global != nil; words {
 		nearest := make([]int32, len(p.D))
@@ -303,13 +328,11 @@ func (m *Model) Parts(ctx context.Context, x, f []float32) (Parts, error) {
 		p.Global = m.Global.Distance(f)
 	}
 	if m.Pos != nil {
-		g, err := Grey(x, embed.Size*m.P.Grid)
-		if err != nil {
-			return p, err
+		<-posDone
+		if posErr != nil {
+			return p, posErr
 		}
-		p.PosD = make([]float32, len(p.D))
-		m.Pos.Bank.Distances(f, m.Pos.Ref.Estimate(g), p.PosD)
-		p.Pos = TopMean(p.PosD, m.Pos.TopK)
+		p.PosD, p.Pos = posD, posScore
 	}
 	return p, nil
 }

@@ -1,11 +1,15 @@
 package anomaly
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"math"
 	"math/rand/v2"
 	"sync/atomic"
 	"testing"
+
+	"github.com/pruefplatz/pruefplatz/inspector/embed"
 )
 
 // part renders a [3,s,s] tensor of a bright disc (radius 0.4 s) on a dark
@@ -373,5 +377,153 @@ func TestClimbFindsPeak(t *testing.T) {
 				t.Errorf("%d evaluations, the whole grid has %d", n, w*w)
 			}
 		})
+	}
+}
+
+// The block pooling of a 224 px input gives exactly what pooling each
+// pixel into its nearest grey pixel gives.
+func TestGreyBlocksMatchNearest(t *testing.T) {
+	for _, s := range []int{56, 112, 224} {
+		x := randPoints(uint64(s), 3*s, s)
+		fast, slow := greyBlocks(x, s), greyNearest(x, s)
+		for i := range fast {
+			if fast[i] != slow[i] {
+				t.Fatalf("%d px: grey pixel %d is %v, pooling each pixel gives %v", s, i, fast[i], slow[i])
+			}
+		}
+	}
+}
+
+// failingSearcher is a search that fails, as ONNX Runtime's run can.
+type failingSearcher struct{}
+
+var errSearch = errors.New("search failed")
+
+func (failingSearcher) Nearest(context.Context, []float32, []float32) error { return errSearch }
+
+// Parts finds the pose and the positional distances while the bank
+// search runs: what it returns is what the pose and distances give on
+// their own, Locate's heatmap is theirs, and an error of the backbone,
+// the search or the pose comes back once the positional part is done.
+func TestPartsPositionalAlongsideSearch(t *testing.T) {
+	const s = embed.Size
+	var greys [][]float32
+	for i := 0; i < 3; i++ {
+		g, err := Grey(part(s, 0.5, 0.5, float64(i)), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		greys = append(greys, g)
+	}
+	ref, err := NewPoseRef(greys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := NewPosBank(randPoints(11, Side*Side*4, Dim), Side, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bank, err := NewBank(randPoints(12, 50, Dim), Dim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	norm := &Norm{PatchMean: 1, PatchSD: 1, PosMean: 1, PosSD: 0.5, PatchHot: 1, PosHot: 1}
+	m, err := New(fakeRunner{}, bank, Params{Grid: 1, TopK: 3, Workers: 2, Norm: norm, ScoreOK: 0.5, ScoreNOK: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Pos = &Positional{Ref: ref, Bank: pb, TopK: 3}
+	x, f := part(s, 0.52, 0.49, 1.2), randPoints(13, Side*Side, Dim)
+
+	p, err := m.Parts(context.Background(), x, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := Grey(x, s)
+	want := make([]float32, Side*Side)
+	pb.Distances(f, ref.Estimate(g), want)
+	for i := range want {
+		if p.PosD[i] != want[i] {
+			t.Fatalf("positional distance %d is %v, on its own %v", i, p.PosD[i], want[i])
+		}
+	}
+	if p.Pos != TopMean(want, 3) {
+		t.Errorf("positional score %v, want %v", p.Pos, TopMean(want, 3))
+	}
+
+	// Locate gives the heatmap of the features scored by Parts
+	prob, hm, err := m.Locate(context.Background(), x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xf, err := m.Features(context.Background(), x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pp, err := m.Parts(context.Background(), x, xf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cells := m.P.Cells(pp)
+	wantHM := m.P.Heatmap(cells, Side, m.P.CombineParts(pp))
+	if hm.Score != wantHM.Score || !bytes.Equal(hm.Data, wantHM.Data) {
+		t.Fatalf("heatmap of score %v, the parts one after the other give %v (or other cells)", hm.Score, wantHM.Score)
+	}
+	if want := m.P.Probabilities(m.P.CombineParts(pp)); prob[1] != want[1] {
+		t.Errorf("P(anomaly) %v, want %v", prob[1], want[1])
+	}
+
+	tests := []struct {
+		name   string
+		runner embed.Runner
+		search Searcher
+		x      []float32
+		want   error
+	}{
+		{"search fails", fakeRunner{}, failingSearcher{}, x, errSearch},
+		{"backbone fails", failingRunner{}, GoSearcher{Bank: bank, Workers: 2}, x, errBackbone},
+		{"input of the wrong size", fakeRunner{}, GoSearcher{Bank: bank, Workers: 2}, x[:len(x)-1], nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m.Search, m.r = tc.search, tc.runner
+			if _, err := m.Parts(context.Background(), tc.x, f); tc.runner == (fakeRunner{}) && (err == nil || (tc.want != nil && !errors.Is(err, tc.want))) {
+				t.Fatalf("Parts: error %v, want %v", err, tc.want)
+			}
+			if _, _, err := m.Locate(context.Background(), tc.x); err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
+				t.Fatalf("Locate: error %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// failingRunner is a backbone that fails, as ONNX Runtime's run can.
+type failingRunner struct{}
+
+var errBackbone = errors.New("backbone failed")
+
+func (failingRunner) Run(context.Context, []float32, int, embed.Features) (embed.Batch, error) {
+	return embed.Batch{}, errBackbone
+}
+
+// Bilinear sampling inside the image, without clamps, gives what the
+// clamped sampling gives; near and beyond the edges it clamps.
+func TestBilinearInsideMatchesClamped(t *testing.T) {
+	const n = GreySide
+	img := randPoints(21, n, n)
+	clamped := func(x, y float64) float32 {
+		x, y = x-0.5, y-0.5
+		x0, y0 := math.Floor(x), math.Floor(y)
+		fx, fy := float32(x-x0), float32(y-y0)
+		at := func(xi, yi int) float32 { return img[min(max(yi, 0), n-1)*n+min(max(xi, 0), n-1)] }
+		xi, yi := int(x0), int(y0)
+		return (1-fy)*((1-fx)*at(xi, yi)+fx*at(xi+1, yi)) + fy*((1-fx)*at(xi, yi+1)+fx*at(xi+1, yi+1))
+	}
+	rng := rand.New(rand.NewPCG(22, 1))
+	for k := 0; k < 20000; k++ {
+		x, y := rng.Float64()*(n+4)-2, rng.Float64()*(n+4)-2
+		if got, want := bilinear(img, n, x, y), clamped(x, y); got != want {
+			t.Fatalf("at (%v, %v): %v, clamped %v", x, y, got, want)
+		}
 	}
 }
