@@ -19,7 +19,9 @@
 package anomaly
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"image/color"
@@ -429,6 +431,9 @@ func TestExperiment(t *testing.T) {
 	}
 	val := score(sp.Val, "val")
 	test := score(append(append([]datasets.Sample(nil), sp.Test...), defects...), "")
+	if out := os.Getenv("EXP_DUMP"); out != "" {
+		dumpScores(t, out, val, test)
+	}
 	var lines []string
 	report := func(name string, sc func(r rec) float32) {
 		// the card's rule on the held-out images: NOK from their 99 %
@@ -1004,4 +1009,31 @@ func (w *reweighter) score(f, d []float32, k int) (mean, largest float32) {
 		sc = append(sc, float32((1-1/z)*ds))
 	}
 	return ia.TopMean(sc, k), ia.MaxScore(sc)
+}
+
+// dumpScores writes every held-out and test image's patch distances to
+// path, to try image scores on them without extracting features again:
+// per image its class (length-prefixed), its width and height in pixels,
+// the number of distances and the distances (little-endian int32 and
+// float32).
+func dumpScores(t *testing.T, path string, sets ...[]rec) {
+	var b bytes.Buffer
+	for _, set := range sets {
+		for _, r := range set {
+			img, err := opencv.ReadImageFile(r.s.Path, opencv.Limits{})
+			if err != nil {
+				img.Close()
+				t.Fatal(err)
+			}
+			w, h := img.Cols(), img.Rows()
+			img.Close()
+			binary.Write(&b, binary.LittleEndian, int32(len(r.class)))
+			b.WriteString(r.class)
+			binary.Write(&b, binary.LittleEndian, []int32{int32(w), int32(h), int32(len(r.d))})
+			binary.Write(&b, binary.LittleEndian, r.d)
+		}
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
