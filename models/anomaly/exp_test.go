@@ -15,7 +15,9 @@
 // standardised before the backbone), EXP_FLIP (mirrored and turned
 // training images in the bank), EXP_REWEIGHT (PatchCore's reweighting of
 // the top patches), EXP_POSSYM (a positional bank pooled over an n-fold
-// rotation symmetry), EXP_TOPGOOD (the parts of the top good test images).
+// rotation symmetry), EXP_TOPGOOD (the parts of the top good test images),
+// EXP_NATIVE (all or large: tiles at the image's own scale), EXP_DUMP (a
+// file for every scored image's patch distances).
 package anomaly
 
 import (
