@@ -107,7 +107,7 @@ func HottestRegion(data []byte, w, h int) Rect {
 
 // InputArea is the part of a w×h frame that a model input made by spec
 // covers, in fractions of the frame (see Heatmap.Area): the ROI, and for
-// letterbox the padded square around it.
+// letterbox and pad the padded square around it.
 func InputArea(spec InputSpec, w, h int) Area {
 	if w <= 0 || h <= 0 {
 		return Area{W: 1, H: 1}
@@ -121,9 +121,13 @@ func InputArea(spec InputSpec, w, h int) Area {
 		}
 	}
 	switch spec.Resize {
-	case ResizeLetterbox:
-		// The content is scaled to fit and centred; the input spans more.
+	case ResizeLetterbox, ResizePad:
+		// The content is scaled to fit (pad: shrunk only) and centred;
+		// the input spans more.
 		s := min(float64(spec.Width)/rw, float64(spec.Height)/rh)
+		if spec.Resize == ResizePad {
+			s = min(s, 1)
+		}
 		iw, ih := float64(spec.Width)/s, float64(spec.Height)/s
 		x, y, rw, rh = x-(iw-rw)/2, y-(ih-rh)/2, iw, ih
 	case ResizeCenterCrop:

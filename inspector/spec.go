@@ -15,6 +15,11 @@ const (
 	ResizeLetterbox ResizeMode = "letterbox"
 	// ResizeCenterCrop scales to cover the input and crops the overhang equally on both sides.
 	ResizeCenterCrop ResizeMode = "centercrop"
+	// ResizePad keeps the image at its own scale, centred and padded with
+	// black; only an image larger than the input is shrunk to fit (as
+	// letterbox). Images of one camera then show a surface at one scale
+	// however large the part is.
+	ResizePad ResizeMode = "pad"
 )
 
 // Interpolation is how the last, fractional step of a downscale is done.
@@ -92,7 +97,7 @@ func (s InputSpec) Validate() error {
 		}
 	}
 	switch s.Resize {
-	case ResizeStretch, ResizeLetterbox, ResizeCenterCrop:
+	case ResizeStretch, ResizeLetterbox, ResizeCenterCrop, ResizePad:
 	default:
 		return fmt.Errorf("%w: resize mode %q", ErrBadSpec, s.Resize)
 	}

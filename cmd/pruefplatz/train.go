@@ -141,7 +141,7 @@ station then answers OK / NOK / uncertain.`,
 	f.IntVar(&opt.InputSize, "input-size", 64, "model input width and height in pixels")
 	f.IntVar(&opt.StemStride, "stem-stride", 1, "fold each s×s pixel block into channels before the first convolution (space-to-depth): 2 lets a twice as large input keep the first feature maps small")
 	f.IntVar(&opt.Channels, "channels", 3, "3 for colour, 1 for grey")
-	f.StringVar(&resize, "resize", "stretch", "how frames become the input: stretch, letterbox or centercrop")
+	f.StringVar(&resize, "resize", "stretch", "how frames become the input: stretch, letterbox, centercrop or pad (the image at its own scale, centred on the input and padded; shrunk only if larger)")
 	f.StringVar(&interp, "interpolation", string(inspector.InterpLinear), "last downscaling step after the 2×2 halvings: linear (fast; reads every pixel below 2×) or area (OpenCV INTER_AREA)")
 	f.StringVar(&roi, "roi", "", "region of interest x,y,w,h in frame pixels the model looks at (default: the whole frame)")
 	f.Float64Var(&opt.LR, "lr", 0.003, "start learning rate (Adam, cosine-annealed); 0.01 learns easy data faster but may never start on hard data")

@@ -20,7 +20,7 @@ func TestNoMatLeaks(t *testing.T) {
 	before := gocv.MatProfile.Count()
 	for i := 0; i < 20; i++ {
 		src := matFromBGR(t, tiny)
-		for _, mode := range []inspector.ResizeMode{inspector.ResizeStretch, inspector.ResizeLetterbox, inspector.ResizeCenterCrop} {
+		for _, mode := range []inspector.ResizeMode{inspector.ResizeStretch, inspector.ResizeLetterbox, inspector.ResizeCenterCrop, inspector.ResizePad} {
 			s := spec(8, 6, 3, mode, 0.5, 0.5)
 			s.ROI = &inspector.Rect{X: 1, Y: 0, W: 3, H: 2}
 			if err := Preprocess(src, s, make([]float32, s.TensorLen())); err != nil {

@@ -126,7 +126,10 @@ func (p *Preprocessor) Run(src gocv.Mat, dst []float32) error {
 	}
 
 	w, h := s.Width, s.Height
-	if s.Resize == inspector.ResizeLetterbox {
+	padded := s.Resize == inspector.ResizeLetterbox || s.Resize == inspector.ResizePad
+	if s.Resize == inspector.ResizePad && area.Dx() <= s.Width && area.Dy() <= s.Height {
+		w, h = area.Dx(), area.Dy()
+	} else if padded {
 		w, h = fitInside(area.Dx(), area.Dy(), s.Width, s.Height)
 	}
 	out := in
@@ -141,7 +144,7 @@ func (p *Preprocessor) Run(src gocv.Mat, dst []float32) error {
 		in.CopyTo(&p.resized)
 		out = p.resized
 	}
-	if s.Resize == inspector.ResizeLetterbox && (w != s.Width || h != s.Height) {
+	if padded && (w != s.Width || h != s.Height) {
 		left, top := (s.Width-w)/2, (s.Height-h)/2
 		gocv.CopyMakeBorder(out, &p.padded, top, s.Height-h-top, left, s.Width-w-left, gocv.BorderConstant, colorBlack)
 		out = p.padded

@@ -224,6 +224,26 @@ func TestPreprocessGolden(t *testing.T) {
 			tol:  1.1 * 2 / 255, // the grey values are rounded before averaging
 		},
 		{
+			// 4×2 into 6×4 pad: the image keeps its own scale (letterbox would
+			// enlarge it to 6×3), one black column left and right, one row above
+			// and below.
+			name: "pad keeps the scale",
+			src:  src,
+			spec: spec(6, 4, 1, inspector.ResizePad, 0, 1),
+			want: []float32{
+				0, 0, 0, 0, 0, 0,
+				0, 76.0 / 255, 150.0 / 255, 29.0 / 255, 22.0 / 255, 0,
+				0, 111.0 / 255, 1, 0, 18.0 / 255, 0,
+				0, 0, 0, 0, 0, 0},
+		},
+		{
+			// 8×4 into 4×4 pad: too large, so shrunk to fit as letterbox does.
+			name: "pad shrinks what does not fit",
+			src:  stripes,
+			spec: spec(4, 4, 1, inspector.ResizePad, 0, 1),
+			want: []float32{0, 0, 0, 0, 100.0 / 255, 20.0 / 255, 40.0 / 255, 50.0 / 255, 100.0 / 255, 20.0 / 255, 40.0 / 255, 50.0 / 255, 0, 0, 0, 0},
+		},
+		{
 			// 4×2 into 2×2 centre crop: the middle two columns (1 and 2).
 			name: "centre crop",
 			src:  src,

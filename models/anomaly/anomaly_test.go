@@ -298,3 +298,60 @@ func TestTrainExportLoadRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A model trained with --resize pad records the mode on its card, so the
+// station gives it the images at their own scale as training did: a
+// training image scores OK through the card's spec, and the small images
+// are not enlarged (the centre of the input is the image's own pixels, the
+// border black padding).
+func TestTrainPad(t *testing.T) {
+	reg := setupORT(t)
+	bb, _ := backbones.Get(filepath.Join(reg, backbones.Dir), backbones.MobileNetV2)
+	data := filepath.Join(t.TempDir(), "data")
+	for i := 0; i < 6; i++ {
+		writeJPEG(t, filepath.Join(data, "ok", string(rune('a'+i))+".jpg"), 96+8*(i%3), 80, color.Gray{uint8(100 + i)})
+	}
+	res, err := Train(context.Background(), Options{Data: data, Name: "m", Registry: reg, OKLabels: []string{"ok"}, Backbone: bb, Threads: 2,
+		Resize: inspector.ResizePad, ValFrac: 0.3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Card.Input.Resize != inspector.ResizePad {
+		t.Fatalf("card resize %q, want %q", res.Card.Input.Resize, inspector.ResizePad)
+	}
+	m, err := Open(res.Card, res.Dir, onnx.Options{Threads: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var trainFile string
+	for _, f := range readManifest(t, filepath.Join(res.Dir, "manifest.json")) {
+		if f[1] == "train" {
+			trainFile = filepath.Join(data, f[0])
+			break
+		}
+	}
+	img, err := opencv.ReadImageFile(trainFile, opencv.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	spec := res.Card.Input
+	x := make([]float32, spec.TensorLen())
+	if err := opencv.Preprocess(img, spec, x); err != nil {
+		t.Fatal(err)
+	}
+	// the image's own size, centred: its first row lies (224-80)/2 rows down
+	black := -spec.Mean[0] / spec.Std[0]
+	top := (spec.Height - img.Rows()) / 2
+	if x[(top-1)*spec.Width+spec.Width/2] != black || x[top*spec.Width+spec.Width/2] == black {
+		t.Errorf("input rows %d/%d around the image's top edge: %v, %v (black %v)", top-1, top, x[(top-1)*spec.Width+spec.Width/2], x[top*spec.Width+spec.Width/2], black)
+	}
+	_, hm, err := m.Locate(context.Background(), x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hm.Score > res.Card.Anomaly.ScoreOK {
+		t.Errorf("training image %s scores %.2f through the card's spec, above the OK threshold %.2f", trainFile, hm.Score, res.Card.Anomaly.ScoreOK)
+	}
+}

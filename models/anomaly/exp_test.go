@@ -15,13 +15,18 @@
 // standardised before the backbone), EXP_FLIP (mirrored and turned
 // training images in the bank), EXP_REWEIGHT (PatchCore's reweighting of
 // the top patches), EXP_POSSYM (a positional bank pooled over an n-fold
-// rotation symmetry), EXP_TOPGOOD (the parts of the top good test images).
+// rotation symmetry), EXP_TOPGOOD (the parts of the top good test images),
+// EXP_NATIVE (all or large: tiles at the image's own scale), EXP_DUMP (a
+// file for every scored image's patch distances).
 package anomaly
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"image/color"
 	"math"
 	"os"
 	"path/filepath"
@@ -34,8 +39,10 @@ import (
 	"github.com/pruefplatz/pruefplatz/inspector"
 	ia "github.com/pruefplatz/pruefplatz/inspector/anomaly"
 	"github.com/pruefplatz/pruefplatz/inspector/onnx"
+	"github.com/pruefplatz/pruefplatz/inspector/opencv"
 	"github.com/pruefplatz/pruefplatz/models"
 	"github.com/pruefplatz/pruefplatz/models/backbones"
+	"gocv.io/x/gocv"
 )
 
 func env(k, d string) string {
@@ -83,6 +90,12 @@ func bow(f []float32) []float32 {
 	}
 	return h
 }
+
+// sideOf returns the side of the square patch grid of features f.
+func sideOf(f []float32) int { return sideOf2(f[:len(f)/ia.Dim]) }
+
+// sideOf2 returns the side of the square patch grid of distances d.
+func sideOf2(d []float32) int { return int(math.Round(math.Sqrt(float64(len(d))))) }
 
 func descs(f []float32, side int) map[string][]float32 {
 	n := len(f) / ia.Dim
@@ -175,7 +188,50 @@ func TestExperiment(t *testing.T) {
 	// EXP_NB2=n: n times
 	nb2 := os.Getenv("EXP_NB2") != ""
 	nb2n, _ := strconv.Atoi(os.Getenv("EXP_NB2")) // times (default once)
+	// EXP_NATIVE: tiles at the image's own scale instead of the letterbox's:
+	// "all" centres every image unscaled on a 672 px canvas (3×3 tiles),
+	// "large" only those whose long side exceeds the letterbox (the others
+	// are letterboxed as before); the patch grids then differ in size
+	native := os.Getenv("EXP_NATIVE")
+	ex3, err := newExtractor(runner, Spec(3, opt.Resize, roi), 3, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex3.Close()
+	nativeFeatures := func(ctx context.Context, path string) ([]float32, bool, error) {
+		img, err := opencv.ReadImageFile(path, opencv.Limits{})
+		if err != nil {
+			img.Close()
+			return nil, false, err
+		}
+		defer img.Close()
+		c := 3 * ia.Side * 8
+		w, h := img.Cols(), img.Rows()
+		if (native == "large" && max(w, h) <= side*8) || w > c || h > c {
+			return nil, false, nil
+		}
+		pad := gocv.NewMat()
+		defer pad.Close()
+		gocv.CopyMakeBorder(img, &pad, (c-h)/2, c-h-(c-h)/2, (c-w)/2, c-w-(c-w)/2, gocv.BorderConstant, color.RGBA{})
+		if err := ex3.pre.Run(pad, ex3.x); err != nil {
+			return nil, false, err
+		}
+		f, err := ia.Extract(ctx, ex3.r, ex3.x, 3, ex3.tile)
+		if err != nil {
+			return nil, false, err
+		}
+		for n := nb2n; n > 0; n-- {
+			f = ia.Widen(f, 3)
+		}
+		return f, true, nil
+	}
 	xfeatures := func(ctx context.Context, path string) ([]float32, error) {
+		if native != "" {
+			f, ok, err := nativeFeatures(ctx, path)
+			if err != nil || ok {
+				return f, err
+			}
+		}
 		if nb2 {
 			f, err := ex.features(ctx, path)
 			if err != nil {
@@ -244,7 +300,13 @@ func TestExperiment(t *testing.T) {
 	posSpread, _ := strconv.Atoi(env("EXP_POSSPREAD", "1"))
 	var trainGreys [][]float32
 	var trainFeats [][]float32
+	// EXP_DESCS=none: no global descriptors (and no second pass over the
+	// training images for them)
+	noDescs := os.Getenv("EXP_DESCS") == "none"
 	for _, p := range trainPaths {
+		if noDescs {
+			break
+		}
 		f, _ := xfeatures(ctx, p)
 		if usePos {
 			g, err := ia.Grey(ex.x, ia.Side*8*grid)
@@ -254,7 +316,7 @@ func TestExperiment(t *testing.T) {
 			trainGreys = append(trainGreys, g)
 			trainFeats = append(trainFeats, f)
 		}
-		d := descs(f, side)
+		d := descs(f, sideOf(f))
 		d["bow"] = bow(f)
 		train = append(train, rec{class: "train", desc: d})
 	}
@@ -350,7 +412,7 @@ func TestExperiment(t *testing.T) {
 			if c == "" {
 				c = s.Class
 			}
-			dd := descs(f, side)
+			dd := descs(f, sideOf(f))
 			dd["bow"] = bow(f)
 			var pos []float32
 			if usePos {
@@ -371,6 +433,9 @@ func TestExperiment(t *testing.T) {
 	}
 	val := score(sp.Val, "val")
 	test := score(append(append([]datasets.Sample(nil), sp.Test...), defects...), "")
+	if out := os.Getenv("EXP_DUMP"); out != "" {
+		dumpScores(t, out, val, test)
+	}
 	var lines []string
 	report := func(name string, sc func(r rec) float32) {
 		// the card's rule on the held-out images: NOK from their 99 %
@@ -451,15 +516,15 @@ func TestExperiment(t *testing.T) {
 		report("reweighted top-k − median/2", func(r rec) float32 { return r.rw - median(r.d)/2 })
 		report("reweighted largest", func(r rec) float32 { return r.rwMax })
 	}
-	report("patch smooth σ1 max", func(r rec) float32 { return ia.MaxScore(ia.Smooth(r.d, side, side, 1)) })
-	report("patch smooth σ0.7 max", func(r rec) float32 { return ia.MaxScore(ia.Smooth(r.d, side, side, 0.7)) })
+	report("patch smooth σ1 max", func(r rec) float32 { return ia.MaxScore(ia.Smooth(r.d, sideOf2(r.d), sideOf2(r.d), 1)) })
+	report("patch smooth σ0.7 max", func(r rec) float32 { return ia.MaxScore(ia.Smooth(r.d, sideOf2(r.d), sideOf2(r.d), 0.7)) })
 	median := func(d []float32) float32 { return ia.Quantile(d, 0.5) }
 	for _, k := range []int{20, 40, 80} {
 		for _, a := range []float32{0.25, 0.75} {
 			report(fmt.Sprintf("top-%d − %.2f median", k, a), func(r rec) float32 { return ia.TopMean(r.d, k) - a*median(r.d) })
 		}
 		report(fmt.Sprintf("top-%d smooth σ1 − median/2", k), func(r rec) float32 {
-			sm := ia.Smooth(r.d, side, side, 1)
+			sm := ia.Smooth(r.d, sideOf2(r.d), sideOf2(r.d), 1)
 			return ia.TopMean(sm, k) - median(sm)/2
 		})
 	}
@@ -468,7 +533,7 @@ func TestExperiment(t *testing.T) {
 		report(fmt.Sprintf("top-%d − median/2", k), func(r rec) float32 { return ia.TopMean(r.d, k) - median(r.d)/2 })
 		report(fmt.Sprintf("top-%d / median", k), func(r rec) float32 { return ia.TopMean(r.d, k) / median(r.d) })
 		report(fmt.Sprintf("top-%d + max", k), func(r rec) float32 { return ia.TopMean(r.d, k) + ia.MaxScore(r.d) })
-		report(fmt.Sprintf("top-%d smooth σ1", k), func(r rec) float32 { return ia.TopMean(ia.Smooth(r.d, side, side, 1), k) })
+		report(fmt.Sprintf("top-%d smooth σ1", k), func(r rec) float32 { return ia.TopMean(ia.Smooth(r.d, sideOf2(r.d), sideOf2(r.d), 1), k) })
 	}
 	for _, k := range []int{3, 5, 10, 20, 40, 50, 80} {
 		report(fmt.Sprintf("patch top-%d mean", k), func(r rec) float32 {
@@ -488,6 +553,9 @@ func TestExperiment(t *testing.T) {
 	pq := ia.Quantile(pv, 0.99)
 	pmed := ia.Quantile(pv, 0.5)
 	for _, name := range strings.Split(env("EXP_DESCS", "bow,meanstd,grid4"), ",") {
+		if noDescs {
+			break
+		}
 		dim := len(train[0].desc[name])
 		// z-score by the training images' spread
 		mu := make([]float64, dim)
@@ -943,4 +1011,31 @@ func (w *reweighter) score(f, d []float32, k int) (mean, largest float32) {
 		sc = append(sc, float32((1-1/z)*ds))
 	}
 	return ia.TopMean(sc, k), ia.MaxScore(sc)
+}
+
+// dumpScores writes every held-out and test image's patch distances to
+// path, to try image scores on them without extracting features again:
+// per image its class (length-prefixed), its width and height in pixels,
+// the number of distances and the distances (little-endian int32 and
+// float32).
+func dumpScores(t *testing.T, path string, sets ...[]rec) {
+	var b bytes.Buffer
+	for _, set := range sets {
+		for _, r := range set {
+			img, err := opencv.ReadImageFile(r.s.Path, opencv.Limits{})
+			if err != nil {
+				img.Close()
+				t.Fatal(err)
+			}
+			w, h := img.Cols(), img.Rows()
+			img.Close()
+			binary.Write(&b, binary.LittleEndian, int32(len(r.class)))
+			b.WriteString(r.class)
+			binary.Write(&b, binary.LittleEndian, []int32{int32(w), int32(h), int32(len(r.d))})
+			binary.Write(&b, binary.LittleEndian, r.d)
+		}
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
