@@ -48,12 +48,6 @@ func NewPosBank(data []float32, side, k int) (*PosBank, error) {
 	return &PosBank{Side: side, K: k, Data: data}, nil
 }
 
-// cellOf returns the canonical cell of grid cell i of an image with pose ps.
-func (b *PosBank) cellOf(i int, ps Pose) int {
-	c, _ := b.place(i, ps)
-	return c
-}
-
 // place returns the canonical cell of grid cell i of an image with pose
 // ps and whether its canonical place lies inside the grid's inscribed
 // circle (a place outside the grid is clamped to its border).

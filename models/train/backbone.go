@@ -125,15 +125,8 @@ const s16Pos = embed.S16Len / embed.S16Ch // 14×14 positions
 // patchDropout is the dropout rate on the patch filters' answers in training.
 const patchDropout = 0.5
 
-// features returns the branch's C values for one raw feat_s16 map,
-// position-major ([196][96], as selectBlocks lays it out).
-func (p *patchBranch) features(m []float32) []float32 {
-	out := make([]float32, p.C)
-	p.featuresInto(out, m)
-	return out
-}
-
-// featuresInto writes features(m) into out.
+// featuresInto writes the branch's C values for one raw feat_s16 map,
+// position-major ([196][96], as selectBlocks lays it out), into out.
 func (p *patchBranch) featuresInto(out, m []float32) {
 	acts := affine(blas32.General{Rows: s16Pos, Cols: embed.S16Ch, Stride: embed.S16Ch, Data: m[:embed.S16Len]}, p.W, p.B, p.C)
 	clear(out) // ReLU then max: the maximum of max(·, 0)
