@@ -466,20 +466,7 @@ func TestCatalogueExperiment(t *testing.T) {
 		}
 		tmp.Mul(scaled, U.T())
 		W.Copy(&tmp)
-		return func(e []float32) []float32 {
-			x := make([]float64, embed.Dim)
-			for j, v := range e {
-				x[j] = float64(v)
-			}
-			var y mat.VecDense
-			y.MulVec(W, mat.NewVecDense(embed.Dim, x))
-			out := make([]float32, embed.Dim)
-			for j := range out {
-				out[j] = float32(y.AtVec(j))
-			}
-			embed.Normalize(out)
-			return out
-		}
+		return projector(W)
 	}
 	projected := func(name string, tf func([]float32) []float32, withAug bool) variant {
 		return variant{name, func() ([][][]float32, [][]float32) {
@@ -660,20 +647,7 @@ func TestCatalogueExperiment(t *testing.T) {
 			}
 		}
 		W.Mul(sc, UU.T())
-		return func(e []float32) []float32 {
-			x := make([]float64, embed.Dim)
-			for j, v := range e {
-				x[j] = float64(v)
-			}
-			var y mat.VecDense
-			y.MulVec(W, mat.NewVecDense(embed.Dim, x))
-			out := make([]float32, embed.Dim)
-			for j := range out {
-				out[j] = float32(y.AtVec(j))
-			}
-			embed.Normalize(out)
-			return out
-		}
+		return projector(W)
 	}
 	for _, kk := range []int{128, 1280} {
 		w0, w1 := fitHalf(0, kk, 1), fitHalf(1, kk, 1)
@@ -840,5 +814,23 @@ func TestCatalogueShapeSpread(t *testing.T) {
 			}
 			fmt.Printf("%-12s %-9s %s\n", part, set, strings.Join(line, " "))
 		}
+	}
+}
+
+// projector returns the map e ↦ W·e, normalised, of the whitening variants.
+func projector(W mat.Matrix) func([]float32) []float32 {
+	return func(e []float32) []float32 {
+		x := make([]float64, embed.Dim)
+		for j, v := range e {
+			x[j] = float64(v)
+		}
+		var y mat.VecDense
+		y.MulVec(W, mat.NewVecDense(embed.Dim, x))
+		out := make([]float32, embed.Dim)
+		for j := range out {
+			out[j] = float32(y.AtVec(j))
+		}
+		embed.Normalize(out)
+		return out
 	}
 }
