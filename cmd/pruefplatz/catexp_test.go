@@ -155,31 +155,21 @@ func expBlur(src gocv.Mat, dst *gocv.Mat, s float64) {
 	gocv.GaussianBlur(src, dst, image.Pt(0, 0), s, s, gocv.BorderReplicate)
 }
 
+// expBlurLight blurs by sigma, then scales the light by gain and tints it.
+func expBlurLight(sigma, gain, tint float64) expAug {
+	return func(src gocv.Mat, dst *gocv.Mat) {
+		t := gocv.NewMat()
+		defer t.Close()
+		expBlur(src, &t, sigma)
+		expLight(t, dst, gain, tint)
+	}
+}
+
 var expAugs = map[string]expAug{
-	"dark-blur": func(src gocv.Mat, dst *gocv.Mat) {
-		t := gocv.NewMat()
-		defer t.Close()
-		expBlur(src, &t, 1.2)
-		expLight(t, dst, 0.72, 0)
-	},
-	"bright-blur": func(src gocv.Mat, dst *gocv.Mat) {
-		t := gocv.NewMat()
-		defer t.Close()
-		expBlur(src, &t, 0.8)
-		expLight(t, dst, 1.28, 0)
-	},
-	"warm-blur": func(src gocv.Mat, dst *gocv.Mat) {
-		t := gocv.NewMat()
-		defer t.Close()
-		expBlur(src, &t, 1.6)
-		expLight(t, dst, 0.9, 0.06)
-	},
-	"cool-bright": func(src gocv.Mat, dst *gocv.Mat) {
-		t := gocv.NewMat()
-		defer t.Close()
-		expBlur(src, &t, 1.0)
-		expLight(t, dst, 1.12, -0.05)
-	},
+	"dark-blur":   expBlurLight(1.2, 0.72, 0),
+	"bright-blur": expBlurLight(0.8, 1.28, 0),
+	"warm-blur":   expBlurLight(1.6, 0.9, 0.06),
+	"cool-bright": expBlurLight(1.0, 1.12, -0.05),
 }
 
 var expAugNames = []string{"dark-blur", "bright-blur", "warm-blur", "cool-bright"}

@@ -190,13 +190,7 @@ func (r *PoseRef) Estimate(grey []float32) Pose {
 		}
 	}
 	bx, by := bk%w, bk/w
-	fx, fy := 0.0, 0.0
-	if bx > 0 && bx < w-1 {
-		fx = parabola(corrs[bk-1], corrs[bk], corrs[bk+1])
-	}
-	if by > 0 && by < w-1 {
-		fy = parabola(corrs[bk-w], corrs[bk], corrs[bk+w])
-	}
+	fx, fy := peakOffset(corrs, bk, w)
 	shift := float64(bs)
 	if prev, next := bestCorr[(bs+na-1)%na], bestCorr[(bs+1)%na]; !math.IsInf(prev, -1) && !math.IsInf(next, -1) {
 		shift += parabola(prev, bestCorr[bs], next)
@@ -251,13 +245,7 @@ func (r *PoseRef) centre(grey []float32) (float64, float64) {
 	})
 	best := argmax(score)
 	bx, by := best%w, best/w
-	fx, fy := 0.0, 0.0
-	if bx > 0 && bx < w-1 {
-		fx = parabola(score[best-1], score[best], score[best+1])
-	}
-	if by > 0 && by < w-1 {
-		fy = parabola(score[best-w], score[best], score[best+w])
-	}
+	fx, fy := peakOffset(score, best, w)
 	return float64(n)/2 + float64(bx-poseShift) + fx, float64(n)/2 + float64(by-poseShift) + fy
 }
 
@@ -331,6 +319,20 @@ func argmax(v []float64) int {
 		}
 	}
 	return best
+}
+
+// peakOffset is the sub-cell offset of the peak at k of a w×w grid of
+// values, a parabola through it and its neighbours along each axis (0 at
+// the grid's edge).
+func peakOffset(v []float64, k, w int) (fx, fy float64) {
+	x, y := k%w, k/w
+	if x > 0 && x < w-1 {
+		fx = parabola(v[k-1], v[k], v[k+1])
+	}
+	if y > 0 && y < w-1 {
+		fy = parabola(v[k-w], v[k], v[k+w])
+	}
+	return fx, fy
 }
 
 // parabola returns the offset (−0.5…0.5) of the peak of the parabola
