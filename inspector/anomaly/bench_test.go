@@ -6,11 +6,12 @@ import (
 	"github.com/pruefplatz/pruefplatz/inspector/embed"
 )
 
-func BenchmarkTileFeatures(b *testing.B) {
-	s8, s16 := randPoints(1, 1, embed.S8Len), randPoints(2, 1, embed.S16Len)
-	dst, tmp := make([]float32, Patches*Dim), make([]float32, Patches*Dim)
+// BenchmarkImageFeatures is the per-frame cost of the patch features of a
+// one-tile image from the backbone's maps.
+func BenchmarkImageFeatures(b *testing.B) {
+	batch := embed.Batch{N: 1, S8: randPoints(1, 1, embed.S8Len), S16: randPoints(2, 1, embed.S16Len)}
 	for b.Loop() {
-		TileFeatures(s8, s16, dst, tmp)
+		ImageFeatures(batch, 1)
 	}
 }
 

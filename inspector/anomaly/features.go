@@ -20,6 +20,7 @@ package anomaly
 
 import (
 	"errors"
+	"slices"
 
 	"gonum.org/v1/gonum/blas/blas32"
 
@@ -44,61 +45,6 @@ var (
 	// ErrNoImages is returned by Fit without any good image.
 	ErrNoImages = errors.New("anomaly: no good images to learn from")
 )
-
-// TileFeatures writes one tile's patch features into dst (Patches×Dim,
-// patch-major): s8 is the tile's feat_s8 [32,28,28] and s16 its feat_s16
-// [96,14,14], both as the backbone returns them (channel-major). tmp is
-// scratch of Patches×Dim values (nil allocates).
-func TileFeatures(s8, s16, dst, tmp []float32) {
-	if tmp == nil {
-		tmp = make([]float32, Patches*Dim)
-	}
-	// Concatenate per patch: s8 as is, s16 bilinearly upsampled (align
-	// corners off, as PyTorch's interpolate, which PatchCore uses).
-	for y := 0; y < Side; y++ {
-		sy := (float32(y)+0.5)*float32(s16Side)/float32(Side) - 0.5
-		y0, wy := floorFrac(sy)
-		y1 := min(y0+1, s16Side-1)
-		y0 = max(y0, 0)
-		for x := 0; x < Side; x++ {
-			sx := (float32(x)+0.5)*float32(s16Side)/float32(Side) - 0.5
-			x0, wx := floorFrac(sx)
-			x1 := min(x0+1, s16Side-1)
-			x0 = max(x0, 0)
-			p := tmp[(y*Side+x)*Dim : (y*Side+x+1)*Dim]
-			for c := 0; c < c8; c++ {
-				p[c] = s8[c*Patches+y*Side+x]
-			}
-			for c := 0; c < c16; c++ {
-				m := s16[c*s16Side*s16Side:]
-				a := m[y0*s16Side+x0]*(1-wx) + m[y0*s16Side+x1]*wx
-				b := m[y1*s16Side+x0]*(1-wx) + m[y1*s16Side+x1]*wx
-				p[c8+c] = a*(1-wy) + b*wy
-			}
-		}
-	}
-	// 3×3 neighbourhood average, over the neighbours inside the tile.
-	for y := 0; y < Side; y++ {
-		for x := 0; x < Side; x++ {
-			d := dst[(y*Side+x)*Dim : (y*Side+x+1)*Dim]
-			clear(d)
-			n := 0
-			for yy := max(y-1, 0); yy <= min(y+1, Side-1); yy++ {
-				for xx := max(x-1, 0); xx <= min(x+1, Side-1); xx++ {
-					s := tmp[(yy*Side+xx)*Dim : (yy*Side+xx+1)*Dim]
-					for c := range d {
-						d[c] += s[c]
-					}
-					n++
-				}
-			}
-			inv := 1 / float32(n)
-			for c := range d {
-				d[c] *= inv
-			}
-		}
-	}
-}
 
 // Neighbourhoods: the patch features' neighbourhood (Params.Neighbourhood).
 // A neighbourhood of n (odd, Narrow…MaxNeighbourhood) averages the
@@ -134,8 +80,14 @@ func Neighbourhood(f []float32, g, n int) []float32 {
 // columns, each adding whole runs of patches with gonum's SIMD assembly
 // (a 2×2-tile image is widened every frame, twice for a neighbourhood of 7).
 func Widen(f []float32, g int) []float32 {
+	out := slices.Clone(f)
+	widen(out, make([]float32, len(f)), g)
+	return out
+}
+
+// widen is Widen in place: f is overwritten, h is scratch of len(f).
+func widen(f, h []float32, g int) {
 	side := Side * g
-	h := make([]float32, len(f))
 	add := func(dst, src []float32) {
 		blas32.Axpy(1, blas32.Vector{N: len(src), Inc: 1, Data: src}, blas32.Vector{N: len(dst), Inc: 1, Data: dst})
 	}
@@ -152,10 +104,9 @@ func Widen(f []float32, g int) []float32 {
 	}
 	// along the columns: whole rows (every tile of a row of tiles shares
 	// its top and bottom)
-	out := make([]float32, len(f))
 	row := side * Dim
 	for y := 0; y < side; y++ {
-		dst := out[y*row : (y+1)*row]
+		dst := f[y*row : (y+1)*row]
 		copy(dst, h[y*row:(y+1)*row])
 		if y%Side > 0 {
 			add(dst, h[(y-1)*row:y*row])
@@ -174,11 +125,10 @@ func Widen(f []float32, g int) []float32 {
 	}
 	for y := 0; y < side; y++ {
 		for x := 0; x < side; x++ {
-			p := out[(y*side+x)*Dim : (y*side+x+1)*Dim]
+			p := f[(y*side+x)*Dim : (y*side+x+1)*Dim]
 			blas32.Scal(1/(n(x)*n(y)), blas32.Vector{N: Dim, Inc: 1, Data: p})
 		}
 	}
-	return out
 }
 
 func floorFrac(v float32) (int, float32) {
@@ -192,21 +142,61 @@ func floorFrac(v float32) (int, float32) {
 // ImageFeatures turns the backbone's output for the g×g tiles of one image
 // (tiles row-major, as Tiles cuts them; batch b holds exactly those g²
 // tiles) into the image's patch features, (Side·g)² patches of Dim values,
-// laid out row-major over the stitched grid.
+// laid out row-major over the stitched grid: per patch feat_s8 as is and
+// feat_s16 bilinearly upsampled (align corners off, as PyTorch's
+// interpolate, which PatchCore uses), averaged over the patch's 3×3
+// neighbours inside its tile.
 func ImageFeatures(b embed.Batch, g int) []float32 {
 	side := Side * g
-	out := make([]float32, side*side*Dim)
-	tile := make([]float32, Patches*Dim)
-	tmp := make([]float32, Patches*Dim)
+	f := make([]float32, side*side*Dim)
+	// feat_s16 patch-major, then upsampled along x: each patch's 96
+	// values are then one contiguous run, read and written in order
+	t16 := make([]float32, s16Side*s16Side*c16)
+	up := make([]float32, s16Side*Side*c16)
 	for t := 0; t < g*g; t++ {
-		TileFeatures(b.S8[t*embed.S8Len:(t+1)*embed.S8Len], b.S16[t*embed.S16Len:(t+1)*embed.S16Len], tile, tmp)
-		ty, tx := t/g, t%g
+		s8 := b.S8[t*embed.S8Len : (t+1)*embed.S8Len]
+		s16 := b.S16[t*embed.S16Len : (t+1)*embed.S16Len]
+		at := func(y, x int) int { return ((t/g*Side+y)*side + t%g*Side + x) * Dim }
+		for c := 0; c < c8; c++ {
+			for i, v := range s8[c*Patches : (c+1)*Patches] {
+				f[at(i/Side, i%Side)+c] = v
+			}
+		}
+		for c := 0; c < c16; c++ {
+			for i, v := range s16[c*s16Side*s16Side : (c+1)*s16Side*s16Side] {
+				t16[i*c16+c] = v
+			}
+		}
+		for y := 0; y < s16Side; y++ {
+			for x := 0; x < Side; x++ {
+				x0, x1, wx := upTaps(x)
+				lerp(up[(y*Side+x)*c16:][:c16], t16[(y*s16Side+x0)*c16:][:c16], t16[(y*s16Side+x1)*c16:][:c16], wx)
+			}
+		}
 		for y := 0; y < Side; y++ {
-			row := (ty*Side+y)*side + tx*Side
-			copy(out[row*Dim:(row+Side)*Dim], tile[y*Side*Dim:(y+1)*Side*Dim])
+			y0, y1, wy := upTaps(y)
+			for x := 0; x < Side; x++ {
+				lerp(f[at(y, x)+c8:][:c16], up[(y0*Side+x)*c16:][:c16], up[(y1*Side+x)*c16:][:c16], wy)
+			}
 		}
 	}
-	return out
+	widen(f, make([]float32, len(f)), g)
+	return f
+}
+
+// upTaps are the two feat_s16 rows (or columns) and the weight of the
+// second that patch row i (0..Side-1) interpolates between.
+func upTaps(i int) (i0, i1 int, w float32) {
+	i0, w = floorFrac((float32(i)+0.5)*float32(s16Side)/float32(Side) - 0.5)
+	return max(i0, 0), min(i0+1, s16Side-1), w
+}
+
+// lerp sets dst to a·(1−w) + b·w.
+func lerp(dst, a, b []float32, w float32) {
+	a, b = a[:len(dst)], b[:len(dst)]
+	for c := range dst {
+		dst[c] = a[c]*(1-w) + b[c]*w
+	}
 }
 
 // Tiles cuts a [3, 224·g, 224·g] input tensor into g² tiles of [3,224,224]

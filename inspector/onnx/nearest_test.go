@@ -112,3 +112,31 @@ func TestNearestWordsMatchesGo(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkNearestWords is the per-frame bank search of a one-tile image
+// (784 patches) against a demo-sized bank with a 64-word global part, on
+// two threads as the station runs it.
+func BenchmarkNearestWords(b *testing.B) {
+	setup(b)
+	r := rand.New(rand.NewPCG(3, 4))
+	data := make([]float32, 1882*ia.Dim)
+	for i := range data {
+		data[i] = float32(r.NormFloat64())
+	}
+	bank, err := ia.NewBank(data, ia.Dim)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, err := NewNearest(bank, Options{Threads: 2, NoSpin: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	q := data[:ia.Patches*ia.Dim]
+	d, a := make([]float32, ia.Patches), make([]int32, ia.Patches)
+	for b.Loop() {
+		if err := n.NearestWords(context.Background(), q, d, a, 64); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
