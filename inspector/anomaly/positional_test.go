@@ -527,3 +527,31 @@ func TestBilinearInsideMatchesClamped(t *testing.T) {
 		}
 	}
 }
+
+// The correlation at every angle through the spectra is the direct sum of
+// products at each shift.
+func TestCorrelateAllMatchesDirect(t *testing.T) {
+	const s = 224
+	g0, _ := Grey(part(s, 0.5, 0.5, 0), s)
+	ref, err := NewPoseRef([][]float32{g0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, angle := range []float64{0, 0.7, 2.5} {
+		g, _ := Grey(part(s, 0.52, 0.49, angle), s)
+		p := polar(g, GreySide/2, GreySide/2)
+		got, want := ref.correlateAll(p), ref.correlate(p, 0, PoseAngles)
+		var scale float64
+		for _, w := range want {
+			scale = max(scale, math.Abs(w))
+		}
+		for i := range want {
+			if math.Abs(got[i]-want[i]) > 1e-5*scale {
+				t.Fatalf("angle %.1f, shift %d: %g through the spectra, %g directly", angle, i, got[i], want[i])
+			}
+		}
+		if argmax(got) != argmax(want) {
+			t.Errorf("angle %.1f: best shift %d through the spectra, %d directly", angle, argmax(got), argmax(want))
+		}
+	}
+}
