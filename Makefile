@@ -100,12 +100,16 @@ bench-embed: setup build
 bench-catalogue: setup-bench build
 	./$(BIN) bench catalogue
 
-# bench-anomaly trains the good-only demo model on demo-defects/ok (timed) into
-# out/anomaly-models and times its per-frame inference against the bare backbone.
+# bench-anomaly trains the good-only demo models on demo-defects/ok (timed) into
+# out/anomaly-models: demo-pos, the model of the demo-defects goals (patch,
+# positional and global part), and demo-anomaly (patch part only), then times
+# their per-frame inference against the bare backbone.
 bench-anomaly: build
 	./$(BIN) demo-data --out datasets
 	mkdir -p out/anomaly-models && ln -sfn ../../models/backbones out/anomaly-models/backbones
-	time ./$(BIN) train --anomaly --roi 170,90,300,300 --coreset-ratio 0.02 --data datasets/demo-defects --ok-labels ok --name demo-anomaly --models out/anomaly-models --masks datasets/demo-defects-masks --threads 2
+	time ./$(BIN) train --anomaly --roi 170,90,300,300 --positional 32 --global-words 64 --data datasets/demo-defects --ok-labels ok --name demo-pos --models out/anomaly-models --masks datasets/demo-defects-masks --threads 2
+	time ./$(BIN) train --anomaly --roi 170,90,300,300 --data datasets/demo-defects --ok-labels ok --name demo-anomaly --models out/anomaly-models --masks datasets/demo-defects-masks --threads 2
+	./$(BIN) bench anomaly --models out/anomaly-models --model demo-pos --data datasets/demo-defects --threads 2
 	./$(BIN) bench anomaly --models out/anomaly-models --model demo-anomaly --data datasets/demo-defects --threads 2
 
 bench-station: setup-bench build
