@@ -85,11 +85,13 @@ func ContentBox(x []float32, side int, pad []float32) inspector.Rect {
 }
 
 // LetterboxInput returns the out×out input that letterboxes the image a
-// padded side×side input x holds (ContentBox): scaled so it fits out×out
-// (rounded as the preprocessing's letterbox), bilinearly when enlarged and
-// by pixel-area averaging when shrunk (as OpenCV's linear and area
-// resizing), centred on padding pad. It returns an error for x of the
-// wrong length.
+// padded side×side input x holds (ContentBox), centred on padding pad:
+// scaled so it fits out×out and resampled as the preprocessing's letterbox
+// does it (inspector/opencv Preprocessor with InterpLinear, the anomaly
+// models' spec): bilinear when enlarging; when shrinking, halved by 2×2
+// averages while both sides stay at least the target's, then bilinear
+// (pixel-area averaging if one side is still 2× or more). It returns an
+// error for x of the wrong length.
 func LetterboxInput(x []float32, side, out int, pad []float32) ([]float32, error) {
 	ch := len(pad)
 	if ch == 0 || len(x) != ch*side*side || out <= 0 {
@@ -105,33 +107,66 @@ func LetterboxInput(x []float32, side, out int, pad []float32) ([]float32, error
 		for i := range o {
 			o[i] = pad[c]
 		}
-		src := x[c*plane : (c+1)*plane]
-		// separable: rows first (b.H rows of w values), then columns
-		tmp := make([]float32, b.H*w)
-		wx := resizeWeights(b.W, w)
+		src := make([]float32, b.W*b.H)
 		for y := 0; y < b.H; y++ {
-			row := src[(b.Y+y)*side+b.X : (b.Y+y)*side+b.X+b.W]
-			for j, ws := range wx {
-				var s float32
-				for _, t := range ws {
-					s += t.w * row[t.i]
-				}
-				tmp[y*w+j] = s
-			}
+			copy(src[y*b.W:(y+1)*b.W], x[c*plane+(b.Y+y)*side+b.X:])
 		}
-		wy := resizeWeights(b.H, h)
-		for i, ws := range wy {
-			orow := o[(top+i)*out+left : (top+i)*out+left+w]
-			for j := range orow {
-				var s float32
-				for _, t := range ws {
-					s += t.w * tmp[t.i*w+j]
-				}
-				orow[j] = s
-			}
+		r := resizePlane(src, b.W, b.H, w, h)
+		for y := 0; y < h; y++ {
+			copy(o[(top+y)*out+left:(top+y)*out+left+w], r[y*w:(y+1)*w])
 		}
 	}
 	return dst, nil
+}
+
+// resizePlane resizes a sw×sh plane to dw×dh as the preprocessing does.
+func resizePlane(p []float32, sw, sh, dw, dh int) []float32 {
+	if dw > sw || dh > sh {
+		return resample(p, sw, sh, dw, dh, false)
+	}
+	for sw/2 >= dw && sh/2 >= dh {
+		hw, hh := sw/2, sh/2
+		q := make([]float32, hw*hh)
+		for y := 0; y < hh; y++ {
+			for xx := 0; xx < hw; xx++ {
+				i := 2*y*sw + 2*xx
+				q[y*hw+xx] = (p[i] + p[i+1] + p[i+sw] + p[i+sw+1]) / 4
+			}
+		}
+		p, sw, sh = q, hw, hh
+	}
+	if sw == dw && sh == dh {
+		return p
+	}
+	return resample(p, sw, sh, dw, dh, sw >= 2*dw || sh >= 2*dh)
+}
+
+// resample resizes separably, rows first: bilinear, or by pixel area.
+func resample(p []float32, sw, sh, dw, dh int, area bool) []float32 {
+	tmp := make([]float32, sh*dw)
+	wx := resizeWeights(sw, dw, area)
+	for y := 0; y < sh; y++ {
+		row := p[y*sw : (y+1)*sw]
+		for j, ws := range wx {
+			var s float32
+			for _, t := range ws {
+				s += t.w * row[t.i]
+			}
+			tmp[y*dw+j] = s
+		}
+	}
+	out := make([]float32, dw*dh)
+	for i, ws := range resizeWeights(sh, dh, area) {
+		orow := out[i*dw : (i+1)*dw]
+		for j := range orow {
+			var s float32
+			for _, t := range ws {
+				s += t.w * tmp[t.i*dw+j]
+			}
+			orow[j] = s
+		}
+	}
+	return out
 }
 
 type tap struct {
@@ -140,13 +175,13 @@ type tap struct {
 }
 
 // resizeWeights are, for each of m output samples, the source samples of
-// n and their weights: linear interpolation at half-pixel centres when
-// enlarging (OpenCV's INTER_LINEAR, clamped at the border), the share of
-// the output pixel each source pixel covers when shrinking (INTER_AREA).
-func resizeWeights(n, m int) [][]tap {
+// n and their weights: linear interpolation at half-pixel centres (OpenCV's
+// INTER_LINEAR, clamped at the border), or with area (shrinking only) the
+// share of the output pixel each source pixel covers (INTER_AREA).
+func resizeWeights(n, m int, area bool) [][]tap {
 	out := make([][]tap, m)
 	scale := float64(n) / float64(m)
-	if m >= n {
+	if !area || m >= n {
 		for j := range out {
 			s := (float64(j)+0.5)*scale - 0.5
 			i := int(math.Floor(s))
