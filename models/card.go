@@ -127,6 +127,9 @@ type AnomalyInfo struct {
 	Global *GlobalInfo `json:"global,omitempty"`
 	// Positional, when set, is the positional part (see PositionalInfo).
 	Positional *PositionalInfo `json:"positional,omitempty"`
+	// Letterbox, when set, is a second patch part on the image letterboxed
+	// (see LetterboxInfo); only with Norm.
+	Letterbox *LetterboxInfo `json:"letterbox,omitempty"`
 	// Norm, when set, makes the image score the sum of the parts, each
 	// standardised by the held-out good images (see ScoreNorm); it then
 	// supersedes Global's references.
@@ -175,6 +178,22 @@ type PositionalInfo struct {
 	Disc bool `json:"disc,omitempty"`
 }
 
+// LetterboxInfo describes an anomaly model's letterboxed part (inspector/
+// anomaly Letterboxed) of a model whose input is padded at the image's own
+// scale: the image found on the input is letterboxed to Grid×Grid tiles of
+// 224 px and scored against its own bank (File, the bank format) with its
+// own TopK, MedianOffset and Neighbourhood, as the patch part's fields.
+type LetterboxInfo struct {
+	File          string  `json:"bank_file"`
+	Grid          int     `json:"grid"`
+	BankSize      int     `json:"bank_patches"`
+	Pool          int     `json:"pool_patches"`
+	Patches       int     `json:"patches_seen"`
+	TopK          int     `json:"score_top_k"`
+	MedianOffset  float32 `json:"score_median_offset,omitempty"`
+	Neighbourhood int     `json:"neighbourhood,omitempty"`
+}
+
 // ScoreNorm holds the held-out good images' mean and standard deviation of
 // each part score (a zero SD: no such part) and their mean largest patch
 // and positional distance, which put both on one heatmap (see
@@ -186,8 +205,11 @@ type ScoreNorm struct {
 	GlobalSD   float32 `json:"global_sd,omitempty"`
 	PosMean    float32 `json:"pos_mean,omitempty"`
 	PosSD      float32 `json:"pos_sd,omitempty"`
-	PatchHot   float32 `json:"patch_hot"`
-	PosHot     float32 `json:"pos_hot,omitempty"`
+	// LbMean and LbSD standardise the letterboxed part (LetterboxInfo).
+	LbMean   float32 `json:"letterbox_mean,omitempty"`
+	LbSD     float32 `json:"letterbox_sd,omitempty"`
+	PatchHot float32 `json:"patch_hot"`
+	PosHot   float32 `json:"pos_hot,omitempty"`
 	// PatchHotSD and PosHotSD are the standard deviations of those
 	// largest distances: with both, the heatmap measures each distance in
 	// them (cards without them keep the larger of the scaled distances).
@@ -349,6 +371,11 @@ func (c *Card) Validate() error {
 		if g := c.Anomaly.Global; g != nil {
 			if _, ok := c.FileSHA256[g.File]; !ok || g.Words <= 0 || g.PatchRef <= 0 || g.GlobalRef <= 0 {
 				return fmt.Errorf("%w: the global part needs its file (with a sha256 on the card), words and references", ErrBadCard)
+			}
+		}
+		if l := c.Anomaly.Letterbox; l != nil {
+			if _, ok := c.FileSHA256[l.File]; !ok || l.Grid <= 0 || c.Anomaly.Norm == nil || c.Anomaly.Norm.LbSD <= 0 {
+				return fmt.Errorf("%w: the letterboxed part needs its bank file (with a sha256 on the card), grid and standardisation", ErrBadCard)
 			}
 		}
 	default:

@@ -56,6 +56,9 @@ type Norm struct {
 	PatchMean, PatchSD   float32
 	GlobalMean, GlobalSD float32
 	PosMean, PosSD       float32
+	// LbMean and LbSD standardise the letterboxed part (Letterboxed);
+	// a zero SD: none.
+	LbMean, LbSD float32
 	// PatchHot and PosHot put the patch and positional distances on one
 	// heatmap: a cell shows the larger of d and pos·PatchHot/PosHot (the
 	// held-out good images' mean largest patch and positional distance).
@@ -186,7 +189,10 @@ type Model struct {
 	Global *Global
 	// Pos, when set with P.Norm, adds the positional distance (the parts'
 	// pose found on the input) to the image score and the heatmap.
-	Pos   *Positional
+	Pos *Positional
+	// Lb, when set with P.Norm, adds the letterboxed part (the image at a
+	// second scale) to the image score; the heatmap stays the patch part's.
+	Lb    *Letterboxed
 	r     embed.Runner
 	tiles []float32
 }
@@ -279,11 +285,16 @@ type Parts struct {
 	// without a positional part).
 	PosD []float32
 	Pos  float32
+	// LbD are the letterboxed part's patch distances, Lb its score (nil,
+	// 0 without that part).
+	LbD []float32
+	Lb  float32
 }
 
 // Parts returns the part scores of an image: its input x (needed only by
-// a positional part, which finds the pose on it) and its patch features f.
-// It returns the search's error, or an error for a positional model
+// a positional part, which finds the pose on it, and a letterboxed part,
+// which scales the image on it) and its patch features f. It returns the
+// search's error, or an error for a positional or letterboxed model
 // without x.
 func (m *Model) Parts(ctx context.Context, x, f []float32) (Parts, error) {
 	var p Parts
@@ -324,6 +335,12 @@ func (m *Model) Parts(ctx context.Context, x, f []float32) (Parts, error) {
 		return p, err
 	}
 	p.Patch = m.P.PatchScore(p.D)
+	if m.Lb != nil {
+		var err error
+		if p.LbD, p.Lb, err = m.Lb.Score(ctx, x, embed.Size*m.P.Grid); err != nil {
+			return p, err
+		}
+	}
 	if m.Global != nil && !words {
 		p.Global = m.Global.Distance(f)
 	}
@@ -350,7 +367,11 @@ func (p Params) PatchScore(d []float32) float32 {
 // CombineParts is the image score of the parts.
 func (p Params) CombineParts(pp Parts) float32 {
 	if p.Norm != nil {
-		return p.Norm.Sum(pp.Patch, pp.Global, pp.Pos)
+		s := p.Norm.Sum(pp.Patch, pp.Global, pp.Pos)
+		if p.Norm.LbSD > 0 {
+			s += (pp.Lb - p.Norm.LbMean) / p.Norm.LbSD
+		}
+		return s
 	}
 	if p.PatchRef > 0 && p.GlobalRef > 0 {
 		return p.Combine(pp.Patch, pp.Global)
@@ -490,7 +511,11 @@ func Smooth(d []float32, w, h int, sigma float32) []float32 {
 // io.Closers.
 func (m *Model) Close() error {
 	var errs []error
-	for _, v := range []any{m.r, m.Search} {
+	vs := []any{m.r, m.Search}
+	if m.Lb != nil {
+		vs = append(vs, m.Lb.Search)
+	}
+	for _, v := range vs {
 		if c, ok := v.(io.Closer); ok {
 			errs = append(errs, c.Close())
 		}

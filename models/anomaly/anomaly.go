@@ -39,6 +39,9 @@ const BankFile = "bank.f16"
 // GlobalFile holds the training images' global descriptors (ia.Global).
 const GlobalFile = "global.f16"
 
+// LetterboxFile holds a letterboxed part's bank (ia.Letterboxed).
+const LetterboxFile = "letterbox.f16"
+
 // PosFile and PoseFile hold a positional part's bank and pose reference.
 const (
 	PosFile  = "pos.f16"
@@ -111,6 +114,14 @@ type Options struct {
 	// Neighbourhood is the patch features' neighbourhood, ia.Narrow (or
 	// 0), ia.Wide, … (ia.ValidNeighbourhood).
 	Neighbourhood int
+	// LetterboxGrid, when above 0, gives a model whose input is padded at
+	// the image's own scale (Resize inspector.ResizePad) a second patch
+	// part: the image letterboxed to LetterboxGrid×LetterboxGrid tiles,
+	// with a bank of its own (ia.Letterboxed; TopK and Neighbourhood as
+	// the patch part's, LetterboxMedianOffset its median offset); the
+	// image score is then the sum of the standardised parts.
+	LetterboxGrid         int
+	LetterboxMedianOffset float32
 	// GlobalWords, when above 0, gives the model a global part with this
 	// many words (ia.Global; ia.DefaultWords); 0: patch scores alone.
 	GlobalWords int
@@ -209,6 +220,9 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	if !ia.ValidNeighbourhood(opt.Neighbourhood) {
 		return nil, fmt.Errorf("%w: neighbourhood %d (want an odd number from %d to %d)", ErrBadOption, opt.Neighbourhood, ia.Narrow, ia.MaxNeighbourhood)
 	}
+	if opt.LetterboxGrid > 0 && opt.Resize != inspector.ResizePad {
+		return nil, fmt.Errorf("%w: a letterboxed part (grid %d) needs an input padded at the image's own scale (--resize pad)", ErrBadOption, opt.LetterboxGrid)
+	}
 	if opt.ThresholdRule != RuleZ && opt.ThresholdRule != RuleQuantile {
 		return nil, fmt.Errorf("%w: threshold rule %q (want %s or %s)", ErrBadOption, opt.ThresholdRule, RuleZ, RuleQuantile)
 	}
@@ -284,6 +298,12 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	fmt.Fprintf(opt.Out, "learning from %d OK images (%d held out for the threshold, %d OK and %d defect images for the test), %d×%d tiles of %d px, %s\n",
 		len(sp.Train), len(sp.Val), len(sp.Test), len(defects), opt.Grid, opt.Grid, embed.Size, spec.Resize)
 	fit := ia.NewFitter(opt.Fit)
+	var lbFit *ia.Fitter
+	var lbPad []float32
+	if opt.LetterboxGrid > 0 {
+		lbFit = ia.NewFitter(opt.Fit)
+		lbPad = PadValues(spec)
+	}
 	var problems []string
 	var posGreys, posFeats [][]float32
 	embedStart := time.Now()
@@ -298,6 +318,13 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 			continue
 		}
 		fit.Add(f)
+		if lbFit != nil {
+			lf, err := letterboxFeatures(ctx, runner, ex.x, spec.Width, lbPad, opt)
+			if err != nil {
+				return nil, err
+			}
+			lbFit.Add(lf)
+		}
 		if opt.Positional > 0 {
 			g, err := ia.Grey(ex.x, embed.Size*opt.Grid)
 			if err != nil {
@@ -332,6 +359,28 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 			}
 		}()
 	}
+	var lbBank *ia.Bank
+	var lbSt ia.FitStats
+	if lbFit != nil {
+		t0 := time.Now()
+		if lbBank, lbSt, err = lbFit.Bank(); err != nil {
+			return nil, fmt.Errorf("%w: none of the %d training images could be read", ErrNoOK, len(sp.Train))
+		}
+		scorer.Lb = &ia.Letterboxed{Grid: opt.LetterboxGrid, Pad: lbPad, TopK: opt.TopK, MedianOffset: opt.LetterboxMedianOffset,
+			Neighbourhood: opt.Neighbourhood, Bank: lbBank, R: runner}
+		if opt.Search != nil {
+			if scorer.Lb.Search, err = opt.Search(lbBank); err != nil {
+				return nil, err
+			}
+			defer func() {
+				if c, ok := scorer.Lb.Search.(io.Closer); ok {
+					c.Close()
+				}
+			}()
+		}
+		fmt.Fprintf(opt.Out, "letterboxed part: %d×%d tiles of %d px, bank %d of %d patches in %.1f s\n", opt.LetterboxGrid, opt.LetterboxGrid, embed.Size,
+			lbSt.Bank, lbSt.Patches, time.Since(t0).Seconds())
+	}
 	ev := &evaluator{ex: ex, m: scorer}
 	var globalData []byte
 	var globalInfo *models.GlobalInfo
@@ -355,7 +404,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 		fmt.Fprintf(opt.Out, "positional part: %d patches per cell of %d², pose from %d training images\n", opt.Positional, ia.Side*opt.Grid, st.Images)
 	}
 	var norm *models.ScoreNorm
-	if opt.Positional > 0 || opt.GlobalWords > 0 {
+	if opt.Positional > 0 || opt.GlobalWords > 0 || opt.LetterboxGrid > 0 {
 		if norm, err = fitNorm(ctx, ev, sp.Val); err != nil {
 			return nil, err
 		}
@@ -365,6 +414,9 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 		}
 		if norm.PosSD > 0 {
 			fmt.Fprintf(opt.Out, ", positional %.4g ± %.4g", norm.PosMean, norm.PosSD)
+		}
+		if norm.LbSD > 0 {
+			fmt.Fprintf(opt.Out, ", letterboxed %.4g ± %.4g", norm.LbMean, norm.LbSD)
 		}
 		fmt.Fprintln(opt.Out)
 	}
@@ -420,6 +472,16 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 		}
 		files[GlobalFile], fileSums[GlobalFile] = p, ""
 	}
+	var lbInfo *models.LetterboxInfo
+	if lbBank != nil {
+		p := filepath.Join(tmp, LetterboxFile)
+		if err := writeFile(opt.createFile, p, lbBank.EncodeF16()); err != nil {
+			return nil, fmt.Errorf("anomaly: %w", err)
+		}
+		files[LetterboxFile], fileSums[LetterboxFile] = p, ""
+		lbInfo = &models.LetterboxInfo{File: LetterboxFile, Grid: opt.LetterboxGrid, BankSize: lbSt.Bank, Pool: lbSt.Pool, Patches: lbSt.Patches,
+			TopK: max(opt.TopK, 1), MedianOffset: opt.LetterboxMedianOffset, Neighbourhood: opt.Neighbourhood}
+	}
 	if posInfo != nil {
 		for name, data := range map[string][]byte{PosFile: posData, PoseFile: poseData} {
 			p := filepath.Join(tmp, name)
@@ -446,6 +508,13 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 		if norm.PosSD > 0 {
 			scoreWhat += fmt.Sprintf(" + (positional distance − %.4g) / %.4g", norm.PosMean, norm.PosSD)
 		}
+		if lbInfo != nil {
+			lbWhat := fmt.Sprintf("mean of the %d largest patch distances", lbInfo.TopK)
+			if lbInfo.MedianOffset > 0 {
+				lbWhat = fmt.Sprintf("%s − %.2g × their median", lbWhat, lbInfo.MedianOffset)
+			}
+			scoreWhat += fmt.Sprintf(" + (letterboxed to %d×%d tiles: %s − %.4g) / %.4g", lbInfo.Grid, lbInfo.Grid, lbWhat, norm.LbMean, norm.LbSD)
+		}
 	case globalInfo != nil:
 		scoreWhat = fmt.Sprintf("%s / %.4g + global distance / %.4g", scoreWhat, globalInfo.PatchRef, globalInfo.GlobalRef)
 	}
@@ -461,7 +530,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 			ScoreOK: th.ScoreOK, ScoreNOK: th.ScoreNOK, Quantile: th.Quantile, Margin: th.Margin, HeldOutOK: th.N,
 			Images: st.Images, Patches: st.Patches, Pool: st.Pool, BankSize: st.Bank, Ratio: opt.Fit.Ratio, ImageKeep: opt.Fit.ImageKeep,
 			Proj: opt.Fit.Proj, Seed: opt.Fit.Seed, Eval: evalRes, BackboneOutputs: onnx.FeatureOutputs, Global: globalInfo, TopK: max(opt.TopK, 1),
-			Positional: posInfo, Norm: norm, ThresholdZ: th.Z, MedianOffset: opt.MedianOffset, Neighbourhood: opt.Neighbourhood,
+			Positional: posInfo, Letterbox: lbInfo, Norm: norm, ThresholdZ: th.Z, MedianOffset: opt.MedianOffset, Neighbourhood: opt.Neighbourhood,
 		},
 		FileSHA256: fileSums,
 		// The drift monitor's baseline: the held-out OK images' top
@@ -607,12 +676,13 @@ func (ev *evaluator) eachHeldOut(ctx context.Context, val []datasets.Sample, fn 
 // fitNorm sets ev's model's Norm from the part scores of the held-out
 // good images val and returns it for the card.
 func fitNorm(ctx context.Context, ev *evaluator, val []datasets.Sample) (*models.ScoreNorm, error) {
-	var patch, global, pos, patchMax, posMax []float32
+	var patch, global, pos, patchMax, posMax, lb []float32
 	err := ev.eachHeldOut(ctx, val, func(f []float32) error {
 		pp, err := ev.m.Parts(ctx, ev.ex.x, f)
 		if err != nil {
 			return err
 		}
+		lb = append(lb, pp.Lb)
 		patch, global, patchMax = append(patch, pp.Patch), append(global, pp.Global), append(patchMax, ia.MaxScore(pp.D))
 		if pp.PosD != nil {
 			pos, posMax = append(pos, pp.Pos), append(posMax, ia.MaxScore(pp.PosD))
@@ -635,7 +705,10 @@ func fitNorm(ctx context.Context, ev *evaluator, val []datasets.Sample) (*models
 		n.PosMean, n.PosSD = ia.MeanSD(pos)
 		n.PosHot, n.PosHotSD = ia.MeanSD(posMax)
 	}
-	if n.PatchSD <= 0 || (ev.m.Global != nil && n.GlobalSD <= 0) || (ev.m.Pos != nil && n.PosSD <= 0) {
+	if ev.m.Lb != nil {
+		n.LbMean, n.LbSD = ia.MeanSD(lb)
+	}
+	if n.PatchSD <= 0 || (ev.m.Global != nil && n.GlobalSD <= 0) || (ev.m.Pos != nil && n.PosSD <= 0) || (ev.m.Lb != nil && n.LbSD <= 0) {
 		return nil, fmt.Errorf("%w: the held-out good images' part scores do not vary; they cannot be standardised", ia.ErrNoImages)
 	}
 	ev.m.P.Norm = iaNorm(n)
@@ -649,7 +722,33 @@ func iaNorm(n *models.ScoreNorm) *ia.Norm {
 	}
 	return &ia.Norm{PatchMean: n.PatchMean, PatchSD: n.PatchSD, GlobalMean: n.GlobalMean, GlobalSD: n.GlobalSD,
 		PosMean: n.PosMean, PosSD: n.PosSD, PatchHot: n.PatchHot, PosHot: n.PosHot,
-		PatchHotSD: n.PatchHotSD, PosHotSD: n.PosHotSD}
+		PatchHotSD: n.PatchHotSD, PosHotSD: n.PosHotSD, LbMean: n.LbMean, LbSD: n.LbSD}
+}
+
+// PadValues are the input values of a black pixel under spec, per
+// channel: the padding a padded input holds (ia.Letterboxed.Pad), computed
+// as the preprocessing computes it.
+func PadValues(spec inspector.InputSpec) []float32 {
+	pad := make([]float32, spec.Channels)
+	for c := range pad {
+		pad[c] = -spec.Mean[c] / spec.Std[c]
+	}
+	return pad
+}
+
+// letterboxFeatures are the patch features of the image the padded input
+// x (side px) holds, letterboxed to opt.LetterboxGrid tiles: what the
+// letterboxed part of the model sees.
+func letterboxFeatures(ctx context.Context, r embed.Runner, x []float32, side int, pad []float32, opt Options) ([]float32, error) {
+	lx, err := ia.LetterboxInput(x, side, embed.Size*opt.LetterboxGrid, pad)
+	if err != nil {
+		return nil, err
+	}
+	f, err := ia.Extract(ctx, r, lx, opt.LetterboxGrid, nil)
+	if err != nil {
+		return nil, err
+	}
+	return ia.Neighbourhood(f, opt.LetterboxGrid, opt.Neighbourhood), nil
 }
 
 // openGlobal builds the global part from the words and the descriptors

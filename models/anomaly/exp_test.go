@@ -17,7 +17,8 @@
 // the top patches), EXP_POSSYM (a positional bank pooled over an n-fold
 // rotation symmetry), EXP_TOPGOOD (the parts of the top good test images),
 // EXP_NATIVE (all or large: tiles at the image's own scale), EXP_DUMP (a
-// file for every scored image's patch distances).
+// file for every scored image's patch distances; TestCombineDumps adds two
+// designs' standardised scores from two such files: EXP_COMBINE).
 package anomaly
 
 import (
@@ -828,7 +829,8 @@ func meanSD(v []float32) (float32, float32) {
 }
 
 // BenchmarkLocate profiles one model's Locate on one image:
-// EXP_MODELDIR (a version folder) and EXP_IMAGE.
+// EXP_MODELDIR (a version folder) and EXP_IMAGE; EXP_NOLB drops a
+// letterboxed part.
 func BenchmarkLocate(b *testing.B) {
 	lib, _ := filepath.Abs("../../.deps/onnxruntime/libonnxruntime.so.1")
 	if err := onnx.Init(lib); err != nil {
@@ -851,6 +853,10 @@ func BenchmarkLocate(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer m.Close()
+	if os.Getenv("EXP_NOLB") != "" {
+		// the model without its letterboxed part: what that part costs
+		m.Lb = nil
+	}
 	ex, err := newExtractor(m.Runner(), c.Input, c.Anomaly.Grid, c.Anomaly.Neighbourhood)
 	if err != nil {
 		b.Fatal(err)
@@ -1038,4 +1044,137 @@ func dumpScores(t *testing.T, path string, sets ...[]rec) {
 	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestCombineDumps adds two designs' image scores from their EXP_DUMP
+// files (EXP_COMBINE=a.bin,b.bin; the same split, so the same images in
+// the same order), each standardised by the held-out good images' mean
+// and SD, and prints both and their sum and larger with the harness's
+// figures. EXP_COMBINE_SCORES: each design's score, topK or topK-mA
+// (the mean of the K largest less A × the median), default
+// top40-m0.5,top40.
+func TestCombineDumps(t *testing.T) {
+	files := strings.Split(os.Getenv("EXP_COMBINE"), ",")
+	if len(files) != 2 {
+		t.Skip("EXP_COMBINE=a.bin,b.bin")
+	}
+	scores := strings.Split(env("EXP_COMBINE_SCORES", "top40-m0.5,top40"), ",")
+	type img struct {
+		class string
+		w, h  int32
+		d     []float32
+	}
+	load := func(path string) []img {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := bytes.NewReader(data)
+		var out []img
+		for r.Len() > 0 {
+			var n int32
+			binary.Read(r, binary.LittleEndian, &n)
+			c := make([]byte, n)
+			r.Read(c)
+			var hdr [3]int32
+			binary.Read(r, binary.LittleEndian, &hdr)
+			d := make([]float32, hdr[2])
+			if err := binary.Read(r, binary.LittleEndian, d); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, img{string(c), hdr[0], hdr[1], d})
+		}
+		return out
+	}
+	scorer := func(spec string) func([]float32) float32 {
+		var k int
+		var a float32
+		if _, err := fmt.Sscanf(spec, "top%d-m%g", &k, &a); err != nil {
+			a = 0
+			if _, err := fmt.Sscanf(spec, "top%d", &k); err != nil {
+				t.Fatalf("score %q (want topK or topK-mA)", spec)
+			}
+		}
+		return func(d []float32) float32 { return ia.TopMean(d, k) - a*ia.Quantile(d, 0.5) }
+	}
+	a, b := load(files[0]), load(files[1])
+	if len(a) != len(b) {
+		t.Fatalf("%d and %d images", len(a), len(b))
+	}
+	z := func(set []img, sc func([]float32) float32) []float32 {
+		v := make([]float32, len(set))
+		var val []float32
+		for i, r := range set {
+			v[i] = sc(r.d)
+			if r.class == "val" {
+				val = append(val, v[i])
+			}
+		}
+		mu, sd := meanSD(val)
+		for i := range v {
+			v[i] = (v[i] - mu) / sd
+		}
+		return v
+	}
+	for i := range a {
+		if a[i].class != b[i].class || a[i].w != b[i].w || a[i].h != b[i].h {
+			t.Fatalf("image %d differs: %s %d×%d, %s %d×%d", i, a[i].class, a[i].w, a[i].h, b[i].class, b[i].w, b[i].h)
+		}
+	}
+	za, zb := z(a, scorer(scores[0])), z(b, scorer(scores[1]))
+	report := func(name string, v []float32) {
+		var val, good, bad []float32
+		per := map[string][]float32{}
+		for i, r := range a {
+			switch {
+			case r.class == "val":
+				val = append(val, v[i])
+			case r.class == env("EXP_OK", "free"):
+				good = append(good, v[i])
+			default:
+				bad = append(bad, v[i])
+				per[r.class] = append(per[r.class], v[i])
+			}
+		}
+		mu, sd := meanSD(val)
+		zNOK := mu + 3.09*sd
+		at := func(v []float32, th float32) float64 {
+			n := 0
+			for _, x := range v {
+				if x >= th {
+					n++
+				}
+			}
+			return 100 * float64(n) / float64(len(v))
+		}
+		g := append([]float32(nil), good...)
+		sort.Slice(g, func(i, j int) bool { return g[i] > g[j] })
+		t5 := g[min(int(math.Floor(0.05*float64(len(g)))), len(g)-1)]
+		var cls []string
+		for c := range per {
+			cls = append(cls, c)
+		}
+		sort.Strings(cls)
+		pc, pz := "", ""
+		for _, c := range cls {
+			n := 0
+			for _, x := range per[c] {
+				if x > t5 {
+					n++
+				}
+			}
+			pc += fmt.Sprintf(" %s %.0f%%", c, 100*float64(n)/float64(len(per[c])))
+			pz += fmt.Sprintf(" %s %.1f%%", c, at(per[c], zNOK))
+		}
+		fmt.Printf("%-28s AUROC %.3f  R@5 %.1f%%  R@2 %.1f%%  z R %.1f%% FA %.1f%% |%s | z rule:%s\n", name, ia.AUROC(good, bad),
+			100*recallAt(good, bad, 0.05), 100*recallAt(good, bad, 0.02), at(bad, zNOK), at(good, zNOK), pc, pz)
+	}
+	sum, larger := make([]float32, len(a)), make([]float32, len(a))
+	for i := range a {
+		sum[i], larger[i] = za[i]+zb[i], max(za[i], zb[i])
+	}
+	report("A "+scores[0], za)
+	report("B "+scores[1], zb)
+	report("zA + zB", sum)
+	report("max(zA, zB)", larger)
 }

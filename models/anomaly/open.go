@@ -61,10 +61,22 @@ func Open(c *models.Card, dir string, opt onnx.Options, search func(*ia.Bank) (i
 			return nil, fmt.Errorf("%s/%s: %w", c.Name, c.Version, err)
 		}
 	}
+	if l := c.Anomaly.Letterbox; l != nil {
+		if m.Lb, err = loadLetterbox(l, c, dir, r); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("%s/%s: %w", c.Name, c.Version, err)
+		}
+		if search != nil {
+			if m.Lb.Search, err = search(m.Lb.Bank); err != nil {
+				r.Close()
+				return nil, err
+			}
+		}
+	}
 	if search != nil {
 		s, err := search(bank)
 		if err != nil {
-			r.Close()
+			m.Close()
 			return nil, err
 		}
 		m.Search = s
@@ -99,6 +111,24 @@ func loadGlobal(g *models.GlobalInfo, dir string, bank *ia.Bank) (*ia.Global, er
 	}
 	gl.K = max(1, g.K)
 	return gl, nil
+}
+
+// loadLetterbox reads the letterboxed part l of the model of card c, which
+// runs the backbone r.
+func loadLetterbox(l *models.LetterboxInfo, c *models.Card, dir string, r embed.Runner) (*ia.Letterboxed, error) {
+	if l.Grid <= 0 || !ia.ValidNeighbourhood(l.Neighbourhood) || c.Input.Channels != len(c.Input.Mean) || c.Input.Channels != len(c.Input.Std) {
+		return nil, fmt.Errorf("%w: letterboxed part: grid %d, neighbourhood %d, %d channels", ia.ErrBank, l.Grid, l.Neighbourhood, c.Input.Channels)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, l.File))
+	if err != nil {
+		return nil, err
+	}
+	bank, err := ia.DecodeBank(data)
+	if err != nil {
+		return nil, err
+	}
+	return &ia.Letterboxed{Grid: l.Grid, Pad: PadValues(c.Input), TopK: l.TopK, MedianOffset: l.MedianOffset, Neighbourhood: l.Neighbourhood,
+		Bank: bank, R: r}, nil
 }
 
 // loadPositional reads the positional part pi of a model with g tiles per side.
