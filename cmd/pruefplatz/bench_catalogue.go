@@ -354,7 +354,7 @@ func benchEndToEnd(cmd *cobra.Command, w io.Writer, ix *catalogue.Index, models 
 		for i, h := range hits {
 			at[h.Photo] = fines[i%len(fines)]
 		}
-		catalogue.Verify(hits, e[0].Fine, func(h catalogue.Hit) *catalogue.Fine { return at[h.Photo] })
+		catalogue.Verify(hits, float32(math.Inf(-1)), e[0].Fine, func(h catalogue.Hit) *catalogue.Fine { return at[h.Photo] })
 		took, verify = append(took, time.Since(t)), append(verify, time.Since(tv))
 	}
 	fmt.Fprintf(w, "| end to end: decode + segment + embed (upright view, 2 turns) + search + verification of the best %d parts (their best photos segmented again), 640×480 JPEG | %s | %s | |\n", catalogue.VerifyTop, pct(took, 50), pct(took, 95))

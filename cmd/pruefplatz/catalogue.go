@@ -680,7 +680,7 @@ count for the "not in the catalogue" rate.`,
 				hits := ix.Search(v, 5, nil)
 				nic := len(hits) == 0 || hits[0].Score < cal.Threshold
 				// As the service does: verify the best parts' best photos.
-				catalogue.Verify(hits, qf[i], func(h catalogue.Hit) *catalogue.Fine {
+				catalogue.Verify(hits, cal.Threshold, qf[i], func(h catalogue.Hit) *catalogue.Fine {
 					j, err := strconv.Atoi(h.Photo)
 					if err != nil {
 						return nil

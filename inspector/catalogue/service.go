@@ -288,7 +288,8 @@ func (s *Service) Parts() ([]Part, error) { return s.store.Parts() }
 func (s *Service) PhotoJPEG(id string) ([]byte, error) { return s.store.PhotoJPEG(id) }
 
 // Search embeds the image and answers with the best parts, the first
-// VerifyTop of them re-ordered by Verify when the Embedder is a Verifier.
+// VerifyTop of them (of an answer above the threshold, those above it)
+// re-ordered by Verify when the Embedder is a Verifier.
 // It returns the embedder's error (a bad image wraps
 // inspector.ErrBadImage); a failed verification is logged and leaves the
 // search's order.
@@ -315,8 +316,8 @@ func (s *Service) search(ctx context.Context, v []float32, fine *Fine) Answer {
 	// The answer is the best score's, before verification re-orders: the
 	// threshold was calibrated on that score.
 	a.NotInCatalogue = len(hits) == 0 || hits[0].Score < cal.Threshold
-	if vf, ok := s.emb.(Verifier); ok && fine != nil && len(hits) > 1 {
-		if err := s.verify(ctx, vf, hits, fine); err != nil {
+	if vf, ok := s.emb.(Verifier); ok && fine != nil && VerifyCount(hits, cal.Threshold) > 1 {
+		if err := s.verify(ctx, vf, hits, cal.Threshold, fine); err != nil {
 			s.opt.Log.Warn("catalogue verification failed; search order kept", "err", err)
 		}
 	}
@@ -330,11 +331,11 @@ func (s *Service) search(ctx context.Context, v []float32, fine *Fine) Answer {
 	return a
 }
 
-// verify measures the best reference photo of each of the first
-// VerifyTop hits from its stored JPEG and re-orders the hits by Verify.
+// verify measures the best reference photo of each hit Verify re-orders
+// (VerifyCount) from its stored JPEG and re-orders the hits by Verify.
 // It returns the store's or the Verifier's error, leaving hits alone.
-func (s *Service) verify(ctx context.Context, vf Verifier, hits []Hit, query *Fine) error {
-	n := min(VerifyTop, len(hits))
+func (s *Service) verify(ctx context.Context, vf Verifier, hits []Hit, threshold float32, query *Fine) error {
+	n := VerifyCount(hits, threshold)
 	jpegs := make([][]byte, n)
 	for i, h := range hits[:n] {
 		b, err := s.store.PhotoJPEG(h.Photo)
@@ -351,7 +352,7 @@ func (s *Service) verify(ctx context.Context, vf Verifier, hits []Hit, query *Fi
 	for i, h := range hits[:n] {
 		byPhoto[h.Photo] = fines[i]
 	}
-	Verify(hits, query, func(h Hit) *Fine { return byPhoto[h.Photo] })
+	Verify(hits, threshold, query, func(h Hit) *Fine { return byPhoto[h.Photo] })
 	return nil
 }
 

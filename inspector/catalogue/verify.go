@@ -118,18 +118,39 @@ func turned(a []float32, deg float64) []float32 {
 	return out
 }
 
+// VerifyCount is how many of the first hits Verify re-orders: the first
+// VerifyTop, or when the best is at or above threshold, those of them at
+// or above it.
+func VerifyCount(hits []Hit, threshold float32) int {
+	n := min(VerifyTop, len(hits))
+	if n == 0 || hits[0].Score < threshold {
+		return n
+	}
+	k := 0
+	for k < n && hits[k].Score >= threshold {
+		k++
+	}
+	return k
+}
+
 // Verify re-orders the first VerifyTop hits by their Score plus
 // VerifyWeight times the FineSimilarity of query with ref(hit) (the
-// hit's best reference photo; nil when it has none). It leaves the hits
-// alone when query is nil (no part was found in the customer photo), and
-// never changes a Score: a result's score stays the search's, which
-// the "not in the catalogue" threshold was calibrated on.
-func Verify(hits []Hit, query *Fine, ref func(Hit) *Fine) {
+// hit's best reference photo; nil when it has none). When the best hit
+// is at or above threshold (an answer, not "not in the catalogue"), only
+// the hits at or above it take part, so the first result stays a part
+// that scores as a match; when all are below, the first VerifyTop do. It
+// leaves the hits alone when query is nil (no part was found in the
+// customer photo), and never changes a Score: a result's score stays the
+// search's, which the threshold was calibrated on.
+func Verify(hits []Hit, threshold float32, query *Fine, ref func(Hit) *Fine) {
 	if query == nil {
 		return
 	}
-	n := min(VerifyTop, len(hits))
-	key := make([]float32, len(hits))
+	n := VerifyCount(hits, threshold)
+	if n < 2 {
+		return
+	}
+	key := make([]float32, n)
 	for i, h := range hits[:n] {
 		key[i] = h.Score + VerifyWeight*FineSimilarity(query, ref(h))
 	}

@@ -115,18 +115,31 @@ func TestVerifyReorders(t *testing.T) {
 			{Part: "X", Score: 0.70, Photo: "x"},
 		}
 	}
-	h := hits()
-	catalogue.Verify(h, shifted(three, 1, 0), ref)
-	if h[0].Part != "BR-3H" || h[1].Part != "BR-2H" || h[2].Part != "X" {
-		t.Errorf("order %v, want BR-3H, BR-2H, X", h)
-	}
-	if h[0].Score != 0.75 || h[1].Score != 0.80 {
-		t.Errorf("scores changed: %v", h)
-	}
-	h = hits()
-	catalogue.Verify(h, nil, ref)
-	if h[0].Part != "BR-2H" || h[1].Part != "BR-3H" {
-		t.Errorf("without a query map the order changed: %v", h)
+	for _, tc := range []struct {
+		name      string
+		threshold float32
+		query     *catalogue.Fine
+		want      []string
+	}{
+		{"a match: both parts above the threshold", 0.5, shifted(three, 1, 0), []string{"BR-3H", "BR-2H", "X"}},
+		{"not in the catalogue: all below", 0.9, shifted(three, 1, 0), []string{"BR-3H", "BR-2H", "X"}},
+		{"a match, the look-alike below the threshold", 0.78, shifted(three, 1, 0), []string{"BR-2H", "BR-3H", "X"}},
+		{"no part in the customer photo", 0.5, nil, []string{"BR-2H", "BR-3H", "X"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := hits()
+			catalogue.Verify(h, tc.threshold, tc.query, ref)
+			for i, p := range tc.want {
+				if h[i].Part != p {
+					t.Fatalf("order %v, want %v", h, tc.want)
+				}
+			}
+			for _, x := range h {
+				if want := map[string]float32{"BR-2H": 0.80, "BR-3H": 0.75, "X": 0.70}[x.Part]; x.Score != want {
+					t.Errorf("%s's score changed to %.3f", x.Part, x.Score)
+				}
+			}
+		})
 	}
 }
 
