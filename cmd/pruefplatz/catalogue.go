@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -119,6 +120,7 @@ func (p *photoEmbedder) Embed(ctx context.Context, images [][]byte) ([]catalogue
 	out := make([]catalogue.Embedded, len(images))
 	sils := make([][]float32, len(images))
 	shapes := make([]*catalogue.Shape, len(images))
+	fines := make([]*catalogue.Fine, len(images))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	view, turned, mask, small := gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
@@ -149,6 +151,7 @@ func (p *photoEmbedder) Embed(ctx context.Context, images [][]byte) ([]catalogue
 			// off-centre and at any angle, reference photos as a close-up.
 			if opencv.UprightPart(img, partMargin, embed.Size, &view, &mask) {
 				shapes[i] = opencv.PartShape(view, mask)
+				fines[i] = opencv.PartFine(view, mask, shapes[i])
 				// The backbone sees the view softened a little: a sharp
 				// catalogue close-up and a blurred phone photo of the
 				// same part then look more alike to it.
@@ -186,8 +189,53 @@ func (p *photoEmbedder) Embed(ctx context.Context, images [][]byte) ([]catalogue
 		}
 		embed.Normalize(e)
 		out[i].Vector = catalogue.PhotoVector(e, sils[i], shapes[i])
+		out[i].Fine = fines[i]
 	}
 	return out, nil
+}
+
+var _ catalogue.Verifier = (*photoEmbedder)(nil)
+
+// Fine implements catalogue.Verifier: the part segmented and turned
+// upright as Embed does, without the backbone. The photos are measured on
+// two goroutines (segmenting is most of a search's verification).
+func (p *photoEmbedder) Fine(ctx context.Context, images [][]byte) ([]*catalogue.Fine, error) {
+	out := make([]*catalogue.Fine, len(images))
+	errs := make([]error, len(images))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(2, len(images)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			view, mask := gocv.NewMat(), gocv.NewMat()
+			defer view.Close()
+			defer mask.Close()
+			for i := range next {
+				img, err := opencv.DecodeImage(images[i], photoLimits)
+				if err != nil {
+					errs[i] = &catalogue.BadImageError{Index: i, Err: err}
+					continue
+				}
+				if opencv.UprightPart(img, partMargin, embed.Size, &view, &mask) {
+					out[i] = opencv.PartFine(view, mask, opencv.PartShape(view, mask))
+				}
+				img.Close()
+			}
+		}()
+	}
+	for i := range images {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return out, errors.Join(errs...)
 }
 
 // catalogueFlags are the flags every catalogue command shares.
@@ -580,25 +628,29 @@ count for the "not in the catalogue" rate.`,
 				return err
 			}
 			defer emb.Close()
-			embedAll := func(dir string) ([]string, [][]float32, error) {
+			// embedAll also keeps each photo's Fine: what a search's
+			// verification measures again from the stored JPEG is the same.
+			embedAll := func(dir string) ([]string, [][]float32, []*catalogue.Fine, error) {
 				parts, imgs, err := evalFolder(dir)
 				if err != nil {
-					return nil, nil, err
+					return nil, nil, nil, err
 				}
 				vecs := make([][]float32, 0, len(imgs))
+				fines := make([]*catalogue.Fine, 0, len(imgs))
 				for i := 0; i < len(imgs); i += 32 {
 					e, err := emb.Embed(cmd.Context(), imgs[i:min(i+32, len(imgs))])
 					if err != nil {
-						return nil, nil, fmt.Errorf("%s: %w", dir, err)
+						return nil, nil, nil, fmt.Errorf("%s: %w", dir, err)
 					}
 					for _, x := range e {
 						vecs = append(vecs, x.Vector)
+						fines = append(fines, x.Fine)
 					}
 				}
-				return parts, vecs, nil
+				return parts, vecs, fines, nil
 			}
 			start := time.Now()
-			rp, rv, err := embedAll(ref)
+			rp, rv, rf, err := embedAll(ref)
 			if err != nil {
 				return err
 			}
@@ -611,22 +663,30 @@ count for the "not in the catalogue" rate.`,
 			}
 			ix := b.Build()
 			cal := ix.Calibrate(0.05, 0.25)
-			qp, qv, err := embedAll(query)
+			qp, qv, qf, err := embedAll(query)
 			if err != nil {
 				return err
 			}
 			if extra != "" {
-				up, uv, err := embedAll(extra)
+				up, uv, uf, err := embedAll(extra)
 				if err != nil {
 					return err
 				}
-				qp, qv = append(qp, up...), append(qv, uv...)
+				qp, qv, qf = append(qp, up...), append(qv, uv...), append(qf, uf...)
 			}
 			ev := catEval{RefParts: len(inRef), RefPhotos: len(rp), Threshold: cal.Threshold, Calibration: cal}
 			var top1, top5, fnic, urej int
 			for i, v := range qv {
 				hits := ix.Search(v, 5, nil)
 				nic := len(hits) == 0 || hits[0].Score < cal.Threshold
+				// As the service does: verify the best parts' best photos.
+				catalogue.Verify(hits, cal.Threshold, qf[i], func(h catalogue.Hit) *catalogue.Fine {
+					j, err := strconv.Atoi(h.Photo)
+					if err != nil {
+						return nil
+					}
+					return rf[j]
+				})
 				if !inRef[qp[i]] {
 					ev.Unknown++
 					if nic {

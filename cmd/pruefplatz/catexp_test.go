@@ -276,6 +276,7 @@ func expScoreRerank(photos []expPhoto, refs [][][]float32, queries [][]float32, 
 	}
 	ix := b.Build()
 	cal := ix.Calibrate(0.05, 0.25)
+	expThreshold = cal.Threshold
 	var r expResult
 	r.thr = cal.Threshold
 	var known, unknown, top1, top5, fnic, urej int
@@ -315,6 +316,10 @@ func expScoreRerank(photos []expPhoto, refs [][][]float32, queries [][]float32, 
 	r.top1, r.top5, r.fnic, r.urej = frac(top1, known), frac(top5, known), frac(fnic, known), frac(urej, unknown)
 	return r
 }
+
+// expThreshold is the threshold of the index expScoreRerank scores, for
+// re-rankings that heed it.
+var expThreshold float32
 
 func meanUnit(vs ...[]float32) []float32 {
 	out := make([]float32, len(vs[0]))

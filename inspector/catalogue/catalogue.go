@@ -183,6 +183,19 @@ type Store interface {
 type Embedded struct {
 	JPEG   []byte // the image as JPEG (re-encoded when it came as another format)
 	Vector []float32
+	// Fine is the part at a finer resolution for Verify, from an Embedder
+	// that is also a Verifier (nil otherwise, or when no part was found).
+	// It is not stored: a search measures its reference photos again.
+	Fine *Fine
+}
+
+// Verifier is an Embedder that also measures photos for Verify (cmd's
+// photoEmbedder). The search measures the best few parts' best reference
+// photos from their stored JPEGs instead of keeping a Fine per photo: at
+// 50,000 photos the maps would outweigh the index. Fine returns one Fine
+// per image, nil where no part was found, and the errors of Embed.
+type Verifier interface {
+	Fine(ctx context.Context, images [][]byte) ([]*Fine, error)
 }
 
 // Embedder turns images (JPEG, PNG, …) into unit-length embeddings with one

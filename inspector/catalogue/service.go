@@ -287,32 +287,73 @@ func (s *Service) Parts() ([]Part, error) { return s.store.Parts() }
 // PhotoJPEG returns a reference or customer photo.
 func (s *Service) PhotoJPEG(id string) ([]byte, error) { return s.store.PhotoJPEG(id) }
 
-// Search embeds the image and answers with the best parts. It returns the
-// embedder's error (a bad image wraps inspector.ErrBadImage).
+// Search embeds the image and answers with the best parts, the first
+// VerifyTop of them (of an answer above the threshold, those above it)
+// re-ordered by Verify when the Embedder is a Verifier.
+// It returns the embedder's error (a bad image wraps
+// inspector.ErrBadImage); a failed verification is logged and leaves the
+// search's order.
 func (s *Service) Search(ctx context.Context, image []byte) (Answer, []byte, error) {
 	emb, err := s.emb.Embed(ctx, [][]byte{image})
 	if err != nil {
 		return Answer{}, nil, err
 	}
-	return s.SearchVector(emb[0].Vector), emb[0].JPEG, nil
+	return s.search(ctx, emb[0].Vector, emb[0].Fine), emb[0].JPEG, nil
 }
 
-// SearchVector answers for an embedding.
+// SearchVector answers for an embedding, in the search's order (no
+// verification: it has no photo to verify).
 func (s *Service) SearchVector(v []float32) Answer {
+	return s.search(context.Background(), v, nil)
+}
+
+func (s *Service) search(ctx context.Context, v []float32, fine *Fine) Answer {
 	s.mu.RLock()
 	ix, cal, parts := s.ix, s.cal, s.parts
 	s.mu.RUnlock()
 	hits := ix.Search(v, s.opt.K, nil)
 	a := Answer{Threshold: cal.Threshold, Backbone: s.emb.Backbone(), Photos: ix.Len(), Results: []Result{}}
+	// The answer is the best score's, before verification re-orders: the
+	// threshold was calibrated on that score.
+	a.NotInCatalogue = len(hits) == 0 || hits[0].Score < cal.Threshold
+	if vf, ok := s.emb.(Verifier); ok && fine != nil && VerifyCount(hits, cal.Threshold) > 1 {
+		if err := s.verify(ctx, vf, hits, cal.Threshold, fine); err != nil {
+			s.opt.Log.Warn("catalogue verification failed; search order kept", "err", err)
+		}
+	}
 	for _, h := range hits {
 		a.Results = append(a.Results, Result{Part: h.Part, Name: parts[h.Part].Name, Score: h.Score, Photo: h.Photo})
 	}
-	a.NotInCatalogue = len(hits) == 0 || hits[0].Score < cal.Threshold
 	if len(hits) >= 2 {
 		p0, p1 := parts[hits[0].Part], parts[hits[1].Part]
 		a.MirrorTwins = p0.MirrorTwin() == p1.Number || p1.MirrorTwin() == p0.Number
 	}
 	return a
+}
+
+// verify measures the best reference photo of each hit Verify re-orders
+// (VerifyCount) from its stored JPEG and re-orders the hits by Verify.
+// It returns the store's or the Verifier's error, leaving hits alone.
+func (s *Service) verify(ctx context.Context, vf Verifier, hits []Hit, threshold float32, query *Fine) error {
+	n := VerifyCount(hits, threshold)
+	jpegs := make([][]byte, n)
+	for i, h := range hits[:n] {
+		b, err := s.store.PhotoJPEG(h.Photo)
+		if err != nil {
+			return fmt.Errorf("photo %s of %s: %w", h.Photo, h.Part, err)
+		}
+		jpegs[i] = b
+	}
+	fines, err := vf.Fine(ctx, jpegs)
+	if err != nil {
+		return err
+	}
+	byPhoto := make(map[string]*Fine, n)
+	for i, h := range hits[:n] {
+		byPhoto[h.Photo] = fines[i]
+	}
+	Verify(hits, threshold, query, func(h Hit) *Fine { return byPhoto[h.Photo] })
+	return nil
 }
 
 // SearchAndRecord is Search that also keeps the customer photo and an

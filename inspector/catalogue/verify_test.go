@@ -1,0 +1,225 @@
+package catalogue_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/pruefplatz/pruefplatz/inspector/catalogue"
+	"github.com/pruefplatz/pruefplatz/inspector/catalogue/catalogtest"
+)
+
+// plate draws a FineSide² edge map of a bar of length l cells with holes
+// ring-shaped edges at the given x positions, and a ring of balls for
+// round parts (balls at angle offset off).
+func plate(l int, holes []int) *catalogue.Fine {
+	const n = catalogue.FineSide
+	e := make([]float32, n*n)
+	y0, y1 := n/2-6, n/2+6
+	x0 := (n - l) / 2
+	for x := x0; x < x0+l; x++ {
+		e[y0*n+x], e[y1*n+x] = 1, 1
+	}
+	for y := y0; y <= y1; y++ {
+		e[y*n+x0], e[y*n+x0+l-1] = 1, 1
+	}
+	for _, hx := range holes {
+		for a := 0.0; a < 2*math.Pi; a += 0.1 {
+			x, y := int(float64(x0+hx)+3*math.Cos(a)), int(float64(n/2)+3*math.Sin(a))
+			e[y*n+x] = 1
+		}
+	}
+	return &catalogue.Fine{Edges: e}
+}
+
+// balls draws a ring with k balls, turned by off radians.
+func balls(k int, off float64) *catalogue.Fine {
+	const n = catalogue.FineSide
+	e := make([]float32, n*n)
+	for a := 0.0; a < 2*math.Pi; a += 0.02 {
+		for _, r := range []float64{10, 28} {
+			e[int(n/2+r*math.Sin(a))*n+int(n/2+r*math.Cos(a))] = 1
+		}
+	}
+	for i := range k {
+		c := off + 2*math.Pi*float64(i)/float64(k)
+		for a := 0.0; a < 2*math.Pi; a += 0.2 {
+			x, y := n/2+19*math.Cos(c)+4*math.Cos(a), n/2+19*math.Sin(c)+4*math.Sin(a)
+			e[int(y)*n+int(x)] = 1
+		}
+	}
+	return &catalogue.Fine{Edges: e, Round: true}
+}
+
+func shifted(f *catalogue.Fine, dx, dy int) *catalogue.Fine {
+	const n = catalogue.FineSide
+	e := make([]float32, n*n)
+	for y := range n {
+		for x := range n {
+			if sx, sy := x-dx, y-dy; sx >= 0 && sy >= 0 && sx < n && sy < n {
+				e[y*n+x] = f.Edges[sy*n+sx]
+			}
+		}
+	}
+	return &catalogue.Fine{Edges: e, Round: f.Round}
+}
+
+func halfTurned(f *catalogue.Fine) *catalogue.Fine {
+	e := make([]float32, len(f.Edges))
+	for i, v := range f.Edges {
+		e[len(e)-1-i] = v
+	}
+	return &catalogue.Fine{Edges: e, Round: f.Round}
+}
+
+func TestFineSimilarity(t *testing.T) {
+	two, three := plate(48, []int{8, 40}), plate(48, []int{8, 24, 40})
+	short := plate(44, []int{8, 36})
+	for _, tc := range []struct {
+		name    string
+		a, b, c *catalogue.Fine // a is more like b than like c
+		minAB   float32
+	}{
+		{"two holes shifted against three holes", two, shifted(two, 2, -1), three, 0.99},
+		{"two holes half turned against three holes", two, halfTurned(two), three, 0.99},
+		{"a longer plate against a shorter one", two, shifted(two, 1, 1), short, 0.99},
+		{"7 balls turned against 8 balls", balls(7, 0), balls(7, 0.2), balls(8, 0), 0.7},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ab, ac := catalogue.FineSimilarity(tc.a, tc.b), catalogue.FineSimilarity(tc.a, tc.c)
+			if ab < tc.minAB || ab <= ac {
+				t.Errorf("similarity %.3f to the same part, %.3f to the other; want ≥ %.2f and above", ab, ac, tc.minAB)
+			}
+		})
+	}
+	if got := catalogue.FineSimilarity(two, nil); got != -1 {
+		t.Errorf("similarity to a missing map %.3f, want -1", got)
+	}
+	// Without Round the balls are compared only as they lie.
+	a, b := balls(7, 0), balls(7, 0.2)
+	a.Round, b.Round = false, false
+	if catalogue.FineSimilarity(a, b) >= catalogue.FineSimilarity(balls(7, 0), balls(7, 0.2)) {
+		t.Error("turning round parts did not raise their similarity")
+	}
+}
+
+func TestVerifyReorders(t *testing.T) {
+	two, three := plate(48, []int{8, 40}), plate(48, []int{8, 24, 40})
+	refs := map[string]*catalogue.Fine{"2h": two, "3h": three, "x": nil}
+	ref := func(h catalogue.Hit) *catalogue.Fine { return refs[h.Photo] }
+	hits := func() []catalogue.Hit {
+		return []catalogue.Hit{
+			{Part: "BR-2H", Score: 0.80, Photo: "2h"},
+			{Part: "BR-3H", Score: 0.75, Photo: "3h"},
+			{Part: "X", Score: 0.70, Photo: "x"},
+		}
+	}
+	for _, tc := range []struct {
+		name      string
+		threshold float32
+		query     *catalogue.Fine
+		want      []string
+	}{
+		{"a match: both parts above the threshold", 0.5, shifted(three, 1, 0), []string{"BR-3H", "BR-2H", "X"}},
+		{"not in the catalogue: all below", 0.9, shifted(three, 1, 0), []string{"BR-3H", "BR-2H", "X"}},
+		{"a match, the look-alike below the threshold", 0.78, shifted(three, 1, 0), []string{"BR-2H", "BR-3H", "X"}},
+		{"no part in the customer photo", 0.5, nil, []string{"BR-2H", "BR-3H", "X"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := hits()
+			catalogue.Verify(h, tc.threshold, tc.query, ref)
+			for i, p := range tc.want {
+				if h[i].Part != p {
+					t.Fatalf("order %v, want %v", h, tc.want)
+				}
+			}
+			for _, x := range h {
+				if want := map[string]float32{"BR-2H": 0.80, "BR-3H": 0.75, "X": 0.70}[x.Part]; x.Score != want {
+					t.Errorf("%s's score changed to %.3f", x.Part, x.Score)
+				}
+			}
+		})
+	}
+}
+
+// verifyingEmbedder is catalogtest's Embedder that is also a Verifier:
+// each photo's Fine is looked up by its id.
+type verifyingEmbedder struct {
+	catalogtest.Embedder
+	fines map[string]*catalogue.Fine
+	calls int
+}
+
+func (e *verifyingEmbedder) Embed(ctx context.Context, images [][]byte) ([]catalogue.Embedded, error) {
+	out, err := e.Embedder.Embed(ctx, images)
+	for i := range out {
+		out[i].Fine = e.fines[catalogue.PhotoID(images[i])]
+	}
+	return out, err
+}
+
+func (e *verifyingEmbedder) Fine(_ context.Context, images [][]byte) ([]*catalogue.Fine, error) {
+	e.calls++
+	out := make([]*catalogue.Fine, len(images))
+	for i, b := range images {
+		out[i] = e.fines[catalogue.PhotoID(b)]
+	}
+	return out, nil
+}
+
+// TestServiceSearchVerify: of two parts that look alike to the search, a
+// customer photo whose fine map is part 2's comes back as part 2, with the
+// search's scores and "not in the catalogue" answer, and the other way
+// round.
+func TestServiceSearchVerify(t *testing.T) {
+	two, three := plate(48, []int{8, 40}), plate(48, []int{8, 24, 40})
+	mapOf := map[string]*catalogue.Fine{"P-1": two, "P-2": three}
+	emb := &verifyingEmbedder{fines: map[string]*catalogue.Fine{}}
+	svc, err := catalogue.NewService(openStore(t, ""), emb, catalogue.Options{Floor: 0.05})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	for i, f := range []*catalogue.Fine{two, three} {
+		p := catalogue.Part{Number: fmt.Sprintf("P-%d", i+1), Name: "plate", Active: true}
+		// Both parts look alike to the search (drawn from one colour
+		// layout): only their fine maps tell them apart.
+		var imgs [][]byte
+		for k := range 3 {
+			imgs = append(imgs, catalogtest.Photo(1, 10*i+k, 0.1))
+		}
+		for _, b := range imgs {
+			emb.fines[catalogue.PhotoID(b)] = f
+		}
+		if err := svc.AddPart(context.Background(), p, imgs, 3, 10, "upload"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	query := catalogtest.Photo(1, 7, 0.1)
+	plain, _, err := svc.Search(context.Background(), query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if emb.calls != 0 {
+		t.Fatalf("without a query map: %d verifications, want none", emb.calls)
+	}
+	t.Logf("search scores: %s %.3f, %s %.3f", plain.Results[0].Part, plain.Results[0].Score, plain.Results[1].Part, plain.Results[1].Score)
+	first, second := plain.Results[0], plain.Results[1]
+	for _, want := range []catalogue.Result{second, first} {
+		emb.fines[catalogue.PhotoID(query)] = shifted(mapOf[want.Part], 1, 0)
+		a, _, err := svc.Search(context.Background(), query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Results[0] != want {
+			t.Errorf("query with %s's fine map: first %+v, want %+v", want.Part, a.Results[0], want)
+		}
+		if a.NotInCatalogue != plain.NotInCatalogue {
+			t.Errorf("verification changed the answer: %+v against %+v", a, plain)
+		}
+	}
+	if emb.calls != 2 {
+		t.Errorf("%d verifications, want 2", emb.calls)
+	}
+}

@@ -1,0 +1,76 @@
+package opencv
+
+import (
+	"image"
+
+	"gocv.io/x/gocv"
+
+	"github.com/pruefplatz/pruefplatz/inspector/catalogue"
+)
+
+// fineRound is the elongation (see catalogue.Shape) above which a part
+// counts as round for catalogue.FineSimilarity: its upright view then
+// fixes no direction.
+const fineRound = 0.8
+
+// PartFine measures the part in an upright view and its mask, as
+// UprightPart writes them, at the finer resolution the catalogue's
+// verification compares (see catalogue.Fine): the gradient magnitude of
+// the grey view softened by σ 1.5 pixels (as the backbone sees it), kept
+// inside the mask widened by 4 pixels (the outline's own edge counts,
+// the table's grain does not), divided by its mean there and pooled to
+// catalogue.FineSide². shape is the part's PartShape (its elongation says
+// whether the part is round). It returns nil when the mask holds no part.
+func PartFine(view, mask gocv.Mat, shape *catalogue.Shape) *catalogue.Fine {
+	if view.Empty() || mask.Empty() || view.Channels() != 3 || shape == nil {
+		return nil
+	}
+	grey, gx, gy, mag := gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
+	defer grey.Close()
+	defer gx.Close()
+	defer gy.Close()
+	defer mag.Close()
+	gocv.CvtColor(view, &grey, gocv.ColorBGRToGray)
+	gocv.GaussianBlur(grey, &grey, image.Pt(0, 0), 1.5, 1.5, gocv.BorderReplicate)
+	gocv.Sobel(grey, &gx, gocv.MatTypeCV32F, 1, 0, 3, 1, 0, gocv.BorderReplicate)
+	gocv.Sobel(grey, &gy, gocv.MatTypeCV32F, 0, 1, 3, 1, 0, gocv.BorderReplicate)
+	gocv.Magnitude(gx, gy, &mag)
+	wide := gocv.NewMat()
+	defer wide.Close()
+	kernel := gocv.GetStructuringElement(gocv.MorphEllipse, image.Pt(9, 9))
+	defer kernel.Close()
+	gocv.Dilate(mask, &wide, kernel)
+	m, err := mag.DataPtrFloat32()
+	if err != nil {
+		return nil
+	}
+	w, err := wide.DataPtrUint8()
+	if err != nil {
+		return nil
+	}
+	var sum float64
+	var n int
+	for i, x := range w {
+		if x > 127 {
+			sum += float64(m[i])
+			n++
+		} else {
+			m[i] = 0
+		}
+	}
+	if sum == 0 {
+		return nil
+	}
+	k := float32(float64(n) / sum)
+	for i := range m {
+		m[i] *= k
+	}
+	small := gocv.NewMat()
+	defer small.Close()
+	gocv.Resize(mag, &small, image.Pt(catalogue.FineSide, catalogue.FineSide), 0, 0, gocv.InterpolationArea)
+	px, err := small.DataPtrFloat32()
+	if err != nil {
+		return nil
+	}
+	return &catalogue.Fine{Edges: append([]float32(nil), px...), Round: shape.Elongation > fineRound}
+}
