@@ -270,10 +270,11 @@ func TestCapturePage(t *testing.T) {
 	// taken, so the frame is turned away, and the page says why (or, on a
 	// slow machine, the flange is on its way out and the frame is kept).
 	// The page shows the reason only while the session runs; a recorder
-	// keeps what it showed, in case the next view is taken meanwhile.
+	// keeps every reason it showed, in case the next view is taken, or
+	// turned away, meanwhile.
 	handBefore := manifest(hand)
 	err = chromedp.Do(ctx,
-		chromedp.Evaluate[chromedp.Void](`window.rejectShown = ""; setInterval(() => { const r = document.getElementById("cap-reject"); if (!r.hidden && r.textContent) window.rejectShown = r.textContent; }, 50)`),
+		chromedp.Evaluate[chromedp.Void](`window.rejectShown = []; setInterval(() => { const r = document.getElementById("cap-reject"); if (!r.hidden && r.textContent && !window.rejectShown.includes(r.textContent)) window.rejectShown.push(r.textContent); }, 50)`),
 		chromedp.KeyEvent(" "))
 	if err != nil {
 		t.Fatal(err)
@@ -283,7 +284,7 @@ func TestCapturePage(t *testing.T) {
 	})
 	t.Logf("by hand: %d frames kept, turned away: %+v", len(m.Frames), m.Rejected)
 	if n := len(handBefore.Rejected); len(m.Rejected) > n {
-		shown, err := chromedp.Run(ctx, chromedp.Poll[string](`window.rejectShown`, chromedp.WithPollingTimeout(20*time.Second)))
+		shown, err := chromedp.Run(ctx, chromedp.Poll[string](`window.rejectShown.join("\n")`, chromedp.WithPollingTimeout(20*time.Second)))
 		if err != nil || !strings.Contains(shown, m.Rejected[n].Reason) {
 			t.Fatalf("the page showed %q (%v), not why the frame was turned away: %s", shown, err, m.Rejected[n].Reason)
 		}
