@@ -219,6 +219,14 @@ func TestNormAndThresholdZ(t *testing.T) {
 	if _, err := ChooseThresholdZ(v[:1], 2.33, 3.09); !errors.Is(err, ErrNoImages) {
 		t.Errorf("one held-out image: %v, want ErrNoImages", err)
 	}
+	// the default budget of 1 % is the normal's 99 % and 99.9 % points; a
+	// larger one lowers both thresholds
+	for _, c := range []struct{ fa, ok, nok float64 }{{0.01, 2.326, 3.090}, {0.05, 1.645, 2.576}, {0.1, 1.282, 2.326}} {
+		zOK, zNOK := ZForFalseAlarms(c.fa)
+		if math.Abs(zOK-c.ok) > 1e-3 || math.Abs(zNOK-c.nok) > 1e-3 {
+			t.Errorf("ZForFalseAlarms(%g) = %.4f, %.4f, want %.3f, %.3f", c.fa, zOK, zNOK, c.ok, c.nok)
+		}
+	}
 	cells := (&Norm{PatchHot: 2, PosHot: 4}).Cells([]float32{1, 0.5}, []float32{1, 3})
 	if cells[0] != 1 || cells[1] != 1.5 {
 		t.Errorf("cells %v, want [1 1.5] (the larger of d and pos × 2/4)", cells)

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"sync"
 
+	"gonum.org/v1/gonum/stat/distuv"
+
 	"github.com/pruefplatz/pruefplatz/inspector"
 	"github.com/pruefplatz/pruefplatz/inspector/embed"
 )
@@ -555,6 +557,16 @@ func ChooseThresholdZ(okScores []float32, zOK, zNOK float64) (Threshold, error) 
 	}
 	mu, sd := MeanSD(okScores)
 	return Threshold{ScoreOK: mu + float32(zOK)*sd, ScoreNOK: mu + float32(zNOK)*sd, N: len(okScores), Z: []float64{zOK, zNOK}}, nil
+}
+
+// ZForFalseAlarms returns ChooseThresholdZ's multiples for a share of good
+// parts the station may stop (falseAlarms, between 0 and 0.5): OK up to the
+// normal distribution's 1 − falseAlarms point, NOK from its
+// 1 − falseAlarms/10 point, so a tenth of those false alarms is called NOK
+// and the rest uncertain. 0.01 gives 2.33 and 3.09. The engineer states the
+// budget; no defect image is needed to set it.
+func ZForFalseAlarms(falseAlarms float64) (zOK, zNOK float64) {
+	return distuv.UnitNormal.Quantile(1 - falseAlarms), distuv.UnitNormal.Quantile(1 - falseAlarms/10)
 }
 
 // MeanSD returns the mean and the sample standard deviation of v (0 for

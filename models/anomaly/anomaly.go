@@ -49,8 +49,9 @@ const (
 )
 
 // Threshold rules (Options.ThresholdRule). RuleZ: OK up to the held-out
-// good images' mean + ZOK standard deviations, NOK from + ZNOK (the normal
-// distribution's 99 % and 99.9 % points); with a few dozen held-out images
+// good images' mean + z standard deviations, z the normal distribution's
+// point for Options.FalseAlarms (2.33 for 1 %), NOK from its point for a
+// tenth of that (3.09, ia.ZForFalseAlarms); with a few dozen held-out images
 // a mean and an SD are far steadier than a 99 % quantile, which is then
 // practically their largest score. RuleQuantile: OK up to the Quantile,
 // NOK from that × (1 + Margin), the rule of earlier versions.
@@ -59,11 +60,9 @@ const (
 	RuleQuantile = "quantile"
 )
 
-// ZOK and ZNOK are RuleZ's multiples of the standard deviation.
-const (
-	ZOK  = 2.33
-	ZNOK = 3.09
-)
+// DefaultFalseAlarms is RuleZ's share of good parts the thresholds may
+// stop (OK or uncertain) when Options.FalseAlarms is not set.
+const DefaultFalseAlarms = 0.01
 
 // AnomalyLabel is the second label of every anomaly model.
 const AnomalyLabel = "anomaly"
@@ -99,6 +98,10 @@ type Options struct {
 	// Quantile and Margin set the threshold of RuleQuantile (defaults 0.99
 	// and 0.10).
 	Quantile, Margin float64
+	// FalseAlarms is RuleZ's budget: the share of good parts, judged by
+	// the held-out good images' mean and SD, that may score above the OK
+	// threshold (default DefaultFalseAlarms).
+	FalseAlarms float64
 	// ValFrac and TestFrac are the good images held out for the
 	// threshold and for the test figures (defaults 0.15 and 0.25).
 	ValFrac, TestFrac float64
@@ -161,6 +164,9 @@ func (o *Options) defaults() {
 	}
 	if o.ThresholdRule == "" {
 		o.ThresholdRule = RuleZ
+	}
+	if o.FalseAlarms == 0 {
+		o.FalseAlarms = DefaultFalseAlarms
 	}
 	if o.Margin < 0 {
 		o.Margin = 0
@@ -225,6 +231,9 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	}
 	if opt.ThresholdRule != RuleZ && opt.ThresholdRule != RuleQuantile {
 		return nil, fmt.Errorf("%w: threshold rule %q (want %s or %s)", ErrBadOption, opt.ThresholdRule, RuleZ, RuleQuantile)
+	}
+	if !(opt.FalseAlarms > 0 && opt.FalseAlarms < 0.5) {
+		return nil, fmt.Errorf("%w: false alarms %g (want a share above 0 and below 0.5, such as 0.01)", ErrBadOption, opt.FalseAlarms)
 	}
 	ds, err := loadDataset(opt.Data, opt.OKLabels)
 	if err != nil {
@@ -427,7 +436,8 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 		if len(valScores) < 2 {
 			return nil, fmt.Errorf("%w: %d held-out OK image; the z threshold rule needs at least 2 (add OK images, or use the quantile rule)", ErrNoOK, len(valScores))
 		}
-		th, err = ia.ChooseThresholdZ(valScores, ZOK, ZNOK)
+		zOK, zNOK := ia.ZForFalseAlarms(opt.FalseAlarms)
+		th, err = ia.ChooseThresholdZ(valScores, zOK, zNOK)
 	} else {
 		th, err = ia.ChooseThreshold(valScores, opt.Quantile, opt.Margin)
 	}
@@ -437,7 +447,7 @@ func Train(ctx context.Context, opt Options) (*Result, error) {
 	scorer.P.ScoreOK, scorer.P.ScoreNOK = th.ScoreOK, th.ScoreNOK
 	thWhy := fmt.Sprintf("%.4g, the %.0f %% quantile of %d held-out OK images; ≥ %.4g (that +%.0f %%)", th.ScoreOK, 100*th.Quantile, th.N, th.ScoreNOK, 100*th.Margin)
 	if th.Z != nil {
-		thWhy = fmt.Sprintf("%.4g, the mean + %.2f standard deviations of %d held-out OK images' scores; ≥ %.4g (+ %.2f)", th.ScoreOK, th.Z[0], th.N, th.ScoreNOK, th.Z[1])
+		thWhy = fmt.Sprintf("%.4g, the mean + %.2f standard deviations of %d held-out OK images' scores (%.3g %% false alarms); ≥ %.4g (+ %.2f)", th.ScoreOK, th.Z[0], th.N, 100*opt.FalseAlarms, th.ScoreNOK, th.Z[1])
 	}
 	fmt.Fprintf(opt.Out, "threshold: OK up to %s: NOK\n", thWhy)
 	var evalRes *models.AnomalyEval

@@ -73,6 +73,8 @@ func TestTrainBadInput(t *testing.T) {
 		{"ok label without images", Options{Data: filepath.Join(dir, "mixed"), OKLabels: []string{"good"}}, ErrNoOK},
 		{"mixed aspect ratios stretched", Options{Data: filepath.Join(dir, "mixed"), OKLabels: []string{"ok"}, Resize: inspector.ResizeStretch}, ErrMixedShapes},
 		{"unknown threshold rule", Options{Data: filepath.Join(dir, "mixed"), OKLabels: []string{"ok"}, ThresholdRule: "median"}, ErrBadOption},
+		{"false alarms of one half", Options{Data: filepath.Join(dir, "mixed"), OKLabels: []string{"ok"}, FalseAlarms: 0.5}, ErrBadOption},
+		{"negative false alarms", Options{Data: filepath.Join(dir, "mixed"), OKLabels: []string{"ok"}, FalseAlarms: -0.01}, ErrBadOption},
 		{"unknown neighbourhood", Options{Data: filepath.Join(dir, "mixed"), OKLabels: []string{"ok"}, Neighbourhood: 4}, ErrBadOption},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -152,7 +154,8 @@ func TestTrainExportLoadRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	opt := Options{Data: data, Name: "m", Registry: reg, OKLabels: []string{"ok"}, Backbone: bb, Threads: 2, GlobalWords: ia.DefaultWords, TopK: 3,
-		Positional: 8, ValFrac: 0.3} // two parts: standardised, which needs two held-out images
+		Positional: 8, ValFrac: 0.3, // two parts: standardised, which needs two held-out images
+		FalseAlarms: 0.05}
 
 	failing := opt
 	failing.createFile = func(string) (*os.File, error) { return nil, errors.New("disk full") }
@@ -206,6 +209,10 @@ func TestTrainExportLoadRoundTrip(t *testing.T) {
 		m.Pos.Bank.K != 8 || m.Pos.Bank.Side != ia.Side || card.FileSHA256[PosFile] == "" || card.FileSHA256[PoseFile] == "" ||
 		n.PosSD <= 0 || n.GlobalSD <= 0 || *m.P.Norm != *iaNorm(n) || len(card.Anomaly.ThresholdZ) != 2 {
 		t.Fatalf("positional part: card %+v, norm %+v, loaded %+v, params %+v", pi, n, m.Pos, m.P)
+	}
+	// the 5 % budget's normal points, not the default 1 %'s
+	if z := card.Anomaly.ThresholdZ; math.Abs(z[0]-1.645) > 1e-3 || math.Abs(z[1]-2.576) > 1e-3 {
+		t.Errorf("threshold z %v, want the 5 %% budget's [1.645 2.576]", z)
 	}
 	if card.Anomaly.TopK != 3 || m.P.TopK != 3 {
 		t.Errorf("top k: card %d, loaded %d, want 3", card.Anomaly.TopK, m.P.TopK)
