@@ -285,3 +285,67 @@ func TestAnomalyModelInRegistry(t *testing.T) {
 		t.Errorf("verify after changing the bank: %v, want ErrTampered", err)
 	}
 }
+
+// pruefplatz eval on an anomaly model: the card's OK class is the good
+// images, every other folder a defect class, and metrics.json carries the
+// image AUROC, recall and false alarms at the card's thresholds and the
+// recall per defect class.
+func TestEvalAnomalyModel(t *testing.T) {
+	t.Parallel()
+	reg, _ := trainTinyAnomaly(t)
+	data := filepath.Join(t.TempDir(), "data")
+	// good flanges the model never saw, and the same flanges with stripes
+	if err := demo.WriteImages(data, 9, demo.SetDefects, []string{"ok"}, 4); err != nil {
+		t.Fatal(err)
+	}
+	goods, _ := filepath.Glob(filepath.Join(data, "ok", "*.jpg"))
+	if err := os.MkdirAll(filepath.Join(data, "stripes"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range goods {
+		b, err := os.ReadFile(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := filepath.Join(data, "stripes", filepath.Base(g))
+		if err := os.WriteFile(bad, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paintDefect(t, bad)
+	}
+	out := filepath.Join(t.TempDir(), "eval")
+	text, err := runEval("--models", reg, "--model", "anom", "--data", data, "--out", out)
+	if err != nil {
+		t.Fatalf("eval: %v\n%s", err, text)
+	}
+	if !strings.Contains(text, "image AUROC") || !strings.Contains(text, "stripes") {
+		t.Errorf("output lacks the AUROC or the defect class:\n%s", text)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "metrics.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		AUROC     *float64           `json:"auroc"`
+		Recall    *float64           `json:"recall"`
+		FA        *float64           `json:"false_alarms"`
+		Good      int                `json:"good_images"`
+		Defects   int                `json:"defect_images"`
+		PerClass  map[string]float64 `json:"recall_per_class"`
+		PerClassN map[string]int     `json:"images_per_class"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.AUROC == nil || m.Recall == nil || m.FA == nil {
+		t.Fatalf("metrics.json lacks auroc, recall or false_alarms:\n%s", b)
+	}
+	t.Logf("%s", text)
+	// the stripes are an anomaly no threshold can miss
+	if *m.AUROC < 0.9 || *m.Recall < 0.75 || *m.FA > 0.25 {
+		t.Errorf("auroc %.3f, recall %.2f, false alarms %.2f: want the painted stripes found", *m.AUROC, *m.Recall, *m.FA)
+	}
+	if _, ok := m.PerClass["stripes"]; !ok || m.PerClassN["stripes"] != len(goods) || m.Good != len(goods) || m.Defects != len(goods) {
+		t.Errorf("per class %v, images %v: want the one defect class with %d images", m.PerClass, m.PerClassN, len(goods))
+	}
+}
