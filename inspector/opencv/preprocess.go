@@ -70,6 +70,18 @@ func Preprocess(src gocv.Mat, spec inspector.InputSpec, dst []float32) error {
 	return p.Run(src, dst)
 }
 
+// PreprocessFile decodes an image file (within the default Limits) and
+// returns its tensor as the station makes it.
+func PreprocessFile(path string, spec inspector.InputSpec) ([]float32, error) {
+	img, err := ReadImageFile(path, Limits{})
+	if err != nil {
+		return nil, err
+	}
+	defer img.Close()
+	x := make([]float32, spec.TensorLen())
+	return x, Preprocess(img, spec, x)
+}
+
 // Run writes the tensor for src (8-bit BGR, BGRA or grey, as gocv decodes or
 // captures) into dst, which must hold spec.TensorLen() values. It returns an
 // error for an empty or non-8-bit image, a wrong dst length, or an ROI

@@ -116,13 +116,7 @@ func TestTrainLetterbox(t *testing.T) {
 	}
 	spec := res.Card.Input
 	for _, name := range []string{filepath.Join("ok", "a.jpg"), filepath.Join("bad", "x.jpg")} {
-		img, err := opencv.ReadImageFile(filepath.Join(data, name), opencv.Limits{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		x := make([]float32, spec.TensorLen())
-		err = opencv.Preprocess(img, spec, x)
-		img.Close()
+		x, err := opencv.PreprocessFile(filepath.Join(data, name), spec)
 		if err != nil {
 			t.Fatal(err)
 		}

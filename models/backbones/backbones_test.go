@@ -123,13 +123,7 @@ func TestEmbedderMatchesBatchOfOne(t *testing.T) {
 	spec := embed.Spec(inspector.ResizeLetterbox, nil)
 	var xs [][]float32
 	for _, f := range []string{"cat.jpg", "bird.jpg", "dragonfly.jpg", "hot_dog.jpg"} {
-		img, err := opencv.ReadImageFile(filepath.Join(MobileNetV2, "testdata", f), opencv.Limits{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		x := make([]float32, spec.TensorLen())
-		err = opencv.Preprocess(img, spec, x)
-		img.Close()
+		x, err := opencv.PreprocessFile(filepath.Join(MobileNetV2, "testdata", f), spec)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -290,7 +290,7 @@ func trainOnBackbone(ctx context.Context, opt Options, start time.Time, reg mode
 	n := min(16, len(te.files))
 	refX := make([][]float32, n)
 	for i := 0; i < n; i++ {
-		x, err := stationTensor(te.files[i], spec)
+		x, err := opencv.PreprocessFile(te.files[i], spec)
 		if err != nil {
 			return nil, fmt.Errorf("verify: %w", err)
 		}
@@ -436,17 +436,6 @@ func trainQuality(ctx context.Context, card *models.Card, manifest *datasets.Man
 		Root: manifest.Root, Images: images, ROI: card.Input.ROI,
 		Predictions: quality.Predictions(card.Labels, rel, test.labels, test.probs),
 	}, quality.Options{Tool: card.Tool, Now: now})
-}
-
-// stationTensor decodes a file and preprocesses it as the station does.
-func stationTensor(path string, spec inspector.InputSpec) ([]float32, error) {
-	img, err := opencv.ReadImageFile(path, opencv.Limits{})
-	if err != nil {
-		return nil, err
-	}
-	defer img.Close()
-	x := make([]float32, spec.TensorLen())
-	return x, opencv.Preprocess(img, spec, x)
 }
 
 // embedder embeds dataset images, view by view, through the cache.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pruefplatz/pruefplatz/inspector/embed"
 	"github.com/pruefplatz/pruefplatz/inspector/onnx"
+	"github.com/pruefplatz/pruefplatz/inspector/opencv"
 	"github.com/pruefplatz/pruefplatz/models"
 	"github.com/pruefplatz/pruefplatz/models/backbones"
 )
@@ -93,7 +94,7 @@ func TestTrainBackboneExportMatches(t *testing.T) {
 		if file == "" {
 			t.Fatalf("reference %s (sha256 %s) not found", ref.File, ref.FileSHA256)
 		}
-		x, err := stationTensor(file, c.Input)
+		x, err := opencv.PreprocessFile(file, c.Input)
 		if err != nil {
 			t.Fatal(err)
 		}
