@@ -29,6 +29,7 @@ import (
 // channel: grey world). Each is [log lightness, chroma 0, chroma 1].
 type expFinish struct {
 	abs, rel, gw [3]float64
+	spec         float64 // log of the part's 90th over its 50th percentile grey
 	ok           bool
 }
 
@@ -52,6 +53,7 @@ func expFinishOf(p expPhoto) expFinish {
 	var ps, all [3]float64
 	var pn float64
 	var tab [3][]float64
+	var greys []float64
 	for y := range n {
 		for x := range n {
 			j := y*n + x
@@ -62,6 +64,7 @@ func expFinishOf(p expPhoto) expFinish {
 				for c := range 3 {
 					ps[c] += float64(p.View[3*j+c])
 				}
+				greys = append(greys, (float64(p.View[3*j])+float64(p.View[3*j+1])+float64(p.View[3*j+2]))/3)
 				pn++
 			} else if out.GetUCharAt(y, x) <= 127 {
 				for c := range 3 {
@@ -85,6 +88,8 @@ func expFinishOf(p expPhoto) expFinish {
 		return [3]float64{math.Log(s / 3), v[0] / s, v[1] / s}
 	}
 	f.abs = mk3(ps)
+	sort.Float64s(greys)
+	f.spec = math.Log(max(greys[len(greys)*9/10], 1) / max(greys[len(greys)/2], 1))
 	f.rel = mk3([3]float64{ps[0] / tm[0], ps[1] / tm[1], ps[2] / tm[2]})
 	f.gw = mk3([3]float64{ps[0] / all[0], ps[1] / all[1], ps[2] / all[2]})
 	f.ok = true
@@ -141,7 +146,7 @@ func TestCatalogueFinish(t *testing.T) {
 			}
 			return fin[i].abs
 		}
-		ln, cn, _ := strings.Cut(name, "+")
+		ln, cn, _ := strings.Cut(strings.TrimSuffix(name, "+spec"), "+")
 		ln = strings.TrimSuffix(ln, "L")
 		cn = strings.TrimSuffix(cn, "C")
 		if cn == "" {
@@ -212,6 +217,23 @@ func TestCatalogueFinish(t *testing.T) {
 	verified := map[int][]catalogue.Hit{}
 	for _, name := range env("EXP_FEATS", "abs,rel,gw,abs-C,abs-L,rel-L,absL+relC,absL+gwC") {
 		tl := tol(name)
+		var specTol float64
+		{
+			var sp []float64
+			for _, part := range parts {
+				lo, hi := math.Inf(1), math.Inf(-1)
+				for _, j := range byPart[part] {
+					if fin[j].ok {
+						lo, hi = min(lo, fin[j].spec), max(hi, fin[j].spec)
+					}
+				}
+				if hi >= lo {
+					sp = append(sp, (hi-lo)/2)
+				}
+			}
+			sort.Float64s(sp)
+			specTol = max(sp[len(sp)/2], 1e-4)
+		}
 		dist := func(q int, refsOf []int) float64 {
 			qv := feat(q, name)
 			var mean [3]float64
@@ -235,6 +257,15 @@ func TestCatalogueFinish(t *testing.T) {
 					continue
 				}
 				d += math.Abs(qv[k]-mean[k]/cnt) / tl[k]
+			}
+			if strings.HasSuffix(name, "+spec") {
+				var ms float64
+				for _, j := range refsOf {
+					if fin[j].ok {
+						ms += fin[j].spec
+					}
+				}
+				d += math.Abs(fin[q].spec-ms/cnt) / specTol
 			}
 			return d
 		}
