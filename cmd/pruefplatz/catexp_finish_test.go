@@ -314,6 +314,14 @@ func TestCatalogueFinish(t *testing.T) {
 								bestK, bestD = k, d
 							}
 						}
+						if list && photos[i].Set == "customer" && hits[bestK].Part != photos[i].Part {
+							fmt.Printf("  wrong %d %-12s first %s:", i, photos[i].Part, hits[bestK].Part)
+							for k := range n {
+								jk, _ := strconv.Atoi(hits[k].Photo)
+								fmt.Printf(" %s d %.1f twin %.2f;", hits[k].Part, dist(i, of(hits[k])), fineSim(j0, jk))
+							}
+							fmt.Println()
+						}
 						if bestK > 0 {
 							changed++
 							if list && photos[i].Set == "customer" {
