@@ -377,7 +377,8 @@ func expRotate(a expMap, side int, deg float64) expMap {
 
 // TestCatalogueVerify scores the real path's verification
 // (opencv.PartFine, catalogue.Verify) from the cache: its row must
-// reproduce `catalogue eval`. With EXP_ALLPHOTOS each part's best fine
+// reproduce `catalogue eval` (EXP_NOFINISH=1: the verification before the
+// finish's twin rule). With EXP_ALLPHOTOS each part's best fine
 // similarity over all its reference photos is used instead of its best
 // photo's.
 func TestCatalogueVerify(t *testing.T) {
@@ -483,6 +484,20 @@ func TestCatalogueVerify(t *testing.T) {
 		sort.SliceStable(hits[:n], func(a, b int) bool {
 			return hits[a].Score+w*best[hits[a].Part] > hits[b].Score+w*best[hits[b].Part]
 		})
+		// As catalogue.Verify: the first part's geometric twins compete
+		// by finish (EXP_NOFINISH: not).
+		if os.Getenv("EXP_NOFINISH") == "" {
+			refs := make([]*catalogue.Fine, n)
+			for k, h := range hits[:n] {
+				j, _ := strconv.Atoi(h.Photo)
+				refs[k] = fines[j]
+			}
+			if k := catalogue.FinishTwin(fines[i], refs); k > 0 {
+				h := hits[k]
+				copy(hits[1:k+1], hits[:k])
+				hits[0] = h
+			}
+		}
 	})
 	fmt.Printf("| verify %s w %g (all photos %v) | %.1f %% | %.1f %% | %.1f %% | %.1f %% | %.3f | %d of %d |\n",
 		os.Getenv("EXP_FINE"), w, all, 100*r.top1, 100*r.top5, 100*r.fnic, 100*r.urej, r.thr, r.wrongAcc, r.known)

@@ -31,7 +31,22 @@ const (
 	// fineTurnStep is the step, in degrees, of the turns tried between
 	// two round parts, whose upright view fixes no direction.
 	fineTurnStep = 5
+	// TwinSimilarity is the FineSimilarity of two parts' best photos at
+	// and above which Verify takes them for geometric twins (one shape
+	// in two finishes, or nearly one shape), which the edges cannot tell
+	// apart and the finish then decides.
+	TwinSimilarity = 0.6
+	// FinishMargin is how much nearer (in FinishDistance) to the query's
+	// finish a twin's best photo must be than the first part's to take
+	// its place: a phone's exposure moves the lightness by more than one
+	// tolerance, and a small difference is no evidence.
+	FinishMargin = 4
 )
+
+// finishTol is the tolerance of each Finish value: about the median
+// half range of a part's value over its own reference photos on the demo
+// catalogue (0.16 of log lightness, 0.016 and 0.008 of chromaticity).
+var finishTol = [3]float32{0.16, 0.016, 0.008}
 
 // Fine is a photo's part at a finer resolution than the index holds: the
 // gradient magnitude of its softened upright view inside the (slightly
@@ -43,6 +58,26 @@ type Fine struct {
 	// a washer, a bearing: elongation near 1); two round parts are then
 	// compared at every turn.
 	Round bool
+	// Finish is the part's finish as the photo shows it: the log of its
+	// pixels' mean level (0–255, the three channels averaged) and their
+	// mean blue and green over blue+green+red, read inside the part away
+	// from its outline. Nil when not measured. The light's strength is
+	// not divided out: black oxide differs from zinc mainly in lightness.
+	Finish []float32
+}
+
+// FinishDistance is the distance of two finishes: the sum over the three
+// values of their difference over its tolerance. It is NaN when either
+// finish is missing.
+func FinishDistance(a, b *Fine) float64 {
+	if a == nil || b == nil || len(a.Finish) != 3 || len(b.Finish) != 3 {
+		return math.NaN()
+	}
+	var d float64
+	for k := range 3 {
+		d += math.Abs(float64(a.Finish[k]-b.Finish[k])) / float64(finishTol[k])
+	}
+	return d
 }
 
 // FineSimilarity is the normalised cross-correlation of two Fine maps,
@@ -138,10 +173,12 @@ func VerifyCount(hits []Hit, threshold float32) int {
 // hit's best reference photo; nil when it has none). When the best hit
 // is at or above threshold (an answer, not "not in the catalogue"), only
 // the hits at or above it take part, so the first result stays a part
-// that scores as a match; when all are below, the first VerifyTop do. It
-// leaves the hits alone when query is nil (no part was found in the
-// customer photo), and never changes a Score: a result's score stays the
-// search's, which the threshold was calibrated on.
+// that scores as a match; when all are below, the first VerifyTop do.
+// Then the first part's geometric twins among them (TwinSimilarity) may
+// take its place by their finish (see FinishTwin). It leaves the hits
+// alone when query is nil (no part was found in the customer photo), and
+// never changes a Score: a result's score stays the search's, which the
+// threshold was calibrated on.
 func Verify(hits []Hit, threshold float32, query *Fine, ref func(Hit) *Fine) {
 	if query == nil {
 		return
@@ -151,8 +188,10 @@ func Verify(hits []Hit, threshold float32, query *Fine, ref func(Hit) *Fine) {
 		return
 	}
 	key := make([]float32, n)
+	refs := make([]*Fine, n)
 	for i, h := range hits[:n] {
-		key[i] = h.Score + VerifyWeight*FineSimilarity(query, ref(h))
+		refs[i] = ref(h)
+		key[i] = h.Score + VerifyWeight*FineSimilarity(query, refs[i])
 	}
 	idx := make([]int, n)
 	for i := range idx {
@@ -160,8 +199,39 @@ func Verify(hits []Hit, threshold float32, query *Fine, ref func(Hit) *Fine) {
 	}
 	sort.SliceStable(idx, func(a, b int) bool { return key[idx[a]] > key[idx[b]] })
 	top := make([]Hit, n)
+	topRefs := make([]*Fine, n)
 	for i, j := range idx {
-		top[i] = hits[j]
+		top[i], topRefs[i] = hits[j], refs[j]
+	}
+	if k := FinishTwin(query, topRefs); k > 0 {
+		first := top[k]
+		copy(top[1:k+1], top[:k])
+		top[0] = first
 	}
 	copy(hits, top)
+}
+
+// FinishTwin returns the index of the part that should come first among
+// parts whose best photos are refs, in their verified order: 0 (the
+// first), or a geometric twin of the first (their photos' FineSimilarity
+// at least TwinSimilarity) whose finish is nearer the query's by more
+// than FinishMargin, the nearest such. Twins differ in the finish (zinc,
+// black oxide, brass; plain, stainless and black bolts) and the edges,
+// divided by their mean, are blind to it by design; the search's score
+// sees it only through the embedding, outweighed by the shape.
+func FinishTwin(query *Fine, refs []*Fine) int {
+	if len(refs) < 2 || refs[0] == nil {
+		return 0
+	}
+	best, bestD := 0, FinishDistance(query, refs[0])
+	if math.IsNaN(bestD) {
+		return 0
+	}
+	for k := 1; k < len(refs); k++ {
+		d := FinishDistance(query, refs[k])
+		if d < bestD-FinishMargin && FineSimilarity(refs[0], refs[k]) >= TwinSimilarity {
+			best, bestD = k, d
+		}
+	}
+	return best
 }

@@ -223,3 +223,54 @@ func TestServiceSearchVerify(t *testing.T) {
 		t.Errorf("%d verifications, want 2", emb.calls)
 	}
 }
+
+// finished is f with the given finish (log lightness, two chromaticities).
+func finished(f *catalogue.Fine, finish ...float32) *catalogue.Fine {
+	return &catalogue.Fine{Edges: f.Edges, Round: f.Round, Finish: finish}
+}
+
+// TestVerifyFinishTwins: of two parts with one shape in two finishes, the
+// one whose finish is nearer the customer photo's comes first, but only
+// between geometric twins and only by more than FinishMargin.
+func TestVerifyFinishTwins(t *testing.T) {
+	two := plate(48, []int{8, 40})
+	zinc := []float32{float32(math.Log(130)), 0.35, 0.33}
+	black := []float32{float32(math.Log(55)), 0.34, 0.33}
+	refs := map[string]*catalogue.Fine{
+		"zinc":  finished(two, zinc...),
+		"black": finished(shifted(two, 1, 0), black...),
+		"ring":  finished(balls(8, 0), black...),
+		"none":  shifted(two, 1, 0),
+	}
+	ref := func(h catalogue.Hit) *catalogue.Fine { return refs[h.Photo] }
+	for _, tc := range []struct {
+		name   string
+		second string // the second part's photo
+		query  *catalogue.Fine
+		want   string // the first part after Verify
+	}{
+		{"a black photo: the black twin first", "black", finished(two, float32(math.Log(60)), 0.34, 0.33), "BLACK"},
+		{"a zinc photo: zinc stays first", "black", finished(two, float32(math.Log(120)), 0.35, 0.33), "ZINC"},
+		{"a finish between both: no evidence, zinc stays", "black", finished(two, float32(math.Log(85)), 0.345, 0.33), "ZINC"},
+		{"black, but another shape: the edges decide", "ring", finished(two, float32(math.Log(60)), 0.34, 0.33), "ZINC"},
+		{"the twin's finish not measured", "none", finished(two, float32(math.Log(60)), 0.34, 0.33), "ZINC"},
+		{"the query's finish not measured", "black", two, "ZINC"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := []catalogue.Hit{
+				{Part: "ZINC", Score: 0.80, Photo: "zinc"},
+				{Part: "BLACK", Score: 0.78, Photo: tc.second},
+			}
+			catalogue.Verify(h, 0.5, tc.query, ref)
+			if h[0].Part != tc.want {
+				t.Fatalf("order %v, want %s first", h, tc.want)
+			}
+			if s := map[string]float32{"ZINC": 0.80, "BLACK": 0.78}; h[0].Score != s[h[0].Part] || h[1].Score != s[h[1].Part] {
+				t.Errorf("scores changed: %v", h)
+			}
+		})
+	}
+	if d := catalogue.FinishDistance(refs["zinc"], refs["none"]); !math.IsNaN(d) {
+		t.Errorf("distance to a missing finish %.2f, want NaN", d)
+	}
+}

@@ -2,6 +2,7 @@ package opencv
 
 import (
 	"image"
+	"math"
 
 	"gocv.io/x/gocv"
 
@@ -72,5 +73,42 @@ func PartFine(view, mask gocv.Mat, shape *catalogue.Shape) *catalogue.Fine {
 	if err != nil {
 		return nil
 	}
-	return &catalogue.Fine{Edges: append([]float32(nil), px...), Round: shape.Elongation > fineRound}
+	return &catalogue.Fine{Edges: append([]float32(nil), px...), Round: shape.Elongation > fineRound, Finish: partFinish(view, mask)}
+}
+
+// partFinish measures catalogue.Fine's Finish on the view's pixels inside
+// the mask shrunk by 2 pixels (the outline's pixels mix the part with the
+// table). It returns nil when fewer than 20 pixels remain.
+func partFinish(view, mask gocv.Mat) []float32 {
+	inner := gocv.NewMat()
+	defer inner.Close()
+	kernel := gocv.GetStructuringElement(gocv.MorphEllipse, image.Pt(5, 5))
+	defer kernel.Close()
+	gocv.Erode(mask, &inner, kernel)
+	px, err := view.DataPtrUint8()
+	if err != nil {
+		return nil
+	}
+	in, err := inner.DataPtrUint8()
+	if err != nil {
+		return nil
+	}
+	var sum [3]float64
+	var n float64
+	for i, m := range in {
+		if m > 127 {
+			for c := range 3 {
+				sum[c] += float64(px[3*i+c])
+			}
+			n++
+		}
+	}
+	if n < 20 {
+		return nil
+	}
+	for c := range 3 {
+		sum[c] = max(sum[c]/n, 0.5)
+	}
+	t := sum[0] + sum[1] + sum[2]
+	return []float32{float32(math.Log(t / 3)), float32(sum[0] / t), float32(sum[1] / t)}
 }

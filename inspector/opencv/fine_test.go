@@ -1,6 +1,9 @@
 package opencv_test
 
 import (
+	"image"
+	"image/color"
+	"math"
 	"testing"
 
 	"gocv.io/x/gocv"
@@ -68,5 +71,39 @@ func TestPartFineTellsLookAlikes(t *testing.T) {
 				t.Errorf("%s customer photo: %.3f to its own part, %.3f to %s", p, own, other, pair[1-k])
 			}
 		}
+	}
+}
+
+// TestPartFineFinish: the finish is read inside the part, away from its
+// outline, so a blurred part on a coloured table reads its own colour,
+// and a dark part reads darker than a light one of the same hue.
+func TestPartFineFinish(t *testing.T) {
+	measure := func(part color.RGBA) []float32 {
+		view := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(200, 60, 30, 0), 224, 224, gocv.MatTypeCV8UC3) // a blue mat (BGR)
+		defer view.Close()
+		mask := gocv.NewMatWithSize(224, 224, gocv.MatTypeCV8U)
+		defer mask.Close()
+		gocv.Circle(&view, image.Pt(112, 112), 80, part, -1)
+		gocv.GaussianBlur(view, &view, image.Pt(0, 0), 2, 2, gocv.BorderReplicate)
+		gocv.Circle(&mask, image.Pt(112, 112), 82, color.RGBA{255, 255, 255, 0}, -1) // the mask a little wide, as GrabCut's
+		f := opencv.PartFine(view, mask, &catalogue.Shape{Elongation: 1})
+		if f == nil || len(f.Finish) != 3 {
+			t.Fatal("no finish measured")
+		}
+		return f.Finish
+	}
+	zinc := measure(color.RGBA{R: 179, G: 186, B: 199})
+	black := measure(color.RGBA{R: 71, G: 71, B: 77})
+	if want := float32(math.Log((199 + 186 + 179) / 3.0)); math.Abs(float64(zinc[0]-want)) > 0.03 {
+		t.Errorf("zinc's log lightness %.3f, want %.3f", zinc[0], want)
+	}
+	if want := float32(199.0 / (199 + 186 + 179)); math.Abs(float64(zinc[1]-want)) > 0.005 {
+		t.Errorf("zinc's blue share %.4f, want %.4f (the table's blue leaked in)", zinc[1], want)
+	}
+	if d := zinc[0] - black[0]; d < 0.8 {
+		t.Errorf("zinc only %.2f lighter than black oxide (log), want about ln(564/219) = 0.95", d)
+	}
+	if catalogue.FinishDistance(&catalogue.Fine{Finish: zinc}, &catalogue.Fine{Finish: black}) <= catalogue.FinishMargin {
+		t.Error("zinc and black oxide within the finish margin")
 	}
 }
