@@ -235,34 +235,8 @@ func expMaps(photos []expPhoto, kind string, side int) []expMap {
 	return out
 }
 
-// expNCC is the best normalised cross-correlation of a and b over both half
-// turns of b and shifts up to sh cells (overlap only).
-func expNCC(a, b expMap, side, sh int) float32 {
-	best := float32(-1)
-	for turn := range 2 {
-		for dy := -sh; dy <= sh; dy++ {
-			for dx := -sh; dx <= sh; dx++ {
-				var sa, sb, saa, sbb, sab, n float64
-				for y := max(0, -dy); y < min(side, side-dy); y++ {
-					for x := max(0, -dx); x < min(side, side-dx); x++ {
-						yb, xb := y+dy, x+dx
-						if turn == 1 {
-							yb, xb = side-1-yb, side-1-xb
-						}
-						u, v := float64(a[y*side+x]), float64(b[yb*side+xb])
-						sa, sb, saa, sbb, sab, n = sa+u, sb+v, saa+u*u, sbb+v*v, sab+u*v, n+1
-					}
-				}
-				cov := sab - sa*sb/n
-				va, vb := saa-sa*sa/n, sbb-sb*sb/n
-				if va > 0 && vb > 0 {
-					best = max(best, float32(cov/math.Sqrt(va*vb)))
-				}
-			}
-		}
-	}
-	return best
-}
+// expNCC is catalogue.BestNCC on the harness's maps.
+func expNCC(a, b expMap, side, sh int) float32 { return catalogue.BestNCC(a, b, side, sh) }
 
 // TestCatalogueRerank scores geometric verification re-rankings of the
 // search's top 5 parts: each part's best NCC of fine maps with the query's,

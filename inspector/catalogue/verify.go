@@ -99,12 +99,15 @@ func FineSimilarity(a, b *Fine) float32 {
 }
 
 // ncc is FineSimilarity's search over shifts and the half turn.
-func ncc(a, b []float32) float32 {
-	const n = FineSide
+func ncc(a, b []float32) float32 { return BestNCC(a, b, FineSide, fineShift) }
+
+// BestNCC is the best normalised cross-correlation of two n×n maps over
+// both half turns of b and shifts of up to shift cells (on the overlap).
+func BestNCC(a, b []float32, n, shift int) float32 {
 	best := float32(-1)
 	for half := range 2 {
-		for dy := -fineShift; dy <= fineShift; dy++ {
-			for dx := -fineShift; dx <= fineShift; dx++ {
+		for dy := -shift; dy <= shift; dy++ {
+			for dx := -shift; dx <= shift; dx++ {
 				var sa, sb, saa, sbb, sab, cnt float64
 				for y := max(0, -dy); y < min(n, n-dy); y++ {
 					for x := max(0, -dx); x < min(n, n-dx); x++ {
