@@ -282,7 +282,7 @@ func TestCatalogueFinish(t *testing.T) {
 								key := map[string]float32{}
 								for _, h := range hits[:m] {
 									j, _ := strconv.Atoi(h.Photo)
-									key[h.Part] = h.Score + catalogue.VerifyWeight*fineSim(i, j)
+									key[h.Part] = h.Score + catalogue.VerifyWeight*catalogue.VerifySimilarity(fines[i], fines[j])
 								}
 								sort.SliceStable(hits[:m], func(a, b int) bool { return key[hits[a].Part] > key[hits[b].Part] })
 							}

@@ -196,7 +196,7 @@ func expMaps(photos []expPhoto, kind string, side int) []expMap {
 					src[j] = 1
 				}
 			}
-		case "edge":
+		case "edge", "inner":
 			v, _ := gocv.NewMatFromBytes(embed.Size, embed.Size, gocv.MatTypeCV8UC3, p.View)
 			g, gx, gy, mag := gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
 			gocv.CvtColor(v, &g, gocv.ColorBGRToGray)
@@ -207,7 +207,19 @@ func expMaps(photos []expPhoto, kind string, side int) []expMap {
 			mk, _ := gocv.NewMatFromBytes(embed.Size, embed.Size, gocv.MatTypeCV8U, p.Mask)
 			dm := gocv.NewMat()
 			kernel := gocv.GetStructuringElement(gocv.MorphEllipse, image.Pt(9, 9))
-			gocv.Dilate(mk, &dm, kernel)
+			if kind == "inner" {
+				// Only the edges inside the outline (holes filled) away
+				// from it: a hole's rim, not the outline a look-alike
+				// shares.
+				filled := gocv.Zeros(embed.Size, embed.Size, gocv.MatTypeCV8U)
+				cs := gocv.FindContours(mk, gocv.RetrievalExternal, gocv.ChainApproxSimple)
+				gocv.DrawContours(&filled, cs, -1, color.RGBA{255, 255, 255, 0}, -1)
+				cs.Close()
+				gocv.Erode(filled, &dm, kernel)
+				filled.Close()
+			} else {
+				gocv.Dilate(mk, &dm, kernel)
+			}
 			var s float64
 			var cnt float64
 			for y := range embed.Size {
@@ -394,10 +406,18 @@ func TestCatalogueVerify(t *testing.T) {
 	if k := os.Getenv("EXP_PLUS"); k != "" {
 		plus = expMaps(photos, k, catalogue.FineSide)
 	}
+	plusW := float32(-1) // EXP_PLUSW: the second map's NCC added at this weight (else averaged)
+	if s := os.Getenv("EXP_PLUSW"); s != "" {
+		fmt.Sscan(s, &plusW)
+	}
 	fineSim := func(i, j int) float32 {
-		s := catalogue.FineSimilarity(fines[i], fines[j])
+		s := catalogue.VerifySimilarity(fines[i], fines[j])
 		if plus != nil && plus[i] != nil && plus[j] != nil {
-			s = (s + expNCC(plus[i], plus[j], catalogue.FineSide, 2)) / 2
+			if plusW >= 0 {
+				s += plusW * expNCC(plus[i], plus[j], catalogue.FineSide, 2)
+			} else {
+				s = (s + expNCC(plus[i], plus[j], catalogue.FineSide, 2)) / 2
+			}
 		}
 		return s
 	}
@@ -409,7 +429,16 @@ func TestCatalogueVerify(t *testing.T) {
 					fmt.Printf("  %d %-12s search %-12s verified %-12s:", i, p, before[0].Part, hits[0].Part)
 					for _, h := range before {
 						j, _ := strconv.Atoi(h.Photo)
-						fmt.Printf(" %s %.3f/%.3f", h.Part, h.Score, catalogue.FineSimilarity(fines[i], fines[j]))
+						fmt.Printf(" %s %.3f/%.3f", h.Part, h.Score, catalogue.VerifySimilarity(fines[i], fines[j]))
+					}
+					fmt.Println()
+					// The final order with each part's finish distance
+					// to the query and twin similarity to the first.
+					j0, _ := strconv.Atoi(hits[0].Photo)
+					fmt.Printf("      finish:")
+					for _, h := range hits {
+						j, _ := strconv.Atoi(h.Photo)
+						fmt.Printf(" %s d %.1f twin %.2f;", h.Part, catalogue.FinishDistance(fines[i], fines[j]), catalogue.FineSimilarity(fines[j0], fines[j]))
 					}
 					fmt.Println()
 				}
@@ -460,7 +489,12 @@ func TestCatalogueVerify(t *testing.T) {
 		})
 		// As catalogue.Verify: the first part's geometric twins compete
 		// by finish (EXP_NOFINISH: not).
+		// (EXP_TWINBELOW: of an answer, the first five's twins compete
+		// also below the threshold.)
 		if os.Getenv("EXP_NOFINISH") == "" {
+			if os.Getenv("EXP_TWINBELOW") != "" && hits[0].Score >= expThreshold {
+				n = min(catalogue.VerifyTop, len(hits))
+			}
 			refs := make([]*catalogue.Fine, n)
 			for k, h := range hits[:n] {
 				j, _ := strconv.Atoi(h.Photo)

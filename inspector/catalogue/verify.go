@@ -24,6 +24,13 @@ const (
 	// was chosen among a few designs by the demo catalogue's eval
 	// (docs/catalogue.md).
 	VerifyWeight = 1
+	// InnerWeight is the weight, within VerifySimilarity, of the inner
+	// edges' correlation (Fine.Inner) against the whole map's: a third
+	// hole or a bolt's thread against a look-alike's plain plate or shank
+	// is a small part of the whole map, outweighed by the outline both
+	// share. Chosen on the first demo catalogue among 0.3–1
+	// (docs/catalogue.md).
+	InnerWeight = 0.3
 	// fineShift is how many cells either way a Fine map may be shifted
 	// against another: the upright view's placement moves by a pixel or
 	// two of the segmentation's 160-pixel copy.
@@ -54,6 +61,12 @@ var finishTol = [3]float32{0.16, 0.016, 0.008}
 // that the light's strength does not count. The opencv edge measures it.
 type Fine struct {
 	Edges []float32 // FineSide², row-major
+	// Inner is Edges' gradient magnitude inside the part's outline
+	// shrunk by 4 pixels (holes filled), so that the outline's edge,
+	// which look-alikes share, is mostly left out (FineSide², row-major,
+	// not divided by anything: a correlation does not see a scale); nil
+	// when not measured.
+	Inner []float32
 	// Round is set for a part whose principal axis is not defined (a nut,
 	// a washer, a bearing: elongation near 1); two round parts are then
 	// compared at every turn.
@@ -96,6 +109,19 @@ func FineSimilarity(a, b *Fine) float32 {
 		}
 	}
 	return best
+}
+
+// VerifySimilarity is how alike Verify takes two photos' parts to be:
+// their FineSimilarity plus InnerWeight times the best normalised
+// cross-correlation of their inner edges (Fine.Inner) over the half turn
+// and shifts, when both have them (-1 when either inner map is flat:
+// edges inside one part and none inside the other).
+func VerifySimilarity(a, b *Fine) float32 {
+	s := FineSimilarity(a, b)
+	if a != nil && b != nil && len(a.Inner) == FineSide*FineSide && len(b.Inner) == FineSide*FineSide {
+		s += InnerWeight * ncc(a.Inner, b.Inner)
+	}
+	return s
 }
 
 // ncc is FineSimilarity's search over shifts and the half turn.
@@ -172,7 +198,7 @@ func VerifyCount(hits []Hit, threshold float32) int {
 }
 
 // Verify re-orders the first VerifyTop hits by their Score plus
-// VerifyWeight times the FineSimilarity of query with ref(hit) (the
+// VerifyWeight times the VerifySimilarity of query with ref(hit) (the
 // hit's best reference photo; nil when it has none). When the best hit
 // is at or above threshold (an answer, not "not in the catalogue"), only
 // the hits at or above it take part, so the first result stays a part
@@ -194,7 +220,7 @@ func Verify(hits []Hit, threshold float32, query *Fine, ref func(Hit) *Fine) {
 	refs := make([]*Fine, n)
 	for i, h := range hits[:n] {
 		refs[i] = ref(h)
-		key[i] = h.Score + VerifyWeight*FineSimilarity(query, refs[i])
+		key[i] = h.Score + VerifyWeight*VerifySimilarity(query, refs[i])
 	}
 	idx := make([]int, n)
 	for i := range idx {

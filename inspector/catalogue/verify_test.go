@@ -274,3 +274,33 @@ func TestVerifyFinishTwins(t *testing.T) {
 		t.Errorf("distance to a missing finish %.2f, want NaN", d)
 	}
 }
+
+// TestVerifyInnerEdges checks that the inner edges (a third hole) decide
+// between two parts whose whole maps the outline makes alike.
+func TestVerifyInnerEdges(t *testing.T) {
+	inner := func(holes []int) []float32 {
+		e := plate(48, holes).Edges
+		for i, v := range plate(48, nil).Edges {
+			if v > 0 {
+				e[i] = 0
+			}
+		}
+		return e
+	}
+	same := plate(48, []int{8, 40}).Edges // one whole map for all: only the inner maps differ
+	query := &catalogue.Fine{Edges: same, Inner: shifted(&catalogue.Fine{Edges: inner([]int{8, 24, 40})}, 1, 0).Edges}
+	two := &catalogue.Fine{Edges: same, Inner: inner([]int{8, 40})}
+	three := &catalogue.Fine{Edges: same, Inner: inner([]int{8, 24, 40})}
+	if catalogue.VerifySimilarity(query, three) <= catalogue.VerifySimilarity(query, two) {
+		t.Fatal("the inner edges did not make the 3-hole part more alike")
+	}
+	if got, want := catalogue.VerifySimilarity(query, &catalogue.Fine{Edges: same}), catalogue.FineSimilarity(query, &catalogue.Fine{Edges: same}); got != want {
+		t.Errorf("without an inner map %.3f, want the whole map's %.3f", got, want)
+	}
+	refs := map[string]*catalogue.Fine{"2h": two, "3h": three}
+	h := []catalogue.Hit{{Part: "BR-2H", Score: 0.72, Photo: "2h"}, {Part: "BR-3H", Score: 0.70, Photo: "3h"}}
+	catalogue.Verify(h, 0.5, query, func(h catalogue.Hit) *catalogue.Fine { return refs[h.Photo] })
+	if h[0].Part != "BR-3H" {
+		t.Errorf("order %v, want the 3-hole part first", h)
+	}
+}

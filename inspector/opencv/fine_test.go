@@ -107,3 +107,45 @@ func TestPartFineFinish(t *testing.T) {
 		t.Error("zinc and black oxide within the finish margin")
 	}
 }
+
+// TestPartFineInnerEdges checks the verification's inner map on a drawn
+// plate with a hole that the segmentation cut out of the mask: it keeps
+// the hole's rim and, of the outline the whole map holds at full
+// strength, only the inner flank of its blurred edge, far weaker.
+func TestPartFineInnerEdges(t *testing.T) {
+	view := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(60, 60, 60, 0), 224, 224, gocv.MatTypeCV8UC3)
+	defer view.Close()
+	mask := gocv.Zeros(224, 224, gocv.MatTypeCV8U)
+	defer mask.Close()
+	white := color.RGBA{R: 255, G: 255, B: 255}
+	gocv.Rectangle(&view, image.Rect(20, 80, 204, 144), color.RGBA{R: 190, G: 190, B: 190}, -1)
+	gocv.Circle(&view, image.Pt(112, 112), 14, color.RGBA{R: 60, G: 60, B: 60}, -1)
+	gocv.Rectangle(&mask, image.Rect(20, 80, 204, 144), white, -1)
+	gocv.Circle(&mask, image.Pt(112, 112), 14, color.RGBA{}, -1)
+	f := opencv.PartFine(view, mask, &catalogue.Shape{Elongation: 0.3})
+	if f == nil || len(f.Inner) != catalogue.FineSide*catalogue.FineSide {
+		t.Fatal("no inner map measured")
+	}
+	// Cells of 3.5 pixels: the plate's top edge (pixel 80) lies in rows
+	// 22–23, the hole's rim 14 pixels around the centre (cell 32), so row
+	// 28 crosses it.
+	mean := func(m []float32, y, x0, x1 int) float32 {
+		var s float32
+		for x := x0; x < x1; x++ {
+			s += m[y*catalogue.FineSide+x]
+		}
+		return s / float32(x1-x0)
+	}
+	if mean(f.Edges, 22, 10, 54) == 0 {
+		t.Fatal("the whole map holds no outline: the drawing is off")
+	}
+	for y := 18; y <= 22; y++ {
+		if v := mean(f.Inner, y, 10, 54); v != 0 {
+			t.Errorf("the inner map holds %.2f at row %d, on or outside the outline", v, y)
+		}
+	}
+	outline, rim := max(mean(f.Inner, 23, 10, 54), mean(f.Inner, 24, 10, 54)), mean(f.Inner, 28, 26, 39)
+	if rim < 5*outline {
+		t.Errorf("the hole's rim %.1f per cell, the outline's inner flank %.1f: want the rim at least 5 times as strong", rim, outline)
+	}
+}
