@@ -698,13 +698,18 @@ count for the "not in the catalogue" rate.`,
 				if nic {
 					fnic++
 				}
+				inTop5 := false
 				for r, h := range hits {
 					if h.Part == qp[i] {
 						if r == 0 {
 							top1++
 						}
 						top5++
+						inTop5 = true
 					}
+				}
+				if !inTop5 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "not in the best five: %s photo %d\n", qp[i], i)
 				}
 				if len(hits) > 0 && hits[0].Part != qp[i] {
 					ev.TopWrong++
