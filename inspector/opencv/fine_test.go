@@ -23,27 +23,9 @@ import (
 // only the few parts it already ranks best, adding it to their scores.)
 func TestPartFineTellsLookAlikes(t *testing.T) {
 	t.Parallel()
-	parts := map[string]demo.CataloguePart{}
-	for _, p := range demo.CatalogueParts() {
-		parts[p.Number] = p
-	}
 	fine := func(number, kind string, i int) *catalogue.Fine {
-		b, err := demo.CatalogueImage(1, parts[number], kind, i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := opencv.DecodeImage(b, opencv.Limits{MaxBytes: 16 << 20, MaxPixels: 40_000_000})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer img.Close()
-		view, mask := gocv.NewMat(), gocv.NewMat()
-		defer view.Close()
-		defer mask.Close()
-		if !opencv.UprightPart(img, 0.08, 224, &view, &mask) {
-			t.Fatalf("%s %s %d: no part found", number, kind, i)
-		}
-		f := opencv.PartFine(view, mask, opencv.PartShape(view, mask))
+		var f *catalogue.Fine
+		withUprightDemoPart(t, number, kind, i, func(view, mask gocv.Mat) { f = opencv.PartFine(view, mask, opencv.PartShape(view, mask)) })
 		if f == nil || len(f.Edges) != catalogue.FineSide*catalogue.FineSide {
 			t.Fatalf("%s %s %d: no fine map", number, kind, i)
 		}

@@ -21,30 +21,44 @@ import (
 // every photo, so only the Shape decides (without it the two tie). Each
 // part's customer photo must rank its own part first. Drawing a photo takes a
 // third of a second, hence so few.
+// withUprightDemoPart draws photo i of the given kind of the demo
+// catalogue's part number (seed 1), finds the upright part in it and hands
+// its view and mask to use.
+func withUprightDemoPart(t *testing.T, number, kind string, i int, use func(view, mask gocv.Mat)) {
+	t.Helper()
+	var part *demo.CataloguePart
+	for _, p := range demo.CatalogueParts() {
+		if p.Number == number {
+			part = &p
+		}
+	}
+	if part == nil {
+		t.Fatalf("no demo part %s", number)
+	}
+	b, err := demo.CatalogueImage(1, *part, kind, i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := opencv.DecodeImage(b, opencv.Limits{MaxBytes: 16 << 20, MaxPixels: 40_000_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	view, mask := gocv.NewMat(), gocv.NewMat()
+	defer view.Close()
+	defer mask.Close()
+	if !opencv.UprightPart(img, 0.08, 224, &view, &mask) {
+		t.Fatalf("%s %s %d: no part found", number, kind, i)
+	}
+	use(view, mask)
+}
+
 func TestShapeRerankTellsLookAlikes(t *testing.T) {
 	t.Parallel()
-	parts := map[string]demo.CataloguePart{}
-	for _, p := range demo.CatalogueParts() {
-		parts[p.Number] = p
-	}
 	const dim = 4
 	vector := func(number, kind string, i int) []float32 {
-		b, err := demo.CatalogueImage(1, parts[number], kind, i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := opencv.DecodeImage(b, opencv.Limits{MaxBytes: 16 << 20, MaxPixels: 40_000_000})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer img.Close()
-		view, mask := gocv.NewMat(), gocv.NewMat()
-		defer view.Close()
-		defer mask.Close()
-		if !opencv.UprightPart(img, 0.08, 224, &view, &mask) {
-			t.Fatalf("%s %s %d: no part found", number, kind, i)
-		}
-		sh := opencv.PartShape(view, mask)
+		var sh *catalogue.Shape
+		withUprightDemoPart(t, number, kind, i, func(view, mask gocv.Mat) { sh = opencv.PartShape(view, mask) })
 		if sh == nil {
 			t.Fatalf("%s %s %d: no shape", number, kind, i)
 		}
