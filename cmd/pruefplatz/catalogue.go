@@ -86,8 +86,10 @@ func (p *photoEmbedder) BackboneName() string { return p.b.Name }
 // segmented and turned upright, softened (viewBlur), the mean embedding of
 // the view and its half turn, joined with the 16×16 silhouette
 // (catalogue.PhotoVector); "+shape4": and the part's catalogue.Shape
-// (with its bore) after them, which the index compares apart.
-const catalogueFeatures = "upright-blur-sil16+shape4"
+// (with its bore) after them, which the index compares apart; "+seg2":
+// segmented again with the light evened out where the outline runs
+// through the table (opencv.UprightPart).
+const catalogueFeatures = "upright-blur-sil16+shape4+seg2"
 
 // viewBlur is the Gaussian sigma, in pixels of the 224-pixel upright view,
 // the view is softened by before the backbone embeds it.

@@ -16,7 +16,8 @@ const segmentSide = 160
 
 // findPart segments the part lying on the table in a photo of a single
 // part: GrabCut on a shrunken copy, initialised with all but a thin frame
-// border as "maybe part"; the foreground components of at least a tenth
+// border as "maybe part" (again with the light evened out where the
+// outline runs through the table); the foreground components of at least a tenth
 // of the largest one are the part. A photo where nothing stands out (an
 // empty table, a part that fills the frame) answers false.
 func findPart(img gocv.Mat) (part, bool) {
@@ -29,26 +30,26 @@ func findPart(img gocv.Mat) (part, bool) {
 	small := gocv.NewMat()
 	defer small.Close()
 	gocv.Resize(img, &small, image.Pt(sw, sh), 0, 0, gocv.InterpolationArea)
-	mask := gocv.NewMat()
-	defer mask.Close()
-	bgd, fgd := gocv.NewMat(), gocv.NewMat()
-	defer bgd.Close()
-	defer fgd.Close()
 	in := max(sw/32, 2)
-	// GrabCut seeds its colour models with k-means from OpenCV's
-	// per-thread random generator: seeded on the same OS thread, the same
-	// photo always gives the same view and so the same vector.
-	runtime.LockOSThread()
-	gocv.SetRNGSeed(1)
-	gocv.GrabCut(small, &mask, image.Rect(in, in, sw-in, sh-in), &bgd, &fgd, 3, gocv.GCInitWithRect)
-	runtime.UnlockOSThread()
-	// GrabCut labels 0 background, 1 foreground, 2 probably background,
-	// 3 probably foreground: the odd labels are the part.
-	fg := gocv.NewMat()
-	defer fg.Close()
-	one := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(1, 0, 0, 0), sh, sw, gocv.MatTypeCV8U)
-	defer one.Close()
-	gocv.BitwiseAnd(mask, one, &fg)
+	fg := grabCutPart(small, in)
+	defer func() { fg.Close() }()
+	// Uneven light can leave the table around the part brighter than the
+	// frame GrabCut learns the table from, and the part then takes that
+	// table along: where much of the mask's rim has the table's colour
+	// once the light is evened out (tableShare), the photo is segmented
+	// again with the light evened out, and that mask is kept when at most
+	// half as much of its rim has the table's colour.
+	flat := small.Clone()
+	defer flat.Close()
+	if flattenLight(&flat, in) {
+		if share := tableShare(flat, fg, in); share > tableShareRetry {
+			fg2 := grabCutPart(flat, in)
+			if tableShare(flat, fg2, in) < share/2 {
+				fg, fg2 = fg2, fg
+			}
+			fg2.Close()
+		}
+	}
 	kernel := gocv.GetStructuringElement(gocv.MorphEllipse, image.Pt(3, 3))
 	defer kernel.Close()
 	gocv.MorphologyEx(fg, &fg, gocv.MorphOpen, kernel)
@@ -87,6 +88,32 @@ func findPart(img gocv.Mat) (part, bool) {
 		}
 	}
 	return pt, len(pt.pts) > 0
+}
+
+// grabCutPart runs GrabCut on the shrunken photo, started with all but a
+// frame of width in as "maybe part", and answers the part's pixels as a
+// 0/1 mask.
+func grabCutPart(small gocv.Mat, in int) gocv.Mat {
+	sw, sh := small.Cols(), small.Rows()
+	mask := gocv.NewMat()
+	defer mask.Close()
+	bgd, fgd := gocv.NewMat(), gocv.NewMat()
+	defer bgd.Close()
+	defer fgd.Close()
+	// GrabCut seeds its colour models with k-means from OpenCV's
+	// per-thread random generator: seeded on the same OS thread, the same
+	// photo always gives the same view and so the same vector.
+	runtime.LockOSThread()
+	gocv.SetRNGSeed(1)
+	gocv.GrabCut(small, &mask, image.Rect(in, in, sw-in, sh-in), &bgd, &fgd, 3, gocv.GCInitWithRect)
+	runtime.UnlockOSThread()
+	// GrabCut labels 0 background, 1 foreground, 2 probably background,
+	// 3 probably foreground: the odd labels are the part.
+	fg := gocv.NewMat()
+	one := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(1, 0, 0, 0), sh, sw, gocv.MatTypeCV8U)
+	defer one.Close()
+	gocv.BitwiseAnd(mask, one, &fg)
+	return fg
 }
 
 // part is the segmented part: its pixels in the shrunken photo.
