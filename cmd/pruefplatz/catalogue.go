@@ -552,6 +552,13 @@ func printAnswer(w io.Writer, a catalogue.Answer, took time.Duration) {
 	if a.MirrorTwins {
 		fmt.Fprintf(w, "CHECK THE SIDE: %s and %s are mirror twins (left/right)\n", a.Results[0].Part, a.Results[1].Part)
 	}
+	for _, la := range a.LookAlikes {
+		what := la.Name
+		if len(la.Differs) > 0 {
+			what = strings.Join(la.Differs, ", ")
+		}
+		fmt.Fprintf(w, "LOOK-ALIKE: %s has the same shape as %s (%s); check before you confirm\n", a.Results[0].Part, la.Part, what)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RANK\tNUMBER\tNAME\tSCORE\tBEST PHOTO")
 	for i, r := range a.Results {
@@ -601,6 +608,10 @@ type catEval struct {
 	Threshold                 float32
 	Calibration               catalogue.Calibration
 	TopWrong, TopWrongAccepts int // known queries with a wrong first part; of those above threshold
+	// LookAlikeShown counts the known queries whose answer names
+	// look-alikes of its first part; LookAlikeNamesTrue those with a wrong
+	// first part that name the right part among them.
+	LookAlikeShown, LookAlikeNamesTrue int
 }
 
 func newCatEvalCmd(f *catalogueFlags) *cobra.Command {
@@ -682,7 +693,7 @@ count for the "not in the catalogue" rate.`,
 				hits := ix.Search(v, 5, nil)
 				nic := len(hits) == 0 || hits[0].Score < cal.Threshold
 				// As the service does: verify the best parts' best photos.
-				catalogue.Verify(hits, cal.Threshold, qf[i], func(h catalogue.Hit) *catalogue.Fine {
+				alike := catalogue.Verify(hits, cal.Threshold, qf[i], func(h catalogue.Hit) *catalogue.Fine {
 					j, err := strconv.Atoi(h.Photo)
 					if err != nil {
 						return nil
@@ -713,7 +724,15 @@ count for the "not in the catalogue" rate.`,
 				if !inTop5 {
 					fmt.Fprintf(cmd.ErrOrStderr(), "not in the best five: %s photo %d\n", qp[i], i)
 				}
+				if len(alike) > 0 {
+					ev.LookAlikeShown++
+				}
 				if len(hits) > 0 && hits[0].Part != qp[i] {
+					for _, h := range alike {
+						if h.Part == qp[i] {
+							ev.LookAlikeNamesTrue++
+						}
+					}
 					ev.TopWrong++
 					if !nic {
 						ev.TopWrongAccepts++
@@ -738,6 +757,8 @@ count for the "not in the catalogue" rate.`,
 			fmt.Fprintf(w, "| false \"not in the catalogue\" (known parts) | %.1f %% |\n", 100*ev.FalseNotInCat)
 			fmt.Fprintf(w, "| \"not in the catalogue\" (unknown parts) | %.1f %% |\n", 100*ev.UnknownRejected)
 			fmt.Fprintf(w, "| wrong first part above the threshold | %d of %d |\n", ev.TopWrongAccepts, ev.Known)
+			fmt.Fprintf(w, "| wrong first part, the right one named as its look-alike | %d of %d |\n", ev.LookAlikeNamesTrue, ev.TopWrong)
+			fmt.Fprintf(w, "| answers naming look-alikes (known parts) | %d of %d |\n", ev.LookAlikeShown, ev.Known)
 			return nil
 		},
 	}

@@ -180,6 +180,48 @@ func TestSalesCatalogueInBrowser(t *testing.T) {
 		msg, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("addmsg").textContent + " | " + document.getElementById("results").textContent`))
 		t.Fatalf("add part and find it: %v (%s)\n%s", err, msg, s.out.String())
 	}
+
+	// A customer photo of the shorter bolt, which the search takes for the
+	// longer one: the page names the look-alike the answer gives, so the
+	// person checks before confirming.
+	if err := chromedp.Do(ctx,
+		chromedp.SetUploadFiles("#file", []string{filepath.Join(dir, "customer", "HB-M8-40", "00.jpg")}),
+		waitJS(`[...document.querySelectorAll("#results .pn")].some(e => e.textContent.startsWith("HB-"))`, 10*time.Second),
+	); err != nil {
+		t.Fatalf("search a bolt: %v\n%s", err, s.out.String())
+	}
+	var last []struct {
+		Answer struct {
+			Results    []struct{ Part string }
+			LookAlikes []struct{ Part string } `json:"look_alikes"`
+		}
+	}
+	if err := json.Unmarshal(s.get(t, "/api/catalogue/matches?limit=1"), &last); err != nil || len(last) != 1 {
+		t.Fatalf("last match: %v %+v", err, last)
+	}
+	a := last[0].Answer
+	box, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("lookalike").hidden ? "" : document.getElementById("lookalike").textContent`))
+	t.Logf("bolt: first %s; look-alike box %q", a.Results[0].Part, box)
+	if len(a.LookAlikes) == 0 || box == "" {
+		t.Fatalf("a shorter bolt's photo: look-alikes %+v, box %q; want the other bolt named", a.LookAlikes, box)
+	}
+	for _, la := range a.LookAlikes {
+		if !strings.Contains(box, la.Part) || !strings.Contains(box, a.Results[0].Part) {
+			t.Errorf("look-alike box %q does not name %s and %s", box, a.Results[0].Part, la.Part)
+		}
+	}
+	if !strings.Contains(box, "HB-M8-40") || !strings.Contains(box, "HB-M8-60") {
+		t.Errorf("look-alike box %q: want both bolts named", box)
+	}
+	if *updateScreenshots {
+		shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err == nil {
+			err = os.WriteFile(filepath.Join("..", "..", "station-ui", "screenshots", "sales-lookalike.png"), shot, 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func contains(xs []string, s string) bool {

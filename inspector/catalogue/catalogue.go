@@ -126,9 +126,24 @@ type Answer struct {
 	Threshold      float32 `json:"threshold"`
 	// MirrorTwins is set when the two best parts are each other's mirror
 	// image: the person must check which side the part is for.
-	MirrorTwins bool   `json:"mirror_twins"`
-	Backbone    string `json:"backbone"` // sha256 of the backbone that embedded the query
-	Photos      int    `json:"photos"`   // reference photos searched
+	MirrorTwins bool `json:"mirror_twins"`
+	// LookAlikes are the first part's geometric twins among the best
+	// parts (see Verify), which the photo may not tell apart from it: the
+	// person checks what differs before confirming. Its mirror twin is
+	// not among them (MirrorTwins says so).
+	LookAlikes []LookAlike `json:"look_alikes,omitempty"`
+	Backbone   string      `json:"backbone"` // sha256 of the backbone that embedded the query
+	Photos     int         `json:"photos"`   // reference photos searched
+}
+
+// LookAlike is a part that looks like the answer's first part.
+type LookAlike struct {
+	Part string `json:"part"`
+	Name string `json:"name"`
+	// Differs are the attributes whose values differ from the first
+	// part's, as "key: value" with this part's value (for example
+	// "finish: stainless"), sorted; empty when only the name tells.
+	Differs []string `json:"differs,omitempty"`
 }
 
 // Match is a recorded search and what the person chose.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"sort"
 	"sync"
 	"time"
 )
@@ -316,8 +317,10 @@ func (s *Service) search(ctx context.Context, v []float32, fine *Fine) Answer {
 	// The answer is the best score's, before verification re-orders: the
 	// threshold was calibrated on that score.
 	a.NotInCatalogue = len(hits) == 0 || hits[0].Score < cal.Threshold
+	var alike []Hit
 	if vf, ok := s.emb.(Verifier); ok && fine != nil && VerifyCount(hits, cal.Threshold) > 1 {
-		if err := s.verify(ctx, vf, hits, cal.Threshold, fine); err != nil {
+		var err error
+		if alike, err = s.verify(ctx, vf, hits, cal.Threshold, fine); err != nil {
 			s.opt.Log.Warn("catalogue verification failed; search order kept", "err", err)
 		}
 	}
@@ -328,32 +331,60 @@ func (s *Service) search(ctx context.Context, v []float32, fine *Fine) Answer {
 		p0, p1 := parts[hits[0].Part], parts[hits[1].Part]
 		a.MirrorTwins = p0.MirrorTwin() == p1.Number || p1.MirrorTwin() == p0.Number
 	}
+	if len(hits) > 0 {
+		a.LookAlikes = lookAlikes(parts[hits[0].Part], alike, parts)
+	}
 	return a
+}
+
+// lookAlikes describes Verify's look-alikes of the first part, leaving out
+// its mirror twin (the answer's MirrorTwins covers it).
+func lookAlikes(first Part, alike []Hit, parts map[string]Part) []LookAlike {
+	var out []LookAlike
+	for _, h := range alike {
+		p := parts[h.Part]
+		if p.Number == first.MirrorTwin() || p.MirrorTwin() == first.Number {
+			continue
+		}
+		la := LookAlike{Part: p.Number, Name: p.Name}
+		for k, v := range p.Attributes {
+			if k != MirrorAttr && first.Attributes[k] != v {
+				la.Differs = append(la.Differs, k+": "+v)
+			}
+		}
+		for k := range first.Attributes {
+			if _, ok := p.Attributes[k]; !ok && k != MirrorAttr {
+				la.Differs = append(la.Differs, k+": —")
+			}
+		}
+		sort.Strings(la.Differs)
+		out = append(out, la)
+	}
+	return out
 }
 
 // verify measures the best reference photo of each hit Verify re-orders
 // (VerifyCount) from its stored JPEG and re-orders the hits by Verify.
 // It returns the store's or the Verifier's error, leaving hits alone.
-func (s *Service) verify(ctx context.Context, vf Verifier, hits []Hit, threshold float32, query *Fine) error {
+func (s *Service) verify(ctx context.Context, vf Verifier, hits []Hit, threshold float32, query *Fine) ([]Hit, error) {
 	n := VerifyCount(hits, threshold)
 	jpegs := make([][]byte, n)
 	for i, h := range hits[:n] {
 		b, err := s.store.PhotoJPEG(h.Photo)
 		if err != nil {
-			return fmt.Errorf("photo %s of %s: %w", h.Photo, h.Part, err)
+			return nil, fmt.Errorf("photo %s of %s: %w", h.Photo, h.Part, err)
 		}
 		jpegs[i] = b
 	}
 	fines, err := vf.Fine(ctx, jpegs)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	byPhoto := make(map[string]*Fine, n)
 	for i, h := range hits[:n] {
 		byPhoto[h.Photo] = fines[i]
 	}
-	Verify(hits, threshold, query, func(h Hit) *Fine { return byPhoto[h.Photo] })
-	return nil
+	return Verify(hits, threshold, query, func(h Hit) *Fine { return byPhoto[h.Photo] }), nil
 }
 
 // SearchAndRecord is Search that also keeps the customer photo and an

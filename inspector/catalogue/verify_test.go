@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/pruefplatz/pruefplatz/inspector/catalogue"
@@ -248,22 +249,26 @@ func TestVerifyFinishTwins(t *testing.T) {
 		second string // the second part's photo
 		query  *catalogue.Fine
 		want   string // the first part after Verify
+		alike  string // the look-alike Verify names ("" none)
 	}{
-		{"a black photo: the black twin first", "black", finished(two, float32(math.Log(60)), 0.34, 0.33), "BLACK"},
-		{"a zinc photo: zinc stays first", "black", finished(two, float32(math.Log(120)), 0.35, 0.33), "ZINC"},
-		{"a finish between both: no evidence, zinc stays", "black", finished(two, float32(math.Log(85)), 0.345, 0.33), "ZINC"},
-		{"black, but another shape: the edges decide", "ring", finished(two, float32(math.Log(60)), 0.34, 0.33), "ZINC"},
-		{"the twin's finish not measured", "none", finished(two, float32(math.Log(60)), 0.34, 0.33), "ZINC"},
-		{"the query's finish not measured", "black", two, "ZINC"},
+		{"a black photo: the black twin first", "black", finished(two, float32(math.Log(60)), 0.34, 0.33), "BLACK", "ZINC"},
+		{"a zinc photo: zinc stays first", "black", finished(two, float32(math.Log(120)), 0.35, 0.33), "ZINC", "BLACK"},
+		{"a finish between both: no evidence, zinc stays", "black", finished(two, float32(math.Log(85)), 0.345, 0.33), "ZINC", "BLACK"},
+		{"black, but another shape: the edges decide", "ring", finished(two, float32(math.Log(60)), 0.34, 0.33), "ZINC", ""},
+		{"the twin's finish not measured", "none", finished(two, float32(math.Log(60)), 0.34, 0.33), "ZINC", "BLACK"},
+		{"the query's finish not measured", "black", two, "ZINC", "BLACK"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := []catalogue.Hit{
 				{Part: "ZINC", Score: 0.80, Photo: "zinc"},
 				{Part: "BLACK", Score: 0.78, Photo: tc.second},
 			}
-			catalogue.Verify(h, 0.5, tc.query, ref)
+			alike := catalogue.Verify(h, 0.5, tc.query, ref)
 			if h[0].Part != tc.want {
 				t.Fatalf("order %v, want %s first", h, tc.want)
+			}
+			if got := partsOf(alike); got != tc.alike {
+				t.Errorf("look-alikes %q, want %q", got, tc.alike)
 			}
 			if s := map[string]float32{"ZINC": 0.80, "BLACK": 0.78}; h[0].Score != s[h[0].Part] || h[1].Score != s[h[1].Part] {
 				t.Errorf("scores changed: %v", h)
@@ -302,5 +307,84 @@ func TestVerifyInnerEdges(t *testing.T) {
 	catalogue.Verify(h, 0.5, query, func(h catalogue.Hit) *catalogue.Fine { return refs[h.Photo] })
 	if h[0].Part != "BR-3H" {
 		t.Errorf("order %v, want the 3-hole part first", h)
+	}
+}
+
+func partsOf(hs []catalogue.Hit) string {
+	var ps []string
+	for _, h := range hs {
+		ps = append(ps, h.Part)
+	}
+	return strings.Join(ps, ",")
+}
+
+// TestVerifyLookAlikeGap: a geometric twin is named a look-alike only
+// while its score plus similarity stays within LookAlikeGap of the first
+// part's; a twin the search ranks far lower is not worth a warning.
+func TestVerifyLookAlikeGap(t *testing.T) {
+	two := plate(48, []int{8, 40})
+	refs := map[string]*catalogue.Fine{"a": two, "b": shifted(two, 1, 0)}
+	ref := func(h catalogue.Hit) *catalogue.Fine { return refs[h.Photo] }
+	for _, tc := range []struct {
+		second float32
+		want   string
+	}{{0.78, "B"}, {0.80 - catalogue.LookAlikeGap - 0.05, ""}} {
+		h := []catalogue.Hit{{Part: "A", Score: 0.80, Photo: "a"}, {Part: "B", Score: tc.second, Photo: "b"}}
+		if got := partsOf(catalogue.Verify(h, 0.3, two, ref)); got != tc.want {
+			t.Errorf("second at %.2f: look-alikes %q, want %q", tc.second, got, tc.want)
+		}
+	}
+	if got := catalogue.Verify([]catalogue.Hit{{Part: "A", Score: 0.8, Photo: "a"}, {Part: "B", Score: 0.78, Photo: "b"}}, 0.3, nil, ref); got != nil {
+		t.Errorf("no query map: look-alikes %v, want none", got)
+	}
+}
+
+// TestServiceSearchLookAlikes: one shape in two finishes and its mirror
+// twin: the answer names the other finish as a look-alike, with the
+// attribute that differs, and leaves the mirror twin to MirrorTwins.
+func TestServiceSearchLookAlikes(t *testing.T) {
+	two := plate(48, []int{8, 40})
+	emb := &verifyingEmbedder{fines: map[string]*catalogue.Fine{}}
+	svc, err := catalogue.NewService(openStore(t, ""), emb, catalogue.Options{Floor: 0.05})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	parts := []catalogue.Part{
+		{Number: "P-Z", Name: "plate zinc", Attributes: map[string]string{"finish": "zinc", "family": "plate"}},
+		{Number: "P-S", Name: "plate stainless", Attributes: map[string]string{"finish": "stainless", "family": "plate"}},
+		{Number: "P-M", Name: "plate mirrored", Attributes: map[string]string{"finish": "zinc", "family": "plate", catalogue.MirrorAttr: "P-Z"}},
+	}
+	for i, p := range parts {
+		p.Active = true
+		var imgs [][]byte
+		for k := range 3 {
+			imgs = append(imgs, catalogtest.Photo(1, 10*i+k, 0.1))
+		}
+		for _, b := range imgs {
+			emb.fines[catalogue.PhotoID(b)] = shifted(two, i%2, 0)
+		}
+		if err := svc.AddPart(context.Background(), p, imgs, 3, 10, "upload"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The query is one of P-Z's own photos, so P-Z comes first.
+	query := catalogtest.Photo(1, 0, 0.1)
+	a, _, err := svc.Search(context.Background(), query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.NotInCatalogue || len(a.Results) < 3 || a.Results[0].Part != "P-Z" {
+		t.Fatalf("answer %+v, want P-Z first among three parts", a)
+	}
+	if !a.MirrorTwins && a.Results[1].Part == "P-M" {
+		t.Errorf("P-Z and P-M first and second, not flagged as mirror twins")
+	}
+	var got []string
+	for _, la := range a.LookAlikes {
+		got = append(got, la.Part+" "+strings.Join(la.Differs, ","))
+	}
+	if want := "P-S finish: stainless"; strings.Join(got, ";") != want {
+		t.Errorf("look-alikes %q, want %q (the mirror twin P-M left out)", got, want)
 	}
 }

@@ -49,6 +49,12 @@
     v.title = t("sales.answered", { Ms: Math.round(ms), Photos: num(a.photos) });
     $("mirror").hidden = !a.mirror_twins;
     if (a.mirror_twins) $("mirror").textContent = t("sales.mirror", { A: a.results[0].part, B: a.results[1].part });
+    const la = a.look_alikes || [];
+    $("lookalike").hidden = !la.length;
+    if (la.length) {
+      const parts = la.map((x) => x.part + " (" + (x.differs && x.differs.length ? x.differs.join(", ") : x.name) + ")").join("; ");
+      $("lookalike").textContent = t("sales.lookalike", { A: a.results[0].part, Parts: parts });
+    }
     a.results.forEach((r, i) => {
       $("results").append(el("li", { class: a.not_in_catalogue ? "weak" : (i === 0 ? "best" : "") },
         el("img", { src: photo(r.photo), alt: t("sales.reference_of", { Part: r.part }) }),
