@@ -388,3 +388,47 @@ func TestServiceSearchLookAlikes(t *testing.T) {
 		t.Errorf("look-alikes %q, want %q (the mirror twin P-M left out)", got, want)
 	}
 }
+
+// TestLightTwin: a zinc and a black twin whose photos' lightnesses lie far
+// apart are decided by the midpoint, also where the summed finish
+// distance leaves the margin unmet; a brass twin (another colour) and a
+// twin of nearly the same lightness are not.
+func TestLightTwin(t *testing.T) {
+	two := plate(48, []int{8, 40})
+	black := finished(two, float32(math.Log(50)), 0.34, 0.33)
+	zinc := finished(shifted(two, 1, 0), float32(math.Log(110)), 0.35, 0.33)
+	brass := finished(shifted(two, 1, 0), float32(math.Log(60)), 0.22, 0.36)
+	grey := finished(shifted(two, 1, 0), float32(math.Log(70)), 0.34, 0.33)
+	ring := finished(balls(8, 0), float32(math.Log(110)), 0.35, 0.33)
+	// A bright photo of the zinc part with a bluish cast: past the
+	// midpoint (74) by far, yet its summed distance to the zinc twin is
+	// within FinishMargin of the black one's.
+	query := finished(two, float32(math.Log(95)), 0.37, 0.335)
+	if dz, db := catalogue.FinishDistance(query, zinc), catalogue.FinishDistance(query, black); dz >= db-catalogue.FinishMargin {
+		t.Logf("summed distances: zinc %.1f, black %.1f (margin %g not met)", dz, db, float64(catalogue.FinishMargin))
+	} else {
+		t.Fatalf("the case needs the summed distance to fail: zinc %.1f, black %.1f", dz, db)
+	}
+	for _, tc := range []struct {
+		name string
+		refs []*catalogue.Fine
+		want int
+	}{
+		{"black first, zinc twin: zinc", []*catalogue.Fine{black, zinc}, 1},
+		{"zinc first: stays", []*catalogue.Fine{zinc, black}, 0},
+		{"black first, brass twin (another colour): not by lightness", []*catalogue.Fine{black, brass}, 0},
+		{"black first, a grey twin only 0.34 lighter: not by lightness", []*catalogue.Fine{black, grey}, 0},
+		{"black first, a bright part of another shape: stays", []*catalogue.Fine{black, ring}, 0},
+	} {
+		if got := catalogue.LightTwin(query, tc.refs); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	if got := catalogue.FinishTwin(query, []*catalogue.Fine{black, zinc}); got != 1 {
+		t.Errorf("FinishTwin: %d, want the zinc twin (1)", got)
+	}
+	// In the middle between the two: no evidence.
+	if got := catalogue.LightTwin(finished(two, float32(math.Log(75)), 0.34, 0.33), []*catalogue.Fine{black, zinc}); got != 0 {
+		t.Errorf("a photo at the midpoint: %d, want 0", got)
+	}
+}
