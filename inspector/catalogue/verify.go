@@ -63,8 +63,8 @@ const (
 	// LookAlikeGap is how far a geometric twin's verified key (score plus
 	// VerifySimilarity) may fall below the first part's for Verify to name
 	// it a look-alike. Without it most answers in a catalogue of families
-	// would name one (120 of 164 on the demo catalogue); at 0.2, 62 do,
-	// and 10 of its 16 wrong first answers name the right part
+	// would name one, and a warning on every answer is read as none;
+	// chosen by `catalogue eval`'s look-alike rows on the demo catalogue
 	// (docs/catalogue.md).
 	LookAlikeGap = 0.2
 )
