@@ -85,11 +85,11 @@ func (p *photoEmbedder) BackboneName() string { return p.b.Name }
 // the catalogue as a new backbone does. "upright-blur-sil16": the part
 // segmented and turned upright, softened (viewBlur), the mean embedding of
 // the view and its half turn, joined with the 16×16 silhouette
-// (catalogue.PhotoVector); "+shape4": and the part's catalogue.Shape
-// (with its bore) after them, which the index compares apart; "+seg2":
-// segmented again with the light evened out where the outline runs
-// through the table (opencv.UprightPart).
-const catalogueFeatures = "upright-blur-sil16+shape4+seg2"
+// (catalogue.PhotoVector); "+shape5": and the part's catalogue.Shape
+// (with its bore and ring) after them, which the index compares apart;
+// "+seg2": segmented again with the light evened out where the outline
+// runs through the table (opencv.UprightPart).
+const catalogueFeatures = "upright-blur-sil16+shape5+seg2"
 
 // viewBlur is the Gaussian sigma, in pixels of the 224-pixel upright view,
 // the view is softened by before the backbone embeds it.
@@ -695,10 +695,12 @@ count for the "not in the catalogue" rate.`,
 				// As the service does: verify the best parts' best photos.
 				alike := catalogue.Verify(hits, cal.Threshold, qf[i], func(h catalogue.Hit) *catalogue.Fine {
 					j, err := strconv.Atoi(h.Photo)
-					if err != nil {
+					if err != nil || rf[j] == nil {
 						return nil
 					}
-					return rf[j]
+					f := *rf[j]
+					f.PartRing = ix.PartRing(h.Part)
+					return &f
 				})
 				if !inRef[qp[i]] {
 					ev.Unknown++

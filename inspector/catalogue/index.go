@@ -321,6 +321,45 @@ func (ix *Index) aggregate(scores []float32, k int, skip func(string) bool, self
 	return hits
 }
 
+// PartRing is the median Shape.Ring over a part's reference photos, when
+// at least four in five of them lie within RingStable of it (a part whose
+// photos disagree, a bearing's balls against its seal, gives 0), and 0
+// when the index keeps no Shape or the part has no measured photo.
+func (ix *Index) PartRing(part string) float32 {
+	pi, ok := ix.partIx[part]
+	if !ok || ix.tail != ShapeLen {
+		return 0
+	}
+	var rs []float32
+	for i, o := range ix.owner {
+		if o == pi {
+			rs = append(rs, ix.tails[i*ix.tail+ringValue])
+		}
+	}
+	return StableMedian(rs)
+}
+
+// StableMedian is the median of rs when it is positive and at least four
+// in five of rs lie within RingStable of it, else 0.
+func StableMedian(rs []float32) float32 {
+	if len(rs) == 0 {
+		return 0
+	}
+	rs = slices.Clone(rs)
+	slices.Sort(rs)
+	m := rs[len(rs)/2]
+	agree := 0
+	for _, r := range rs {
+		if math.Abs(float64(r-m)) <= RingStable {
+			agree++
+		}
+	}
+	if m <= 0 || agree*5 < len(rs)*4 {
+		return 0
+	}
+	return m
+}
+
 // vector returns vector i dequantised (prepared: centred, unit length).
 func (ix *Index) vector(i int) []float32 {
 	v := make([]float32, ix.dim)

@@ -37,10 +37,17 @@ type Shape struct {
 	// Chroma is the part's mean red and green over red+green+blue: a
 	// brighter or darker exposure scales all three alike.
 	Chroma [2]float32
+	// Ring is, for a round part, the radius of the first strong rise
+	// from dark to bright going outward from its centre over its outer
+	// radius: a nut's countersink meeting its face, which is darker than
+	// both whatever the table, so the table's colour in the bore does not
+	// move it as it moves Bore (0: not round or not measured). Not part of
+	// ShapeDistance: RingTwin compares it between a part's own photos.
+	Ring float32
 }
 
 // ShapeLen is the length of Shape.Values.
-const ShapeLen = 10
+const ShapeLen = 11
 
 // Values lays the shape out as PhotoVector stores it; a nil shape (no
 // part found) gives zeros, which ShapeDistance reads as "not measured".
@@ -48,14 +55,18 @@ func (s *Shape) Values() []float32 {
 	if s == nil {
 		return make([]float32, ShapeLen)
 	}
-	return []float32{1, s.Aspect, s.Elongation, s.Solidity, s.HoleArea, float32(math.Log1p(float64(s.Holes))), s.Waist, s.Chroma[0], s.Chroma[1], s.Bore}
+	return []float32{1, s.Aspect, s.Elongation, s.Solidity, s.HoleArea, float32(math.Log1p(float64(s.Holes))), s.Waist, s.Chroma[0], s.Chroma[1], s.Bore, s.Ring}
 }
 
-// shapeTol is, per value of Values after the first, the difference that
-// counts as one unit of distance: about the spread of one part's values
-// over its own reference photos in the demo catalogue (segmentation noise,
-// light), read off once by eye; the customer photos did not set them.
-var shapeTol = [ShapeLen - 1]float32{0.04, 0.04, 0.04, 0.03, 0.35, 0.03, 0.015, 0.015, 0.02}
+// shapeTol is, per value of Values after the first up to the bore, the
+// difference that counts as one unit of distance: about the spread of one
+// part's values over its own reference photos in the demo catalogue
+// (segmentation noise, light), read off once by eye; the customer photos
+// did not set them.
+var shapeTol = [9]float32{0.04, 0.04, 0.04, 0.03, 0.35, 0.03, 0.015, 0.015, 0.02}
+
+// ringValue is Ring's place in Values.
+const ringValue = 10
 
 // shapeCap bounds one value's contribution, so a single bad measure (a
 // hole lost to blur) cannot outweigh the others.

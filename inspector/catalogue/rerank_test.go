@@ -86,3 +86,35 @@ func TestShapeDistanceBore(t *testing.T) {
 		t.Errorf("two parts without a bore cost %.3f", d)
 	}
 }
+
+// TestIndexPartRing: the index keeps each photo's ring in its shape and
+// answers a part's median where its photos agree; the ring does not change
+// a score.
+func TestIndexPartRing(t *testing.T) {
+	scan := []float32{0.5, 0.2, 0.1, 0.9}
+	vec := func(ring float32) []float32 {
+		return append(slices.Clone(scan), (&Shape{Aspect: 0.9, Elongation: 0.95, Ring: ring}).Values()...)
+	}
+	b := NewBuilder(len(scan) + ShapeLen)
+	b.Tail = ShapeLen
+	b.Center = false
+	for i, r := range []float32{0.73, 0.74, 0.72, 0.60, 0.73} {
+		b.Add("M10", "m10-"+string(rune('a'+i)), vec(r))
+	}
+	for i, r := range []float32{0.70, 0.80, 0.75, 0.66} {
+		b.Add("ODD", "odd-"+string(rune('a'+i)), vec(r))
+	}
+	ix := b.Build()
+	if got := ix.PartRing("M10"); got != 0.73 {
+		t.Errorf("M10: %.3f, want 0.73", got)
+	}
+	if got := ix.PartRing("ODD"); got != 0 {
+		t.Errorf("a part whose photos disagree: %.3f, want 0", got)
+	}
+	if got := ix.PartRing("NONE"); got != 0 {
+		t.Errorf("no such part: %.3f, want 0", got)
+	}
+	if hits := ix.Search(vec(0.80), 2, nil); hits[0].Score < 0.9999 || hits[1].Score < 0.9999 {
+		t.Errorf("the ring changed a score: %v", hits)
+	}
+}

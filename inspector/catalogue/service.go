@@ -320,7 +320,7 @@ func (s *Service) search(ctx context.Context, v []float32, fine *Fine) Answer {
 	var alike []Hit
 	if vf, ok := s.emb.(Verifier); ok && fine != nil && VerifyCount(hits, cal.Threshold) > 1 {
 		var err error
-		if alike, err = s.verify(ctx, vf, hits, cal.Threshold, fine); err != nil {
+		if alike, err = s.verify(ctx, vf, ix, hits, cal.Threshold, fine); err != nil {
 			s.opt.Log.Warn("catalogue verification failed; search order kept", "err", err)
 		}
 	}
@@ -364,9 +364,10 @@ func lookAlikes(first Part, alike []Hit, parts map[string]Part) []LookAlike {
 }
 
 // verify measures the best reference photo of each hit Verify re-orders
-// (VerifyCount) from its stored JPEG and re-orders the hits by Verify.
+// (VerifyCount) from its stored JPEG, gives each its part's ring from ix,
+// and re-orders the hits by Verify.
 // It returns the store's or the Verifier's error, leaving hits alone.
-func (s *Service) verify(ctx context.Context, vf Verifier, hits []Hit, threshold float32, query *Fine) ([]Hit, error) {
+func (s *Service) verify(ctx context.Context, vf Verifier, ix *Index, hits []Hit, threshold float32, query *Fine) ([]Hit, error) {
 	n := VerifyCount(hits, threshold)
 	jpegs := make([][]byte, n)
 	for i, h := range hits[:n] {
@@ -382,7 +383,11 @@ func (s *Service) verify(ctx context.Context, vf Verifier, hits []Hit, threshold
 	}
 	byPhoto := make(map[string]*Fine, n)
 	for i, h := range hits[:n] {
-		byPhoto[h.Photo] = fines[i]
+		if f := fines[i]; f != nil {
+			withRing := *f
+			withRing.PartRing = ix.PartRing(h.Part)
+			byPhoto[h.Photo] = &withRing
+		}
 	}
 	return Verify(hits, threshold, query, func(h Hit) *Fine { return byPhoto[h.Photo] }), nil
 }

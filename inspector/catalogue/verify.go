@@ -60,6 +60,16 @@ const (
 	LightTwinGap    = 0.5
 	LightTwinChroma = 3
 	LightTwinMargin = 0.05
+	// RingStable, RingGap and RingMargin are the limits of the countersink
+	// ring's rule (Index.PartRing, RingTwin): a part's ring counts when
+	// four in five of its reference photos lie within 0.02 of their
+	// median; two round twins whose rings differ by at least 0.03 (an M10
+	// nut's 0.7 against an M16's 0.78) are decided by the midpoint, the
+	// query past it by more than 0.005. Chosen on the first demo catalogue
+	// among a few (docs/catalogue.md).
+	RingStable = 0.02
+	RingGap    = 0.03
+	RingMargin = 0.005
 	// LookAlikeGap is how far a geometric twin's verified key (score plus
 	// VerifySimilarity) may fall below the first part's for Verify to name
 	// it a look-alike. Without it most answers in a catalogue of families
@@ -90,6 +100,10 @@ type Fine struct {
 	// a washer, a bearing: elongation near 1); two round parts are then
 	// compared at every turn.
 	Round bool
+	// Ring is the photo's Shape.Ring (0: not measured); PartRing, set by
+	// the caller on a reference photo's Fine, is its part's
+	// Index.PartRing (0: unknown, or the part's photos disagree).
+	Ring, PartRing float32
 	// Finish is the part's finish as the photo shows it: the log of its
 	// pixels' mean level (0–255, the three channels averaged) and their
 	// mean blue and green over blue+green+red, read inside the part away
@@ -260,12 +274,33 @@ func Verify(hits []Hit, threshold float32, query *Fine, ref func(Hit) *Fine) []H
 	for i, j := range idx {
 		top[i], topRefs[i], topKey[i] = hits[j], refs[j], key[j]
 	}
-	if k := FinishTwin(query, topRefs); k > 0 {
+	toFront := func(k int) {
 		first, firstRef, firstKey := top[k], topRefs[k], topKey[k]
 		copy(top[1:k+1], top[:k])
 		copy(topRefs[1:k+1], topRefs[:k])
 		copy(topKey[1:k+1], topKey[:k])
 		top[0], topRefs[0], topKey[0] = first, firstRef, firstKey
+	}
+	if k := FinishTwin(query, topRefs); k > 0 {
+		toFront(k)
+	}
+	if k := RingTwin(query, topRefs); k > 0 {
+		toFront(k)
+		// The finish once more, among the new first part's twins of its
+		// size: the ring tells the size, not the finish.
+		same := []int{0}
+		for j := 1; j < n; j++ {
+			if r := topRefs[j]; r != nil && r.PartRing > 0 && math.Abs(float64(r.PartRing-topRefs[0].PartRing)) < RingGap {
+				same = append(same, j)
+			}
+		}
+		sub := make([]*Fine, len(same))
+		for i, j := range same {
+			sub[i] = topRefs[j]
+		}
+		if f := FinishTwin(query, sub); f > 0 {
+			toFront(same[f])
+		}
 	}
 	copy(hits, top)
 	var alike []Hit
@@ -335,6 +370,35 @@ func LightTwin(query *Fine, refs []*Fine) int {
 		chroma := math.Abs(float64(r.Finish[1]-refs[0].Finish[1]))/float64(finishTol[1]) +
 			math.Abs(float64(r.Finish[2]-refs[0].Finish[2]))/float64(finishTol[2])
 		if math.Abs(b-a) < LightTwinGap || chroma > LightTwinChroma || FineSimilarity(refs[0], r) < TwinSimilarity {
+			continue
+		}
+		if g := (q - (a+b)/2) * math.Copysign(1, b-a); g > bestG {
+			best, bestG = k, g
+		}
+	}
+	return best
+}
+
+// RingTwin returns the index of a round geometric twin of the first of
+// refs (both Round, FineSimilarity at least TwinSimilarity) whose part's
+// ring (PartRing) differs from the first part's by at least RingGap and
+// on whose side of the two rings' midpoint the query's Ring lies by more
+// than RingMargin; the one it lies furthest past, or 0. Two sizes of a
+// nut differ in proportion only by a few pixels of the upright view,
+// which the edge maps at 64×64 round away.
+func RingTwin(query *Fine, refs []*Fine) int {
+	if query == nil || !query.Round || query.Ring <= 0 || len(refs) < 2 || refs[0] == nil || !refs[0].Round || refs[0].PartRing <= 0 {
+		return 0
+	}
+	q, a := float64(query.Ring), float64(refs[0].PartRing)
+	best, bestG := 0, float64(RingMargin)
+	for k := 1; k < len(refs); k++ {
+		r := refs[k]
+		if r == nil || !r.Round || r.PartRing <= 0 {
+			continue
+		}
+		b := float64(r.PartRing)
+		if math.Abs(b-a) < RingGap || FineSimilarity(refs[0], r) < TwinSimilarity {
 			continue
 		}
 		if g := (q - (a+b)/2) * math.Copysign(1, b-a); g > bestG {

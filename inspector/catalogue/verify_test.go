@@ -432,3 +432,78 @@ func TestLightTwin(t *testing.T) {
 		t.Errorf("a photo at the midpoint: %d, want 0", got)
 	}
 }
+
+// TestRingTwin: of two round twins whose parts' rings lie apart, the one
+// on whose side of the midpoint the query's ring lies comes first; not
+// when the query sits at the midpoint, when a part's photos disagree
+// (PartRing 0), when the rings are closer than RingGap, or for parts
+// that are not round.
+func TestRingTwin(t *testing.T) {
+	nut := balls(6, 0)
+	ringed := func(f *catalogue.Fine, round bool, ring, part float32) *catalogue.Fine {
+		g := *f
+		g.Round, g.Ring, g.PartRing = round, ring, part
+		return &g
+	}
+	m10, m16 := ringed(nut, true, 0.73, 0.73), ringed(nut, true, 0.79, 0.79)
+	for _, tc := range []struct {
+		name  string
+		query *catalogue.Fine
+		refs  []*catalogue.Fine
+		want  int
+	}{
+		{"an M10 photo, M16 first: M10", ringed(nut, true, 0.72, 0), []*catalogue.Fine{m16, m10}, 1},
+		{"an M16 photo, M16 first: stays", ringed(nut, true, 0.78, 0), []*catalogue.Fine{m16, m10}, 0},
+		{"at the midpoint: stays", ringed(nut, true, 0.76, 0), []*catalogue.Fine{m16, m10}, 0},
+		{"the M10's photos disagree: stays", ringed(nut, true, 0.72, 0), []*catalogue.Fine{m16, ringed(nut, true, 0.73, 0)}, 0},
+		{"rings closer than RingGap: stays", ringed(nut, true, 0.72, 0), []*catalogue.Fine{m16, ringed(nut, true, 0.77, 0.77)}, 0},
+		{"query not measured: stays", ringed(nut, true, 0, 0), []*catalogue.Fine{m16, m10}, 0},
+		{"not round: stays", ringed(nut, false, 0.72, 0), []*catalogue.Fine{ringed(nut, false, 0.79, 0.79), ringed(nut, false, 0.73, 0.73)}, 0},
+		{"another shape: stays", ringed(nut, true, 0.72, 0), []*catalogue.Fine{m16, ringed(plate(48, []int{8, 40}), true, 0.73, 0.73)}, 0},
+	} {
+		if got := catalogue.RingTwin(tc.query, tc.refs); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	// Through Verify: the M16 part scores first, the M10 photo's ring
+	// puts M10 first and names M16 its look-alike.
+	refs := map[string]*catalogue.Fine{"a": m16, "b": m10}
+	h := []catalogue.Hit{{Part: "M16", Score: 0.8, Photo: "a"}, {Part: "M10", Score: 0.78, Photo: "b"}}
+	alike := catalogue.Verify(h, 0.3, ringed(nut, true, 0.72, 0), func(h catalogue.Hit) *catalogue.Fine { return refs[h.Photo] })
+	if h[0].Part != "M10" || partsOf(alike) != "M16" {
+		t.Errorf("Verify: order %v, look-alikes %q; want M10 first, M16 named", h, partsOf(alike))
+	}
+	// A zinc M10 photo among an M16 and two M10s, black and zinc: the ring
+	// picks the size, then the finish the zinc one among that size.
+	withFinish := func(f *catalogue.Fine, finish ...float32) *catalogue.Fine {
+		g := *f
+		g.Finish = finish
+		return &g
+	}
+	zinc := func(f *catalogue.Fine) *catalogue.Fine { return withFinish(f, float32(math.Log(120)), 0.35, 0.33) }
+	black := func(f *catalogue.Fine) *catalogue.Fine { return withFinish(f, float32(math.Log(50)), 0.34, 0.33) }
+	refs = map[string]*catalogue.Fine{"a": zinc(m16), "b": black(m10), "c": zinc(m10)}
+	h = []catalogue.Hit{{Part: "M16-Z", Score: 0.8, Photo: "a"}, {Part: "M10-B", Score: 0.79, Photo: "b"}, {Part: "M10-Z", Score: 0.78, Photo: "c"}}
+	catalogue.Verify(h, 0.3, zinc(ringed(nut, true, 0.72, 0)), func(h catalogue.Hit) *catalogue.Fine { return refs[h.Photo] })
+	if h[0].Part != "M10-Z" {
+		t.Errorf("Verify: order %v, want M10-Z first (size by the ring, then finish)", h)
+	}
+}
+
+// TestStableMedian: a part's ring counts only where its photos agree.
+func TestStableMedian(t *testing.T) {
+	for _, tc := range []struct {
+		rs   []float32
+		want float32
+	}{
+		{[]float32{0.73, 0.74, 0.72, 0.73, 0.735}, 0.73},
+		{[]float32{0.73, 0.74, 0.72, 0.73, 0.60}, 0.73},
+		{[]float32{0.73, 0.74, 0.62, 0.81, 0.60}, 0},
+		{[]float32{0, 0, 0, 0, 0}, 0},
+		{nil, 0},
+	} {
+		if got := catalogue.StableMedian(tc.rs); got != tc.want {
+			t.Errorf("StableMedian(%v) = %.3f, want %.3f", tc.rs, got, tc.want)
+		}
+	}
+}

@@ -75,6 +75,9 @@ func PartShape(view, mask gocv.Mat) *catalogue.Shape {
 	s.HoleArea = float32(holes / outer)
 	s.Waist = waist(bin)
 	s.Bore = bore(view, bin, part, table)
+	if s.Elongation > fineRound {
+		s.Ring = ring(view, bin)
+	}
 	if sum := part.Val1 + part.Val2 + part.Val3; sum > 0 {
 		s.Chroma = [2]float32{float32(part.Val3 / sum), float32(part.Val2 / sum)}
 	}
@@ -271,4 +274,67 @@ func bore(view, bin gocv.Mat, part, table gocv.Scalar) float32 {
 	slices.Sort(ins)
 	slices.Sort(outs)
 	return float32(ins[len(ins)/2] / outs[len(outs)/2])
+}
+
+// ring measures catalogue.Shape's Ring: along 180 rays from the part's
+// centroid, the strongest rise of grey (over ±2 pixels) going outward
+// between 0.3 and 0.92 of the ray's outer radius (its last pixel on the
+// mask), the median of those over the median outer radius. On a nut it
+// is where the countersink, shaded darker than the face and most tables,
+// meets the face; the bore's own edge runs dark to bright or bright to
+// dark with the table, which is why Bore spreads on zinc nuts. It
+// returns 0 when the mask is empty.
+func ring(view, bin gocv.Mat) float32 {
+	mo := gocv.Moments(bin, true)
+	m00 := mo["m00"]
+	if m00 == 0 {
+		return 0
+	}
+	px, err := view.DataPtrUint8()
+	if err != nil {
+		return 0
+	}
+	seg, err := bin.DataPtrUint8()
+	if err != nil {
+		return 0
+	}
+	w, h := bin.Cols(), bin.Rows()
+	cx, cy := mo["m10"]/m00+0.5, mo["m01"]/m00+0.5
+	grey := func(x, y float64) float64 {
+		x, y = x-0.5, y-0.5
+		x0, y0 := int(math.Floor(x)), int(math.Floor(y))
+		fx, fy := x-float64(x0), y-float64(y0)
+		at := func(xi, yi int) float64 {
+			xi, yi = min(max(xi, 0), w-1), min(max(yi, 0), h-1)
+			i := 3 * (yi*w + xi)
+			return (float64(px[i]) + float64(px[i+1]) + float64(px[i+2])) / 3
+		}
+		return (1-fy)*((1-fx)*at(x0, y0)+fx*at(x0+1, y0)) + fy*((1-fx)*at(x0, y0+1)+fx*at(x0+1, y0+1))
+	}
+	const rays = 180
+	edges, outs := make([]float64, 0, rays), make([]float64, 0, rays)
+	for k := range rays {
+		a := 2 * math.Pi * float64(k) / rays
+		dx, dy := math.Cos(a), math.Sin(a)
+		rout := 0.0
+		for r := 0.0; r < float64(max(w, h)); r += 0.5 {
+			xi, yi := int(cx+r*dx), int(cy+r*dy)
+			if xi >= 0 && yi >= 0 && xi < w && yi < h && seg[yi*w+xi] != 0 {
+				rout = r
+			}
+		}
+		best, at := 0.0, 0.0
+		for r := 0.3 * rout; r < 0.92*rout; r += 0.5 {
+			if g := grey(cx+(r+2)*dx, cy+(r+2)*dy) - grey(cx+(r-2)*dx, cy+(r-2)*dy); g > best {
+				best, at = g, r
+			}
+		}
+		edges, outs = append(edges, at), append(outs, rout)
+	}
+	slices.Sort(edges)
+	slices.Sort(outs)
+	if outs[rays/2] == 0 {
+		return 0
+	}
+	return float32(edges[rays/2] / outs[rays/2])
 }

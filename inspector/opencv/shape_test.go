@@ -4,6 +4,7 @@ import (
 	"image"
 	"image/color"
 	"math"
+	"slices"
 	"testing"
 
 	"gocv.io/x/gocv"
@@ -141,4 +142,34 @@ func TestPartShapeBore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPartShapeRing: the countersink ring of the demo's M10 and M16 nuts
+// (drawn to ISO 4032: countersink 1.22 × the bore, 0.76 against 0.81 of
+// the hexagon's inner radius) keeps the two sizes apart on their
+// reference photos, zinc and black; a bolt (not round) has none.
+func TestPartShapeRing(t *testing.T) {
+	t.Parallel()
+	median := func(number string) float32 {
+		var rs []float32
+		for i := range 3 {
+			withUprightDemoPart(t, number, demo.PhotoReference, i, func(view, mask gocv.Mat) {
+				rs = append(rs, opencv.PartShape(view, mask).Ring)
+			})
+		}
+		slices.Sort(rs)
+		t.Logf("%s: rings %.3f", number, rs)
+		return rs[1]
+	}
+	for _, finish := range []string{"Z", "B"} {
+		m10, m16 := median("HN-M10-"+finish), median("HN-M16-"+finish)
+		if m10 <= 0 || m16-m10 < catalogue.RingGap {
+			t.Errorf("finish %s: ring M10 %.3f, M16 %.3f; want both measured and at least %.2f apart", finish, m10, m16, catalogue.RingGap)
+		}
+	}
+	withUprightDemoPart(t, "HB-M8-60", demo.PhotoReference, 0, func(view, mask gocv.Mat) {
+		if r := opencv.PartShape(view, mask).Ring; r != 0 {
+			t.Errorf("a bolt's ring %.3f, want 0 (not round)", r)
+		}
+	})
 }
