@@ -695,12 +695,10 @@ count for the "not in the catalogue" rate.`,
 				// As the service does: verify the best parts' best photos.
 				alike := catalogue.Verify(hits, cal.Threshold, qf[i], func(h catalogue.Hit) *catalogue.Fine {
 					j, err := strconv.Atoi(h.Photo)
-					if err != nil || rf[j] == nil {
+					if err != nil {
 						return nil
 					}
-					f := *rf[j]
-					f.PartRing = ix.PartRing(h.Part)
-					return &f
+					return ix.WithPart(rf[j], h.Part)
 				})
 				if !inRef[qp[i]] {
 					ev.Unknown++

@@ -325,36 +325,55 @@ func (ix *Index) aggregate(scores []float32, k int, skip func(string) bool, self
 // at least four in five of them lie within RingStable of it (a part whose
 // photos disagree, a bearing's balls against its seal, gives 0), and 0
 // when the index keeps no Shape or the part has no measured photo.
-func (ix *Index) PartRing(part string) float32 {
+func (ix *Index) PartRing(part string) float32 { return ix.partMedian(part, ringValue, RingStable) }
+
+// PartAspect is PartRing for Shape.Aspect, within AspectStable.
+func (ix *Index) PartAspect(part string) float32 {
+	return ix.partMedian(part, aspectValue, AspectStable)
+}
+
+// WithPart returns a copy of a reference photo's Fine with its part's
+// PartRing and PartAspect from the index (nil for nil), as Verify's
+// rules between twins read them.
+func (ix *Index) WithPart(f *Fine, part string) *Fine {
+	if f == nil {
+		return nil
+	}
+	g := *f
+	g.PartRing, g.PartAspect = ix.PartRing(part), ix.PartAspect(part)
+	return &g
+}
+
+func (ix *Index) partMedian(part string, value int, stable float32) float32 {
 	pi, ok := ix.partIx[part]
 	if !ok || ix.tail != ShapeLen {
 		return 0
 	}
-	var rs []float32
+	var vs []float32
 	for i, o := range ix.owner {
 		if o == pi {
-			rs = append(rs, ix.tails[i*ix.tail+ringValue])
+			vs = append(vs, ix.tails[i*ix.tail+value])
 		}
 	}
-	return StableMedian(rs)
+	return StableMedian(vs, stable)
 }
 
-// StableMedian is the median of rs when it is positive and at least four
-// in five of rs lie within RingStable of it, else 0.
-func StableMedian(rs []float32) float32 {
-	if len(rs) == 0 {
+// StableMedian is the median of vs when it is positive and at least four
+// in five of vs lie within stable of it, else 0.
+func StableMedian(vs []float32, stable float32) float32 {
+	if len(vs) == 0 {
 		return 0
 	}
-	rs = slices.Clone(rs)
-	slices.Sort(rs)
-	m := rs[len(rs)/2]
+	vs = slices.Clone(vs)
+	slices.Sort(vs)
+	m := vs[len(vs)/2]
 	agree := 0
-	for _, r := range rs {
-		if math.Abs(float64(r-m)) <= RingStable {
+	for _, v := range vs {
+		if math.Abs(float64(v-m)) <= float64(stable) {
 			agree++
 		}
 	}
-	if m <= 0 || agree*5 < len(rs)*4 {
+	if m <= 0 || agree*5 < len(vs)*4 {
 		return 0
 	}
 	return m

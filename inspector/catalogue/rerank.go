@@ -65,8 +65,11 @@ func (s *Shape) Values() []float32 {
 // did not set them.
 var shapeTol = [9]float32{0.04, 0.04, 0.04, 0.03, 0.35, 0.03, 0.015, 0.015, 0.02}
 
-// ringValue is Ring's place in Values.
-const ringValue = 10
+// aspectValue and ringValue are Aspect's and Ring's places in Values.
+const (
+	aspectValue = 1
+	ringValue   = 10
+)
 
 // shapeCap bounds one value's contribution, so a single bad measure (a
 // hole lost to blur) cannot outweigh the others.

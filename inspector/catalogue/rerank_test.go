@@ -114,6 +114,15 @@ func TestIndexPartRing(t *testing.T) {
 	if got := ix.PartRing("NONE"); got != 0 {
 		t.Errorf("no such part: %.3f, want 0", got)
 	}
+	if got := ix.PartAspect("M10"); got != 0.9 {
+		t.Errorf("M10's aspect: %.3f, want 0.9", got)
+	}
+	if f := ix.WithPart(&Fine{Ring: 0.7}, "M10"); f.PartRing != 0.73 || f.PartAspect != 0.9 || f.Ring != 0.7 {
+		t.Errorf("WithPart: %+v", f)
+	}
+	if ix.WithPart(nil, "M10") != nil {
+		t.Error("WithPart(nil) is not nil")
+	}
 	if hits := ix.Search(vec(0.80), 2, nil); hits[0].Score < 0.9999 || hits[1].Score < 0.9999 {
 		t.Errorf("the ring changed a score: %v", hits)
 	}

@@ -364,8 +364,8 @@ func lookAlikes(first Part, alike []Hit, parts map[string]Part) []LookAlike {
 }
 
 // verify measures the best reference photo of each hit Verify re-orders
-// (VerifyCount) from its stored JPEG, gives each its part's ring from ix,
-// and re-orders the hits by Verify.
+// (VerifyCount) from its stored JPEG, gives each its part's ring and
+// aspect from ix (Index.WithPart), and re-orders the hits by Verify.
 // It returns the store's or the Verifier's error, leaving hits alone.
 func (s *Service) verify(ctx context.Context, vf Verifier, ix *Index, hits []Hit, threshold float32, query *Fine) ([]Hit, error) {
 	n := VerifyCount(hits, threshold)
@@ -383,11 +383,7 @@ func (s *Service) verify(ctx context.Context, vf Verifier, ix *Index, hits []Hit
 	}
 	byPhoto := make(map[string]*Fine, n)
 	for i, h := range hits[:n] {
-		if f := fines[i]; f != nil {
-			withRing := *f
-			withRing.PartRing = ix.PartRing(h.Part)
-			byPhoto[h.Photo] = &withRing
-		}
+		byPhoto[h.Photo] = ix.WithPart(fines[i], h.Part)
 	}
 	return Verify(hits, threshold, query, func(h Hit) *Fine { return byPhoto[h.Photo] }), nil
 }

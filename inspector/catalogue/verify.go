@@ -70,6 +70,15 @@ const (
 	RingStable = 0.02
 	RingGap    = 0.03
 	RingMargin = 0.005
+	// AspectStable, AspectGap and AspectMargin are AspectTwin's: a part's
+	// aspect counts when four in five of its reference photos lie within
+	// 0.01 of their median; two elongated twins whose aspects differ by
+	// at least 0.015 (an M8×40 bolt's 0.34 against an M12×60's 0.32) are
+	// decided by the midpoint, the query past it by more than 0.005.
+	// Chosen on the three demo catalogues among a few (docs/catalogue.md).
+	AspectStable = 0.01
+	AspectGap    = 0.015
+	AspectMargin = 0.005
 	// LookAlikeGap is how far a geometric twin's verified key (score plus
 	// VerifySimilarity) may fall below the first part's for Verify to name
 	// it a look-alike. Without it most answers in a catalogue of families
@@ -101,9 +110,11 @@ type Fine struct {
 	// compared at every turn.
 	Round bool
 	// Ring is the photo's Shape.Ring (0: not measured); PartRing, set by
-	// the caller on a reference photo's Fine, is its part's
-	// Index.PartRing (0: unknown, or the part's photos disagree).
+	// the caller on a reference photo's Fine (Index.WithPart), is its
+	// part's Index.PartRing (0: unknown, or the part's photos disagree).
 	Ring, PartRing float32
+	// Aspect and PartAspect are the same for Shape.Aspect.
+	Aspect, PartAspect float32
 	// Finish is the part's finish as the photo shows it: the log of its
 	// pixels' mean level (0–255, the three channels averaged) and their
 	// mean blue and green over blue+green+red, read inside the part away
@@ -302,6 +313,9 @@ func Verify(hits []Hit, threshold float32, query *Fine, ref func(Hit) *Fine) []H
 			toFront(same[f])
 		}
 	}
+	if k := AspectTwin(query, topRefs); k > 0 {
+		toFront(k)
+	}
 	copy(hits, top)
 	var alike []Hit
 	for k := 1; k < n; k++ {
@@ -379,6 +393,41 @@ func LightTwin(query *Fine, refs []*Fine) int {
 	return best
 }
 
+// AspectTwin is RingTwin for parts that are not round, on the outline's
+// aspect (Shape.Aspect, PartAspect) with AspectGap and AspectMargin: a
+// bolt 40 long against one 60 long with a larger head differ in their
+// proportions by a few pixels of the upright view.
+func AspectTwin(query *Fine, refs []*Fine) int {
+	if query == nil || query.Round || query.Aspect <= 0 || len(refs) < 2 || refs[0] == nil || refs[0].Round || refs[0].PartAspect <= 0 {
+		return 0
+	}
+	return midpointTwin(float64(query.Aspect), refs, func(f *Fine) float32 { return f.PartAspect }, AspectGap, AspectMargin)
+}
+
+// midpointTwin returns the index of the geometric twin of refs[0] whose
+// part value (of) differs from the first's by at least gap and on whose
+// side of the two values' midpoint q lies by more than margin, the one it
+// lies furthest past; 0 when none. refs[k] with the first's roundness
+// only.
+func midpointTwin(q float64, refs []*Fine, of func(*Fine) float32, gap, margin float64) int {
+	a := float64(of(refs[0]))
+	best, bestG := 0, margin
+	for k := 1; k < len(refs); k++ {
+		r := refs[k]
+		if r == nil || r.Round != refs[0].Round || of(r) <= 0 {
+			continue
+		}
+		b := float64(of(r))
+		if math.Abs(b-a) < gap || FineSimilarity(refs[0], r) < TwinSimilarity {
+			continue
+		}
+		if g := (q - (a+b)/2) * math.Copysign(1, b-a); g > bestG {
+			best, bestG = k, g
+		}
+	}
+	return best
+}
+
 // RingTwin returns the index of a round geometric twin of the first of
 // refs (both Round, FineSimilarity at least TwinSimilarity) whose part's
 // ring (PartRing) differs from the first part's by at least RingGap and
@@ -390,20 +439,5 @@ func RingTwin(query *Fine, refs []*Fine) int {
 	if query == nil || !query.Round || query.Ring <= 0 || len(refs) < 2 || refs[0] == nil || !refs[0].Round || refs[0].PartRing <= 0 {
 		return 0
 	}
-	q, a := float64(query.Ring), float64(refs[0].PartRing)
-	best, bestG := 0, float64(RingMargin)
-	for k := 1; k < len(refs); k++ {
-		r := refs[k]
-		if r == nil || !r.Round || r.PartRing <= 0 {
-			continue
-		}
-		b := float64(r.PartRing)
-		if math.Abs(b-a) < RingGap || FineSimilarity(refs[0], r) < TwinSimilarity {
-			continue
-		}
-		if g := (q - (a+b)/2) * math.Copysign(1, b-a); g > bestG {
-			best, bestG = k, g
-		}
-	}
-	return best
+	return midpointTwin(float64(query.Ring), refs, func(f *Fine) float32 { return f.PartRing }, RingGap, RingMargin)
 }

@@ -502,8 +502,38 @@ func TestStableMedian(t *testing.T) {
 		{[]float32{0, 0, 0, 0, 0}, 0},
 		{nil, 0},
 	} {
-		if got := catalogue.StableMedian(tc.rs); got != tc.want {
+		if got := catalogue.StableMedian(tc.rs, catalogue.RingStable); got != tc.want {
 			t.Errorf("StableMedian(%v) = %.3f, want %.3f", tc.rs, got, tc.want)
+		}
+	}
+}
+
+// TestAspectTwin: of two elongated twins whose parts' aspects lie apart
+// (a short bolt with a small head against a long one with a large head),
+// the query's aspect picks the side; round parts are RingTwin's.
+func TestAspectTwin(t *testing.T) {
+	bolt := plate(48, []int{8, 40})
+	aspected := func(round bool, aspect, part float32) *catalogue.Fine {
+		g := *bolt
+		g.Round, g.Aspect, g.PartAspect = round, aspect, part
+		return &g
+	}
+	m12x60, m8x40 := aspected(false, 0.32, 0.32), aspected(false, 0.34, 0.34)
+	for _, tc := range []struct {
+		name  string
+		query *catalogue.Fine
+		refs  []*catalogue.Fine
+		want  int
+	}{
+		{"an M8×40 photo, M12×60 first: M8×40", aspected(false, 0.344, 0), []*catalogue.Fine{m12x60, m8x40}, 1},
+		{"an M12×60 photo: stays", aspected(false, 0.318, 0), []*catalogue.Fine{m12x60, m8x40}, 0},
+		{"near the midpoint: stays", aspected(false, 0.333, 0), []*catalogue.Fine{m12x60, m8x40}, 0},
+		{"the M8×40's photos disagree: stays", aspected(false, 0.344, 0), []*catalogue.Fine{m12x60, aspected(false, 0.34, 0)}, 0},
+		{"aspects closer than AspectGap: stays", aspected(false, 0.344, 0), []*catalogue.Fine{m12x60, aspected(false, 0.33, 0.33)}, 0},
+		{"round parts: stays", aspected(true, 0.344, 0), []*catalogue.Fine{aspected(true, 0.32, 0.32), aspected(true, 0.34, 0.34)}, 0},
+	} {
+		if got := catalogue.AspectTwin(tc.query, tc.refs); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
 		}
 	}
 }
