@@ -205,18 +205,8 @@ func waist(bin gocv.Mat) float32 {
 // outside against a 6204's 0.426), while the colour's crossing half-way
 // between part and table stays in place under blur and exposure.
 func bore(view, bin gocv.Mat, part, table gocv.Scalar) float32 {
-	mo := gocv.Moments(bin, true)
-	m00 := mo["m00"]
-	if m00 == 0 {
-		return 0
-	}
-	cx, cy := mo["m10"]/m00, mo["m01"]/m00
-	px, err := view.DataPtrUint8()
-	if err != nil {
-		return 0
-	}
-	seg, err := bin.DataPtrUint8()
-	if err != nil {
+	cx, cy, px, seg, ok := centredPixels(view, bin)
+	if !ok {
 		return 0
 	}
 	w, h := bin.Cols(), bin.Rows()
@@ -285,21 +275,12 @@ func bore(view, bin gocv.Mat, part, table gocv.Scalar) float32 {
 // dark with the table, which is why Bore spreads on zinc nuts. It
 // returns 0 when the mask is empty.
 func ring(view, bin gocv.Mat) float32 {
-	mo := gocv.Moments(bin, true)
-	m00 := mo["m00"]
-	if m00 == 0 {
-		return 0
-	}
-	px, err := view.DataPtrUint8()
-	if err != nil {
-		return 0
-	}
-	seg, err := bin.DataPtrUint8()
-	if err != nil {
+	cx, cy, px, seg, ok := centredPixels(view, bin)
+	if !ok {
 		return 0
 	}
 	w, h := bin.Cols(), bin.Rows()
-	cx, cy := mo["m10"]/m00+0.5, mo["m01"]/m00+0.5
+	cx, cy = cx+0.5, cy+0.5
 	grey := func(x, y float64) float64 {
 		x, y = x-0.5, y-0.5
 		x0, y0 := int(math.Floor(x)), int(math.Floor(y))
@@ -337,4 +318,24 @@ func ring(view, bin gocv.Mat) float32 {
 		return 0
 	}
 	return float32(edges[rays/2] / outs[rays/2])
+}
+
+// centredPixels is what bore and ring read along rays: the mask's
+// centroid (in pixel indices) and the view's and the mask's bytes; ok is
+// false when the mask is empty or a Mat holds no bytes.
+func centredPixels(view, bin gocv.Mat) (cx, cy float64, px, seg []byte, ok bool) {
+	mo := gocv.Moments(bin, true)
+	m00 := mo["m00"]
+	if m00 == 0 {
+		return 0, 0, nil, nil, false
+	}
+	px, err := view.DataPtrUint8()
+	if err != nil {
+		return 0, 0, nil, nil, false
+	}
+	seg, err = bin.DataPtrUint8()
+	if err != nil {
+		return 0, 0, nil, nil, false
+	}
+	return mo["m10"] / m00, mo["m01"] / m00, px, seg, true
 }
