@@ -137,15 +137,7 @@ func TestSalesCatalogueInBrowser(t *testing.T) {
 	}
 	verdict, _ := chromedp.Run(ctx, chromedp.Text("#verdict"))
 	t.Logf("answer: %s; results %v", verdict, results)
-	if *updateScreenshots {
-		shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-		if err == nil {
-			err = os.WriteFile(filepath.Join("..", "..", "station-ui", "screenshots", "sales-catalogue.png"), shot, 0o644)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeScreenshot(t, ctx, "sales-catalogue.png")
 	// Confirm the right part (whatever rank it has), then accept it as an engineer.
 	if err := chromedp.Do(ctx,
 		chromedp.Click(`#results button[data-part="BRL-7050"]`),
@@ -213,14 +205,22 @@ func TestSalesCatalogueInBrowser(t *testing.T) {
 	if !strings.Contains(box, "HB-M8-40") || !strings.Contains(box, "HB-M8-60") {
 		t.Errorf("look-alike box %q: want both bolts named", box)
 	}
-	if *updateScreenshots {
-		shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-		if err == nil {
-			err = os.WriteFile(filepath.Join("..", "..", "station-ui", "screenshots", "sales-lookalike.png"), shot, 0o644)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	writeScreenshot(t, ctx, "sales-lookalike.png")
+}
+
+// writeScreenshot saves the page as station-ui/screenshots/name when the
+// test runs with -screenshots.
+func writeScreenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	if !*updateScreenshots {
+		return
+	}
+	shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err == nil {
+		err = os.WriteFile(filepath.Join("..", "..", "station-ui", "screenshots", name), shot, 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -325,37 +325,44 @@ func (ix *Index) aggregate(scores []float32, k int, skip func(string) bool, self
 // at least four in five of them lie within RingStable of it (a part whose
 // photos disagree, a bearing's balls against its seal, gives 0), and 0
 // when the index keeps no Shape or the part has no measured photo.
-func (ix *Index) PartRing(part string) float32 { return ix.partMedian(part, ringValue, RingStable) }
+func (ix *Index) PartRing(part string) float32 {
+	rings, _ := ix.partValues(part)
+	return StableMedian(rings, RingStable)
+}
 
 // PartAspect is PartRing for Shape.Aspect, within AspectStable.
 func (ix *Index) PartAspect(part string) float32 {
-	return ix.partMedian(part, aspectValue, AspectStable)
+	_, aspects := ix.partValues(part)
+	return StableMedian(aspects, AspectStable)
 }
 
 // WithPart returns a copy of a reference photo's Fine with its part's
 // PartRing and PartAspect from the index (nil for nil), as Verify's
-// rules between twins read them.
+// rules between twins read them, from one pass over the index.
 func (ix *Index) WithPart(f *Fine, part string) *Fine {
 	if f == nil {
 		return nil
 	}
+	rings, aspects := ix.partValues(part)
 	g := *f
-	g.PartRing, g.PartAspect = ix.PartRing(part), ix.PartAspect(part)
+	g.PartRing, g.PartAspect = StableMedian(rings, RingStable), StableMedian(aspects, AspectStable)
 	return &g
 }
 
-func (ix *Index) partMedian(part string, value int, stable float32) float32 {
+// partValues are the Shape.Ring and Shape.Aspect of a part's photos (nil
+// when the index keeps no Shape or has no such part).
+func (ix *Index) partValues(part string) (rings, aspects []float32) {
 	pi, ok := ix.partIx[part]
 	if !ok || ix.tail != ShapeLen {
-		return 0
+		return nil, nil
 	}
-	var vs []float32
 	for i, o := range ix.owner {
 		if o == pi {
-			vs = append(vs, ix.tails[i*ix.tail+value])
+			t := ix.tails[i*ix.tail : (i+1)*ix.tail]
+			rings, aspects = append(rings, t[ringValue]), append(aspects, t[aspectValue])
 		}
 	}
-	return StableMedian(vs, stable)
+	return rings, aspects
 }
 
 // StableMedian is the median of vs when it is positive and at least four
