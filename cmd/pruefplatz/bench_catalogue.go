@@ -54,7 +54,7 @@ func newBenchCatalogueCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "catalogue",
 		Short: "Catalogue search at scale: our int16 scan versus exact float32 (Go and NumPy)",
-		Long: `catalogue builds an index of --parts × --per synthetic unit vectors (1419 values: the embedding, the silhouette and the shape, all scanned; each
+		Long: `catalogue builds an index of --parts × --per synthetic unit vectors (1422 values: the embedding, the silhouette and the shape, all scanned; each
 part a random centre, its photos the centre plus noise), and times --queries searches (a
 new noisy photo of a random part; top 5 parts, per-part max) on 2 cores. It reports p50
 and p95 of the search step, the index memory, and recall@5 against exact float32 search.

@@ -85,11 +85,12 @@ func (p *photoEmbedder) BackboneName() string { return p.b.Name }
 // the catalogue as a new backbone does. "upright-blur-sil16": the part
 // segmented and turned upright, softened (viewBlur), the mean embedding of
 // the view and its half turn, joined with the 16×16 silhouette
-// (catalogue.PhotoVector); "+shape5": and the part's catalogue.Shape
-// (with its bore and ring) after them, which the index compares apart;
+// (catalogue.PhotoVector); "+shape6": and the part's catalogue.Shape
+// (with its bore, its ring, its holes of like size and its finish) after
+// them, which the index compares apart;
 // "+seg2": segmented again with the light evened out where the outline
 // runs through the table (opencv.UprightPart).
-const catalogueFeatures = "upright-blur-sil16+shape5+seg2"
+const catalogueFeatures = "upright-blur-sil16+shape6+seg2"
 
 // viewBlur is the Gaussian sigma, in pixels of the 224-pixel upright view,
 // the view is softened by before the backbone embeds it.

@@ -326,61 +326,95 @@ func (ix *Index) aggregate(scores []float32, k int, skip func(string) bool, self
 // photos disagree, a bearing's balls against its seal, gives 0), and 0
 // when the index keeps no Shape or the part has no measured photo.
 func (ix *Index) PartRing(part string) float32 {
-	rings, _ := ix.partValues(part)
-	return StableMedian(rings, RingStable)
+	return ix.partMedians(part).PartRing
 }
 
-// PartAspect is PartRing for Shape.Aspect, within AspectStable.
+// PartAspect is PartRing for Shape.Aspect: the median where three in five
+// lie within AspectStable of it (AspectAgree).
 func (ix *Index) PartAspect(part string) float32 {
-	_, aspects := ix.partValues(part)
-	return StableMedian(aspects, AspectStable)
+	return ix.partMedians(part).PartAspect
+}
+
+// PartHoles is PartRing for Shape.Holes: the median where three in five
+// lie within HolesStable of it (HolesAgree).
+func (ix *Index) PartHoles(part string) float32 {
+	return ix.partMedians(part).PartHoles
+}
+
+// PartFinish is the median of each Shape.Finish value over a part's
+// reference photos where it was measured; nil when none was.
+func (ix *Index) PartFinish(part string) []float32 {
+	return ix.partMedians(part).PartFinish
 }
 
 // WithPart returns a copy of a reference photo's Fine with its part's
-// PartRing and PartAspect from the index (nil for nil), as Verify's
-// rules between twins read them, from one pass over the index.
+// PartRing, PartAspect, PartHoles and PartFinish from the index (nil for
+// nil), as Verify's rules between twins read them, from one pass over
+// the index.
 func (ix *Index) WithPart(f *Fine, part string) *Fine {
 	if f == nil {
 		return nil
 	}
-	rings, aspects := ix.partValues(part)
+	m := ix.partMedians(part)
 	g := *f
-	g.PartRing, g.PartAspect = StableMedian(rings, RingStable), StableMedian(aspects, AspectStable)
+	g.PartRing, g.PartAspect, g.PartHoles, g.PartFinish = m.PartRing, m.PartAspect, m.PartHoles, m.PartFinish
 	return &g
 }
 
-// partValues are the Shape.Ring and Shape.Aspect of a part's photos (nil
-// when the index keeps no Shape or has no such part).
-func (ix *Index) partValues(part string) (rings, aspects []float32) {
+// partMedians reads a part's rings, aspects, hole counts and finishes
+// from the shapes the index keeps with its vectors, in one pass, and
+// answers their (stable) medians in a Fine's Part fields.
+func (ix *Index) partMedians(part string) Fine {
 	pi, ok := ix.partIx[part]
 	if !ok || ix.tail != ShapeLen {
-		return nil, nil
+		return Fine{}
 	}
+	var rings, aspects, holes []float32
+	var finish [3][]float32
 	for i, o := range ix.owner {
 		if o == pi {
 			t := ix.tails[i*ix.tail : (i+1)*ix.tail]
 			rings, aspects = append(rings, t[ringValue]), append(aspects, t[aspectValue])
+			holes = append(holes, float32(math.Round(math.Expm1(float64(t[holesValue])))))
+			// A measured finish has positive colour shares.
+			if t[finishValue+1] > 0 {
+				for k := range finish {
+					finish[k] = append(finish[k], t[finishValue+k])
+				}
+			}
 		}
 	}
-	return rings, aspects
+	m := Fine{
+		PartRing:   StableMedian(rings, RingStable, RingAgree),
+		PartAspect: StableMedian(aspects, AspectStable, AspectAgree),
+		PartHoles:  StableMedian(holes, HolesStable, HolesAgree),
+	}
+	if len(finish[0]) > 0 {
+		m.PartFinish = make([]float32, len(finish))
+		for k, vs := range finish {
+			slices.Sort(vs)
+			m.PartFinish[k] = vs[len(vs)/2]
+		}
+	}
+	return m
 }
 
-// StableMedian is the median of vs when it is positive and at least four
-// in five of vs lie within stable of it, else 0.
-func StableMedian(vs []float32, stable float32) float32 {
+// StableMedian is the median of vs when it is positive and at least the
+// share agree of vs lie within stable of it, else 0.
+func StableMedian(vs []float32, stable, agree float32) float32 {
 	if len(vs) == 0 {
 		return 0
 	}
 	vs = slices.Clone(vs)
 	slices.Sort(vs)
 	m := vs[len(vs)/2]
-	agree := 0
+	n := 0
 	for _, v := range vs {
 		if math.Abs(float64(v-m)) <= float64(stable) {
-			agree++
+			n++
 		}
 	}
-	if m <= 0 || agree*5 < len(vs)*4 {
+	if m <= 0 || float32(n) < agree*float32(len(vs))-1e-4 {
 		return 0
 	}
 	return m

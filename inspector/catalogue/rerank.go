@@ -25,7 +25,8 @@ type Shape struct {
 	// HoleArea is the area of the holes inside the outline over the
 	// outline's area (holes filled).
 	HoleArea float32
-	// Holes counts the holes of at least a five-hundredth of the outline.
+	// Holes counts the holes of at least a five-hundredth of the outline
+	// and of like size (within a factor 2 of the median hole's area).
 	Holes int
 	// Waist is the median over the largest height of the upright part's
 	// columns: a bolt's shank against its head.
@@ -44,10 +45,24 @@ type Shape struct {
 	// move it as it moves Bore (0: not round or not measured). Not part of
 	// ShapeDistance: RingTwin compares it between a part's own photos.
 	Ring float32
+	// Finish is the part's finish as Fine.Finish reads it (zero: not
+	// measured). Not part of ShapeDistance: kept so that a part's median
+	// finish over its reference photos (Index.PartFinish) tells two parts
+	// in two finishes from two parts in one finish whose best photos
+	// differ by their exposure.
+	Finish [3]float32
+}
+
+// FinishValues is Finish as Fine.Finish holds it: nil when not measured.
+func (s *Shape) FinishValues() []float32 {
+	if s == nil || s.Finish[1] <= 0 {
+		return nil
+	}
+	return []float32{s.Finish[0], s.Finish[1], s.Finish[2]}
 }
 
 // ShapeLen is the length of Shape.Values.
-const ShapeLen = 11
+const ShapeLen = 14
 
 // Values lays the shape out as PhotoVector stores it; a nil shape (no
 // part found) gives zeros, which ShapeDistance reads as "not measured".
@@ -55,7 +70,7 @@ func (s *Shape) Values() []float32 {
 	if s == nil {
 		return make([]float32, ShapeLen)
 	}
-	return []float32{1, s.Aspect, s.Elongation, s.Solidity, s.HoleArea, float32(math.Log1p(float64(s.Holes))), s.Waist, s.Chroma[0], s.Chroma[1], s.Bore, s.Ring}
+	return []float32{1, s.Aspect, s.Elongation, s.Solidity, s.HoleArea, float32(math.Log1p(float64(s.Holes))), s.Waist, s.Chroma[0], s.Chroma[1], s.Bore, s.Ring, s.Finish[0], s.Finish[1], s.Finish[2]}
 }
 
 // shapeTol is, per value of Values after the first up to the bore, the
@@ -65,10 +80,13 @@ func (s *Shape) Values() []float32 {
 // did not set them.
 var shapeTol = [9]float32{0.04, 0.04, 0.04, 0.03, 0.35, 0.03, 0.015, 0.015, 0.02}
 
-// aspectValue and ringValue are Aspect's and Ring's places in Values.
+// aspectValue, holesValue, ringValue and finishValue are Aspect's,
+// Holes' (as log1p), Ring's and Finish's first places in Values.
 const (
 	aspectValue = 1
+	holesValue  = 5
 	ringValue   = 10
+	finishValue = 11
 )
 
 // shapeCap bounds one value's contribution, so a single bad measure (a

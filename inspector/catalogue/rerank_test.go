@@ -93,7 +93,7 @@ func TestShapeDistanceBore(t *testing.T) {
 func TestIndexPartRing(t *testing.T) {
 	scan := []float32{0.5, 0.2, 0.1, 0.9}
 	vec := func(ring float32) []float32 {
-		return append(slices.Clone(scan), (&Shape{Aspect: 0.9, Elongation: 0.95, Ring: ring}).Values()...)
+		return append(slices.Clone(scan), (&Shape{Aspect: 0.9, Elongation: 0.95, Ring: ring, Holes: 1, Finish: [3]float32{4 + ring, 0.33, 0.34}}).Values()...)
 	}
 	b := NewBuilder(len(scan) + ShapeLen)
 	b.Tail = ShapeLen
@@ -117,7 +117,13 @@ func TestIndexPartRing(t *testing.T) {
 	if got := ix.PartAspect("M10"); got != 0.9 {
 		t.Errorf("M10's aspect: %.3f, want 0.9", got)
 	}
-	if f := ix.WithPart(&Fine{Ring: 0.7}, "M10"); f.PartRing != 0.73 || f.PartAspect != 0.9 || f.Ring != 0.7 {
+	if got := ix.PartHoles("M10"); got != 1 {
+		t.Errorf("M10's holes: %.3f, want 1 (stored as log1p)", got)
+	}
+	if got := ix.PartFinish("M10"); len(got) != 3 || got[0] != 4.73 || got[1] != 0.33 || got[2] != 0.34 {
+		t.Errorf("M10's finish: %v, want the median [4.73 0.33 0.34]", got)
+	}
+	if f := ix.WithPart(&Fine{Ring: 0.7}, "M10"); f.PartRing != 0.73 || f.PartAspect != 0.9 || f.PartHoles != 1 || len(f.PartFinish) != 3 || f.Ring != 0.7 {
 		t.Errorf("WithPart: %+v", f)
 	}
 	if ix.WithPart(nil, "M10") != nil {

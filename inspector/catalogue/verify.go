@@ -60,25 +60,42 @@ const (
 	LightTwinGap    = 0.5
 	LightTwinChroma = 3
 	LightTwinMargin = 0.05
-	// RingStable, RingGap and RingMargin are the limits of the countersink
-	// ring's rule (Index.PartRing, RingTwin): a part's ring counts when
-	// four in five of its reference photos lie within 0.02 of their
-	// median; two round twins whose rings differ by at least 0.03 (an M10
+	// RingStable, RingAgree, RingGap and RingMargin are the limits of the
+	// countersink ring's rule (Index.PartRing, RingTwin): a part's ring
+	// counts when four in five of its reference photos lie within 0.02 of
+	// their median (three in five let a bearing's wandering ring count);
+	// two round twins whose rings differ by at least 0.03 (an M10
 	// nut's 0.7 against an M16's 0.78) are decided by the midpoint, the
 	// query past it by more than 0.005. Chosen on the first demo catalogue
 	// among a few (docs/catalogue.md).
 	RingStable = 0.02
+	RingAgree  = 0.8
 	RingGap    = 0.03
 	RingMargin = 0.005
-	// AspectStable, AspectGap and AspectMargin are AspectTwin's: a part's
-	// aspect counts when four in five of its reference photos lie within
-	// 0.01 of their median; two elongated twins whose aspects differ by
+	// AspectStable, AspectAgree, AspectGap and AspectMargin are
+	// AspectTwin's: a part's aspect counts when three in five of its
+	// reference photos lie within 0.01 of their median (the segmentation
+	// loses a dark bolt head's facets on a dark table, two in five of one
+	// demo bolt's photos); two elongated twins whose aspects differ by
 	// at least 0.015 (an M8×40 bolt's 0.34 against an M12×60's 0.32) are
 	// decided by the midpoint, the query past it by more than 0.005.
 	// Chosen on the three demo catalogues among a few (docs/catalogue.md).
 	AspectStable = 0.01
+	AspectAgree  = 0.6
 	AspectGap    = 0.015
 	AspectMargin = 0.005
+	// HolesStable, HolesAgree, HolesGap and HolesMargin are HolesTwin's:
+	// a part's hole count counts when three in five of its reference
+	// photos lie within one hole of their median (a hole is lost to blur
+	// or to a dark finish); a twin with at least two holes more (a
+	// bracket with 3 holes a leg, 6 seen, against one with 2, 4 seen)
+	// comes first when the query shows more holes than the midpoint by
+	// more than half a hole. Chosen on the three demo catalogues
+	// (docs/catalogue.md).
+	HolesStable = 1
+	HolesAgree  = 0.6
+	HolesGap    = 2
+	HolesMargin = 0.5
 	// LookAlikeGap is how far a geometric twin's verified key (score plus
 	// VerifySimilarity) may fall below the first part's for Verify to name
 	// it a look-alike. Without it most answers in a catalogue of families
@@ -113,14 +130,19 @@ type Fine struct {
 	// the caller on a reference photo's Fine (Index.WithPart), is its
 	// part's Index.PartRing (0: unknown, or the part's photos disagree).
 	Ring, PartRing float32
-	// Aspect and PartAspect are the same for Shape.Aspect.
+	// Aspect and PartAspect are the same for Shape.Aspect, Holes and
+	// PartHoles for Shape.Holes.
 	Aspect, PartAspect float32
+	Holes, PartHoles   float32
 	// Finish is the part's finish as the photo shows it: the log of its
 	// pixels' mean level (0–255, the three channels averaged) and their
 	// mean blue and green over blue+green+red, read inside the part away
 	// from its outline. Nil when not measured. The light's strength is
 	// not divided out: black oxide differs from zinc mainly in lightness.
 	Finish []float32
+	// PartFinish, set by the caller on a reference photo's Fine
+	// (Index.WithPart), is its part's Index.PartFinish (nil: unknown).
+	PartFinish []float32
 }
 
 // FinishDistance is the distance of two finishes: the sum over the three
@@ -295,13 +317,18 @@ func Verify(hits []Hit, threshold float32, query *Fine, ref func(Hit) *Fine) []H
 	if k := FinishTwin(query, topRefs); k > 0 {
 		toFront(k)
 	}
-	if k := RingTwin(query, topRefs); k > 0 {
+	// After a rule between sizes (or hole counts) the finish once more,
+	// among the new first part's twins of its size: the ring, the aspect
+	// and the holes tell the size, not the finish.
+	for _, rule := range []func(*Fine, []*Fine) int{RingTwin, AspectTwin, HolesTwin} {
+		k := rule(query, topRefs)
+		if k == 0 {
+			continue
+		}
 		toFront(k)
-		// The finish once more, among the new first part's twins of its
-		// size: the ring tells the size, not the finish.
 		same := []int{0}
 		for j := 1; j < n; j++ {
-			if r := topRefs[j]; r != nil && r.PartRing > 0 && math.Abs(float64(r.PartRing-topRefs[0].PartRing)) < RingGap {
+			if sameSize(topRefs[0], topRefs[j]) {
 				same = append(same, j)
 			}
 		}
@@ -312,9 +339,6 @@ func Verify(hits []Hit, threshold float32, query *Fine, ref func(Hit) *Fine) []H
 		if f := FinishTwin(query, sub); f > 0 {
 			toFront(same[f])
 		}
-	}
-	if k := AspectTwin(query, topRefs); k > 0 {
-		toFront(k)
 	}
 	copy(hits, top)
 	var alike []Hit
@@ -330,7 +354,8 @@ func Verify(hits []Hit, threshold float32, query *Fine, ref func(Hit) *Fine) []H
 // parts whose best photos are refs, in their verified order: 0 (the
 // first), or a geometric twin of the first (their photos' FineSimilarity
 // at least TwinSimilarity) whose finish is nearer the query's by more
-// than FinishMargin, the nearest such. Twins differ in the finish (zinc,
+// than FinishMargin and whose part has another finish (not oneFinish),
+// the nearest such. Twins differ in the finish (zinc,
 // black oxide, brass; plain, stainless and black bolts) and the edges,
 // divided by their mean, are blind to it by design; the search's score
 // sees it only through the embedding, outweighed by the shape.
@@ -352,11 +377,26 @@ func FinishTwin(query *Fine, refs []*Fine) int {
 	}
 	for k := 1; k < len(refs); k++ {
 		d := FinishDistance(query, refs[k])
-		if d < bestD-FinishMargin && FineSimilarity(refs[0], refs[k]) >= TwinSimilarity {
+		if d < bestD-FinishMargin && FineSimilarity(refs[0], refs[k]) >= TwinSimilarity && !oneFinish(refs[0], refs[k]) {
 			best, bestD = k, d
 		}
 	}
 	return best
+}
+
+// oneFinish tells whether the parts of two reference photos have one
+// finish: their median finishes over their reference photos (PartFinish)
+// lie within FinishMargin of each other. Their best photos may then
+// differ by more, by their exposure (two bearing sizes in one steel), and
+// the finish cannot tell such parts apart. False when either is unknown.
+// LightTwin does not ask it: plain steel and stainless differ by less
+// than FinishMargin in their medians, and there the lightness midpoint
+// of the best photos measured better (docs/catalogue.md).
+func oneFinish(a, b *Fine) bool {
+	if a == nil || b == nil || len(a.PartFinish) != 3 || len(b.PartFinish) != 3 {
+		return false
+	}
+	return FinishDistance(&Fine{Finish: a.PartFinish}, &Fine{Finish: b.PartFinish}) < FinishMargin
 }
 
 // LightTwin returns the index of a geometric twin of the first of refs
@@ -402,6 +442,38 @@ func AspectTwin(query *Fine, refs []*Fine) int {
 		return 0
 	}
 	return midpointTwin(float64(query.Aspect), refs, func(f *Fine) float32 { return f.PartAspect }, AspectGap, AspectMargin)
+}
+
+// sameSize tells whether b's part has a's ring, aspect and hole count as
+// far as the twin rules tell (each within its gap where both are known).
+func sameSize(a, b *Fine) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	near := func(x, y, gap float32) bool { return x <= 0 || y <= 0 || math.Abs(float64(x-y)) < float64(gap) }
+	return near(a.PartRing, b.PartRing, RingGap) && near(a.PartAspect, b.PartAspect, AspectGap) && near(a.PartHoles, b.PartHoles, HolesGap)
+}
+
+// HolesTwin is AspectTwin for the hole count (Shape.Holes, PartHoles)
+// with HolesGap and HolesMargin, among twins of the first part's aspect
+// (within AspectGap where both are known) with more holes than it: a
+// bracket's third hole a leg hardly moves its edge map. Only towards
+// more holes: a photo loses a hole to blur or to a black finish far more
+// often than it shows one that is not there (the count keeps only holes
+// of like size, see opencv.PartShape), and a rule both ways turned
+// right answers wrong on the demo catalogues. A twin of another size is
+// AspectTwin's.
+func HolesTwin(query *Fine, refs []*Fine) int {
+	if query == nil || query.Round || query.Holes <= 0 || len(refs) < 2 || refs[0] == nil || refs[0].Round || refs[0].PartHoles <= 0 {
+		return 0
+	}
+	a, h := refs[0].PartAspect, refs[0].PartHoles
+	return midpointTwin(float64(query.Holes), refs, func(f *Fine) float32 {
+		if f.PartHoles < h || a > 0 && f.PartAspect > 0 && math.Abs(float64(f.PartAspect-a)) >= AspectGap {
+			return 0
+		}
+		return f.PartHoles
+	}, HolesGap, HolesMargin)
 }
 
 // midpointTwin returns the index of the geometric twin of refs[0] whose

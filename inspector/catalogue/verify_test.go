@@ -275,6 +275,18 @@ func TestVerifyFinishTwins(t *testing.T) {
 			}
 		})
 	}
+	// Two parts in one finish whose best photos differ by their exposure
+	// (their parts' median finishes alike): the finish does not decide.
+	dim := []float32{zinc[0] - 0.35, 0.33, 0.32}
+	light, dark := finished(two, zinc...), finished(shifted(two, 1, 0), dim...)
+	light.PartFinish, dark.PartFinish = zinc, zinc
+	if got := catalogue.FinishTwin(finished(two, dim...), []*catalogue.Fine{light, dark}); got != 0 {
+		t.Errorf("one finish under two exposures: FinishTwin %d, want 0", got)
+	}
+	dark.PartFinish = dim
+	if got := catalogue.FinishTwin(finished(two, dim...), []*catalogue.Fine{light, dark}); got != 1 {
+		t.Errorf("two finishes: FinishTwin %d, want 1", got)
+	}
 	if d := catalogue.FinishDistance(refs["zinc"], refs["none"]); !math.IsNaN(d) {
 		t.Errorf("distance to a missing finish %.2f, want NaN", d)
 	}
@@ -490,21 +502,74 @@ func TestRingTwin(t *testing.T) {
 	}
 }
 
-// TestStableMedian: a part's ring counts only where its photos agree.
+// TestStableMedian: a part's ring counts only where four in five of its
+// photos agree, its aspect where three in five do.
 func TestStableMedian(t *testing.T) {
 	for _, tc := range []struct {
-		rs   []float32
-		want float32
+		rs    []float32
+		agree float32
+		want  float32
 	}{
-		{[]float32{0.73, 0.74, 0.72, 0.73, 0.735}, 0.73},
-		{[]float32{0.73, 0.74, 0.72, 0.73, 0.60}, 0.73},
-		{[]float32{0.73, 0.74, 0.62, 0.81, 0.60}, 0},
-		{[]float32{0, 0, 0, 0, 0}, 0},
-		{nil, 0},
+		{[]float32{0.73, 0.74, 0.72, 0.73, 0.735}, 0.8, 0.73},
+		{[]float32{0.73, 0.74, 0.72, 0.73, 0.60}, 0.8, 0.73},
+		{[]float32{0.73, 0.74, 0.72, 0.62, 0.60}, 0.8, 0},
+		{[]float32{0.73, 0.74, 0.72, 0.62, 0.60}, 0.6, 0.72},
+		{[]float32{0.73, 0.74, 0.62, 0.81, 0.60}, 0.6, 0},
+		{[]float32{0, 0, 0, 0, 0}, 0.6, 0},
+		{nil, 0.8, 0},
 	} {
-		if got := catalogue.StableMedian(tc.rs, catalogue.RingStable); got != tc.want {
-			t.Errorf("StableMedian(%v) = %.3f, want %.3f", tc.rs, got, tc.want)
+		if got := catalogue.StableMedian(tc.rs, catalogue.RingStable, tc.agree); got != tc.want {
+			t.Errorf("StableMedian(%v, %.1f) = %.3f, want %.3f", tc.rs, tc.agree, got, tc.want)
 		}
+	}
+}
+
+// TestHolesTwin: of two twins of one size whose parts' hole counts lie
+// apart (a bracket with 2 holes a leg against one with 3), a query showing
+// the larger count puts the part with more holes first; a query showing
+// fewer holes than the first part leaves it (a hole lost to blur), and a
+// twin of another size is AspectTwin's.
+func TestHolesTwin(t *testing.T) {
+	bracket := plate(48, []int{8, 40})
+	holed := func(holes, part, aspect float32) *catalogue.Fine {
+		g := *bracket
+		g.Holes, g.PartHoles, g.Aspect, g.PartAspect = holes, part, aspect, aspect
+		return &g
+	}
+	two, three := holed(4, 4, 0.64), holed(6, 6, 0.64)
+	for _, tc := range []struct {
+		name  string
+		query *catalogue.Fine
+		refs  []*catalogue.Fine
+		want  int
+	}{
+		{"a 3-hole photo, 2-hole part first: 3 holes", holed(6, 0, 0.64), []*catalogue.Fine{two, three}, 1},
+		{"a 2-hole photo: stays", holed(4, 0, 0.64), []*catalogue.Fine{two, three}, 0},
+		{"at the midpoint: stays", holed(5, 0, 0.64), []*catalogue.Fine{two, three}, 0},
+		{"fewer holes than the 3-hole part first: stays", holed(3, 0, 0.64), []*catalogue.Fine{three, two}, 0},
+		{"the 3-hole part's photos disagree: stays", holed(6, 0, 0.64), []*catalogue.Fine{two, holed(6, 0, 0.64)}, 0},
+		{"counts closer than HolesGap: stays", holed(6, 0, 0.64), []*catalogue.Fine{two, holed(5, 5, 0.64)}, 0},
+		{"a twin of another size: stays", holed(6, 0, 0.64), []*catalogue.Fine{two, holed(6, 6, 0.61)}, 0},
+		{"no hole seen: stays", holed(0, 0, 0.64), []*catalogue.Fine{two, three}, 0},
+	} {
+		if got := catalogue.HolesTwin(tc.query, tc.refs); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	// Through Verify: the 2-hole part scores first; the holes pick the
+	// 3-hole size, then the finish the zinc one of the two 3-hole parts.
+	withFinish := func(f *catalogue.Fine, finish ...float32) *catalogue.Fine {
+		g := *f
+		g.Finish = finish
+		return &g
+	}
+	zinc := func(f *catalogue.Fine) *catalogue.Fine { return withFinish(f, float32(math.Log(120)), 0.35, 0.33) }
+	black := func(f *catalogue.Fine) *catalogue.Fine { return withFinish(f, float32(math.Log(50)), 0.34, 0.33) }
+	refs := map[string]*catalogue.Fine{"a": zinc(two), "b": black(three), "c": zinc(three)}
+	h := []catalogue.Hit{{Part: "2H", Score: 0.8, Photo: "a"}, {Part: "3H-B", Score: 0.79, Photo: "b"}, {Part: "3H", Score: 0.78, Photo: "c"}}
+	catalogue.Verify(h, 0.3, zinc(holed(6, 0, 0.64)), func(h catalogue.Hit) *catalogue.Fine { return refs[h.Photo] })
+	if h[0].Part != "3H" {
+		t.Errorf("Verify: order %v, want 3H first (holes, then finish)", h)
 	}
 }
 

@@ -76,7 +76,7 @@ func PartFine(view, mask gocv.Mat, shape *catalogue.Shape) *catalogue.Fine {
 	if err != nil {
 		return nil
 	}
-	return &catalogue.Fine{Edges: append([]float32(nil), px...), Inner: inner, Round: shape.Elongation > fineRound, Ring: shape.Ring, Aspect: shape.Aspect, Finish: partFinish(view, mask)}
+	return &catalogue.Fine{Edges: append([]float32(nil), px...), Inner: inner, Round: shape.Elongation > fineRound, Ring: shape.Ring, Aspect: shape.Aspect, Holes: float32(shape.Holes), Finish: shape.FinishValues()}
 }
 
 // innerEdges pools the gradient magnitude mag to catalogue.FineSide²

@@ -68,7 +68,7 @@ func TestPartFineFinish(t *testing.T) {
 		gocv.Circle(&view, image.Pt(112, 112), 80, part, -1)
 		gocv.GaussianBlur(view, &view, image.Pt(0, 0), 2, 2, gocv.BorderReplicate)
 		gocv.Circle(&mask, image.Pt(112, 112), 82, color.RGBA{255, 255, 255, 0}, -1) // the mask a little wide, as GrabCut's
-		f := opencv.PartFine(view, mask, &catalogue.Shape{Elongation: 1})
+		f := opencv.PartFine(view, mask, opencv.PartShape(view, mask))
 		if f == nil || len(f.Finish) != 3 {
 			t.Fatal("no finish measured")
 		}

@@ -78,6 +78,9 @@ func PartShape(view, mask gocv.Mat) *catalogue.Shape {
 	if s.Elongation > fineRound {
 		s.Ring = ring(view, bin)
 	}
+	if f := partFinish(view, bin); f != nil {
+		s.Finish = [3]float32{f[0], f[1], f[2]}
+	}
 	if sum := part.Val1 + part.Val2 + part.Val3; sum > 0 {
 		s.Chroma = [2]float32{float32(part.Val3 / sum), float32(part.Val2 / sum)}
 	}
@@ -156,15 +159,39 @@ func findHoles(view, bin gocv.Mat, contours gocv.PointsVector, hier gocv.Mat, ou
 	defer stats.Close()
 	defer cents.Close()
 	k := gocv.ConnectedComponentsWithStats(hm, &labels, &stats, &cents)
+	var areas []float64
 	for i := 1; i < k; i++ {
 		a := float64(stats.GetIntAt(i, int(gocv.CC_STAT_AREA)))
 		// Specks of noise or of the part's own shading are no holes.
 		if a*500 >= outer {
 			area += a
+			areas = append(areas, a)
+		}
+	}
+	return area, likeSized(areas)
+}
+
+// holeSizeRange is how far a hole's area may lie from the median hole's
+// and still count (see likeSized).
+const holeSizeRange = 2
+
+// likeSized counts the areas within a factor holeSizeRange of their
+// median: a part's holes are drilled alike, while a patch of shading or
+// of table caught where two legs meet is far smaller or larger than they.
+func likeSized(areas []float64) int {
+	if len(areas) == 0 {
+		return 0
+	}
+	m := slices.Clone(areas)
+	slices.Sort(m)
+	med := m[len(m)/2]
+	n := 0
+	for _, a := range areas {
+		if a*holeSizeRange >= med && a <= med*holeSizeRange {
 			n++
 		}
 	}
-	return area, n
+	return n
 }
 
 // waist is the median over the maximum height of the upright part's

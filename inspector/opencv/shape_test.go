@@ -14,14 +14,6 @@ import (
 	"github.com/pruefplatz/pruefplatz/inspector/opencv"
 )
 
-// TestShapeRerankTellsLookAlikes runs the re-ranking stage on the demo
-// catalogue's drawn photos of a look-alike pair that the 16×16 silhouette
-// confuses, the bracket with 2 or 3 holes per leg: a customer photo of
-// each (another table and light, blur, off-centre) is searched against
-// two reference photos of both parts with a scan vector that is the same for
-// every photo, so only the Shape decides (without it the two tie). Each
-// part's customer photo must rank its own part first. Drawing a photo takes a
-// third of a second, hence so few.
 // withUprightDemoPart draws photo i of the given kind of the demo
 // catalogue's part number (seed 1), finds the upright part in it and hands
 // its view and mask to use.
@@ -54,6 +46,14 @@ func withUprightDemoPart(t *testing.T, number, kind string, i int, use func(view
 	use(view, mask)
 }
 
+// TestShapeRerankTellsLookAlikes runs the re-ranking stage on the demo
+// catalogue's drawn photos of a look-alike pair that the 16×16 silhouette
+// confuses, the bracket with 2 or 3 holes per leg: a customer photo of
+// each (another table and light, blur, off-centre) is searched against
+// two reference photos of both parts with a scan vector that is the same for
+// every photo, so only the Shape decides (without it the two tie). Each
+// part's customer photo must rank its own part first. Drawing a photo takes a
+// third of a second, hence so few.
 func TestShapeRerankTellsLookAlikes(t *testing.T) {
 	t.Parallel()
 	const dim = 4
@@ -82,6 +82,57 @@ func TestShapeRerankTellsLookAlikes(t *testing.T) {
 					t.Errorf("customer photo %d of %s: ranked %v", i, p, hits)
 				}
 			}
+		}
+	}
+}
+
+// TestPartShapeHolesOfLikeSize counts the holes on the demo catalogue's
+// reference photos of the bracket with 2 and with 3 holes a leg (4 and 6
+// in view): every photo within one hole of the drawn count. Before holes
+// had to be of like size, a patch of shading beside a hole or of table
+// where the legs meet counted too (6 on a 2-hole photo, 8 and 9 on 3-hole
+// ones), and HolesTwin could not tell the two apart.
+func TestPartShapeHolesOfLikeSize(t *testing.T) {
+	t.Parallel()
+	for number, want := range map[string]int{"BR-80-2H": 4, "BR-80-3H": 6} {
+		for i := range 5 {
+			withUprightDemoPart(t, number, demo.PhotoReference, i, func(view, mask gocv.Mat) {
+				sh := opencv.PartShape(view, mask)
+				if sh == nil {
+					t.Fatalf("%s reference %d: no shape", number, i)
+				}
+				if sh.Holes < want-1 || sh.Holes > want+1 {
+					t.Errorf("%s reference %d: %d holes, want %d±1", number, i, sh.Holes, want)
+				}
+			})
+		}
+	}
+}
+
+// TestPartShapeFinish: the shape keeps the part's finish as the
+// verification reads it, so a part's median finish can be read from the
+// index: a black oxide bracket's reference photos read far darker than
+// the zinc one's, in about the same colour shares.
+func TestPartShapeFinish(t *testing.T) {
+	t.Parallel()
+	finish := func(number string, i int) []float32 {
+		var f []float32
+		withUprightDemoPart(t, number, demo.PhotoReference, i, func(view, mask gocv.Mat) {
+			sh := opencv.PartShape(view, mask)
+			f = sh.FinishValues()
+			if fine := opencv.PartFine(view, mask, sh); fine == nil || !slices.Equal(fine.Finish, f) {
+				t.Errorf("%s reference %d: the verification reads another finish than the shape", number, i)
+			}
+		})
+		if f == nil {
+			t.Fatalf("%s reference %d: no finish", number, i)
+		}
+		return f
+	}
+	for i := range 2 {
+		zinc, black := finish("BR-80-3H", i), finish("BR-80-3H-B", i)
+		if zinc[0]-black[0] < 0.5 || math.Abs(float64(zinc[1]-black[1])) > 0.05 {
+			t.Errorf("reference %d: zinc %v, black %v; want black 0.5 darker (log), colour alike", i, zinc, black)
 		}
 	}
 }
