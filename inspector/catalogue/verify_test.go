@@ -230,6 +230,20 @@ func finished(f *catalogue.Fine, finish ...float32) *catalogue.Fine {
 	return &catalogue.Fine{Edges: f.Edges, Round: f.Round, Finish: finish}
 }
 
+// zincFinished and blackFinished are copies of f with a zinc's and a
+// black oxide's finish (the rest, ring and holes included, kept).
+func zincFinished(f *catalogue.Fine) *catalogue.Fine {
+	g := *f
+	g.Finish = []float32{float32(math.Log(120)), 0.35, 0.33}
+	return &g
+}
+
+func blackFinished(f *catalogue.Fine) *catalogue.Fine {
+	g := *f
+	g.Finish = []float32{float32(math.Log(50)), 0.34, 0.33}
+	return &g
+}
+
 // TestVerifyFinishTwins: of two parts with one shape in two finishes, the
 // one whose finish is nearer the customer photo's comes first, but only
 // between geometric twins and only by more than FinishMargin.
@@ -487,16 +501,9 @@ func TestRingTwin(t *testing.T) {
 	}
 	// A zinc M10 photo among an M16 and two M10s, black and zinc: the ring
 	// picks the size, then the finish the zinc one among that size.
-	withFinish := func(f *catalogue.Fine, finish ...float32) *catalogue.Fine {
-		g := *f
-		g.Finish = finish
-		return &g
-	}
-	zinc := func(f *catalogue.Fine) *catalogue.Fine { return withFinish(f, float32(math.Log(120)), 0.35, 0.33) }
-	black := func(f *catalogue.Fine) *catalogue.Fine { return withFinish(f, float32(math.Log(50)), 0.34, 0.33) }
-	refs = map[string]*catalogue.Fine{"a": zinc(m16), "b": black(m10), "c": zinc(m10)}
+	refs = map[string]*catalogue.Fine{"a": zincFinished(m16), "b": blackFinished(m10), "c": zincFinished(m10)}
 	h = []catalogue.Hit{{Part: "M16-Z", Score: 0.8, Photo: "a"}, {Part: "M10-B", Score: 0.79, Photo: "b"}, {Part: "M10-Z", Score: 0.78, Photo: "c"}}
-	catalogue.Verify(h, 0.3, zinc(ringed(nut, true, 0.72, 0)), func(h catalogue.Hit) *catalogue.Fine { return refs[h.Photo] })
+	catalogue.Verify(h, 0.3, zincFinished(ringed(nut, true, 0.72, 0)), func(h catalogue.Hit) *catalogue.Fine { return refs[h.Photo] })
 	if h[0].Part != "M10-Z" {
 		t.Errorf("Verify: order %v, want M10-Z first (size by the ring, then finish)", h)
 	}
@@ -558,16 +565,9 @@ func TestHolesTwin(t *testing.T) {
 	}
 	// Through Verify: the 2-hole part scores first; the holes pick the
 	// 3-hole size, then the finish the zinc one of the two 3-hole parts.
-	withFinish := func(f *catalogue.Fine, finish ...float32) *catalogue.Fine {
-		g := *f
-		g.Finish = finish
-		return &g
-	}
-	zinc := func(f *catalogue.Fine) *catalogue.Fine { return withFinish(f, float32(math.Log(120)), 0.35, 0.33) }
-	black := func(f *catalogue.Fine) *catalogue.Fine { return withFinish(f, float32(math.Log(50)), 0.34, 0.33) }
-	refs := map[string]*catalogue.Fine{"a": zinc(two), "b": black(three), "c": zinc(three)}
+	refs := map[string]*catalogue.Fine{"a": zincFinished(two), "b": blackFinished(three), "c": zincFinished(three)}
 	h := []catalogue.Hit{{Part: "2H", Score: 0.8, Photo: "a"}, {Part: "3H-B", Score: 0.79, Photo: "b"}, {Part: "3H", Score: 0.78, Photo: "c"}}
-	catalogue.Verify(h, 0.3, zinc(holed(6, 0, 0.64)), func(h catalogue.Hit) *catalogue.Fine { return refs[h.Photo] })
+	catalogue.Verify(h, 0.3, zincFinished(holed(6, 0, 0.64)), func(h catalogue.Hit) *catalogue.Fine { return refs[h.Photo] })
 	if h[0].Part != "3H" {
 		t.Errorf("Verify: order %v, want 3H first (holes, then finish)", h)
 	}
