@@ -236,6 +236,10 @@ func (s *Station) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.latest.Close()
+	// A reader outside the loops (the capture's camera, the live view)
+	// may still ask for a frame: with no sequence it finds none instead
+	// of touching the freed Mat.
+	s.seq = 0
 	s.jpegMu.Lock()
 	s.overlay.Close()
 	s.jpegMu.Unlock()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pruefplatz/pruefplatz/datasets/demo"
 	"github.com/pruefplatz/pruefplatz/inspector"
+	"github.com/pruefplatz/pruefplatz/inspector/capture"
 	"github.com/pruefplatz/pruefplatz/inspector/opencv"
 	"github.com/pruefplatz/pruefplatz/models"
 	"gocv.io/x/gocv"
@@ -278,6 +279,28 @@ func TestLatestJPEGCachesPerFrame(t *testing.T) {
 	defer m.Close()
 	if m.Cols() != 64 || m.Rows() != 48 {
 		t.Errorf("live view %dx%d, want the frame's 64x48", m.Cols(), m.Rows())
+	}
+}
+
+// TestFramesAfterClose: a capture session's camera or a live viewer that
+// asks for a frame while the station closes gets none; before, it read
+// the freed frame and crashed the process (seen in a capture test).
+func TestFramesAfterClose(t *testing.T) {
+	st := New(Config{Trigger: inspector.TriggerManual, Logger: quietLog()}, "synth",
+		func() (FrameSource, error) { return &synthSource{}, nil },
+		&Model{Card: fakeCard("fake", "v1"), Classifier: &constClassifier{n: 5, idx: 3}}, nil, nil)
+	st.Start(context.Background())
+	waitFor(t, "a frame", 5*time.Second, func() bool { b, _, _ := st.FrameJPEG(); return b != nil })
+	st.Close()
+	if b, seq, err := st.FrameJPEG(); b != nil || seq != 0 || err != nil {
+		t.Errorf("FrameJPEG after Close: %d bytes, seq %d, %v; want none", len(b), seq, err)
+	}
+	if b, seq := st.LatestJPEG(); b != nil || seq != 0 {
+		t.Errorf("LatestJPEG after Close: %d bytes, seq %d; want none", len(b), seq)
+	}
+	cam := &CaptureCamera{St: st, Timeout: 100 * time.Millisecond}
+	if _, err := cam.Grab(context.Background()); !errors.Is(err, capture.ErrCameraLost) {
+		t.Errorf("Grab after Close: %v, want ErrCameraLost", err)
 	}
 }
 
