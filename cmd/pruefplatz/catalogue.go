@@ -546,7 +546,9 @@ func printAnswer(w io.Writer, a catalogue.Answer, took time.Duration) {
 	case len(a.Results) == 0:
 		fmt.Fprintln(w, "the catalogue is empty")
 	case a.NotInCatalogue:
-		fmt.Fprintf(w, "NOT IN THE CATALOGUE: the best score %.3f is below the threshold %.3f; nearest parts:\n", a.Results[0].Score, a.Threshold)
+		fmt.Fprintf(w, "NOT IN THE CATALOGUE: the best score %.3f is below the threshold %.3f; nearest parts:\n", a.Score, a.Threshold)
+	case a.Results[0].Score < a.Threshold:
+		fmt.Fprintf(w, "best match %s (%s), score %.3f: a look-alike in another finish scored %.3f (threshold %.3f), the finish names this one\n", a.Results[0].Part, a.Results[0].Name, a.Results[0].Score, a.Score, a.Threshold)
 	default:
 		fmt.Fprintf(w, "best match %s (%s), score %.3f (threshold %.3f)\n", a.Results[0].Part, a.Results[0].Name, a.Results[0].Score, a.Threshold)
 	}

@@ -124,6 +124,11 @@ type Answer struct {
 	// results are then only the nearest, not a match.
 	NotInCatalogue bool    `json:"not_in_catalogue"`
 	Threshold      float32 `json:"threshold"`
+	// Score is the search's best score, before the verification
+	// re-orders: the score the threshold decides on. The first result's
+	// own score may be lower (a twin in another finish may come first,
+	// even one below the threshold, see Verify).
+	Score float32 `json:"score"`
 	// MirrorTwins is set when the two best parts are each other's mirror
 	// image: the person must check which side the part is for.
 	MirrorTwins bool `json:"mirror_twins"`

@@ -289,8 +289,7 @@ func (s *Service) Parts() ([]Part, error) { return s.store.Parts() }
 func (s *Service) PhotoJPEG(id string) ([]byte, error) { return s.store.PhotoJPEG(id) }
 
 // Search embeds the image and answers with the best parts, the first
-// VerifyTop of them (of an answer above the threshold, those above it)
-// re-ordered by Verify when the Embedder is a Verifier.
+// VerifyTop of them re-ordered by Verify when the Embedder is a Verifier.
 // It returns the embedder's error (a bad image wraps
 // inspector.ErrBadImage); a failed verification is logged and leaves the
 // search's order.
@@ -317,8 +316,11 @@ func (s *Service) search(ctx context.Context, v []float32, fine *Fine) Answer {
 	// The answer is the best score's, before verification re-orders: the
 	// threshold was calibrated on that score.
 	a.NotInCatalogue = len(hits) == 0 || hits[0].Score < cal.Threshold
+	if len(hits) > 0 {
+		a.Score = hits[0].Score
+	}
 	var alike []Hit
-	if vf, ok := s.emb.(Verifier); ok && fine != nil && VerifyCount(hits, cal.Threshold) > 1 {
+	if vf, ok := s.emb.(Verifier); ok && fine != nil && min(VerifyTop, len(hits)) > 1 {
 		var err error
 		if alike, err = s.verify(ctx, vf, ix, hits, cal.Threshold, fine); err != nil {
 			s.opt.Log.Warn("catalogue verification failed; search order kept", "err", err)
@@ -363,12 +365,12 @@ func lookAlikes(first Part, alike []Hit, parts map[string]Part) []LookAlike {
 	return out
 }
 
-// verify measures the best reference photo of each hit Verify re-orders
-// (VerifyCount) from its stored JPEG, gives each its part's ring and
-// aspect from ix (Index.WithPart), and re-orders the hits by Verify.
+// verify measures the best reference photo of each of the first
+// VerifyTop hits from its stored JPEG, gives each its part's medians from
+// ix (Index.WithPart), and re-orders the hits by Verify.
 // It returns the store's or the Verifier's error, leaving hits alone.
 func (s *Service) verify(ctx context.Context, vf Verifier, ix *Index, hits []Hit, threshold float32, query *Fine) ([]Hit, error) {
-	n := VerifyCount(hits, threshold)
+	n := min(VerifyTop, len(hits))
 	jpegs := make([][]byte, n)
 	for i, h := range hits[:n] {
 		b, err := s.store.PhotoJPEG(h.Photo)

@@ -248,9 +248,9 @@ func turned(a []float32, deg float64) []float32 {
 	return out
 }
 
-// VerifyCount is how many of the first hits Verify re-orders: the first
-// VerifyTop, or when the best is at or above threshold, those of them at
-// or above it.
+// VerifyCount is how many of the first hits Verify re-orders by their
+// verified keys: the first VerifyTop, or when the best is at or above
+// threshold, those of them at or above it.
 func VerifyCount(hits []Hit, threshold float32) int {
 	n := min(VerifyTop, len(hits))
 	if n == 0 || hits[0].Score < threshold {
@@ -267,15 +267,18 @@ func VerifyCount(hits []Hit, threshold float32) int {
 // VerifyWeight times the VerifySimilarity of query with ref(hit) (the
 // hit's best reference photo; nil when it has none). When the best hit
 // is at or above threshold (an answer, not "not in the catalogue"), only
-// the hits at or above it take part, so the first result stays a part
-// that scores as a match; when all are below, the first VerifyTop do.
-// Then the first part's geometric twins among them (TwinSimilarity) may
-// take its place by their finish (see FinishTwin). It leaves the hits
+// the hits at or above it (VerifyCount) are re-ordered so; when all are
+// below, the first VerifyTop are. Then the first part's geometric twins
+// among them (TwinSimilarity) may take its place by their finish (see
+// FinishTwin), size (RingTwin, AspectTwin) or holes (HolesTwin), and last
+// a twin in another finish among the hits below the threshold: the
+// answer is still decided by the best score, but which twin it names by
+// the finish. It leaves the hits
 // alone when query is nil (no part was found in the customer photo), and
 // never changes a Score: a result's score stays the search's, which the
 // threshold was calibrated on.
 //
-// It returns the first part's look-alikes among the re-ordered hits, best
+// It returns the first part's look-alikes among the verified hits, best
 // first: those whose best photo's edge map correlates at least
 // TwinSimilarity with the first part's (FineSimilarity) and whose score
 // plus similarity to the query falls short of the first's by at most
@@ -286,24 +289,27 @@ func Verify(hits []Hit, threshold float32, query *Fine, ref func(Hit) *Fine) []H
 	if query == nil {
 		return nil
 	}
-	n := VerifyCount(hits, threshold)
-	if n < 2 {
+	n, m := VerifyCount(hits, threshold), min(VerifyTop, len(hits))
+	if m < 2 {
 		return nil
 	}
-	key := make([]float32, n)
-	refs := make([]*Fine, n)
-	for i, h := range hits[:n] {
+	key := make([]float32, m)
+	refs := make([]*Fine, m)
+	for i, h := range hits[:m] {
 		refs[i] = ref(h)
 		key[i] = h.Score + VerifyWeight*VerifySimilarity(query, refs[i])
 	}
-	idx := make([]int, n)
+	// The parts at or above the threshold are re-ordered by their keys;
+	// those below it follow in the search's order and take part only as
+	// twins of the first.
+	idx := make([]int, m)
 	for i := range idx {
 		idx[i] = i
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return key[idx[a]] > key[idx[b]] })
-	top := make([]Hit, n)
-	topRefs := make([]*Fine, n)
-	topKey := make([]float32, n)
+	sort.SliceStable(idx[:n], func(a, b int) bool { return key[idx[a]] > key[idx[b]] })
+	top := make([]Hit, m)
+	topRefs := make([]*Fine, m)
+	topKey := make([]float32, m)
 	for i, j := range idx {
 		top[i], topRefs[i], topKey[i] = hits[j], refs[j], key[j]
 	}
@@ -314,14 +320,15 @@ func Verify(hits []Hit, threshold float32, query *Fine, ref func(Hit) *Fine) []H
 		copy(topKey[1:k+1], topKey[:k])
 		top[0], topRefs[0], topKey[0] = first, firstRef, firstKey
 	}
-	if k := FinishTwin(query, topRefs); k > 0 {
+	above := topRefs[:n]
+	if k := FinishTwin(query, above); k > 0 {
 		toFront(k)
 	}
 	// After a rule between sizes (or hole counts) the finish once more,
 	// among the new first part's twins of its size: the ring, the aspect
 	// and the holes tell the size, not the finish.
 	for _, rule := range []func(*Fine, []*Fine) int{RingTwin, AspectTwin, HolesTwin} {
-		k := rule(query, topRefs)
+		k := rule(query, above)
 		if k == 0 {
 			continue
 		}
@@ -340,9 +347,16 @@ func Verify(hits []Hit, threshold float32, query *Fine, ref func(Hit) *Fine) []H
 			toFront(same[f])
 		}
 	}
+	// Last, the first part's twins in another finish below the threshold:
+	// the threshold says whether the part is in the catalogue at all, and
+	// a black part's photo may score its zinc twin above it and itself
+	// below (the embedding sees the finish, the shape matched).
+	if k := FinishTwin(query, topRefs); k >= n {
+		toFront(k)
+	}
 	copy(hits, top)
 	var alike []Hit
-	for k := 1; k < n; k++ {
+	for k := 1; k < m; k++ {
 		if topRefs[0] != nil && FineSimilarity(topRefs[0], topRefs[k]) >= TwinSimilarity && topKey[0]-topKey[k] <= LookAlikeGap {
 			alike = append(alike, top[k])
 		}

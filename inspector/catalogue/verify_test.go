@@ -216,8 +216,8 @@ func TestServiceSearchVerify(t *testing.T) {
 		if a.Results[0] != want {
 			t.Errorf("query with %s's fine map: first %+v, want %+v", want.Part, a.Results[0], want)
 		}
-		if a.NotInCatalogue != plain.NotInCatalogue {
-			t.Errorf("verification changed the answer: %+v against %+v", a, plain)
+		if a.NotInCatalogue != plain.NotInCatalogue || a.Score != plain.Score || plain.Score != plain.Results[0].Score {
+			t.Errorf("verification changed the answer or its score: %+v against %+v", a, plain)
 		}
 	}
 	if emb.calls != 2 {
@@ -303,6 +303,53 @@ func TestVerifyFinishTwins(t *testing.T) {
 	}
 	if d := catalogue.FinishDistance(refs["zinc"], refs["none"]); !math.IsNaN(d) {
 		t.Errorf("distance to a missing finish %.2f, want NaN", d)
+	}
+}
+
+// TestVerifyTwinBelowThreshold: a black part's photo may score its zinc
+// twin above the threshold and itself below; the finish then puts the
+// black twin first. Only a twin in another finish, and only by the
+// finish: a part of another shape, or a twin of another size or hole
+// count below the threshold, stays behind.
+func TestVerifyTwinBelowThreshold(t *testing.T) {
+	two, three := plate(48, []int{8, 40}), plate(48, []int{8, 24, 40})
+	holed := func(f *catalogue.Fine, holes float32) *catalogue.Fine {
+		g := *f
+		g.Holes, g.PartHoles = holes, holes
+		return &g
+	}
+	refs := map[string]*catalogue.Fine{
+		"zinc":       holed(zincFinished(two), 4),
+		"black":      holed(blackFinished(shifted(two, 1, 0)), 4),
+		"ring":       blackFinished(balls(8, 0)),
+		"zinc-three": holed(zincFinished(three), 6),
+	}
+	ref := func(h catalogue.Hit) *catalogue.Fine { return refs[h.Photo] }
+	for _, tc := range []struct {
+		name  string
+		below string // the photo of the part below the threshold
+		query *catalogue.Fine
+		want  string
+	}{
+		{"a black photo: the black twin first", "black", holed(blackFinished(two), 4), "BELOW"},
+		{"a zinc photo: zinc stays", "black", holed(zincFinished(two), 4), "ZINC"},
+		{"black, another shape below: zinc stays", "ring", holed(blackFinished(two), 4), "ZINC"},
+		{"6 holes, the 3-hole twin below: zinc stays", "zinc-three", holed(zincFinished(two), 6), "ZINC"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := []catalogue.Hit{
+				{Part: "ZINC", Score: 0.80, Photo: "zinc"},
+				{Part: "OTHER", Score: 0.70, Photo: "ring"},
+				{Part: "BELOW", Score: 0.30, Photo: tc.below},
+			}
+			catalogue.Verify(h, 0.5, tc.query, ref)
+			if h[0].Part != tc.want {
+				t.Fatalf("order %v, want %s first", h, tc.want)
+			}
+			if s := map[string]float32{"ZINC": 0.80, "OTHER": 0.70, "BELOW": 0.30}; h[0].Score != s[h[0].Part] {
+				t.Errorf("score changed: %v", h)
+			}
+		})
 	}
 }
 

@@ -41,7 +41,11 @@
       v.className = "verdict nic"; v.textContent = t("sales.empty");
     } else if (a.not_in_catalogue) {
       v.className = "verdict nic";
-      v.textContent = t("sales.not_in_catalogue", { Score: num(a.results[0].score, 3), Threshold: num(a.threshold, 3) });
+      v.textContent = t("sales.not_in_catalogue", { Score: num(a.score, 3), Threshold: num(a.threshold, 3) });
+    } else if (a.results[0].score < a.threshold) {
+      // A twin in another finish below the threshold comes first: say why.
+      v.className = "verdict ok";
+      v.textContent = t("sales.best_match_twin", { Part: a.results[0].part, Name: a.results[0].name, Score: num(a.results[0].score, 3), Best: num(a.score, 3), Threshold: num(a.threshold, 3) });
     } else {
       v.className = "verdict ok";
       v.textContent = t("sales.best_match", { Part: a.results[0].part, Name: a.results[0].name, Score: num(a.results[0].score, 3), Threshold: num(a.threshold, 3) });
