@@ -23,32 +23,44 @@ import (
 // test binary (drawing is most of a catalogue test's CPU under the race
 // detector); callers only read it.
 func smallDemoCatalogue(t *testing.T) string {
+	return demoCatalogueOf(t, "BRL-7050", "BRR-7050", "HB-M8-40", "HB-M8-60", "WA-10-Z", "BB-6201", "SP-50-6", "X-GEAR-24")
+}
+
+// demoCatalogueOf draws the demo catalogue's parts of these numbers (seed
+// 1, 5 reference and 4 customer photos each), once per test binary and
+// set of numbers.
+func demoCatalogueOf(t *testing.T, numbers ...string) string {
 	t.Helper()
-	smallCatOnce.Do(func() {
-		want := map[string]bool{"BRL-7050": true, "BRR-7050": true, "HB-M8-40": true, "HB-M8-60": true,
-			"WA-10-Z": true, "BB-6201": true, "SP-50-6": true, "X-GEAR-24": true}
-		var parts []demo.CataloguePart
-		for _, p := range demo.CatalogueParts() {
-			if want[p.Number] {
-				parts = append(parts, p)
-			}
-		}
-		out, err := os.MkdirTemp(feedRoot, "catalogue-")
-		if err == nil {
-			err = demo.GenerateCatalogue(context.Background(), demo.CatalogueOptions{Seed: 1, Out: out, Parts: parts, Ref: 5, Customer: 4, Workers: 2})
-		}
-		smallCatDir, smallCatErr = demo.CatalogueDir(out), err
-	})
-	if smallCatErr != nil {
-		t.Fatal(smallCatErr)
+	demoCatMu.Lock()
+	defer demoCatMu.Unlock()
+	key := strings.Join(numbers, ",")
+	if dir, ok := demoCatDirs[key]; ok {
+		return dir
 	}
-	return smallCatDir
+	want := map[string]bool{}
+	for _, n := range numbers {
+		want[n] = true
+	}
+	var parts []demo.CataloguePart
+	for _, p := range demo.CatalogueParts() {
+		if want[p.Number] {
+			parts = append(parts, p)
+		}
+	}
+	out, err := os.MkdirTemp(feedRoot, "catalogue-")
+	if err == nil {
+		err = demo.GenerateCatalogue(context.Background(), demo.CatalogueOptions{Seed: 1, Out: out, Parts: parts, Ref: 5, Customer: 4, Workers: 2})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	demoCatDirs[key] = demo.CatalogueDir(out)
+	return demoCatDirs[key]
 }
 
 var (
-	smallCatOnce sync.Once
-	smallCatDir  string
-	smallCatErr  error
+	demoCatMu   sync.Mutex
+	demoCatDirs = map[string]string{}
 )
 
 // catalogueSubset copies n reference and m customer photos of parts (and
@@ -173,9 +185,9 @@ func TestSalesCatalogueInBrowser(t *testing.T) {
 		t.Fatalf("add part and find it: %v (%s)\n%s", err, msg, s.out.String())
 	}
 
-	// A customer photo of the shorter bolt, which the search takes for the
-	// longer one: the page names the look-alike the answer gives, so the
-	// person checks before confirming.
+	// A customer photo of the shorter bolt, which the search scores close
+	// to the longer one (whichever comes first): the page names the other
+	// as a look-alike, so the person checks before confirming.
 	if err := chromedp.Do(ctx,
 		chromedp.SetUploadFiles("#file", []string{filepath.Join(dir, "customer", "HB-M8-40", "00.jpg")}),
 		waitJS(`[...document.querySelectorAll("#results .pn")].some(e => e.textContent.startsWith("HB-"))`, 10*time.Second),
@@ -206,6 +218,59 @@ func TestSalesCatalogueInBrowser(t *testing.T) {
 		t.Errorf("look-alike box %q: want both bolts named", box)
 	}
 	writeScreenshot(t, ctx, "sales-lookalike.png")
+}
+
+// TestSalesTwinBelowThresholdInBrowser: a black M16 nut's customer photo
+// that scores its zinc twin above the threshold and itself below (on a
+// small catalogue of nuts in two sizes and finishes among other parts)
+// is answered with the black nut first, and the page says why its score
+// is below the threshold.
+func TestSalesTwinBelowThresholdInBrowser(t *testing.T) {
+	t.Parallel()
+	ctx := browsertest.New(t, 120*time.Second)
+	dir := demoCatalogueOf(t, "HN-M10-Z", "HN-M10-B", "HN-M16-Z", "HN-M16-B", "BR-60-2H", "SP-50-6", "WA-10-Z", "BB-6201")
+	file := filepath.Join(t.TempDir(), "catalogue.db")
+	if out, err := runCLI(t, "catalogue", "import", filepath.Join(dir, "reference"), "--parts", filepath.Join(dir, "parts.csv"), "--catalogue", file); err != nil {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	frames := filepath.Join(t.TempDir(), "frames")
+	writeFrames(t, frames, 3)
+	s := startServe(t, "--source", frames, "--catalogue", file, "--kiosk-role", "operator,sales")
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(1280, 800),
+		chromedp.Navigate("http://"+s.addr+"/sales"),
+		waitJS(`document.getElementById("catinfo").textContent.includes("8 parts")`, 20*time.Second),
+		chromedp.SetUploadFiles("#file", []string{filepath.Join(dir, "customer", "HN-M16-B", "03.jpg")}),
+		chromedp.WaitVisible(`#results li:nth-child(5) .pn`),
+	); err != nil {
+		t.Fatalf("search on /sales: %v\n%s", err, s.out.String())
+	}
+	verdict, _ := chromedp.Run(ctx, chromedp.Text("#verdict"))
+	first, _ := chromedp.Run(ctx, chromedp.Text("#results li:first-child .pn"))
+	var last []struct {
+		Answer struct {
+			Score     float32
+			Threshold float32
+			Results   []struct {
+				Part  string
+				Score float32
+			}
+		}
+	}
+	if err := json.Unmarshal(s.get(t, "/api/catalogue/matches?limit=1"), &last); err != nil || len(last) != 1 || len(last[0].Answer.Results) == 0 {
+		t.Fatalf("last match: %v %+v", err, last)
+	}
+	a := last[0].Answer
+	t.Logf("verdict %q; answer score %.3f, first %s %.3f, threshold %.3f", verdict, a.Score, a.Results[0].Part, a.Results[0].Score, a.Threshold)
+	if first != "HN-M16-B" || a.Results[0].Part != "HN-M16-B" {
+		t.Fatalf("first part on the page %q, in the answer %s; want HN-M16-B", first, a.Results[0].Part)
+	}
+	if a.Results[0].Score >= a.Threshold || a.Score < a.Threshold {
+		t.Fatalf("want the black nut below the threshold and the answer above it: %+v", a)
+	}
+	if !strings.Contains(verdict, "HN-M16-B") || !strings.Contains(verdict, "another finish") || !strings.Contains(verdict, fmt.Sprintf("%.3f", a.Score)) {
+		t.Errorf("verdict %q does not say that a look-alike in another finish scored %.3f", verdict, a.Score)
+	}
 }
 
 // writeScreenshot saves the page as station-ui/screenshots/name when the
