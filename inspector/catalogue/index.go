@@ -321,53 +321,34 @@ func (ix *Index) aggregate(scores []float32, k int, skip func(string) bool, self
 	return hits
 }
 
-// PartRing is the median Shape.Ring over a part's reference photos, when
-// at least four in five of them lie within RingStable of it (a part whose
-// photos disagree, a bearing's balls against its seal, gives 0), and 0
-// when the index keeps no Shape or the part has no measured photo.
-func (ix *Index) PartRing(part string) float32 {
-	return ix.partMedians(part).PartRing
-}
-
-// PartAspect is PartRing for Shape.Aspect: the median where three in five
-// lie within AspectStable of it (AspectAgree).
-func (ix *Index) PartAspect(part string) float32 {
-	return ix.partMedians(part).PartAspect
-}
-
-// PartHoles is PartRing for Shape.Holes: the median where three in five
-// lie within HolesStable of it (HolesAgree).
-func (ix *Index) PartHoles(part string) float32 {
-	return ix.partMedians(part).PartHoles
-}
-
-// PartFinish is the median of each Shape.Finish value over a part's
-// reference photos where it was measured; nil when none was.
-func (ix *Index) PartFinish(part string) []float32 {
-	return ix.partMedians(part).PartFinish
-}
-
-// WithPart returns a copy of a reference photo's Fine with its part's
-// PartRing, PartAspect, PartHoles and PartFinish from the index (nil for
-// nil), as Verify's rules between twins read them, from one pass over
-// the index.
+// WithPart returns a copy of a reference photo's Fine (nil for nil) with
+// its part's medians over its reference photos, read from the shapes the
+// index keeps, as Verify's rules between twins read them:
+//   - PartRing: the median Shape.Ring where four in five lie within
+//     RingStable of it (a part whose photos disagree, a bearing's balls
+//     against its seal, gives 0);
+//   - PartAspect and PartHoles: the same for Shape.Aspect and Shape.Holes,
+//     where three in five agree (AspectStable, HolesStable);
+//   - PartFinish: the median of each Shape.Finish value where measured
+//     (nil when none was).
+//
+// All are 0 (nil) when the index keeps no Shape or the part has no photo.
 func (ix *Index) WithPart(f *Fine, part string) *Fine {
 	if f == nil {
 		return nil
 	}
-	m := ix.partMedians(part)
 	g := *f
-	g.PartRing, g.PartAspect, g.PartHoles, g.PartFinish = m.PartRing, m.PartAspect, m.PartHoles, m.PartFinish
+	ix.partMedians(part, &g)
 	return &g
 }
 
-// partMedians reads a part's rings, aspects, hole counts and finishes
-// from the shapes the index keeps with its vectors, in one pass, and
-// answers their (stable) medians in a Fine's Part fields.
-func (ix *Index) partMedians(part string) Fine {
+// partMedians sets g's Part fields (see WithPart) from one pass over
+// the index.
+func (ix *Index) partMedians(part string, g *Fine) {
+	g.PartRing, g.PartAspect, g.PartHoles, g.PartFinish = 0, 0, 0, nil
 	pi, ok := ix.partIx[part]
 	if !ok || ix.tail != ShapeLen {
-		return Fine{}
+		return
 	}
 	var rings, aspects, holes []float32
 	var finish [3][]float32
@@ -384,19 +365,16 @@ func (ix *Index) partMedians(part string) Fine {
 			}
 		}
 	}
-	m := Fine{
-		PartRing:   StableMedian(rings, RingStable, RingAgree),
-		PartAspect: StableMedian(aspects, AspectStable, AspectAgree),
-		PartHoles:  StableMedian(holes, HolesStable, HolesAgree),
-	}
+	g.PartRing = StableMedian(rings, RingStable, RingAgree)
+	g.PartAspect = StableMedian(aspects, AspectStable, AspectAgree)
+	g.PartHoles = StableMedian(holes, HolesStable, HolesAgree)
 	if len(finish[0]) > 0 {
-		m.PartFinish = make([]float32, len(finish))
+		g.PartFinish = make([]float32, len(finish))
 		for k, vs := range finish {
 			slices.Sort(vs)
-			m.PartFinish[k] = vs[len(vs)/2]
+			g.PartFinish[k] = vs[len(vs)/2]
 		}
 	}
-	return m
 }
 
 // StableMedian is the median of vs when it is positive and at least the

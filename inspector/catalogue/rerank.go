@@ -47,7 +47,7 @@ type Shape struct {
 	Ring float32
 	// Finish is the part's finish as Fine.Finish reads it (zero: not
 	// measured). Not part of ShapeDistance: kept so that a part's median
-	// finish over its reference photos (Index.PartFinish) tells two parts
+	// finish over its reference photos (Index.WithPart) tells two parts
 	// in two finishes from two parts in one finish whose best photos
 	// differ by their exposure.
 	Finish [3]float32

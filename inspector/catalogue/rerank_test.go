@@ -105,25 +105,26 @@ func TestIndexPartRing(t *testing.T) {
 		b.Add("ODD", "odd-"+string(rune('a'+i)), vec(r))
 	}
 	ix := b.Build()
-	if got := ix.PartRing("M10"); got != 0.73 {
+	part := func(n string) *Fine { return ix.WithPart(&Fine{Ring: 0.7}, n) }
+	if got := part("M10").PartRing; got != 0.73 {
 		t.Errorf("M10: %.3f, want 0.73", got)
 	}
-	if got := ix.PartRing("ODD"); got != 0 {
+	if got := part("ODD").PartRing; got != 0 {
 		t.Errorf("a part whose photos disagree: %.3f, want 0", got)
 	}
-	if got := ix.PartRing("NONE"); got != 0 {
+	if got := part("NONE").PartRing; got != 0 {
 		t.Errorf("no such part: %.3f, want 0", got)
 	}
-	if got := ix.PartAspect("M10"); got != 0.9 {
+	if got := part("M10").PartAspect; got != 0.9 {
 		t.Errorf("M10's aspect: %.3f, want 0.9", got)
 	}
-	if got := ix.PartHoles("M10"); got != 1 {
+	if got := part("M10").PartHoles; got != 1 {
 		t.Errorf("M10's holes: %.3f, want 1 (stored as log1p)", got)
 	}
-	if got := ix.PartFinish("M10"); len(got) != 3 || got[0] != 4.73 || got[1] != 0.33 || got[2] != 0.34 {
+	if got := part("M10").PartFinish; len(got) != 3 || got[0] != 4.73 || got[1] != 0.33 || got[2] != 0.34 {
 		t.Errorf("M10's finish: %v, want the median [4.73 0.33 0.34]", got)
 	}
-	if f := ix.WithPart(&Fine{Ring: 0.7}, "M10"); f.PartRing != 0.73 || f.PartAspect != 0.9 || f.PartHoles != 1 || len(f.PartFinish) != 3 || f.Ring != 0.7 {
+	if f := part("M10"); f.PartRing != 0.73 || f.PartAspect != 0.9 || f.PartHoles != 1 || len(f.PartFinish) != 3 || f.Ring != 0.7 {
 		t.Errorf("WithPart: %+v", f)
 	}
 	if ix.WithPart(nil, "M10") != nil {

@@ -61,7 +61,7 @@ const (
 	LightTwinChroma = 3
 	LightTwinMargin = 0.05
 	// RingStable, RingAgree, RingGap and RingMargin are the limits of the
-	// countersink ring's rule (Index.PartRing, RingTwin): a part's ring
+	// countersink ring's rule (Index.WithPart, RingTwin): a part's ring
 	// counts when four in five of its reference photos lie within 0.02 of
 	// their median (three in five let a bearing's wandering ring count);
 	// two round twins whose rings differ by at least 0.03 (an M10
@@ -128,7 +128,7 @@ type Fine struct {
 	Round bool
 	// Ring is the photo's Shape.Ring (0: not measured); PartRing, set by
 	// the caller on a reference photo's Fine (Index.WithPart), is its
-	// part's Index.PartRing (0: unknown, or the part's photos disagree).
+	// part's median ring (0: unknown, or the part's photos disagree).
 	Ring, PartRing float32
 	// Aspect and PartAspect are the same for Shape.Aspect, Holes and
 	// PartHoles for Shape.Holes.
@@ -141,7 +141,7 @@ type Fine struct {
 	// not divided out: black oxide differs from zinc mainly in lightness.
 	Finish []float32
 	// PartFinish, set by the caller on a reference photo's Fine
-	// (Index.WithPart), is its part's Index.PartFinish (nil: unknown).
+	// (Index.WithPart), is its part's median finish (nil: unknown).
 	PartFinish []float32
 }
 
